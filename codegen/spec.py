@@ -1,0 +1,292 @@
+"""Load and validate the protocol spec (spec/protocol.yaml).
+
+Every problem is a :class:`SpecError` naming the spec file and the dotted path of the bad
+entry, for example ``spec/protocol.yaml: messages.welcome.direction: 'XBQ' is not a
+direction code``. Validation stops at the first problem.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FIELD_RULES = ("required", "blank", "optional")
+ROUTED_FIELDS = ("service", "dispatcher", "keyword")
+ENCODINGS = ("utf-8", "ascii", "bytes")
+EXAMPLE_KEYS = ("service", "dispatcher", "keyword", "command", "payload", "identifier")
+TOP_LEVEL = (
+    "protocol", "version", "sentinels", "envelope", "kind_rules", "prefix", "endpoints",
+    "kinds", "pairs", "derivation", "commands", "payload_types", "ktl_types", "texts",
+    "config", "messages", "keyword_commands", "more_examples", "invalid_examples",
+)
+
+
+class SpecError(Exception):
+    """The spec is malformed: ``path`` names the file, ``entry`` the bad entry."""
+
+    def __init__(self, path: str | Path, entry: str, reason: str):
+        self.path, self.entry, self.reason = str(path), entry, reason
+        super().__init__(f"{self.path}: {entry}: {reason}")
+
+
+class _Checker:
+    """Small helpers that raise SpecError with the current file name."""
+
+    def __init__(self, path: str | Path):
+        self.path = path
+
+    def fail(self, entry: str, reason: str):
+        raise SpecError(self.path, entry, reason)
+
+    def mapping(self, value: Any, entry: str) -> dict:
+        if not isinstance(value, dict):
+            self.fail(entry, f"expected a mapping, got {type(value).__name__}")
+        return value
+
+    def sequence(self, value: Any, entry: str) -> list:
+        if not isinstance(value, list):
+            self.fail(entry, f"expected a list, got {type(value).__name__}")
+        return value
+
+    def text(self, value: Any, entry: str) -> str:
+        if not isinstance(value, str) or not value:
+            self.fail(entry, f"expected a non-empty string, got {value!r}")
+        return value
+
+    def choice(self, value: Any, choices, entry: str, what: str):
+        if value not in choices:
+            self.fail(entry, f"{value!r} is not {what} (one of: {', '.join(map(str, choices))})")
+        return value
+
+
+def load(path: str | Path) -> dict:
+    """Read and validate the spec at ``path``; return it as plain data."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(path, "(file)", f"cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(yaml)"
+        raise SpecError(path, where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    validate(data, path)
+    return data
+
+
+def validate(data: Any, path: str | Path = "spec/protocol.yaml") -> None:
+    """Check the whole spec; raise SpecError at the first bad entry."""
+    c = _Checker(path)
+    c.mapping(data, "(top level)")
+    for key in TOP_LEVEL:
+        if key not in data:
+            c.fail(key, "missing section")
+    for key in data:
+        c.choice(key, TOP_LEVEL, key, "a known section")
+    _check_envelope(c, data)
+    directions = _check_directions(c, data)
+    _check_commands_and_types(c, data)
+    _check_texts(c, data)
+    _check_config(c, data)
+    _check_messages(c, data, directions)
+    _check_keyword_commands(c, data)
+    _check_more_examples(c, data)
+    _check_invalid_examples(c, data)
+
+
+def direction_codes(data: dict) -> list[str]:
+    """The direction codes: every pair with every kind, in spec order."""
+    return [pair["code"] + kind for pair in data["pairs"] for kind in data["kinds"]]
+
+
+def _check_envelope(c: _Checker, data: dict) -> None:
+    sentinels = c.mapping(data["sentinels"], "sentinels")
+    for name in ("blank", "fail"):
+        entry = c.mapping(sentinels.get(name), f"sentinels.{name}")
+        byte = entry.get("byte")
+        if not isinstance(byte, int) or not 0 <= byte <= 255:
+            c.fail(f"sentinels.{name}.byte", f"{byte!r} is not a byte value")
+    env = c.mapping(data["envelope"], "envelope")
+    frames = c.sequence(env.get("frames"), "envelope.frames")
+    if env.get("size") != len(frames):
+        c.fail("envelope.size", f"{env.get('size')!r} does not match the {len(frames)} frames listed")
+    names = [c.text(c.mapping(f, f"envelope.frames[{i}]").get("name"), f"envelope.frames[{i}].name")
+             for i, f in enumerate(frames)]
+    required = list(ROUTED_FIELDS) + ["direction", "command", "payload", "identifier"]
+    if sorted(names) != sorted(required):
+        c.fail("envelope.frames", f"frame names must be {required}, got {names}")
+    for i, frame in enumerate(frames):
+        c.choice(frame.get("encoding"), ENCODINGS, f"envelope.frames[{i}].encoding", "an encoding")
+        for flag in ("blank", "fail"):
+            if not isinstance(frame.get(flag), bool):
+                c.fail(f"envelope.frames[{i}].{flag}", "expected true or false")
+    for section in ("envelope.rules", "kind_rules"):
+        rules = data["envelope"]["rules"] if section == "envelope.rules" else data["kind_rules"]
+        for i, rule in enumerate(c.sequence(rules, section)):
+            c.text(c.mapping(rule, f"{section}[{i}]").get("id"), f"{section}[{i}].id")
+            _check_template(c, rule.get("reason"), f"{section}[{i}].reason")
+            if "frame" in rule:
+                c.choice(rule["frame"], names, f"{section}[{i}].frame", "a frame name")
+
+
+def _check_directions(c: _Checker, data: dict) -> list[str]:
+    endpoints = c.mapping(data["endpoints"], "endpoints")
+    kinds = c.mapping(data["kinds"], "kinds")
+    for i, pair in enumerate(c.sequence(data["pairs"], "pairs")):
+        code = c.text(c.mapping(pair, f"pairs[{i}]").get("code"), f"pairs[{i}].code")
+        if len(code) != 2 or any(letter not in endpoints for letter in code):
+            c.fail(f"pairs[{i}].code", f"{code!r} is not two endpoint letters ({', '.join(endpoints)})")
+    derivation = c.mapping(data["derivation"], "derivation")
+    for which in ("reply", "error"):
+        table = c.mapping(derivation.get(which), f"derivation.{which}")
+        for kind in kinds:
+            c.choice(table.get(kind), list(kinds), f"derivation.{which}.{kind}", "a kind letter")
+    return direction_codes(data)
+
+
+def _check_commands_and_types(c: _Checker, data: dict) -> None:
+    for section in ("commands", "payload_types"):
+        for name, text in c.mapping(data[section], section).items():
+            c.text(text, f"{section}.{name}")
+    for i, name in enumerate(c.sequence(data["ktl_types"], "ktl_types")):
+        c.text(name, f"ktl_types[{i}]")
+
+
+def _check_template(c: _Checker, template: Any, entry: str) -> list[str]:
+    c.text(template, entry)
+    try:
+        return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    except ValueError as exc:
+        c.fail(entry, f"bad template {template!r}: {exc}")
+
+
+def _check_texts(c: _Checker, data: dict) -> None:
+    for name, entry in c.mapping(data["texts"], "texts").items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", str(name)):
+            c.fail(f"texts.{name}", "text names are lower_snake_case")
+        c.mapping(entry, f"texts.{name}")
+        for field in _check_template(c, entry.get("template"), f"texts.{name}.template"):
+            if not re.fullmatch(r"[a-z_]+", field):
+                c.fail(f"texts.{name}.template", f"placeholder {{{field}}} must be a plain name")
+        c.choice(entry.get("sent_by"), ("broker", "dispatcher"), f"texts.{name}.sent_by", "a sender")
+
+
+def _check_config(c: _Checker, data: dict) -> None:
+    config = c.mapping(data["config"], "config")
+    c.text(config.get("section"), "config.section")
+    for key, entry in c.mapping(config.get("keys"), "config.keys").items():
+        entry = c.mapping(entry, f"config.keys.{key}")
+        if not isinstance(entry.get("default"), str):
+            c.fail(f"config.keys.{key}.default", "defaults are written as strings, as in the INI file")
+        c.choice(entry.get("type"), ("address", "seconds", "boolean", "integer", "path"),
+                 f"config.keys.{key}.type", "a config type")
+
+
+def _check_messages(c: _Checker, data: dict, directions: list[str]) -> None:
+    messages = c.mapping(data["messages"], "messages")
+    routes: dict[tuple[str, str], str] = {}
+    for name, msg in messages.items():
+        where = f"messages.{name}"
+        c.mapping(msg, where)
+        c.text(msg.get("summary"), f"{where}.summary")
+        direction = msg.get("direction")
+        if direction not in directions:
+            c.fail(f"{where}.direction", f"{direction!r} is not a direction code")
+        command = c.text(msg.get("command"), f"{where}.command")
+        if command != "*":
+            c.choice(command, list(data["commands"]), f"{where}.command", "a command in `commands`")
+        if (direction, command) in routes:
+            c.fail(where, f"{direction} {command} is already message kind {routes[direction, command]!r}")
+        routes[direction, command] = name
+        fields = c.mapping(msg.get("fields"), f"{where}.fields")
+        for field in ROUTED_FIELDS:
+            c.choice(fields.get(field), FIELD_RULES, f"{where}.fields.{field}", "a field rule")
+        c.choice(msg.get("payload"), list(data["payload_types"]), f"{where}.payload", "a payload type")
+        if "payload_text" in msg:
+            c.choice(msg["payload_text"], list(data["texts"]), f"{where}.payload_text", "a text in `texts`")
+        for link in ("replies", "errors"):
+            for i, other in enumerate(c.sequence(msg.get(link, []), f"{where}.{link}")):
+                c.choice(other, list(messages), f"{where}.{link}[{i}]", "a message kind")
+        _check_example(c, msg, where)
+
+
+def _check_example(c: _Checker, msg: dict, where: str) -> None:
+    example = c.mapping(msg.get("example"), f"{where}.example")
+    for key in EXAMPLE_KEYS:
+        if key not in example:
+            c.fail(f"{where}.example", f"missing {key!r}")
+    for field in ROUTED_FIELDS:
+        rule, value = msg["fields"][field], example[field]
+        if rule == "required" and value is None:
+            c.fail(f"{where}.example.{field}", "the field is required but the example leaves it blank")
+        if rule == "blank" and value is not None:
+            c.fail(f"{where}.example.{field}", "the field must be blank but the example fills it")
+    if msg["command"] != "*" and example["command"] != msg["command"]:
+        c.fail(f"{where}.example.command", f"{example['command']!r} is not {msg['command']!r}")
+    if example["service"] is None and (example["keyword"] is not None or example["dispatcher"] is not None):
+        c.fail(f"{where}.example", "a keyword or dispatcher needs a service")
+    try:
+        bytes.fromhex(str(example["identifier"]))
+    except ValueError:
+        c.fail(f"{where}.example.identifier", f"{example['identifier']!r} is not hex")
+    payload = example["payload"]
+    if isinstance(payload, dict) and payload != {"sentinel": "fail"}:
+        c.fail(f"{where}.example.payload", f"{payload!r} is neither text, null nor {{sentinel: fail}}")
+    if msg["payload"] == "blank" and payload is not None:
+        c.fail(f"{where}.example.payload", "the payload type is blank but the example fills it")
+
+
+def _check_keyword_commands(c: _Checker, data: dict) -> None:
+    for name, entry in c.mapping(data["keyword_commands"], "keyword_commands").items():
+        where = f"keyword_commands.{name}"
+        c.choice(name, list(data["commands"]), where, "a command in `commands`")
+        c.mapping(entry, where)
+        c.choice(entry.get("keyword"), ("required", "optional"), f"{where}.keyword", "a field rule")
+        for key in ("payload", "reply_payload"):
+            c.choice(entry.get(key), list(data["payload_types"]), f"{where}.{key}", "a payload type")
+        example = c.mapping(entry.get("example"), f"{where}.example")
+        for key in ("keyword", "payload", "reply"):
+            if key not in example:
+                c.fail(f"{where}.example", f"missing {key!r}")
+
+
+def _check_frames(c: _Checker, frames: Any, where: str) -> None:
+    for j, frame in enumerate(c.sequence(frames, where)):
+        if isinstance(frame, dict):
+            try:
+                bytes.fromhex(str(frame.get("hex")))
+            except ValueError:
+                c.fail(f"{where}[{j}]", f"{frame!r} is not {{hex: ...}}")
+        elif not isinstance(frame, str):
+            c.fail(f"{where}[{j}]", f"{frame!r} is neither text nor {{hex: ...}}")
+
+
+def _check_more_examples(c: _Checker, data: dict) -> None:
+    for i, case in enumerate(c.sequence(data["more_examples"], "more_examples")):
+        where = f"more_examples[{i}]"
+        c.text(c.mapping(case, where).get("name"), f"{where}.name")
+        kind = c.choice(case.get("kind"), list(data["messages"]), f"{where}.kind", "a message kind")
+        for j, part in enumerate(c.sequence(case.get("prefix"), f"{where}.prefix")):
+            try:
+                bytes.fromhex(str(part))
+            except ValueError:
+                c.fail(f"{where}.prefix[{j}]", f"{part!r} is not hex")
+        if "frames" in case:
+            _check_frames(c, case["frames"], f"{where}.frames")
+        _check_example(c, dict(data["messages"][kind], example=case.get("example")), where)
+
+
+def _check_invalid_examples(c: _Checker, data: dict) -> None:
+    rules = [r["id"] for r in data["envelope"]["rules"]]
+    names = [f["name"] for f in data["envelope"]["frames"]]
+    for i, case in enumerate(c.sequence(data["invalid_examples"], "invalid_examples")):
+        where = f"invalid_examples[{i}]"
+        c.text(c.mapping(case, where).get("name"), f"{where}.name")
+        c.choice(case.get("rule"), rules, f"{where}.rule", "an envelope rule")
+        if case.get("frame") is not None:
+            c.choice(case["frame"], names, f"{where}.frame", "a frame name")
+        _check_frames(c, case.get("frames"), f"{where}.frames")

@@ -1,0 +1,46 @@
+# GENERATED FILE: do not edit by hand.
+# Generated from spec/protocol.yaml by `python -m codegen`; change the spec and regenerate.
+# `python -m codegen --check` fails when this file is stale.
+"""Code generated from the protocol spec: constants, tables and the envelope codec."""
+
+from .codec import *  # noqa: F401,F403
+from .codec import __all__ as _codec_all
+from .protocol import (  # noqa: F401
+    BLANK,
+    BLANK_FRAMES,
+    CONFIG_DEFAULTS,
+    CONFIG_KEYS,
+    CONFIG_SECTION,
+    ENVELOPE_SIZE,
+    ERROR_DIRECTION,
+    FAIL_FRAME,
+    FAIL_FRAMES,
+    FRAME_NAMES,
+    KEYWORD_COMMANDS,
+    KTL_TYPES,
+    MESSAGE_KINDS,
+    PAYLOAD_TYPES,
+    PROTOCOL,
+    REPLY_DIRECTION,
+    RULES,
+    SPEC_VERSION,
+    TEXT_FRAMES,
+    TEXTS,
+    Command,
+    ConfigKey,
+    Direction,
+    Endpoint,
+    Kind,
+    KeywordCommand,
+    MessageKind,
+    Text,
+)
+
+__all__ = [
+    *_codec_all,
+    "BLANK", "BLANK_FRAMES", "CONFIG_DEFAULTS", "CONFIG_KEYS", "CONFIG_SECTION", "ENVELOPE_SIZE",
+    "ERROR_DIRECTION", "FAIL_FRAME", "FAIL_FRAMES", "FRAME_NAMES", "KEYWORD_COMMANDS", "KTL_TYPES",
+    "MESSAGE_KINDS", "PAYLOAD_TYPES", "PROTOCOL", "REPLY_DIRECTION", "RULES", "SPEC_VERSION",
+    "TEXT_FRAMES", "TEXTS", "Command", "ConfigKey", "Direction", "Endpoint", "Kind",
+    "KeywordCommand", "MessageKind", "Text",
+]

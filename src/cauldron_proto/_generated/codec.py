@@ -1,0 +1,363 @@
+# GENERATED FILE: do not edit by hand.
+# Generated from spec/protocol.yaml by `python -m codegen`; change the spec and regenerate.
+# `python -m codegen --check` fails when this file is stale.
+"""Typed codec for the envelope of the cauldron-zmq protocol.
+
+``decode(frames)`` checks a frame list and gives a frozen :class:`Message`; the last
+7 frames are the envelope, everything before them the routing prefix.
+A message keeps its frames as bytes: text fields are decoded when read, so relaying a
+message costs no re-encoding, and ``encode(message)`` gives the prefix then the envelope.
+Blank frames read as None, the fail sentinel as :data:`FAIL`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+
+from .protocol import (
+    BLANK,
+    ENVELOPE_SIZE,
+    ERROR_DIRECTION,
+    FAIL_FRAME,
+    FRAME_NAMES,
+    MESSAGE_KINDS,
+    REPLY_DIRECTION,
+    RULES,
+    Direction,
+    MessageKind,
+)
+
+__all__ = [
+    "FAIL", "Fail", "ProtocolError", "RemoteProtocolError", "LocalProtocolError", "Message",
+    "decode", "encode", "reply", "error_reply", "classify", "check_kind", "new_identifier",
+]
+
+
+class Fail:
+    """The type of :data:`FAIL`, the fail sentinel read from or written to a frame."""
+
+    __slots__ = ()
+    _instance: "Fail | None" = None
+
+    def __new__(cls) -> "Fail":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "FAIL"
+
+    def __reduce__(self):
+        return (Fail, ())
+
+
+#: The fail sentinel as a value (a failed result (for example a fan-out that got no usable answer)).
+FAIL = Fail()
+
+
+class ProtocolError(ValueError):
+    """Frames or fields that break the protocol."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """A peer sent frames that break the protocol.
+
+    ``frame`` names the envelope frame at fault (None when the message as a whole is, for
+    example too few frames), ``rule`` is the rule id from the spec, ``reason`` says why.
+    """
+
+    def __init__(self, frame: str | None, rule: str, reason: str):
+        self.frame, self.rule, self.reason = frame, rule, reason
+        where = "message" if frame is None else f"frame {FRAME_NAMES.index(frame)} ({frame})"
+        super().__init__(f"{where}: {reason}")
+
+
+class LocalProtocolError(ProtocolError):
+    """This program tried to build a message that breaks the protocol."""
+
+
+def _refuse(at: str | None, rule: str, /, **values: Any) -> RemoteProtocolError:
+    return RemoteProtocolError(at, rule, RULES[rule].format(**values))
+
+
+_DIRECTION_BY_FRAME = {code.encode("ascii"): code for code in Direction}
+_REPLY_FRAME = {code: REPLY_DIRECTION[code].encode("ascii") for code in Direction}
+_ERROR_FRAME = {code: ERROR_DIRECTION[code].encode("ascii") for code in Direction}
+_SENTINEL_BYTES = (BLANK[0], FAIL_FRAME[0])
+_KEEP: Any = object()
+
+
+def _text(frame: bytes) -> str | None:
+    if frame == BLANK:
+        return None
+    if frame[0] in _SENTINEL_BYTES:
+        frame = frame[1:]
+    return frame.decode("utf-8")
+
+
+def _to_frame(value: Any, name: str) -> bytes:
+    """One field as a frame: None is blank, FAIL the fail sentinel, "" is blank."""
+    if value is None:
+        return BLANK
+    if isinstance(value, str):
+        return value.encode("utf-8") if value else BLANK
+    if value is FAIL:
+        if name in ('payload', 'identifier', ):
+            return FAIL_FRAME
+        raise LocalProtocolError(f"{name}: the fail sentinel is only valid in the payload and identifier")
+    if isinstance(value, (bytes, bytearray, memoryview)) and name == "identifier":
+        return bytes(value) if len(value) else BLANK
+    raise LocalProtocolError(f"{name}: expected text or None, got {type(value).__name__}")
+
+
+def new_identifier() -> bytes:
+    """A fresh request identifier: 16 random bytes (a UUID4)."""
+    return uuid.uuid4().bytes
+
+
+class Message(msgspec.Struct, frozen=True, gc=False):
+    """One protocol message: routing prefix, direction and the 7 envelope frames.
+
+    Build one with :meth:`Message.new` (fields as text) or :func:`decode` (frames from a
+    socket). Fields read as text; blank is None, the fail sentinel :data:`FAIL`.
+    """
+
+    prefix: tuple[bytes, ...]
+    direction: Direction
+    frames: tuple[bytes, ...]
+
+    @classmethod
+    def new(
+        cls,
+        direction: Direction | str,
+        *,
+        service: str | None = None,
+        dispatcher: str | None = None,
+        keyword: str | None = None,
+        command: str | None = None,
+        payload: "str | Fail | None" = None,
+        identifier: bytes | None = None,
+        prefix: tuple[bytes, ...] | list[bytes] = (),
+    ) -> "Message":
+        """A new message from text fields; a new request identifier unless one is given."""
+        code = _DIRECTION_BY_FRAME.get(str(direction).encode("ascii", "replace"))
+        if code is None:
+            raise LocalProtocolError(f"direction: {direction!r} is not a direction code")
+        if service is None and (keyword is not None or dispatcher is not None):
+            raise LocalProtocolError("service: a keyword or dispatcher needs a service")
+        frames = (
+            _to_frame(service, "service"),
+            _to_frame(dispatcher, "dispatcher"),
+            _to_frame(keyword, "keyword"),
+            code.encode("ascii"),
+            _to_frame(command, "command"),
+            _to_frame(payload, "payload"),
+            _to_frame(new_identifier() if identifier is None else identifier, "identifier"),
+        )
+        return cls(tuple(bytes(p) for p in prefix), code, frames)
+
+
+    @property
+    def service(self) -> str | None:
+        """The service frame as text; None when blank (service name; matched case-insensitively (filed upper-cased), sent as written)."""
+        return _text(self.frames[0])
+
+    @property
+    def dispatcher(self) -> str | None:
+        """The dispatcher frame as text; None when blank (dispatcher name; case-sensitive)."""
+        return _text(self.frames[1])
+
+    @property
+    def keyword(self) -> str | None:
+        """The keyword frame as text; None when blank (keyword name; matched upper-cased)."""
+        return _text(self.frames[2])
+
+    @property
+    def command(self) -> str | None:
+        """The command frame as text; None when blank (command name)."""
+        return _text(self.frames[4])
+
+    @property
+    def payload(self) -> "str | Fail | None":
+        """The payload as text; None when blank, :data:`FAIL` for the fail sentinel."""
+        frame = self.frames[5]
+        return FAIL if frame == FAIL_FRAME else _text(frame)
+
+    @property
+    def identifier(self) -> bytes:
+        """The request identifier, as sent."""
+        return self.frames[6]
+
+    @property
+    def service_key(self) -> str | None:
+        """The service name as the broker files it (upper-cased), or None."""
+        service = self.service
+        return None if service is None else service.upper()
+
+    @property
+    def keyword_key(self) -> str | None:
+        """The keyword name as compared (upper-cased), or None."""
+        keyword = self.keyword
+        return None if keyword is None else keyword.upper()
+
+    @property
+    def is_error(self) -> bool:
+        return self.frames[3][2:] == b"E"
+
+    @property
+    def is_usable(self) -> bool:
+        """A non-error message whose payload is neither blank nor fail."""
+        return self.frames[3][2:] != b"E" and self.frames[5] not in (BLANK, FAIL_FRAME)
+
+    @property
+    def sender(self) -> bytes | None:
+        """The routing id of the peer that sent (the first prefix frame), if any."""
+        return self.prefix[0] if self.prefix else None
+
+    @property
+    def client(self) -> bytes | None:
+        """The client routing id a dispatcher's reply carries (``prefix[-2]``), if any."""
+        return self.prefix[-2] if len(self.prefix) >= 2 else None
+
+    def fields_text(self) -> str:
+        """The six text fields joined with '|', as the existing implementation prints them."""
+        return "|".join(f.decode("utf-8", "replace") for f in self.frames[:6])
+
+    def reply(self, payload: "str | Fail | None" = None, *, dispatcher: Any = _KEEP) -> "Message":
+        """The reply: same fields, ``payload``, Q/B turned into P (P/E into Q)."""
+        return self._answer(_REPLY_FRAME, REPLY_DIRECTION, payload, dispatcher)
+
+    def error(self, payload: "str | Fail | None" = None, *, dispatcher: Any = _KEEP) -> "Message":
+        """The error reply: same fields, ``payload``, the kind turned into E."""
+        return self._answer(_ERROR_FRAME, ERROR_DIRECTION, payload, dispatcher)
+
+    def _answer(self, frame_table, table, payload, dispatcher) -> "Message":
+        f = self.frames
+        name = f[1] if dispatcher is _KEEP else _to_frame(dispatcher, "dispatcher")
+        frames = (f[0], name, f[2], frame_table[self.direction], f[4], _to_frame(payload, "payload"), f[6])
+        return Message(self.prefix, table[self.direction], frames)
+
+    def with_prefix(self, *prefix: bytes) -> "Message":
+        """The same envelope behind another routing prefix."""
+        return Message(prefix, self.direction, self.frames)
+
+    def replace(self, **fields: Any) -> "Message":
+        """A copy with some fields replaced (text fields as text, ``direction``, ``prefix``)."""
+        current = {name: getattr(self, name) for name in FRAME_NAMES}
+        current["prefix"] = self.prefix
+        unknown = set(fields) - set(current)
+        if unknown:
+            raise LocalProtocolError(f"unknown message fields: {', '.join(sorted(unknown))}")
+        current.update(fields)
+        return Message.new(**current)
+
+    def __repr__(self) -> str:
+        prefix = "|".join(p.hex() for p in self.prefix)
+        return f"<Message {prefix}|{self.fields_text()}|{self.identifier.hex()}>"
+
+
+def decode(frames: list[bytes] | tuple[bytes, ...]) -> Message:
+    """Check a frame list and give its message; raise RemoteProtocolError naming the frame."""
+    n = len(frames)
+    if n < ENVELOPE_SIZE:
+        raise _refuse(None, "too_few_frames", count=n)
+    envelope = tuple(frames[n - ENVELOPE_SIZE:])
+    direction = _DIRECTION_BY_FRAME.get(envelope[3])
+    if direction is None:
+        raise _refuse("direction", "invalid_direction", value=envelope[3])
+    if b"" in envelope:
+        raise _refuse(FRAME_NAMES[envelope.index(b"")], "empty_frame")
+    service, dispatcher, keyword, _, command, payload, _ = envelope
+    if service == BLANK and (keyword != BLANK or dispatcher != BLANK):
+        if keyword != BLANK:
+            raise _refuse("keyword", "keyword_without_service")
+        raise _refuse("dispatcher", "dispatcher_without_service")
+    try:
+        b"\0".join((service, dispatcher, keyword, command, payload)).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad_text(envelope) from None
+    if FAIL_FRAME in (service, dispatcher, keyword, command):
+        for index, frame in enumerate(envelope[:5]):
+            if frame == FAIL_FRAME:
+                raise _refuse(FRAME_NAMES[index], "fail_not_allowed")
+    return Message(tuple(frames[: n - ENVELOPE_SIZE]), direction, envelope)
+
+
+def _bad_text(envelope: tuple[bytes, ...]) -> RemoteProtocolError:
+    for index, frame in enumerate(envelope[:6]):
+        try:
+            frame.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return _refuse(FRAME_NAMES[index], "invalid_utf8", error=exc.reason + f" at byte {exc.start}")
+    raise AssertionError("unreachable: the joined frames did not decode")
+
+
+def encode(message: Message) -> list[bytes]:
+    """The frames of ``message``: routing prefix first, then the envelope."""
+    return [*message.prefix, *message.frames]
+
+
+def reply(message: Message, payload: "str | Fail | None" = None) -> Message:
+    """The reply to ``message`` with ``payload`` (see :meth:`Message.reply`)."""
+    return message.reply(payload)
+
+
+def error_reply(message: Message, payload: "str | Fail | None" = None) -> Message:
+    """The error reply to ``message`` with ``payload`` (see :meth:`Message.error`)."""
+    return message.error(payload)
+
+
+_KIND_BY_ROUTE = {
+    (Direction.DBQ, 'welcome'): MESSAGE_KINDS['welcome'],
+    (Direction.DBP, 'welcome'): MESSAGE_KINDS['confirmed'],
+    (Direction.DBQ, 'ready'): MESSAGE_KINDS['ready'],
+    (Direction.DBP, 'heartbeat'): MESSAGE_KINDS['heartbeat'],
+    (Direction.DBQ, 'heartbeat'): MESSAGE_KINDS['heartbeat_answer'],
+    (Direction.CBQ, 'lookup'): MESSAGE_KINDS['lookup'],
+    (Direction.CBP, 'lookup'): MESSAGE_KINDS['lookup_reply'],
+    (Direction.CBQ, 'locate'): MESSAGE_KINDS['locate'],
+    (Direction.CBP, 'locate'): MESSAGE_KINDS['locate_reply'],
+    (Direction.CDB, 'broadcast'): MESSAGE_KINDS['broadcast'],
+}
+_KIND_BY_DIRECTION = {
+    Direction.UBQ: MESSAGE_KINDS['inquiry'],
+    Direction.UBP: MESSAGE_KINDS['inquiry_reply'],
+    Direction.DBE: MESSAGE_KINDS['dispatcher_broker_error'],
+    Direction.CBE: MESSAGE_KINDS['client_broker_error'],
+    Direction.CDQ: MESSAGE_KINDS['client_dispatcher_query'],
+    Direction.CDP: MESSAGE_KINDS['client_dispatcher_reply'],
+    Direction.CDE: MESSAGE_KINDS['client_dispatcher_error'],
+    Direction.CSQ: MESSAGE_KINDS['client_service_query'],
+    Direction.CSP: MESSAGE_KINDS['client_service_reply'],
+    Direction.CSE: MESSAGE_KINDS['client_service_error'],
+    Direction.SDQ: MESSAGE_KINDS['service_dispatcher_query'],
+    Direction.SDP: MESSAGE_KINDS['service_dispatcher_reply'],
+    Direction.SDE: MESSAGE_KINDS['service_dispatcher_error'],
+}
+
+
+def classify(message: Message) -> MessageKind | None:
+    """The message kind of ``message`` by direction and command, or None if it has none."""
+    kind = _KIND_BY_ROUTE.get((message.direction, message.command))
+    return kind if kind is not None else _KIND_BY_DIRECTION.get(message.direction)
+
+
+def check_kind(message: Message, kind: MessageKind | None = None) -> MessageKind | None:
+    """Check the field rules of the message's kind (``classify`` unless given).
+
+    Returns the kind; raises RemoteProtocolError naming a required field that is blank, or
+    a field that must be blank and is not.
+    """
+    kind = kind or classify(message)
+    if kind is None:
+        return None
+    for index, name in enumerate(("service", "dispatcher", "keyword")):
+        rule, blank = getattr(kind, name), message.frames[index] == BLANK
+        if rule == "required" and blank:
+            raise _refuse(name, "field_required", kind=kind.name, frame=name)
+        if rule == "blank" and not blank:
+            raise _refuse(name, "field_must_be_blank", kind=kind.name, frame=name)
+    return kind
