@@ -287,6 +287,7 @@ CONFIG_KEYS = {
     'heartbeat': ConfigKey('heartbeat', 'yes', 'boolean', 'whether the broker sends heartbeats and expires silent dispatchers'),
     'autobroker': ConfigKey('autobroker', 'no', 'boolean', 'a dispatcher that finds no broker may start one'),
     'pool': ConfigKey('pool', '8', 'integer', 'dispatcher worker threads'),
+    'max_message_size': ConfigKey('max_message_size', '16777216', 'integer', "the largest frame in bytes the broker's ROUTER accepts (16 MiB); a peer that sends a larger one is disconnected"),
 }
 
 #: Default value of every configuration key, as written in an INI file.
