@@ -22,10 +22,12 @@ from .protocol import (
     ENVELOPE_SIZE,
     ERROR_DIRECTION,
     FAIL_FRAME,
+    FAIL_FRAMES,
     FRAME_NAMES,
     MESSAGE_KINDS,
     REPLY_DIRECTION,
     RULES,
+    TEXT_FRAMES,
     Direction,
     MessageKind,
 )
@@ -33,6 +35,7 @@ from .protocol import (
 __all__ = [
     "FAIL", "Fail", "ProtocolError", "RemoteProtocolError", "LocalProtocolError", "Message",
     "decode", "encode", "reply", "error_reply", "classify", "check_kind", "new_identifier",
+    "salvage",
 ]
 
 
@@ -284,6 +287,41 @@ def decode(frames: list[bytes] | tuple[bytes, ...]) -> Message:
             if frame == FAIL_FRAME:
                 raise _refuse(FRAME_NAMES[index], "fail_not_allowed")
     return Message(tuple(frames[: n - ENVELOPE_SIZE]), direction, envelope)
+
+
+def salvage(frames: list[bytes] | tuple[bytes, ...]) -> Message | None:
+    """The message in frames :func:`decode` refuses, each frame that breaks a rule read as blank.
+
+    For answering bad input with an error reply: None when there is nothing to answer (fewer
+    than 7 frames, or a direction frame that is not a direction code); otherwise a
+    :class:`Message` whose frames all follow the rules: an empty frame, a text frame that is
+    not UTF-8 and a misplaced fail sentinel become blank, and with a blank service the
+    dispatcher and keyword are blank too.
+    """
+    n = len(frames)
+    if n < ENVELOPE_SIZE:
+        return None
+    envelope = list(frames[n - ENVELOPE_SIZE:])
+    direction = _DIRECTION_BY_FRAME.get(envelope[3])
+    if direction is None:
+        return None
+    for index, name in enumerate(FRAME_NAMES):
+        frame = envelope[index]
+        if frame == b"" or (frame == FAIL_FRAME and name not in FAIL_FRAMES):
+            envelope[index] = BLANK
+        elif name in TEXT_FRAMES and not _is_utf8(frame):
+            envelope[index] = BLANK
+    if envelope[0] == BLANK:
+        envelope[1] = envelope[2] = BLANK
+    return Message(tuple(frames[: n - ENVELOPE_SIZE]), direction, tuple(envelope))
+
+
+def _is_utf8(frame: bytes) -> bool:
+    try:
+        frame.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _bad_text(envelope: tuple[bytes, ...]) -> RemoteProtocolError:

@@ -1,0 +1,90 @@
+"""State and helpers the routing core's handlers share (see :mod:`.core` for the theory)."""
+
+from __future__ import annotations
+
+import logging
+
+from .._generated import Message, Text, encode
+from .books import Books, DispatcherRecord, Service
+from .fanout import FanOut
+from .stats import DropLog, Stats, log
+
+
+class CoreBase:
+    """The books, the counters, and the list of messages the current call will send."""
+
+    def __init__(self, lookup_address: str, *, timeout: float = 1.0, heartbeat: bool = True,
+                 fanout_timeout: float = 10.0, name: str = "broker"):
+        self.lookup_address = lookup_address  #: what ``lookup`` answers (settable)
+        self.timeout = float(timeout)  #: the heartbeat period T
+        self.heartbeat = bool(heartbeat)
+        self.fanout_timeout = float(fanout_timeout)
+        self.name = name
+        self.books = Books()
+        self.stats = Stats()
+        self.drops = DropLog(self.stats)
+        self._out: list[list[bytes]] = []
+        self._now = 0.0
+        self._deadline: float | None = None
+        self._deadline_stale = False
+
+    # -- output ------------------------------------------------------------------------
+
+    def _send(self, route: tuple[bytes, ...], message: Message) -> None:
+        """Send ``message`` behind ``route`` (the destination routing id first)."""
+        self._out.append(encode(message.with_prefix(*route)))
+
+    def _answer(self, peer: bytes, request: Message, answer: Message) -> None:
+        """Answer ``request`` back along the route it came by."""
+        self._send((peer, *request.prefix), answer)
+
+    def _refuse(self, peer: bytes, request: Message, reason: object) -> None:
+        """Answer a request that breaks a rule with ``Malformed message: <reason>``."""
+        self.stats.refused += 1
+        self._answer(peer, request, request.error(Text.MALFORMED_REQUEST.format(reason=reason)))
+
+    def _refuse_prefix(self, peer: bytes, request: Message) -> None:
+        got = len(request.prefix)
+        self._refuse(peer, request, f"expected one empty delimiter frame before the envelope, got {got} prefix frame{'s' * (got != 1)}")
+
+    def _drop(self, reason: str, peer: bytes, detail: object = "") -> None:
+        self.drops.drop(reason, self._now, peer, detail)
+
+    def _schedule_changed(self) -> None:
+        """A deadline may now be earlier than the one ``next_deadline`` would give."""
+        self._deadline_stale = True
+
+    # -- dispatchers leaving, fan-outs finishing ---------------------------------------
+
+    def _retire(self, record: DispatcherRecord, text: str) -> None:
+        """Forget ``record``; answer each of its requests in flight with the error ``text``."""
+        self.books.remove(record)
+        in_flight, record.in_flight = record.in_flight, {}
+        for (kind, client, _), entry in in_flight.items():
+            if entry.fanout is not None:
+                entry.fanout.answer(record, None)
+                if entry.fanout.done:
+                    self._finish_fanout(entry.fanout)
+            else:
+                self._send((client, b""), entry.request.error(text, dispatcher=record.name))
+        self.books.forget_if_idle(record.service)
+
+    def _finish_fanout(self, fanout: FanOut) -> None:
+        """Answer the client with the merged result and forget the fan-out."""
+        fanout.close()
+        service = self.books.services.get(fanout.service)
+        if service is not None:
+            service.fanouts.pop((fanout.client, fanout.request.identifier), None)
+            self._learn_from_fanout(service, fanout)
+        self.stats.fanouts += 1
+        self._out.append(encode(fanout.result()))
+        self.books.forget_if_idle(fanout.service)
+
+    @staticmethod
+    def _learn_from_fanout(service: Service, fanout: FanOut) -> None:
+        single, request = fanout.single(), fanout.request
+        if single is not None and request.keyword is not None:
+            service.learn(request.keyword_key, single[0], request.command, single[1])
+
+    def _log_event(self, text: str, *args: object) -> None:
+        log.log(logging.INFO, "%s: " + text, self.name, *args)

@@ -1,0 +1,85 @@
+"""Requests the broker answers itself or routes for clients: UBQ, CBQ, CDQ, CSQ."""
+
+from __future__ import annotations
+
+from .._generated import Command, Message, RemoteProtocolError, Text, check_kind
+from .books import DispatcherRecord, InFlight
+from .base import CoreBase
+from .fanout import FanOut
+
+_DELIMITER = (b"",)
+
+
+class ClientHandlers(CoreBase):
+    """Handlers of the requests clients (and anyone, for inquiries) send."""
+
+    def _inquiry(self, peer: bytes, message: Message) -> None:
+        """UB?: the broker is alive (answered along any prefix)."""
+        self._answer(peer, message, message.reply(Text.BROKER_ALIVE))
+
+    def _client_broker(self, peer: bytes, message: Message) -> None:
+        """CBQ: lookup, locate, or 'unknown command'."""
+        try:
+            check_kind(message)
+        except RemoteProtocolError as exc:
+            return self._refuse(peer, message, exc)
+        command = message.command
+        if command == Command.LOOKUP:
+            answer = message.reply(self.lookup_address)
+        elif command == Command.LOCATE:
+            service = self.books.services.get(message.service_key)  # type: ignore[arg-type]
+            found = service is not None and bool(service.dispatchers)
+            answer = message.reply(Text.LOCATE_YES if found else Text.LOCATE_NO)
+        else:
+            answer = message.error(Text.UNKNOWN_COMMAND)
+        self._answer(peer, message, answer)
+
+    def _client_dispatcher(self, peer: bytes, message: Message) -> None:
+        """CDQ: route to the named dispatcher, or to the keyword's learned owner."""
+        if message.prefix != _DELIMITER:
+            return self._refuse_prefix(peer, message)
+        service = self.books.services.get(message.service_key)  # type: ignore[arg-type]
+        name, keyword = message.dispatcher, message.keyword
+        record: DispatcherRecord | None = None
+        if name is not None:
+            record = None if service is None else service.dispatchers.get(name)
+            error = Text.DISPATCHER_NOT_AVAILABLE.format(dispatcher=name, service=message.service)
+        elif keyword is not None:
+            record = None if service is None else service.owner(message.keyword_key)  # type: ignore[arg-type]
+            error = Text.NO_DISPATCHER_FOR_KEYWORD.format(service=message.service, keyword=keyword)
+        else:
+            error = Text.AMBIGUOUS_DISPATCHER.format(fields=message.fields_text())
+        if record is None:
+            return self._answer(peer, message, message.error(error))
+        key = ("CD", peer, message.identifier)
+        if key in record.in_flight:
+            # The same request again (a retry): its one answer is on its way already.
+            return self._drop("duplicate_request", peer, message)
+        record.in_flight[key] = InFlight(message.with_prefix(peer, b""))
+        self._send((record.peer, b"", peer, b""), message)
+
+    def _client_service(self, peer: bytes, message: Message) -> None:
+        """CSQ: fan out to every dispatcher of the service (identify: maybe from the cache)."""
+        if message.prefix != _DELIMITER:
+            return self._refuse_prefix(peer, message)
+        try:
+            check_kind(message)
+        except RemoteProtocolError as exc:
+            return self._refuse(peer, message, exc)
+        service = self.books.services.get(message.service_key)  # type: ignore[arg-type]
+        if service is None or not service.dispatchers:
+            error = Text.NO_DISPATCHERS_FOR_SERVICE.format(service=message.service)
+            return self._answer(peer, message, message.error(error))
+        if message.command == Command.IDENTIFY and message.keyword is not None:
+            cached = service.cached_type(message.keyword_key)  # type: ignore[arg-type]
+            if cached is not None:
+                self.stats.cache_hits += 1
+                record, ktl_type = cached
+                return self._answer(peer, message, message.reply(ktl_type, dispatcher=record.name))
+        if (peer, message.identifier) in service.fanouts:
+            return self._drop("duplicate_request", peer, message)
+        fanout = FanOut(message, peer, service.name, self._now + self.fanout_timeout)
+        service.fanouts[(peer, message.identifier)] = fanout
+        for record in service.dispatchers.values():
+            self._send((record.peer, b"", peer, b""), fanout.copy_for(record))
+        self._schedule_changed()

@@ -1,0 +1,110 @@
+"""What dispatchers send the broker (DBQ, DBE, replies), and their liveness (beats, expiry)."""
+
+from __future__ import annotations
+
+from .._generated import Command, Direction, Message, RemoteProtocolError, Text, check_kind
+from .base import CoreBase
+from .books import DispatcherRecord
+
+_DELIMITER = (b"",)
+_ROUTED_REPLY = {Direction.CDP: "CD", Direction.CDE: "CD", Direction.SDP: "SD", Direction.SDE: "SD"}
+
+
+class DispatcherHandlers(CoreBase):
+    """Handlers of dispatcher messages, and the timers that watch dispatchers."""
+
+    def _dispatcher_query(self, peer: bytes, message: Message) -> None:
+        """DBQ: welcome, ready, heartbeat, or 'unknown command'."""
+        if message.prefix != _DELIMITER:
+            return self._refuse_prefix(peer, message)
+        try:
+            check_kind(message)
+        except RemoteProtocolError as exc:
+            return self._refuse(peer, message, exc)
+        command = message.command
+        if command == Command.WELCOME:
+            return self._welcome(peer, message)
+        if command not in (Command.READY, Command.HEARTBEAT):
+            return self._answer(peer, message, message.error(Text.UNKNOWN_COMMAND))
+        record = self.books.registered(peer, message.service_key, message.dispatcher)  # type: ignore[arg-type]
+        if record is None:
+            text = Text.DISPATCHER_NOT_REGISTERED.format(dispatcher=message.dispatcher, service=message.service)
+            return self._answer(peer, message, message.error(text))
+        if command == Command.READY and not record.ready:
+            record.ready = True
+            self._schedule_changed()
+
+    def _welcome(self, peer: bytes, message: Message) -> None:
+        """Register (service, name) at ``peer``; a new socket replaces the old one."""
+        key, name = message.service_key, message.dispatcher
+        service = self.books.services.get(key)  # type: ignore[arg-type]
+        old = None if service is None else service.dispatchers.get(name)  # type: ignore[arg-type]
+        if old is None or old.peer != peer:
+            record = DispatcherRecord(message.service, name, peer, self._now, self.timeout)  # type: ignore[arg-type]
+            self.books.add(record)
+            self.stats.registered += 1
+            self._schedule_changed()
+            if old is not None:
+                self.stats.replaced += 1
+                self._log_event("dispatcher %s/%s moved from %s to %s", key, name, old.peer.hex(), peer.hex())
+                self._retire(old, Text.DISPATCHER_REPLACED.format(dispatcher=name))
+        self._answer(peer, message, message.reply(Text.CONFIRMED))
+
+    def _dispatcher_error(self, peer: bytes, message: Message) -> None:
+        """DBE: discarded (its arrival was a sign of life)."""
+        self._drop("dispatcher_error_discarded", peer, message)
+
+    def _dispatcher_reply(self, peer: bytes, message: Message, error: str | None = None) -> None:
+        """CDP/CDE relayed to its client, SDP/SDE given to its fan-out; exactly once.
+
+        ``error``: the reply's frames broke a rule; the request gets this error instead.
+        """
+        if peer not in self.books.by_peer:
+            return self._drop("reply_from_unregistered_peer", peer, message)
+        prefix = message.prefix
+        if len(prefix) != 3 or prefix[0] or prefix[2]:
+            return self._drop("reply_without_client_prefix", peer, message)
+        kind, client = _ROUTED_REPLY[message.direction], prefix[1]
+        found = self.books.find_in_flight(peer, (kind, client, message.identifier))
+        if found is None:
+            return self._drop("reply_to_nothing_in_flight", peer, message)
+        record, entry = found
+        if entry.fanout is not None:
+            entry.fanout.answer(record, None if error is not None else message)
+            if entry.fanout.done:
+                self._finish_fanout(entry.fanout)
+        elif error is not None:
+            self._send((client, b""), entry.request.error(error, dispatcher=record.name))
+        else:
+            self._learn(record, message)
+            self._send((client, b""), message)
+
+    def _learn(self, record: DispatcherRecord, reply: Message) -> None:
+        """A successful reply teaches which dispatcher owns its keyword (and its type)."""
+        if reply.keyword is None or not reply.is_usable:
+            return
+        service = self.books.services.get(record.service)
+        if service is not None:
+            service.learn(reply.keyword_key, record.name, reply.command, reply.payload)  # type: ignore[arg-type]
+
+    # -- timers --------------------------------------------------------------------------
+
+    def _watch(self, record: DispatcherRecord, now: float) -> None:
+        """Expire ``record`` after 5 T of silence; beat it when ready and idle for T."""
+        if now >= record.expire_at:
+            self._expire(record)
+        elif record.ready and now >= record.next_beat_at:
+            beat = Message.new(Direction.DBP, service=record.service_name, dispatcher=record.name,
+                               command=Command.HEARTBEAT, payload=Text.HEARTBEAT_BEAT)
+            self._send((record.peer, b""), beat)
+            self.stats.heartbeats += 1
+            record.next_beat_at = now + self.timeout
+
+    def _expire(self, record: DispatcherRecord) -> None:
+        self.stats.expired += 1
+        self.stats.timed_out += sum(1 for e in record.in_flight.values() if e.fanout is None)
+        self._log_event("dispatcher %s/%s at %s expired", record.service, record.name, record.peer.hex())
+        service = self.books.services.get(record.service)
+        if service is not None:
+            service.forget_types_of(record.name)
+        self._retire(record, Text.DISPATCHER_TIMED_OUT)

@@ -1,0 +1,67 @@
+"""Counters of the routing core, and the rate-limited debug log of what it drops.
+
+Time enters only as ``now`` (the caller's clock), so the rate limit is as testable as the
+rest of the core: at most one log line per drop reason per ``interval`` seconds of ``now``,
+saying how many drops of that reason were not logged since the last line.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+
+log = logging.getLogger("cauldron_proto.routing")
+
+
+class Stats(msgspec.Struct):
+    """What the core has done since it was made; every field only grows."""
+
+    received: int = 0  #: multipart messages handed to ``handle``
+    sent: int = 0  #: multipart messages returned by ``handle`` and ``tick``
+    dropped: int = 0  #: messages received and neither answered nor relayed
+    dropped_by_reason: dict[str, int] = msgspec.field(default_factory=dict)
+    refused: int = 0  #: requests answered with an error reply because their frames broke a rule
+    registered: int = 0  #: welcomes that registered a dispatcher (new or from a new socket)
+    replaced: int = 0  #: dispatchers that registered again from a new socket
+    expired: int = 0  #: dispatchers forgotten after 5 T of silence
+    heartbeats: int = 0  #: heartbeats sent
+    timed_out: int = 0  #: requests answered 'Dispatcher Timed Out'
+    fanouts: int = 0  #: fan-outs answered (merged, by deadline or after expiries)
+    cache_hits: int = 0  #: identify fan-outs answered from the cache
+
+
+class DropLog:
+    """Counts drops by reason and logs them at DEBUG, rate-limited per reason."""
+
+    def __init__(self, stats: Stats, interval: float = 10.0, logger: logging.Logger = log):
+        self.stats = stats
+        self.interval = interval
+        self.logger = logger
+        self._last_logged: dict[str, float] = {}
+        self._unlogged: dict[str, int] = {}
+
+    def drop(self, reason: str, now: float, peer: bytes, detail: object = "",
+             level: int = logging.DEBUG) -> None:
+        """Count a drop; log it unless one of ``reason`` was logged in the last ``interval``.
+
+        At ERROR level (the core's own failure) the line carries the current exception.
+        """
+        stats = self.stats
+        stats.dropped += 1
+        stats.dropped_by_reason[reason] = stats.dropped_by_reason.get(reason, 0) + 1
+        if not self.logger.isEnabledFor(level):
+            return
+        last = self._last_logged.get(reason)
+        if last is not None and now - last < self.interval:
+            self._unlogged[reason] = self._unlogged.get(reason, 0) + 1
+            return
+        self._last_logged[reason] = now
+        skipped = self._unlogged.pop(reason, 0)
+        more = f" ({skipped} more since the last line)" if skipped else ""
+        self.logger.log(level, "dropped from peer %s: %s %s%s", _hex(peer), reason, detail, more,
+                        exc_info=level >= logging.ERROR)
+
+
+def _hex(peer: object) -> str:
+    return peer.hex() if isinstance(peer, bytes) else repr(peer)
