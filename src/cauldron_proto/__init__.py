@@ -8,7 +8,9 @@ from ._generated import *  # noqa: F401,F403
 from ._generated import __all__ as _generated_all
 from .config import ConfigError, read_configuration
 from .routing import BrokerCore
+from .broker import BindError, BrokerError, ZMQBroker
 
 __version__ = "0.1.0"
 
-__all__ = [*_generated_all, "BrokerCore", "ConfigError", "read_configuration", "__version__"]
+__all__ = [*_generated_all, "BindError", "BrokerCore", "BrokerError", "ConfigError", "ZMQBroker",
+           "read_configuration", "__version__"]

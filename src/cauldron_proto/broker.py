@@ -1,0 +1,334 @@
+"""ZMQBroker: the broker thread, a thin shell of ZMQ sockets around the routing core.
+
+Theory of operation
+-------------------
+Every routing decision is made by :class:`cauldron_proto.routing.BrokerCore`, which does
+no I/O and reads no clock. This module owns the sockets and the clock:
+
+* ``prepare()`` binds, in the calling thread (the sockets are thread-local), the ROUTER
+  (``address``), the XPUB (``pub_address``: subscribers connect), the XSUB
+  (``sub_address``: publishers connect) and an inproc PULL control socket.
+* ``respond()`` polls all four at most until the core's next deadline (forever when it has
+  none, so an idle broker sleeps), drains every ready socket (ROUTER messages go through
+  ``core.handle(peer, frames, now)`` and the answers go back out of the ROUTER; XSUB and
+  XPUB messages are relayed to each other unchanged), then runs the timers that are due.
+* ``run()`` is ``prepare()``, then ``respond()`` until ``stop()``, which sets a flag and
+  writes to the control socket so a blocked poll wakes at once. Sockets close in ``finally``;
+  a terminated context (``ETERM``/``ENOTSOCK``) is a clean exit.
+
+Invariants: the core never raises, so nothing a peer sends ends the loop; no send blocks
+(ROUTER and XPUB drop toward a peer that is gone or full); ``time.monotonic()`` is the only
+clock; the hot path formats no log text.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import types
+import uuid
+
+import zmq
+
+from . import broker_launch as launch
+from ._generated import Text, encode
+from .routing import BrokerCore
+
+__all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
+
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # bytes; the `max_message_size` config key
+_BATCH = 1000  # messages taken from one socket per respond(), so no socket starves the others
+_log = logging.getLogger("cauldron_proto.broker")
+BrokerError = launch.BrokerError
+
+
+class BindError(BrokerError):
+    """A broker socket could not be bound; names the socket type and the address."""
+
+    def __init__(self, mode: str, address: str, errno: int, configured: str | None = None):
+        self.mode, self.address, self.errno, self.configured = mode, address, errno, configured
+        where = f"{address} (configured as {configured})" if configured else address
+        super().__init__(f"cannot bind the broker's {mode} socket to {where}: {zmq.strerror(errno)}")
+
+
+class _Sockets:
+    """The sockets of one prepared broker, owned by the thread that prepared them."""
+
+    __slots__ = ("router", "xpub", "xsub", "control", "poller")
+
+    def __init__(self, router, xpub, xsub, control):
+        self.router, self.xpub, self.xsub, self.control = router, xpub, xsub, control
+        self.poller = zmq.Poller()
+        for sock in (control, router, xsub, xpub):
+            self.poller.register(sock, zmq.POLLIN)
+
+    def close(self) -> None:
+        """Unbind (so an inproc address is free at once, not when the reaper gets to it), close."""
+        for sock in (self.router, self.xpub, self.xsub, self.control):
+            try:
+                sock.unbind(sock.getsockopt_string(zmq.LAST_ENDPOINT))
+            except zmq.ZMQError:
+                pass  # the context is terminating, or nothing to unbind
+            sock.close(linger=0)
+
+
+class _DaemonFlagOrLauncher:
+    """``ZMQBroker.daemon(config, daemon)`` on the class starts a broker process (seed API);
+    ``broker.daemon`` on an instance is the Thread's daemon flag, so threading keeps working."""
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return types.MethodType(launch.daemon, owner)
+        return threading.Thread.daemon.__get__(obj)
+
+    def __set__(self, obj, value) -> None:
+        threading.Thread.daemon.__set__(obj, value)
+
+
+class ZMQBroker(threading.Thread):
+    """A broker routing between Cauldron clients and dispatchers, and relaying broadcasts.
+
+    ``address``: where the ROUTER binds (config key ``broker``). ``pub_address``: where the
+    XPUB binds, i.e. where *subscribers* connect (config key ``subscribe``). ``sub_address``:
+    where the XSUB binds, i.e. where *publishers* connect (config key ``publish``).
+    ``mon_address``: the text a ``lookup`` answers (the subscribe address clients connect to).
+    """
+
+    daemon = _DaemonFlagOrLauncher()
+    max_message_size = DEFAULT_MAX_MESSAGE_SIZE
+
+    def __init__(self, name, address, pub_address, sub_address, mon_address, context=None,
+                 timeout=1.0, heartbeat=True):
+        super().__init__(name=name)
+        if not float(timeout) > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        self.context = context if context is not None else zmq.Context.instance()
+        self.address, self.pub_address, self.sub_address = address, pub_address, sub_address
+        self.mon_address = mon_address
+        self.timeout, self.heartbeat = float(timeout), bool(heartbeat)
+        self.core = BrokerCore(mon_address, timeout=self.timeout, heartbeat=self.heartbeat, name=name)
+        self.running = threading.Event()
+        self.endpoints: dict[str, str] = {}
+        self.error: BaseException | None = None
+        self.log = _log.getChild(name)
+        self._hosts: dict[str, str] = {}  # config key -> host peers connect to (from_config)
+        self._configured: dict[str, str] = {}  # config key -> "key = value" (from_config)
+        self._local = threading.local()
+        self._stop_requested = threading.Event()
+        self._ready = threading.Event()  # set once serving, or once starting failed
+        self._control_address = f"inproc://cauldron_proto.broker.control.{uuid.uuid4().hex}"
+
+    # Seed classmethods (implemented in broker_launch).
+    check = classmethod(launch.check)
+    from_config = classmethod(launch.from_config)
+    serve = classmethod(launch.serve)
+    setup = classmethod(launch.setup)
+    sub = classmethod(launch.sub)
+    thread = classmethod(launch.thread)
+
+    @property
+    def services(self):
+        """The core's services by upper-cased name (a read-only view)."""
+        return self.core.services
+
+    def get_service(self, service):
+        """The service named ``service`` (any case), or None; never creates one."""
+        return self.core.service(service)
+
+    def connect(self, address, mode="ROUTER"):
+        """Create a socket of type ``mode`` in the broker's context and bind it to ``address``.
+
+        Raises :class:`BindError` naming the address when the bind fails.
+        """
+        sock = self.context.socket(getattr(zmq, mode.upper()))
+        sock.linger = 0
+        if mode.upper() == "ROUTER":
+            sock.maxmsgsize = int(self.max_message_size)
+        try:
+            sock.bind(address)
+        except zmq.ZMQError as exc:
+            sock.close(linger=0)
+            raise BindError(mode.upper(), address, exc.errno) from None
+        return sock
+
+    def prepare(self):
+        """Bind the broker's sockets in the calling thread (idempotent per thread)."""
+        if getattr(self._local, "sockets", None) is not None:
+            return
+        opened = []
+        try:
+            for addr, mode, key in ((self.address, "ROUTER", "broker"), (self.pub_address, "XPUB", "subscribe"),
+                                    (self.sub_address, "XSUB", "publish"), (self._control_address, "PULL", None)):
+                try:
+                    opened.append(self.connect(addr, mode))
+                except BindError as exc:
+                    if key not in self._configured:
+                        raise
+                    raise BindError(exc.mode, exc.address, exc.errno, self._configured[key]) from None
+        except BaseException:
+            for sock in opened:
+                sock.close(linger=0)
+            raise
+        self._local.sockets = _Sockets(*opened)
+        self._record_endpoints(opened[0], opened[1], opened[2])
+
+    def _record_endpoints(self, router, xpub, xsub) -> None:
+        for key, sock in (("broker", router), ("publish", xsub), ("subscribe", xpub)):
+            bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+            self.endpoints[key] = launch.connect_form(bound, self._hosts.get(key))
+        if launch.is_wildcard(self.mon_address):
+            self.core.lookup_address = self.endpoints["subscribe"]
+
+    def close(self):
+        """Close the sockets this thread prepared (safe to call more than once)."""
+        sockets = getattr(self._local, "sockets", None)
+        self._local.sockets = None
+        if sockets is not None:
+            sockets.close()
+
+    def respond(self):
+        """Serve everything ready on every socket, then run due timers.
+
+        Polls at most until the core's next deadline (no deadline: until something arrives).
+        """
+        s = self._local.sockets
+        deadline = self.core.next_deadline()
+        if deadline is None:
+            ready = dict(s.poller.poll())
+        else:
+            ready = dict(s.poller.poll(max(0, math.ceil((deadline - time.monotonic()) * 1000))))
+        if s.control in ready:
+            self._drain(s.control)
+            self._stop_requested.set()
+            return
+        if s.router in ready:
+            self._serve_router(s.router)
+        if s.xsub in ready:
+            self._relay(s.xsub, s.xpub)
+        if s.xpub in ready:
+            self._relay(s.xpub, s.xsub)
+        deadline = self.core.next_deadline()
+        if deadline is not None and deadline <= time.monotonic():
+            self.cleanup(s.router)
+
+    def _serve_router(self, router) -> None:
+        handle, clock, send = self.core.handle, time.monotonic, router.send_multipart
+        for _ in range(_BATCH):
+            try:
+                frames = router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            for out in handle(frames[0], frames[1:], clock()):
+                send(out, zmq.NOBLOCK)
+
+    @staticmethod
+    def _relay(source, sink) -> None:
+        recv, send = source.recv_multipart, sink.send_multipart
+        for _ in range(_BATCH):
+            try:
+                send(recv(zmq.NOBLOCK), zmq.NOBLOCK)
+            except zmq.Again:
+                return
+
+    @staticmethod
+    def _drain(sock) -> None:
+        while sock.poll(0):
+            sock.recv(zmq.NOBLOCK)
+
+    def cleanup(self, socket):
+        """Run the core's timers (heartbeats, expiry, fan-out deadlines); send their output on ``socket``."""
+        for out in self.core.tick(time.monotonic()):
+            socket.send_multipart(out, zmq.NOBLOCK)
+
+    def respond_inquiry(self, message, socket):
+        """Answer an inquiry ``message`` (as received, with its routing prefix) on ``socket``."""
+        socket.send_multipart(encode(message.reply(Text.BROKER_ALIVE)), zmq.NOBLOCK)
+
+    def run(self):
+        """Prepare, then respond until stopped; sockets are closed on the way out.
+
+        In the broker's own thread a failure to start is kept for ``start()`` to raise;
+        called directly (``serve``), it raises.
+        """
+        try:
+            self.prepare()
+        except BaseException as exc:
+            self.error = exc
+            self._ready.set()
+            if threading.current_thread() is not self:
+                raise
+            return
+        self.running.set()
+        self._ready.set()
+        try:
+            while not self._stop_requested.is_set():
+                self.respond()
+        except zmq.ZMQError as exc:
+            if exc.errno not in (zmq.ETERM, zmq.ENOTSOCK):
+                self.error = exc
+                raise
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            self.running.clear()
+            self.close()
+
+    def start(self):
+        """Start the broker thread and wait until its sockets are bound.
+
+        Raises the failure (e.g. :class:`BindError`) if the thread could not start.
+        """
+        super().start()
+        self.wait_running(timeout=10.0)
+
+    def wait_running(self, timeout=None) -> bool:
+        """Wait until the broker serves: True; False if it was stopped first.
+
+        Raises the start failure (e.g. :class:`BindError`), or TimeoutError.
+        """
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"broker {self.name!r} did not start within {timeout} s")
+        if self.running.is_set():
+            return True
+        if self.error is not None:
+            raise self.error
+        return False
+
+    def stop(self, timeout=None):
+        """Stop the broker promptly and wait (up to ``timeout`` s) for its thread to end."""
+        self._stop_requested.set()
+        if self.running.is_set() and not self.context.closed:
+            try:
+                waker = self.context.socket(zmq.PUSH)
+            except zmq.ZMQError:
+                waker = None  # the context is terminating: the broker is leaving anyway
+            if waker is not None:
+                try:
+                    waker.connect(self._control_address)
+                    waker.send(b"", zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
+                finally:
+                    waker.close(linger=0)
+        if self.ident is not None and threading.current_thread() is not self:
+            self.join(timeout)
+
+    # Thread names from the seed API (some removed or deprecated in Python 3.9+).
+    def isAlive(self):
+        """Return whether the thread is alive (alias of ``is_alive``)."""
+        return self.is_alive()
+
+    def isDaemon(self):
+        return self.daemon
+
+    def setDaemon(self, daemonic):
+        self.daemon = daemonic
+
+    def getName(self):
+        return self.name
+
+    def setName(self, name):
+        self.name = name

@@ -1,0 +1,249 @@
+"""Starting brokers: from a configuration, in a thread, in a process or in the foreground.
+
+The functions here are ZMQBroker's classmethods (``check``, ``from_config``, ``serve``,
+``setup``, ``sub``, ``thread``, ``daemon``); each takes the broker class first. Whatever
+``sub()`` chooses, the handle it returns has ``running``, ``wait_running(timeout)``,
+``endpoints``, ``is_alive()``, ``join()`` and ``stop(timeout)``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import multiprocessing
+import re
+import signal
+import threading
+
+import zmq
+
+from ._generated import CONFIG_SECTION, Direction, Message, RemoteProtocolError, Text, decode, encode
+from . import config as _config
+from .config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
+
+__all__ = ["BrokerError", "BrokerProcess", "check", "connect_form", "from_config", "is_wildcard",
+           "serve", "serve_until_signalled", "setup", "sub", "thread", "daemon"]
+
+STARTUP_TIMEOUT = 30.0  # seconds a new broker (a spawned process on a busy machine) may take to bind
+_TCP = re.compile(r"^tcp://(?P<host>\[[^\]]*\]|[^/]*?):(?P<port>\d+|\*)$")
+_ANY_HOST = {"*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]", "[::0]": "[::1]"}
+_ADDRESS_KEYS = ("broker", "publish", "subscribe")
+
+
+class BrokerError(RuntimeError):
+    """A broker could not be started, or started but does not answer."""
+
+
+def is_wildcard(addr: str) -> bool:
+    """Whether ``addr`` is a tcp address with a port left for the system to choose (``*`` or 0)."""
+    match = _TCP.match(addr or "")
+    return match is not None and match["port"] in ("*", "0")
+
+
+def connect_form(bound: str, host: str | None = None) -> str:
+    """The address peers connect to for the bound endpoint ``bound`` (``zmq.LAST_ENDPOINT``).
+
+    A wildcard host (all interfaces) becomes ``host`` (the configured one) or loopback.
+    """
+    match = _TCP.match(bound)
+    if match is None or match["host"] not in _ANY_HOST:
+        return bound
+    return f"tcp://{host or _ANY_HOST[match['host']]}:{match['port']}"
+
+
+def _host(addr: str) -> str | None:
+    match = _TCP.match(addr)
+    return None if match is None or match["host"] in _ANY_HOST else match["host"]
+
+
+def from_config(cls, config, name="ConfiguredBroker"):
+    """A broker (not started) from a configuration: an INI path, a ConfigParser or None.
+
+    Binds follow the configuration rules (``bind_address``); ``lookup`` answers the
+    ``subscribe`` address as written; ``timeout``, ``heartbeat``, ``max_message_size`` apply.
+    """
+    cfg = read_configuration(config)
+    connect = {key: _config.address(cfg, key) for key in _ADDRESS_KEYS}
+    broker = cls(name, bind_address(connect["broker"]), bind_address(connect["subscribe"]),
+                 bind_address(connect["publish"]), connect["subscribe"],
+                 timeout=get_float(cfg, "timeout"), heartbeat=get_bool(cfg, "heartbeat"))
+    broker.max_message_size = get_int(cfg, "max_message_size")
+    broker._hosts = {key: _host(value) for key, value in connect.items()}
+    broker._configured = {key: f"{key} = {value}" for key, value in connect.items()}
+    return broker
+
+
+def check(cls, config=None, timeout=2.0, ctx=None, address=None):
+    """True if a broker answers an inquiry at ``address`` (default: the configured ``broker``).
+
+    Waits at most ``timeout`` seconds; the REQ socket is closed with linger 0 whatever happens.
+    """
+    if address is None:
+        address = _config.address(read_configuration(config), "broker")
+    if is_wildcard(address):
+        return False  # no broker can be reached at a port left unspecified
+    sock = (ctx if ctx is not None else zmq.Context.instance()).socket(zmq.REQ)
+    try:
+        sock.linger = 0
+        try:
+            sock.connect(address)
+        except zmq.ZMQError as exc:
+            raise ConfigError(f"cannot connect to a broker at {address!r}: {zmq.strerror(exc.errno)}") from None
+        inquiry = Message.new(Direction.UBQ, command="check")
+        sock.send_multipart(encode(inquiry), zmq.NOBLOCK)
+        if not sock.poll(timeout * 1000):
+            return False
+        answer = decode(sock.recv_multipart())
+        return answer.payload == Text.BROKER_ALIVE and answer.identifier == inquiry.identifier
+    except (zmq.Again, RemoteProtocolError):
+        return False
+    finally:
+        sock.close(linger=0)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(broker):
+    """While inside, SIGINT and SIGTERM stop ``broker`` (only in the main thread)."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda _signum, _frame: broker.stop())
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def serve_until_signalled(broker, ready=None):
+    """Bind, call ``ready(broker)``, then serve in the calling thread until SIGINT/SIGTERM or ``stop()``."""
+    with _stop_on_signals(broker):
+        broker.prepare()
+        if ready is not None:
+            ready(broker)
+        broker.run()
+    return broker
+
+
+def serve(cls, config=None, name="ServerBroker"):
+    """Run a configured broker in the current thread until stopped (SIGINT or SIGTERM)."""
+    return serve_until_signalled(cls.from_config(config, name))
+
+
+def thread(cls, config=None, daemon=True):
+    """Start a configured broker thread; returns it once its sockets are bound."""
+    broker = cls.from_config(config)
+    broker.daemon = daemon
+    broker.start()
+    return broker
+
+
+def sub(cls, config=None, daemon=True):
+    """A thread (in the global context) if any address is ``inproc://``, else a process."""
+    cfg = read_configuration(config)
+    if any(_config.address(cfg, key).startswith("inproc://") for key in _ADDRESS_KEYS):
+        return cls.thread(cfg, daemon=daemon)
+    return cls.daemon(cfg, daemon=daemon)
+
+
+def setup(cls, config=None, timeout=2.0, daemon=True):
+    """None if a broker already answers; else start one with ``sub()`` and wait until it answers.
+
+    The handle returned (a thread or a :class:`BrokerProcess`) can be ``stop()``-ped.
+    """
+    if cls.check(config, timeout=timeout):
+        return None
+    handle = cls.sub(config, daemon=daemon)
+    try:
+        handle.wait_running(timeout=max(timeout, STARTUP_TIMEOUT))
+        where = handle.endpoints["broker"]
+        if not cls.check(timeout=max(timeout, STARTUP_TIMEOUT), address=where):
+            raise BrokerError(f"a broker was started at {where} but does not answer")
+    except BaseException:
+        handle.stop()
+        raise
+    return handle
+
+
+def daemon(cls, config=None, daemon=True):
+    """Start a configured broker in a subprocess (multiprocessing, spawn); returns a :class:`BrokerProcess`."""
+    cfg = read_configuration(config)
+    sections = {section: dict(cfg.items(section, raw=True)) for section in cfg.sections()}
+    mp = multiprocessing.get_context("spawn")
+    report, writer = mp.Pipe(duplex=False)
+    running = mp.Event()
+    process = mp.Process(target=_serve_in_process, args=(cls, sections, writer, running),
+                         name="ZMQBroker", daemon=daemon)
+    process.start()
+    writer.close()
+    return BrokerProcess(process, report, running)
+
+
+def _serve_in_process(cls, sections, report, running):
+    """The subprocess: bind, report the endpoints (or the failure), serve until SIGTERM."""
+    cfg = configparser.ConfigParser()
+    cfg.read_dict(sections)
+
+    def ready(broker):
+        report.send(("running", dict(broker.endpoints)))
+        running.set()
+
+    try:
+        serve_until_signalled(cls.from_config(cfg, "ProcessBroker"), ready)
+    except (BrokerError, ConfigError) as exc:
+        report.send(("error", str(exc)))
+        raise SystemExit(1) from None
+    finally:
+        running.clear()
+        report.close()
+
+
+class BrokerProcess:
+    """A broker in a subprocess, as ``daemon()``, ``sub()`` and ``setup()`` return it."""
+
+    def __init__(self, process, report, running):
+        self.process, self.running = process, running
+        self.endpoints: dict[str, str] = {}
+        self._report = report
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def is_alive(self) -> bool:
+        return self.process.is_alive()
+
+    isAlive = is_alive
+
+    def join(self, timeout=None) -> None:
+        self.process.join(timeout)
+
+    def wait_running(self, timeout=None) -> bool:
+        """Wait until the process's broker serves; raise BrokerError if it failed, or TimeoutError."""
+        if self.endpoints:
+            return True
+        if not self._report.poll(timeout):
+            raise TimeoutError(f"the broker process did not start within {timeout} s")
+        try:
+            kind, value = self._report.recv()
+        except EOFError:
+            self.process.join(1.0)
+            raise BrokerError(f"the broker process exited (status {self.process.exitcode}) before serving") from None
+        if kind == "error":
+            raise BrokerError(value)
+        self.endpoints = value
+        return True
+
+    def stop(self, timeout=None) -> None:
+        """SIGTERM the process (its broker stops cleanly); kill it if it is still there after
+        ``timeout`` seconds (default 10)."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(10.0 if timeout is None else timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self._report.close()
+
+    def __repr__(self) -> str:
+        return f"<BrokerProcess pid={self.pid} alive={self.is_alive()} endpoints={self.endpoints}>"
