@@ -1,0 +1,294 @@
+"""Routing core: client to one dispatcher (CDQ), replies, and exactly one answer per request."""
+
+from __future__ import annotations
+
+from cauldron_proto import Text
+
+from .harness import Harness, query
+
+CLIENT_PREFIX = (b"", b"C1", b"")
+
+
+def forwarded_to(peer: bytes, request, client: bytes = b"C1"):
+    return (peer, request.with_prefix(b"", client, b""))
+
+
+def test_query_by_dispatcher_name_is_forwarded_and_the_reply_relayed():
+    h = Harness()
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    q = query("CDQ", "KTEST", dispatcher="disp1", keyword="VALUE", command="update")
+    [fwd] = h.send(b"C1", q, expect=[forwarded_to(b"D1", q)])
+    reply = d.answer(fwd, "42")
+    h.send(b"D1", reply, expect=[(b"C1", q.reply("42", dispatcher="disp1"))])
+    assert h.core.service("KTEST").dispatchers["disp1"].in_flight == 0
+
+
+def test_dispatcher_error_reply_is_relayed_unchanged():
+    h = Harness()
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    q = query("CDQ", "KTEST", dispatcher="disp1", keyword="VALUE", command="frob")
+    [fwd] = h.send(b"C1", q)
+    h.send(b"D1", d.answer(fwd, "Bad command 'frob'!", error=True),
+           expect=[(b"C1", q.error("Bad command 'frob'!", dispatcher="disp1"))])
+
+
+def test_unknown_dispatcher_name_gets_not_available():
+    h = Harness()
+    h.dispatcher(b"D1", "KTEST", "disp1")
+    q = query("CDQ", "ktest", dispatcher="Disp1", keyword="VALUE", command="update")  # names are case-sensitive
+    h.send(b"C1", q, expect=[(b"C1", q.error("Dispatcher 'Disp1' is not available for 'ktest'"))])
+
+
+def test_unknown_service_gets_not_available_and_creates_no_record():
+    h = Harness()
+    q = query("CDQ", "NOSUCH", dispatcher="disp1", command="update")
+    h.send(b"C1", q, expect=[(b"C1", q.error("Dispatcher 'disp1' is not available for 'NOSUCH'"))])
+    q = query("CDQ", "NOSUCH", keyword="VALUE", command="update")
+    h.send(b"C1", q, expect=[(b"C1", q.error("No dispatcher is available for NOSUCH.VALUE"))])
+    assert len(h.core.services) == 0
+
+
+def test_keyword_with_no_known_owner_gets_no_dispatcher_available():
+    h = Harness()
+    h.dispatcher(b"D1", "KTEST", "disp1")
+    q = query("CDQ", "KTEST", keyword="value", command="update")
+    h.send(b"C1", q, expect=[(b"C1", q.error("No dispatcher is available for KTEST.value"))])
+
+
+def test_neither_dispatcher_nor_keyword_is_ambiguous():
+    h = Harness()
+    h.dispatcher(b"D1", "KTEST", "disp1")
+    q = query("CDQ", "KTEST", command="update", payload="1")
+    h.send(b"C1", q, expect=[(b"C1", q.error(
+        "Ambiguous dispatcher specification in message |KTEST|\x01|\x01|CDQ|update|1|"))])
+
+
+def test_all_blank_query_is_ambiguous():
+    h = Harness()
+    q = query("CDQ", command="update")
+    h.send(b"C1", q, expect=[(b"C1", q.error(Text.AMBIGUOUS_DISPATCHER.format(fields=q.fields_text())))])
+
+
+def test_keyword_owner_is_learned_from_a_successful_reply_then_routes():
+    h = Harness()
+    d1 = h.dispatcher(b"D1", "KTEST", "disp1")
+    h.dispatcher(b"D2", "KTEST", "disp2")
+    q = query("CDQ", "KTEST", dispatcher="disp1", keyword="Value", command="update")
+    [fwd] = h.send(b"C1", q)
+    h.send(b"D1", d1.answer(fwd, "42"))
+    assert h.core.service("KTEST").keywords == {"VALUE": "disp1"}
+    by_keyword = query("CDQ", "ktest", keyword="VALUE", command="update")
+    h.send(b"C2", by_keyword, expect=[forwarded_to(b"D1", by_keyword, b"C2")])
+
+
+def test_error_or_blank_replies_teach_nothing():
+    h = Harness()
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    for payload, error in (("nope", True), (None, False)):
+        q = query("CDQ", "KTEST", dispatcher="disp1", keyword="VALUE", command="update")
+        [fwd] = h.send(b"C1", q)
+        h.send(b"D1", d.answer(fwd, payload, error=error), expect=[(b"C1", {"identifier": q.identifier})])
+    assert h.core.service("KTEST").keywords == {}
+
+
+def test_the_answering_socket_names_the_owner_even_with_a_blank_dispatcher_frame():
+    h = Harness()
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    q = query("CDQ", "KTEST", dispatcher="disp1", keyword="VALUE", command="update")
+    [fwd] = h.send(b"C1", q)
+    h.send(b"D1", d.answer(fwd, "42", dispatcher=None), expect=[(b"C1", q.reply("42", dispatcher=None))])
+    assert h.core.service("KTEST").keywords == {"VALUE": "disp1"}
+
+
+def test_dispatcher_registered_but_not_ready_is_routable():
+    h = Harness()
+    h.dispatcher(b"D1", "KTEST", "disp1", ready=False)
+    q = query("CDQ", "KTEST", dispatcher="disp1", command="update", keyword="VALUE")
+    h.send(b"C1", q, expect=[forwarded_to(b"D1", q)])
+
+
+def test_service_names_are_filed_upper_cased_but_frames_keep_their_case():
+    h = Harness()
+    d = h.dispatcher(b"D1", "KTest", "disp1")
+    q = query("CDQ", "ktest", dispatcher="disp1", keyword="value", command="update")
+    [fwd] = h.send(b"C1", q, expect=[forwarded_to(b"D1", q)])
+    assert fwd.message.service == "ktest" and fwd.message.keyword == "value"
+    h.send(b"D1", d.answer(fwd), expect=[(b"C1", {"service": "ktest", "keyword": "value"})])
+
+
+def test_same_dispatcher_name_in_two_services_are_two_dispatchers():
+    h = Harness()
+    h.dispatcher(b"D1", "ALPHA", "disp")
+    h.dispatcher(b"D2", "BETA", "disp")
+    for service, peer in (("alpha", b"D1"), ("beta", b"D2")):
+        q = query("CDQ", service, dispatcher="disp", command="update", keyword="K")
+        h.send(b"C1", q, expect=[forwarded_to(peer, q)])
+
+
+def test_one_socket_registered_under_two_services():
+    h = Harness(timeout=1.0)
+    d = h.dispatcher(b"D1", "ALPHA", "disp")
+    h.dispatcher(b"D1", "BETA", "other")
+    qa = query("CDQ", "ALPHA", dispatcher="disp", command="update", keyword="K")
+    qb = query("CDQ", "BETA", dispatcher="other", command="update", keyword="K")
+    [fa] = h.send(b"C1", qa, expect=[forwarded_to(b"D1", qa)])
+    [fb] = h.send(b"C1", qb, expect=[forwarded_to(b"D1", qb)])
+    h.send(b"D1", d.answer(fb, "b", dispatcher="other"), expect=[(b"C1", {"identifier": qb.identifier})])
+    h.send(b"D1", d.answer(fa, "a"), expect=[(b"C1", {"identifier": qa.identifier})])
+    # one message from the socket is a sign of life for both registrations
+    h.advance(4.5)
+    h.send(b"D1", d.command("heartbeat"))
+    h.advance(4.5)
+    assert set(h.core.services) == {"ALPHA", "BETA"}
+
+
+def test_two_clients_may_use_the_same_identifier():
+    h = Harness()
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    ident = bytes(range(16))
+    q1 = query("CDQ", "KTEST", dispatcher="disp1", keyword="A", command="update", identifier=ident)
+    q2 = query("CDQ", "KTEST", dispatcher="disp1", keyword="B", command="update", identifier=ident)
+    [f1] = h.send(b"C1", q1)
+    [f2] = h.send(b"C2", q2)
+    h.send(b"D1", d.answer(f2, "two"), expect=[(b"C2", q2.reply("two", dispatcher="disp1"))])
+    h.send(b"D1", d.answer(f1, "one"), expect=[(b"C1", q1.reply("one", dispatcher="disp1"))])
+
+
+def test_duplicate_reply_is_relayed_once():
+    h = Harness()
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    q = query("CDQ", "KTEST", dispatcher="disp1", keyword="VALUE", command="update")
+    [fwd] = h.send(b"C1", q)
+    reply = d.answer(fwd, "42")
+    h.send(b"D1", reply, expect=[(b"C1", q.reply("42", dispatcher="disp1"))])
+    h.send(b"D1", reply, expect=[])
+    assert h.core.stats.dropped_by_reason == {"reply_to_nothing_in_flight": 1}
+
+
+def test_reply_from_another_dispatcher_socket_does_not_answer():
+    h = Harness()
+    h.dispatcher(b"D1", "KTEST", "disp1")
+    d2 = h.dispatcher(b"D2", "KTEST", "disp2")
+    q = query("CDQ", "KTEST", dispatcher="disp1", keyword="VALUE", command="update")
+    [fwd] = h.send(b"C1", q)
+    h.send(b"D2", d2.answer(fwd, "forged"), expect=[])
+    assert h.core.service("KTEST").dispatchers["disp1"].in_flight == 1
+
+
+def test_the_same_request_again_while_in_flight_is_not_sent_twice():
+    h = Harness()
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    q = query("CDQ", "KTEST", dispatcher="disp1", keyword="VALUE", command="update")
+    [fwd] = h.send(b"C1", q, expect=[forwarded_to(b"D1", q)])
+    h.send(b"C1", q, expect=[])
+    h.send(b"D1", d.answer(fwd), expect=[(b"C1", {"identifier": q.identifier})])
+    assert h.core.stats.dropped_by_reason == {"duplicate_request": 1}
+
+
+def test_late_reply_after_expiry_is_dropped():
+    h = Harness(timeout=1.0)
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    q = query("CDQ", "KTEST", dispatcher="disp1", keyword="VALUE", command="update")
+    [fwd] = h.send(b"C1", q)
+    timed_out = [s for s in h.advance(5.0) if s.to == b"C1"]
+    assert [s.message for s in timed_out] == [q.error(Text.DISPATCHER_TIMED_OUT, dispatcher="disp1")]
+    h.send(b"D1", d.answer(fwd), expect=[])
+    assert h.core.stats.dropped_by_reason == {"reply_from_unregistered_peer": 1}
+
+
+# -- re-registration ---------------------------------------------------------------------------
+
+def test_reregistration_from_a_new_socket_answers_the_old_sockets_requests():
+    h = Harness()
+    old = h.dispatcher(b"OLD", "KTEST", "disp1")
+    q1 = query("CDQ", "KTEST", dispatcher="disp1", keyword="A", command="update")
+    q2 = query("CDQ", "KTEST", dispatcher="disp1", keyword="B", command="update")
+    [f1] = h.send(b"C1", q1)
+    h.send(b"C2", q2)
+    welcome = query("DBQ", "KTEST", dispatcher="disp1", command="welcome")
+    replaced = Text.DISPATCHER_REPLACED.format(dispatcher="disp1")
+    assert replaced == "Dispatcher 'disp1' re-registered before answering"
+    h.send(b"NEW", welcome, expect=[
+        (b"C1", q1.error(replaced, dispatcher="disp1")),
+        (b"C2", q2.error(replaced, dispatcher="disp1")),
+        (b"NEW", welcome.reply(Text.CONFIRMED)),
+    ])
+    assert h.core.stats.replaced == 1
+    # the old socket's late answer is dropped; new requests go to the new socket
+    h.send(b"OLD", old.answer(f1), expect=[])
+    q3 = query("CDQ", "KTEST", dispatcher="disp1", keyword="A", command="update")
+    h.send(b"C1", q3, expect=[forwarded_to(b"NEW", q3)])
+
+
+def test_welcome_again_from_the_same_socket_keeps_its_requests():
+    h = Harness()
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    q = query("CDQ", "KTEST", dispatcher="disp1", keyword="A", command="update")
+    [fwd] = h.send(b"C1", q)
+    welcome = d.command("welcome")
+    h.send(b"D1", welcome, expect=[(b"D1", welcome.reply(Text.CONFIRMED))])
+    h.send(b"D1", d.answer(fwd), expect=[(b"C1", {"identifier": q.identifier})])
+    assert h.core.stats.replaced == 0
+
+
+def test_learned_keyword_owner_survives_replacement():
+    h = Harness()
+    d = h.dispatcher(b"OLD", "KTEST", "disp1")
+    h.dispatcher(b"KEEP", "KTEST", "disp2")
+    q = query("CDQ", "KTEST", dispatcher="disp1", keyword="A", command="update")
+    [fwd] = h.send(b"C1", q)
+    h.send(b"OLD", d.answer(fwd))
+    h.dispatcher(b"NEW", "KTEST", "disp1")
+    by_keyword = query("CDQ", "KTEST", keyword="A", command="update")
+    h.send(b"C1", by_keyword, expect=[forwarded_to(b"NEW", by_keyword)])
+
+
+# -- an expired dispatcher speaks again ----------------------------------------------------------
+
+def expire(h: Harness, d) -> None:
+    h.advance(5.0 * h.core.timeout)
+    assert h.core.service(d.service) is None
+
+
+def test_expired_dispatcher_heartbeat_or_ready_gets_not_registered():
+    h = Harness(timeout=1.0)
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    expire(h, d)
+    text = "Dispatcher 'disp1' is not registered for 'KTEST'; send welcome"
+    for command in ("heartbeat", "ready"):
+        message = d.command(command)
+        h.send(b"D1", message, expect=[(b"D1", message.error(text))])
+    assert Text.DISPATCHER_NOT_REGISTERED.format(dispatcher="disp1", service="KTEST") == text
+
+
+def test_expired_dispatcher_is_not_routable_until_it_welcomes_again():
+    h = Harness(timeout=1.0)
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    expire(h, d)
+    h.send(b"D1", d.command("heartbeat"))
+    q = query("CDQ", "KTEST", dispatcher="disp1", command="update", keyword="K")
+    h.send(b"C1", q, expect=[(b"C1", q.error("Dispatcher 'disp1' is not available for 'KTEST'"))])
+    h.dispatcher(b"D1", "KTEST", "disp1")
+    h.send(b"C1", q, expect=[forwarded_to(b"D1", q)])
+
+
+def test_ready_from_a_socket_that_never_welcomed_gets_not_registered():
+    h = Harness()
+    ready = query("DBQ", "KTEST", dispatcher="ghost", command="ready")
+    h.send(b"G1", ready, expect=[(b"G1", ready.error(
+        "Dispatcher 'ghost' is not registered for 'KTEST'; send welcome"))])
+    assert len(h.core.services) == 0
+
+
+def test_reply_from_a_socket_that_never_welcomed_is_dropped():
+    h = Harness()
+    reply = query("CDP", "KTEST", dispatcher="ghost", command="update", payload="1").with_prefix(b"", b"C1", b"")
+    h.send(b"G1", reply, expect=[])
+    assert h.core.stats.dropped_by_reason == {"reply_from_unregistered_peer": 1}
+
+
+def test_ready_under_a_name_registered_at_another_socket_gets_not_registered():
+    h = Harness()
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    ready = d.command("ready")
+    h.send(b"D2", ready, expect=[(b"D2", {"direction": "DBE"})])
