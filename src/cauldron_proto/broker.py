@@ -56,10 +56,11 @@ class BindError(BrokerError):
 class _Sockets:
     """The sockets of one prepared broker, owned by the thread that prepared them."""
 
-    __slots__ = ("router", "xpub", "xsub", "control", "poller")
+    __slots__ = ("router", "xpub", "xsub", "control", "poller", "wakeup")
 
     def __init__(self, router, xpub, xsub, control):
         self.router, self.xpub, self.xsub, self.control = router, xpub, xsub, control
+        self.wakeup = None  # a socket the signal module writes to (signal.set_wakeup_fd), if any
         self.poller = zmq.Poller()
         for sock in (control, router, xsub, xpub):
             self.poller.register(sock, zmq.POLLIN)
@@ -203,6 +204,8 @@ class ZMQBroker(threading.Thread):
             self._drain(s.control)
             self._stop_requested.set()
             return
+        if s.wakeup is not None and s.wakeup in ready:
+            self._drain_wakeup(s.wakeup)  # a signal arrived: its Python handler runs now
         if s.router in ready:
             self._serve_router(s.router)
         if s.xsub in ready:
@@ -231,6 +234,21 @@ class ZMQBroker(threading.Thread):
                 send(recv(zmq.NOBLOCK), zmq.NOBLOCK)
             except zmq.Again:
                 return
+
+    @staticmethod
+    def _drain_wakeup(sock) -> None:
+        try:
+            while sock.recv(512):
+                pass
+        except OSError:
+            pass
+
+    def _watch_wakeup(self, sock) -> None:
+        """Poll ``sock`` too (the read end of ``signal.set_wakeup_fd``): no signal is missed
+        between the handler check and the poll."""
+        s = self._local.sockets
+        s.wakeup = sock
+        s.poller.register(sock, zmq.POLLIN)
 
     @staticmethod
     def _drain(sock) -> None:

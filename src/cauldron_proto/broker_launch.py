@@ -13,6 +13,7 @@ import contextlib
 import multiprocessing
 import re
 import signal
+import socket
 import threading
 
 import zmq
@@ -103,22 +104,36 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
 
 @contextlib.contextmanager
 def _stop_on_signals(broker):
-    """While inside, SIGINT and SIGTERM stop ``broker`` (only in the main thread)."""
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, lambda _signum, _frame: broker.stop())
+    """While inside, SIGINT and SIGTERM stop ``broker`` (main thread only; elsewhere a no-op).
+
+    Yields the read end of a ``signal.set_wakeup_fd`` socket pair for the broker to poll, so a
+    signal arriving just before the poll blocks still wakes it (None outside the main thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous = {signum: signal.signal(signum, lambda _signum, _frame: broker.stop())
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     try:
-        yield
+        yield reader
     finally:
+        signal.set_wakeup_fd(old_fd)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        reader.close()
+        writer.close()
 
 
 def serve_until_signalled(broker, ready=None):
     """Bind, call ``ready(broker)``, then serve in the calling thread until SIGINT/SIGTERM or ``stop()``."""
-    with _stop_on_signals(broker):
+    with _stop_on_signals(broker) as wakeup:
         broker.prepare()
+        if wakeup is not None:
+            broker._watch_wakeup(wakeup)
         if ready is not None:
             ready(broker)
         broker.run()
@@ -185,8 +200,8 @@ def _serve_in_process(cls, sections, report, running):
     cfg.read_dict(sections)
 
     def ready(broker):
-        report.send(("running", dict(broker.endpoints)))
         running.set()
+        report.send(("running", dict(broker.endpoints)))
 
     try:
         serve_until_signalled(cls.from_config(cfg, "ProcessBroker"), ready)

@@ -1,0 +1,96 @@
+"""cauldron-broker: run a broker in the foreground until SIGINT or SIGTERM.
+
+    cauldron-broker [-c CONFIG] [--router ADDR] [--publish ADDR] [--subscribe ADDR]
+                    [--lookup ADDR] [--timeout SECONDS] [--no-heartbeat] [-v]
+
+Prints one line per bound socket (its real endpoint, a wildcard port resolved), then serves.
+Exit status: 0 after SIGINT/SIGTERM, 1 when the configuration is unusable or a bind fails
+(one line naming the address on stderr), 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..broker import BrokerError, ZMQBroker
+from ..broker_launch import serve_until_signalled
+from ..config import ConfigError, read_configuration
+
+PROG = "cauldron-broker"
+_ROLES = (  # (config key, socket type, who connects)
+    ("broker", "ROUTER", "clients and dispatchers connect here"),
+    ("publish", "XSUB", "dispatchers publish broadcasts here"),
+    ("subscribe", "XPUB", "clients subscribe to broadcasts here"),
+)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Run a Cauldron ZMQ broker in the foreground until SIGINT or SIGTERM.",
+        epilog="Addresses are written as peers connect to them (the [zmq] config form): "
+               "tcp://localhost:PORT binds loopback, any other tcp://HOST:PORT binds all interfaces; "
+               "a port of * lets the system choose. Defaults: ports 6513, 6512, 6511 on localhost.")
+    p.add_argument("-c", "--config", metavar="CONFIG", help="a Cauldron INI file with a [zmq] section")
+    p.add_argument("--router", metavar="ADDR", help="the ROUTER clients and dispatchers connect to (config key broker)")
+    p.add_argument("--publish", metavar="ADDR", help="the XSUB dispatchers publish to (config key publish)")
+    p.add_argument("--subscribe", metavar="ADDR", help="the XPUB clients subscribe to (config key subscribe)")
+    p.add_argument("--lookup", metavar="ADDR",
+                   help="what a client's lookup is answered: where its SUB connects (default: the subscribe address)")
+    p.add_argument("--timeout", metavar="SECONDS", type=_seconds,
+                   help="heartbeat period T; a dispatcher silent for 5 T is expired (config key timeout)")
+    p.add_argument("--no-heartbeat", action="store_true", help="send no heartbeats and expire no dispatcher")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
+    return p
+
+
+def configure(args: argparse.Namespace) -> ZMQBroker:
+    """The broker the arguments describe (not bound yet)."""
+    cfg = read_configuration(args.config)
+    section = cfg["zmq"]
+    for key, value in (("broker", args.router), ("publish", args.publish), ("subscribe", args.subscribe)):
+        if value is not None:
+            section[key] = value
+    if args.timeout is not None:
+        section["timeout"] = repr(args.timeout)
+    if args.no_heartbeat:
+        section["heartbeat"] = "no"
+    broker = ZMQBroker.from_config(cfg, name=PROG)
+    if args.lookup is not None:
+        broker.mon_address = broker.core.lookup_address = args.lookup
+    return broker
+
+
+def _announce(broker: ZMQBroker) -> None:
+    for key, mode, who in _ROLES:
+        print(f"{key:<9} {mode:<6} {broker.endpoints[key]}  ({who})", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    try:
+        broker = configure(args)
+        serve_until_signalled(broker, ready=_announce)
+    except (ConfigError, BrokerError, ValueError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    logging.getLogger("cauldron_proto.broker").info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""cauldron-broker as a subprocess: bound endpoints printed, inquiries answered, clean exits."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import zmq
+
+from cauldron_proto import Direction, Message, ZMQBroker
+from cauldron_proto.cli.broker import configure, parser
+
+from .brokers import ask, open_peers
+
+ANY_LOCAL = "tcp://localhost:*"
+EPHEMERAL = ["--router", ANY_LOCAL, "--publish", ANY_LOCAL, "--subscribe", ANY_LOCAL]
+LOOPBACK = socket.gethostbyname("localhost")
+
+
+def command() -> list[str]:
+    script = shutil.which("cauldron-broker", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "cauldron_proto.cli.broker"]
+
+
+@contextmanager
+def broker_process(*args: str):
+    """The CLI running with ``args``; yields (process, endpoints by config key) once it has bound."""
+    proc = subprocess.Popen([*command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert all(lines), (lines, proc.communicate(timeout=30))
+        endpoints = {line.split()[0]: line.split()[2] for line in lines}
+        yield proc, endpoints
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serves_then_exits_0_on_signal(signum):
+    with broker_process(*EPHEMERAL, "--timeout", "0.5") as (proc, endpoints):
+        assert set(endpoints) == {"broker", "publish", "subscribe"}
+        assert all(ep.startswith(f"tcp://{LOOPBACK}:") for ep in endpoints.values())
+        with open_peers() as peers:
+            client = peers.socket(zmq.REQ, endpoints["broker"])
+            assert ask(client, Message.new(Direction.UBQ, command="check")).payload == "Broker Alive"
+            lookup = ask(client, Message.new(Direction.CBQ, command="lookup"))
+            assert lookup.payload == endpoints["subscribe"]
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert out == "" and "Traceback" not in err
+
+
+def test_lookup_flag_sets_the_lookup_answer():
+    with broker_process(*EPHEMERAL, "--lookup", "tcp://gateway.example.org:6511") as (proc, endpoints):
+        with open_peers() as peers:
+            client = peers.socket(zmq.REQ, endpoints["broker"])
+            lookup = ask(client, Message.new(Direction.CBQ, command="lookup"))
+            assert lookup.payload == "tcp://gateway.example.org:6511"
+        proc.terminate()
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+
+
+def test_config_file_and_verbose_logging(tmp_path):
+    path = tmp_path / "cauldron.cfg"
+    path.write_text(f"[zmq]\nbroker = {ANY_LOCAL}\npublish = {ANY_LOCAL}\nsubscribe = {ANY_LOCAL}\n", encoding="utf-8")
+    with broker_process("-c", str(path), "-v") as (proc, endpoints):
+        assert ZMQBroker.check(address=endpoints["broker"], timeout=10)
+        proc.terminate()
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert "cauldron_proto.broker INFO: stopped" in err
+
+
+def test_bind_failure_exits_1_with_one_line_naming_the_address():
+    with open_peers() as peers:
+        port = peers.socket(zmq.ROUTER).bind_to_random_port(f"tcp://{LOOPBACK}")
+        result = subprocess.run([*command(), "--router", f"tcp://localhost:{port}", "--publish", ANY_LOCAL,
+                                 "--subscribe", ANY_LOCAL], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"tcp://{LOOPBACK}:{port}" in lines[0] and f"broker = tcp://localhost:{port}" in lines[0]
+    assert "Address already in use" in lines[0]
+
+
+@pytest.mark.parametrize("args, exit_status, says", [
+    (["-c", "/nonexistent/cauldron.cfg"], 1, "/nonexistent/cauldron.cfg"),
+    (["--router", "localhost:6513"], 1, "broker"),
+    (["--timeout", "0"], 2, "positive number"),
+    (["--timeout", "soon"], 2, "positive number"),
+])
+def test_unusable_arguments(args, exit_status, says):
+    result = subprocess.run([*command(), *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == exit_status
+    assert says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_defaults_without_arguments():
+    broker = configure(parser().parse_args([]))
+    assert broker.address == f"tcp://{LOOPBACK}:6513"
+    assert broker.sub_address == f"tcp://{LOOPBACK}:6512"  # XSUB: publishers connect
+    assert broker.pub_address == f"tcp://{LOOPBACK}:6511"  # XPUB: subscribers connect
+    assert broker.core.lookup_address == "tcp://localhost:6511"
+    assert broker.heartbeat is True
+
+
+def test_flags_override_the_configuration():
+    args = parser().parse_args(["--router", "ipc:///tmp/r", "--publish", "inproc://p", "--subscribe",
+                                "tcp://obs.example.org:7011", "--timeout", "2.5", "--no-heartbeat",
+                                "--lookup", "tcp://gw:1"])
+    broker = configure(args)
+    assert (broker.address, broker.sub_address, broker.pub_address) == ("ipc:///tmp/r", "inproc://p", "tcp://*:7011")
+    assert (broker.timeout, broker.heartbeat, broker.core.lookup_address) == (2.5, False, "tcp://gw:1")
