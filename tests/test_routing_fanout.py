@@ -200,3 +200,15 @@ def test_identify_cache_is_not_served_for_an_expired_owner():
     assert list(h.core.service("KTEST").dispatchers) == ["disp2"]
     assert h.core.service("KTEST").identify == {}
     fan(h, [b"D2"], identify(), b"C2")
+
+
+def test_fanout_skips_a_dispatcher_with_the_limit_in_flight():
+    h, peers, ds = setup(2)
+    h.core.max_in_flight = 1
+    h.send(b"C9", query("CDQ", "KTEST", dispatcher="disp1", keyword="K", command="update"))  # fills disp1
+    q = query("CSQ", "KTEST", command="enumerate")
+    [c2] = fan(h, [b"D2"], q)
+    h.send(b"D2", ds[1].answer(c2, "B"), expect=[(b"C1", q.reply("B", dispatcher="disp2"))])
+    h.send(b"C9", query("CDQ", "KTEST", dispatcher="disp2", keyword="K", command="update"))  # fills disp2
+    q2 = query("CSQ", "KTEST", command="enumerate")
+    h.send(b"C1", q2, expect=[(b"C1", q2.reply(FAIL))])

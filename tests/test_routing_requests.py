@@ -292,3 +292,17 @@ def test_ready_under_a_name_registered_at_another_socket_gets_not_registered():
     d = h.dispatcher(b"D1", "KTEST", "disp1")
     ready = d.command("ready")
     h.send(b"D2", ready, expect=[(b"D2", {"direction": "DBE"})])
+
+
+def test_a_dispatcher_with_the_limit_of_requests_in_flight_gets_no_more():
+    h = Harness()
+    h.core.max_in_flight = 2
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    requests = [query("CDQ", "KTEST", dispatcher="disp1", keyword="K", command="update") for _ in range(3)]
+    [f1] = h.send(b"C1", requests[0])
+    h.send(b"C2", requests[1])
+    busy = "Dispatcher 'disp1' has 2 requests in flight; try again later"
+    assert Text.DISPATCHER_BUSY.format(dispatcher="disp1", count=2) == busy
+    h.send(b"C3", requests[2], expect=[(b"C3", requests[2].error(busy))])
+    h.send(b"D1", d.answer(f1))
+    h.send(b"C3", requests[2], expect=[(b"D1", {"identifier": requests[2].identifier})])

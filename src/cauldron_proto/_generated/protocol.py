@@ -241,6 +241,8 @@ class Text:
     MALFORMED_REQUEST = 'Malformed message: {reason}'
     #: error reply to a well-formed query with a direction the broker does not serve (for example SDQ from a client) (sent by the broker)
     NO_HANDLER = 'The broker does not handle {direction} messages'
+    #: CDE to a request for a dispatcher that already has the broker's limit of requests in flight (so memory stays bounded when a dispatcher stops answering) (sent by the broker)
+    DISPATCHER_BUSY = "Dispatcher '{dispatcher}' has {count} requests in flight; try again later"
     #: a dispatcher's error reply to a command it does not know (sent by the dispatcher)
     BAD_COMMAND = "Bad command '{command}'!"
 
@@ -262,6 +264,7 @@ TEXTS = {
     'dispatcher_not_registered': Text.DISPATCHER_NOT_REGISTERED,
     'malformed_request': Text.MALFORMED_REQUEST,
     'no_handler': Text.NO_HANDLER,
+    'dispatcher_busy': Text.DISPATCHER_BUSY,
     'bad_command': Text.BAD_COMMAND,
 }
 

@@ -13,6 +13,10 @@ from .stats import DropLog, Stats, log
 class CoreBase:
     """The books, the counters, and the list of messages the current call will send."""
 
+    #: Requests in flight one dispatcher may have; more get ``Dispatcher 'X' has N requests
+    #: in flight; try again later`` (a fan-out skips it). Settable per core.
+    MAX_IN_FLIGHT = 10_000
+
     def __init__(self, lookup_address: str, *, timeout: float = 1.0, heartbeat: bool = True,
                  fanout_timeout: float = 10.0, name: str = "broker"):
         self.lookup_address = lookup_address  #: what ``lookup`` answers (settable)
@@ -20,6 +24,7 @@ class CoreBase:
         self.heartbeat = bool(heartbeat)
         self.fanout_timeout = float(fanout_timeout)
         self.name = name
+        self.max_in_flight = self.MAX_IN_FLIGHT
         self.books = Books()
         self.stats = Stats()
         self.drops = DropLog(self.stats)

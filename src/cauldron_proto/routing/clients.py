@@ -38,25 +38,38 @@ class ClientHandlers(CoreBase):
         """CDQ: route to the named dispatcher, or to the keyword's learned owner."""
         if message.prefix != _DELIMITER:
             return self._refuse_prefix(peer, message)
-        service = self.books.services.get(message.service_key)  # type: ignore[arg-type]
-        name, keyword = message.dispatcher, message.keyword
-        record: DispatcherRecord | None = None
-        if name is not None:
-            record = None if service is None else service.dispatchers.get(name)
-            error = Text.DISPATCHER_NOT_AVAILABLE.format(dispatcher=name, service=message.service)
-        elif keyword is not None:
-            record = None if service is None else service.owner(message.keyword_key)  # type: ignore[arg-type]
-            error = Text.NO_DISPATCHER_FOR_KEYWORD.format(service=message.service, keyword=keyword)
-        else:
-            error = Text.AMBIGUOUS_DISPATCHER.format(fields=message.fields_text())
+        record = self._route(message)
         if record is None:
-            return self._answer(peer, message, message.error(error))
+            return self._answer(peer, message, message.error(self._unroutable(message)))
         key = ("CD", peer, message.identifier)
         if key in record.in_flight:
             # The same request again (a retry): its one answer is on its way already.
             return self._drop("duplicate_request", peer, message)
+        if len(record.in_flight) >= self.max_in_flight:
+            busy = Text.DISPATCHER_BUSY.format(dispatcher=record.name, count=len(record.in_flight))
+            return self._answer(peer, message, message.error(busy))
         record.in_flight[key] = InFlight(message.with_prefix(peer, b""))
         self._send((record.peer, b"", peer, b""), message)
+
+    def _route(self, message: Message) -> DispatcherRecord | None:
+        """The dispatcher a CDQ goes to: by name, else by its keyword's learned owner."""
+        service = self.books.services.get(message.service_key)  # type: ignore[arg-type]
+        if service is None:
+            return None
+        name = message.dispatcher
+        if name is not None:
+            return service.dispatchers.get(name)
+        keyword = message.keyword_key
+        return None if keyword is None else service.owner(keyword)
+
+    @staticmethod
+    def _unroutable(message: Message) -> str:
+        """Why a CDQ has no dispatcher to go to."""
+        if message.dispatcher is not None:
+            return Text.DISPATCHER_NOT_AVAILABLE.format(dispatcher=message.dispatcher, service=message.service)
+        if message.keyword is not None:
+            return Text.NO_DISPATCHER_FOR_KEYWORD.format(service=message.service, keyword=message.keyword)
+        return Text.AMBIGUOUS_DISPATCHER.format(fields=message.fields_text())
 
     def _client_service(self, peer: bytes, message: Message) -> None:
         """CSQ: fan out to every dispatcher of the service (identify: maybe from the cache)."""
@@ -81,5 +94,8 @@ class ClientHandlers(CoreBase):
         fanout = FanOut(message, peer, service.name, self._now + self.fanout_timeout)
         service.fanouts[(peer, message.identifier)] = fanout
         for record in service.dispatchers.values():
-            self._send((record.peer, b"", peer, b""), fanout.copy_for(record))
+            if len(record.in_flight) < self.max_in_flight:  # a full one counts as unusable
+                self._send((record.peer, b"", peer, b""), fanout.copy_for(record))
+        if fanout.done:
+            return self._finish_fanout(fanout)
         self._schedule_changed()

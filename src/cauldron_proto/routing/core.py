@@ -27,7 +27,9 @@ Invariants, true after every call:
 4. Memory is bounded by what is registered and in flight: there is no per-client record;
    a service exists only while it has a dispatcher or a fan-out in flight (looking one up,
    or a request naming an unknown one, never creates it); learned keyword owners and the
-   identify cache live in their service and go with it.
+   identify cache live in their service and go with it. A dispatcher has at most
+   ``max_in_flight`` requests in flight: more are answered ``Dispatcher 'X' has N requests
+   in flight; try again later`` at once (a fan-out skips it, an unusable answer).
 5. A dispatcher is routable from its ``welcome`` (heartbeats start at ``ready``) until it
    expires (5 T without any message from its socket) or is replaced. Afterwards its socket is
    a stranger: ``ready``/``heartbeat`` get DBE ``Dispatcher 'X' is not registered for 'S';

@@ -81,11 +81,11 @@ class DispatcherHandlers(CoreBase):
 
     def _learn(self, record: DispatcherRecord, reply: Message) -> None:
         """A successful reply teaches which dispatcher owns its keyword (and its type)."""
-        if reply.keyword is None or not reply.is_usable:
+        if not reply.is_usable:
             return
-        service = self.books.services.get(record.service)
-        if service is not None:
-            service.learn(reply.keyword_key, record.name, reply.command, reply.payload)  # type: ignore[arg-type]
+        keyword, service = reply.keyword_key, self.books.services.get(record.service)
+        if keyword is not None and service is not None:
+            service.learn(keyword, record.name, reply.command, reply.payload)  # type: ignore[arg-type]
 
     # -- timers --------------------------------------------------------------------------
 
