@@ -1,0 +1,96 @@
+"""The conformance runner against real sockets: our broker passes --strict; failures are shown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import zmq
+
+from cauldron_proto.cli import conformance as cli
+from cauldron_proto.conformance import load_cases
+
+from .brokers import running_broker
+
+T = 0.2  # the broker's heartbeat period: expiry cases take about 5 T
+
+
+def addresses(broker) -> list[str]:
+    e = broker.endpoints
+    return ["--router", e["broker"], "--publish", e["publish"], "--subscribe", e["subscribe"]]
+
+
+def test_the_whole_suite_passes_strict_against_our_broker(tmp_path, capsys):
+    report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
+    with running_broker("tcp", timeout=T) as broker:
+        status = cli.main([*addresses(broker), "--lookup", broker.endpoints["subscribe"],
+                           "--heartbeat-timeout", str(T), "--strict", "--json", str(report), "--junit", str(junit)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    data = json.loads(report.read_text())
+    assert data["summary"] == {"pass": len(load_cases())}
+    assert "<testsuite" in junit.read_text()
+    assert out.splitlines()[-1] == f"{len(load_cases())} passed, 0 failed"
+
+
+def test_cases_needing_a_setting_not_given_are_skipped_with_the_reason(capsys):
+    with running_broker("tcp", timeout=T) as broker:
+        status = cli.main([*addresses(broker), "-k", "heartbeat.none-before-ready", "-k", "client.*",
+                           "--exclude", "client.locate-*"])
+    out = capsys.readouterr().out
+    assert status == 0
+    rows = {line.split()[2]: line for line in out.splitlines() if line[:4] in ("PASS", "SKIP")}
+    assert set(rows) == {"heartbeat.none-before-ready", "client.lookup", "client.unknown-command"}
+    assert "needs --heartbeat-timeout" in rows["heartbeat.none-before-ready"]
+    assert "needs --lookup" in rows["client.lookup"]
+    assert rows["client.unknown-command"].startswith("PASS")
+
+
+def test_list_prints_one_case_id_per_line_crash_risks_last(capsys):
+    assert cli.main(["--list"]) == 0
+    ids = capsys.readouterr().out.split()
+    assert ids == [c.id for c in load_cases()]
+    assert ids[-1].startswith("robust.") and not ids[0].startswith("robust.")
+
+
+def test_a_broker_that_never_answers_fails_with_expected_frames_and_wire_log(capsys):
+    """A ROUTER that reads and never answers: MUST cases time out, the exit status is 1."""
+    context = zmq.Context()
+    silent = context.socket(zmq.ROUTER)
+    silent.linger = 0
+    try:
+        port = silent.bind_to_random_port("tcp://127.0.0.1")
+        address = f"tcp://127.0.0.1:{port}"
+        status = cli.main(["--router", address, "--publish", address, "--subscribe", address,
+                           "-k", "inquiry.any-command-echoed"])
+    finally:
+        silent.close(linger=0)
+        context.term()
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "TIMEOUT  MUST   inquiry.any-command-echoed" in out
+    assert 'expected: ["", "KTEST_' in out and '"UBP", "ping", "Broker Alive"' in out
+    assert "wire log" in out and "send  [\"\", " in out
+    assert out.splitlines()[-1] == "0 passed, 0 failed, 1 timed out"
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    assert cli.main(["-k", "x"]) == 2
+    assert "give the broker's addresses" in capsys.readouterr().err
+    (tmp_path / "bad.yaml").write_text("id: x\n")
+    assert cli.main(["--cases", str(tmp_path), "--list"]) == 2
+    assert "bad.yaml: a case needs a list of steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("strict, expected", [(False, 0), (True, 1)])
+def test_a_failing_should_case_fails_the_run_only_with_strict(tmp_path, strict, expected, capsys):
+    case = tmp_path / "x.yaml"
+    case.write_text(
+        "id: x.should\ndescription: an inquiry is not answered twice\nlevel: SHOULD\n"
+        "vars: {ID: {random: identifier}}\npeers: {c: {socket: DEALER}}\nsteps:\n"
+        "- send: c\n  frames: ['', \"\\x01\", \"\\x01\", \"\\x01\", UBQ, check, \"\\x01\", '${ID}']\n"
+        "- expect: c\n  frames: ['', \"\\x01\", \"\\x01\", \"\\x01\", UBP, check, Not Alive, '${ID}']\n")
+    with running_broker("tcp", timeout=T) as broker:
+        status = cli.main([*addresses(broker), "--cases", str(tmp_path)] + (["--strict"] if strict else []))
+    assert status == expected
+    assert "FAIL     SHOULD x.should" in capsys.readouterr().out
