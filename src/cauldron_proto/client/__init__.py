@@ -1,0 +1,22 @@
+"""Client helper, in the KTL style: a service indexed by keyword name.
+
+>>> from cauldron_proto import client
+>>> with client.Service("KTEST", {"broker": "tcp://localhost:6513"}) as svc:
+...     value = svc["VALUE"].read()             # ascii text; read(binary=True) for the value
+...     svc["VALUE"].write(42)                  # the resulting value, as ascii text
+...     svc["VALUE"].monitor(print)             # current value, then every broadcast
+...     svc.keywords()                          # every keyword of the service (fan-out)
+
+Errors: :class:`RequestTimeoutError` (a ``TimeoutError``) names the keyword that got no
+answer in time; :class:`DispatcherError` carries an error reply's text;
+:class:`UnknownKeywordError` (a ``KeyError``) names a keyword no dispatcher has.
+"""
+
+from .errors import ClientError, DispatcherError, RequestTimeoutError, ShutDownError, UnknownKeywordError
+from .keyword import Keyword, KeywordValue, Monitor
+from .service import KeywordInfo, Service
+from .transport import is_broadcast_for, topics_for
+
+__all__ = ["Service", "Keyword", "KeywordValue", "KeywordInfo", "Monitor", "ClientError",
+           "DispatcherError", "RequestTimeoutError", "UnknownKeywordError", "ShutDownError",
+           "is_broadcast_for", "topics_for"]

@@ -1,0 +1,49 @@
+"""The client helper's errors: a timeout, an error reply, an unknown keyword."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..peer import ShutDownError
+
+__all__ = ["ClientError", "RequestTimeoutError", "DispatcherError", "UnknownKeywordError",
+           "ShutDownError"]
+
+
+def _where(service: str, keyword: Optional[str]) -> str:
+    return f"{service}.{keyword}" if keyword else service
+
+
+class ClientError(Exception):
+    """Base of the errors the client helper raises for a request (but KeyError and TimeoutError)."""
+
+
+class RequestTimeoutError(TimeoutError):
+    """No answer within ``timeout`` seconds; names the service, keyword and command."""
+
+    def __init__(self, service: str, keyword: Optional[str], command: str, timeout: float, broker: str):
+        self.service, self.keyword, self.command = service, keyword, str(command)
+        self.timeout, self.broker = timeout, broker
+        super().__init__(f"{_where(service, keyword)}: no answer to {self.command!r} within {timeout:g} s "
+                         f"(broker {broker})")
+
+
+class DispatcherError(ClientError):
+    """An error reply from the broker or a dispatcher; ``text`` is its payload, as sent."""
+
+    def __init__(self, service: str, keyword: Optional[str], command: str, text: str,
+                 dispatcher: Optional[str] = None):
+        self.service, self.keyword, self.command = service, keyword, str(command)
+        self.text, self.dispatcher = text, dispatcher
+        super().__init__(f"{_where(service, keyword)}: {self.command} failed: {text}")
+
+
+class UnknownKeywordError(KeyError):
+    """Service ``service`` has no keyword ``keyword`` (no dispatcher identifies it)."""
+
+    def __init__(self, service: str, keyword: str):
+        self.service, self.keyword = service, keyword
+        super().__init__(keyword)
+
+    def __str__(self) -> str:
+        return f"{self.service} has no keyword {self.keyword!r}"

@@ -1,0 +1,156 @@
+"""The client's I/O thread: a DEALER to the broker's ROUTER and a SUB for broadcasts.
+
+Theory of operation
+-------------------
+Any thread may call :meth:`ClientIO.request`: it files a :class:`_Slot` under the request's
+identifier, posts the frames to the I/O thread and waits on the slot. The I/O thread sends
+``[b"", *envelope]`` on the DEALER; each answer ``[b"", *envelope]`` is decoded and handed
+to the slot filed under its identifier (answers nobody waits for any more are dropped), so
+any number of requests may be in flight from any number of threads. The SUB socket is made
+on the first :meth:`subscribe`; broadcasts that pass :func:`is_broadcast_for` go to the
+``on_broadcast`` callback (which must not block: it queues them for the notifier thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Iterable, Optional
+
+import zmq
+
+from .._generated import Direction, Message, RemoteProtocolError, decode, encode
+from ..peer import IOThread, ShutDownError
+
+__all__ = ["ClientIO", "is_broadcast_for", "topics_for"]
+
+_BATCH = 500
+
+
+def topics_for(service: str) -> list[bytes]:
+    """SUB topics for ``service``: as written, upper- and lower-cased (names are case-insensitive)."""
+    return sorted({name.encode("utf-8") for name in (service, service.upper(), service.lower())})
+
+
+def is_broadcast_for(message: Message, service_key: str) -> bool:
+    """A keyword broadcast of this very service (not of one whose name only starts with it)."""
+    return (message.direction == Direction.CDB and message.keyword is not None
+            and message.service_key == service_key)
+
+
+class _Slot:
+    __slots__ = ("event", "message", "error")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.message: Optional[Message] = None
+        self.error: Optional[BaseException] = None
+
+
+class ClientIO(IOThread):
+    """Sockets of one client service, and its requests in flight."""
+
+    def __init__(self, service: str, broker: str, context: zmq.Context, log: logging.Logger,
+                 on_broadcast: Callable[[Message], None]):
+        super().__init__(f"cauldron-client-{service}", context, log)
+        self.service_key = service.upper()
+        self.broker = broker
+        self.on_broadcast = on_broadcast
+        self.dealer: Optional[zmq.Socket] = None
+        self.sub: Optional[zmq.Socket] = None
+        self._pending: dict[bytes, _Slot] = {}
+        self._lock = threading.Lock()
+
+    # Called from any thread --------------------------------------------------------------
+    def request(self, message: Message, timeout: Optional[float]) -> Optional[Message]:
+        """Send ``message`` and wait for its answer; None if none came within ``timeout``."""
+        slot = _Slot()
+        key = message.identifier
+        with self._lock:
+            self._pending[key] = slot
+        if not self.post(("send", encode(message))):
+            self._forget(key)
+            raise ShutDownError("the client service was shut down")
+        slot.event.wait(timeout)
+        self._forget(key)
+        if slot.error is not None:
+            raise slot.error
+        return slot.message
+
+    def subscribe(self, address: str, topics: Iterable[bytes]) -> None:
+        """Connect the SUB socket to ``address`` (once) and subscribe to ``topics``."""
+        if not self.post(("subscribe", address, tuple(topics))):
+            raise ShutDownError("the client service was shut down")
+
+    def _forget(self, key: bytes) -> None:
+        with self._lock:
+            self._pending.pop(key, None)
+
+    # The I/O thread ----------------------------------------------------------------------
+    def setup(self) -> None:
+        self.dealer = self.context.socket(zmq.DEALER)
+        self.dealer.linger = 0
+        self.dealer.connect(self.broker)
+        self.poller.register(self.dealer, zmq.POLLIN)
+
+    def on_item(self, item) -> None:
+        if item[0] == "send":
+            try:
+                self.dealer.send_multipart([b"", *item[1]], zmq.NOBLOCK)
+            except zmq.Again:
+                self.log.warning("request to %s dropped: send queue full", self.broker)
+        else:
+            self._subscribe(item[1], item[2])
+
+    def _subscribe(self, address: str, topics: tuple[bytes, ...]) -> None:
+        if self.sub is None:
+            self.sub = self.context.socket(zmq.SUB)
+            self.sub.linger = 0
+            self.sub.connect(address)
+            self.poller.register(self.sub, zmq.POLLIN)
+            self.log.debug("subscribed to broadcasts at %s", address)
+        for topic in topics:
+            self.sub.setsockopt(zmq.SUBSCRIBE, topic)
+
+    def on_ready(self, events: dict) -> None:
+        if self.dealer in events:
+            self._drain(self.dealer, self._answer)
+        if self.sub is not None and self.sub in events:
+            self._drain(self.sub, self._broadcast)
+
+    def _drain(self, sock: zmq.Socket, handle: Callable[[Message], None]) -> None:
+        for _ in range(_BATCH):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                message = decode(frames)
+            except RemoteProtocolError as exc:
+                self.log.warning("dropped a malformed message: %s", exc)
+                continue
+            handle(message)
+
+    def _answer(self, message: Message) -> None:
+        with self._lock:
+            slot = self._pending.pop(message.identifier, None)
+        if slot is None:
+            self.log.debug("dropped an answer nobody waits for: %r", message)
+            return
+        slot.message = message
+        slot.event.set()
+
+    def _broadcast(self, message: Message) -> None:
+        if is_broadcast_for(message, self.service_key):
+            self.on_broadcast(message)
+
+    def teardown(self) -> None:
+        for sock in (self.dealer, self.sub):
+            if sock is not None:
+                sock.close(linger=0)
+        self.dealer = self.sub = None
+        with self._lock:
+            slots, self._pending = list(self._pending.values()), {}
+        for slot in slots:
+            slot.error = ShutDownError("the client service was shut down")
+            slot.event.set()

@@ -1,0 +1,20 @@
+"""Dispatcher helper, in the KTL style: a service that owns keywords and serves them.
+
+>>> from cauldron_proto import dispatcher
+>>> svc = dispatcher.Service("KTEST", {"broker": "tcp://localhost:6513"}, dispatcher="KTEST1")
+>>> svc.add_keyword("VALUE", type="integer", value=0, units="counts")
+>>> svc["VALUE"].set(42)          # stores "42" and broadcasts it
+>>> svc.shutdown()
+
+The service registers with the broker (``welcome``, then ``ready``), answers ``update``,
+``modify``, ``identify``, ``enumerate``, ``units`` and the broker's heartbeats, broadcasts
+every change of value, and registers again by itself when the broker goes silent.
+"""
+
+from .handlers import HANDLERS, answer
+from .keyword import Keyword, Reader, Validator
+from .registration import Registration
+from .service import Service, default_dispatcher_name
+
+__all__ = ["Service", "Keyword", "Validator", "Reader", "Registration", "HANDLERS", "answer",
+           "default_dispatcher_name"]

@@ -1,0 +1,98 @@
+"""A dispatcher's answers to client requests, without I/O: a request in, its reply out.
+
+``answer(request, keywords, service, name)`` takes a decoded ``CDQ`` or ``SDQ`` message
+and gives the ``CDP``/``SDP`` reply or ``CDE``/``SDE`` error reply, with the dispatcher's
+own ``name`` in the dispatcher frame and the request's routing prefix kept, so the broker
+can take it back to the client. It runs in a worker thread, never in the I/O thread.
+
+Commands: ``update`` (the keyword's value), ``modify`` (write the payload; the resulting
+value), ``identify`` (the KTL type of the keyword named in the payload, or blank when this
+dispatcher does not have it), ``enumerate`` (keyword names joined with ``:``), ``units``
+(JSON), ``heartbeat`` (the time). Anything else is ``Bad command 'NAME'!``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Callable, Mapping
+
+from .._generated import Message, Text
+from ..ktl import UNKNOWN_KEYWORD, WRITE_REFUSED, KTLValueError
+from .keyword import Keyword
+
+__all__ = ["answer", "HANDLERS", "KeywordProblem"]
+
+_log = logging.getLogger("cauldron_proto.dispatcher")
+
+
+class KeywordProblem(Exception):
+    """A request this dispatcher answers with an error reply; the text is the payload."""
+
+
+def _keyword(request: Message, keywords: Mapping[str, Keyword], service: str) -> Keyword:
+    name = request.keyword
+    keyword = keywords.get(name.upper()) if name else None
+    if keyword is None:
+        raise KeywordProblem(UNKNOWN_KEYWORD.format(keyword=name or "", service=service))
+    return keyword
+
+
+def _update(request, keywords, service):
+    return _keyword(request, keywords, service).read()
+
+
+def _modify(request, keywords, service):
+    keyword = _keyword(request, keywords, service)
+    try:
+        return keyword.write(request.payload)
+    except KTLValueError as exc:
+        raise KeywordProblem(f"{keyword.name}: {exc}") from None
+    except Exception as exc:
+        reason = str(exc) or type(exc).__name__
+        raise KeywordProblem(WRITE_REFUSED.format(keyword=keyword.name, reason=reason)) from None
+
+
+def _identify(request, keywords, service):
+    name = request.payload if isinstance(request.payload, str) else request.keyword
+    keyword = keywords.get(name.upper()) if name else None
+    return None if keyword is None else keyword.type
+
+
+def _enumerate(request, keywords, service):
+    return ":".join(keywords) or None
+
+
+def _units(request, keywords, service):
+    return json.dumps(_keyword(request, keywords, service).units)
+
+
+def _heartbeat(request, keywords, service):
+    return f"{time.time():.3f}"
+
+
+#: The commands a dispatcher answers, by name.
+HANDLERS: dict[str, Callable] = {
+    "update": _update,
+    "modify": _modify,
+    "identify": _identify,
+    "enumerate": _enumerate,
+    "units": _units,
+    "heartbeat": _heartbeat,
+}
+
+
+def answer(request: Message, keywords: Mapping[str, Keyword], service: str, name: str) -> Message:
+    """The reply or error reply to ``request``, naming dispatcher ``name``."""
+    handler = HANDLERS.get(request.command or "")
+    if handler is None:
+        return request.error(Text.BAD_COMMAND.format(command=request.command or ""), dispatcher=name)
+    try:
+        payload = handler(request, keywords, service)
+    except KeywordProblem as exc:
+        return request.error(str(exc), dispatcher=name)
+    except Exception as exc:
+        _log.exception("%s: %s of %s raised", name, request.command, request.keyword)
+        return request.error(f"{request.command} failed: {type(exc).__name__}: {exc}", dispatcher=name)
+    return request.reply(payload, dispatcher=name)

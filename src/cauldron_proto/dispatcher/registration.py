@@ -1,0 +1,97 @@
+"""A dispatcher's registration with the broker and its watch on the broker, without I/O.
+
+Theory of operation
+-------------------
+:class:`Registration` is told what the broker sent and what time it is, and says what to
+send and when to start over; it owns no socket and reads no clock.
+
+* ``welcome(now)`` gives the ``DBQ welcome`` to send on a new socket; state ``welcoming``
+  until the broker's ``DBP welcome`` (payload ``confirmed``) arrives, when it gives the
+  ``DBQ ready`` to send and the state is ``ready``. No confirmation within ``welcome_wait``
+  seconds: ``overdue(now)`` says why to start over (a new socket, a new welcome).
+* While ``ready`` with heartbeats on, any message from the broker pushes ``expire_at`` to
+  ``liveness`` heartbeat periods later; the broker sends ``DBP heartbeat`` to a dispatcher
+  idle for one period, so silence past ``expire_at`` means the broker is gone or restarted
+  and forgot us: ``overdue(now)`` says so.
+* With ``ready`` goes an inquiry (``UBQ check``); its answer shows the broker has handled
+  ``ready`` (one socket, in order), and the registration is ``routable``.
+* ``DBP heartbeat`` is answered at once (``DBQ heartbeat``, same identifier, the time as
+  payload). A ``DBE`` saying this dispatcher is not registered means start over now.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from .._generated import Command, Direction, Message, Text
+
+__all__ = ["Registration", "WELCOMING", "READY"]
+
+WELCOMING, READY = "welcoming", "ready"
+_NOT_REGISTERED = Text.DISPATCHER_NOT_REGISTERED.split("{", 1)[0]  # "Dispatcher '"
+_NOT_REGISTERED_TAIL = Text.DISPATCHER_NOT_REGISTERED.split("'", 2)[2].split("{", 1)[0]
+
+
+class Registration:
+    """State of one dispatcher's registration: ``welcoming`` or ``ready``."""
+
+    def __init__(self, service: str, name: str, period: float, heartbeat: bool = True,
+                 liveness: float = 3.0, welcome_wait: Optional[float] = None):
+        self.service, self.name = service, name
+        self.period, self.heartbeat, self.liveness = period, heartbeat, liveness
+        self.welcome_wait = welcome_wait if welcome_wait is not None else max(period, 1.0)
+        self.state = WELCOMING
+        self.expire_at = math.inf
+        self.registrations = 0
+        self.routable = False
+        self._check: Optional[Message] = None
+
+    def _message(self, command: str) -> Message:
+        return Message.new(Direction.DBQ, service=self.service, dispatcher=self.name, command=command)
+
+    def welcome(self, now: float) -> Message:
+        """Start (over): the welcome to send on a new socket."""
+        self.state = WELCOMING
+        self.routable = False
+        self.expire_at = now + self.welcome_wait
+        return self._message(Command.WELCOME)
+
+    def heard(self, message: Message, now: float, wall: float) -> tuple[list[Message], Optional[str]]:
+        """A message from the broker: (messages to send, a reason to start over or None)."""
+        if self.state == READY and self.heartbeat:
+            self.expire_at = now + self.liveness * self.period
+        if message.direction == Direction.DBP and message.command == Command.HEARTBEAT:
+            return [message.reply(f"{wall:.3f}", dispatcher=self.name).with_prefix(b"")], None
+        if message.direction == Direction.DBP and message.command == Command.WELCOME:
+            return self._confirmed(message, now), None
+        if message.direction == Direction.UBP and self._check is not None \
+                and message.identifier == self._check.identifier:
+            self.routable, self._check = True, None
+            return [], None
+        if message.direction == Direction.DBE and self._not_registered(message.payload):
+            return [], f"the broker says: {message.payload}"
+        return [], None
+
+    def _confirmed(self, message: Message, now: float) -> list[Message]:
+        if self.state != WELCOMING or message.payload != Text.CONFIRMED:
+            return []
+        self.state = READY
+        self.registrations += 1
+        self.expire_at = now + self.liveness * self.period if self.heartbeat else math.inf
+        self._check = Message.new(Direction.UBQ, service=self.service, dispatcher=self.name,
+                                  command=Command.CHECK)
+        return [self._message(Command.READY), self._check]
+
+    def _not_registered(self, payload) -> bool:
+        return isinstance(payload, str) and payload.startswith(_NOT_REGISTERED) \
+            and _NOT_REGISTERED_TAIL in payload
+
+    def overdue(self, now: float) -> Optional[str]:
+        """Why to start over at ``now`` (no confirmation, or the broker silent), or None."""
+        if now < self.expire_at:
+            return None
+        if self.state == WELCOMING:
+            return f"no answer to welcome within {self.welcome_wait:g} s"
+        silence = self.liveness * self.period
+        return f"nothing from the broker for {silence:g} s ({self.liveness:g} heartbeat periods)"

@@ -1,0 +1,165 @@
+"""The dispatcher :class:`Service`: keywords of one service, served through a broker."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import threading
+from typing import Any, Callable, Iterator, Mapping, Optional
+
+import zmq
+
+from .._generated import Direction, Message, encode
+from ..config import ConfigLike
+from ..peer import Settings, WorkerPool
+from .handlers import answer
+from .keyword import Keyword, Reader, Validator
+from .transport import PUBLISH, SEND, DispatcherIO
+
+__all__ = ["Service", "default_dispatcher_name"]
+
+_log = logging.getLogger("cauldron_proto.dispatcher")
+_names = itertools.count(1)
+
+
+def default_dispatcher_name(service: str) -> str:
+    """A dispatcher name unique to this process: ``SERVICE-host-pid`` (then ``-2``, ...)."""
+    n = next(_names)
+    base = f"{service}-{socket.gethostname()}-{os.getpid()}"
+    return base if n == 1 else f"{base}-{n}"
+
+
+class Service:
+    """A dispatcher: owns keywords of service ``name`` and answers for them via the broker.
+
+    ``config`` is a path, a ConfigParser, a mapping of `[zmq]` keys or None (the defaults);
+    ``broker=``, ``publish=``, ``timeout=`` (the broker's heartbeat period), ``heartbeat=``
+    and ``pool=`` override single keys. ``dispatcher`` is this dispatcher's name (default
+    :func:`default_dispatcher_name`). ``setup(service)``, if given, is called before
+    serving starts, to add keywords. With ``start=True`` (the default) the constructor
+    calls :meth:`begin`. ``liveness``: heartbeat periods of silence from the broker after
+    which the dispatcher reconnects and registers again.
+
+    Use as a context manager, or call :meth:`shutdown`.
+    """
+
+    def __init__(self, name: str, config: "ConfigLike | Mapping[str, Any]" = None,
+                 dispatcher: Optional[str] = None, *, setup: Optional[Callable[["Service"], Any]] = None,
+                 start: bool = True, context: Optional[zmq.Context] = None, liveness: float = 3.0,
+                 broker: Optional[str] = None, publish: Optional[str] = None,
+                 timeout: Optional[float] = None, heartbeat: Optional[bool] = None,
+                 pool: Optional[int] = None):
+        self.name = name
+        self.dispatcher = dispatcher or default_dispatcher_name(name)
+        self.settings = Settings.load(config, broker=broker, publish=publish, timeout=timeout,
+                                      heartbeat=None if heartbeat is None else ("yes" if heartbeat else "no"),
+                                      pool=pool)
+        self.liveness = liveness
+        self.log = logging.getLogger(f"cauldron_proto.dispatcher.{name}")
+        #: Set while registered with a broker (cleared while registering again).
+        self.registered = threading.Event()
+        self._keywords: dict[str, Keyword] = {}
+        self._context, self._own_context = context, context is None
+        self._io: Optional[DispatcherIO] = None
+        self._pool: Optional[WorkerPool] = None
+        self._closed = False
+        if setup is not None:
+            setup(self)
+        if start:
+            self.begin()
+
+    def __repr__(self) -> str:
+        return f"<dispatcher.Service {self.name} ({self.dispatcher}) {len(self._keywords)} keywords>"
+
+    # Keywords --------------------------------------------------------------------------
+    def add_keyword(self, name: str, type: str = "basic", value: Any = None, units: Optional[str] = None,
+                    *, validate: Optional[Validator] = None, on_read: Optional[Reader] = None) -> Keyword:
+        """Add (or replace) keyword ``name`` with a KTL ``type``, initial ``value`` and ``units``.
+
+        ``validate(keyword, value)`` checks clients' writes (see :data:`Validator`);
+        ``on_read(keyword)`` computes the value when a client reads it. Both run in the
+        worker pool; they may be slow without delaying heartbeats.
+        """
+        keyword = Keyword(self, name, type, value, units, validate, on_read)
+        self._keywords[keyword.name] = keyword
+        return keyword
+
+    def __getitem__(self, name: str) -> Keyword:
+        try:
+            return self._keywords[name.upper()]
+        except KeyError:
+            raise KeyError(f"service {self.name} has no keyword {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.upper() in self._keywords
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._keywords))
+
+    def __len__(self) -> int:
+        return len(self._keywords)
+
+    def keywords(self) -> list[str]:
+        """The names of this dispatcher's keywords, in the order they were added."""
+        return list(self._keywords)
+
+    # Lifecycle -------------------------------------------------------------------------
+    def begin(self) -> None:
+        """Start serving: the I/O thread, the worker pool, registration with the broker."""
+        if self._io is not None:
+            return
+        if self._closed:
+            raise RuntimeError(f"{self!r} was shut down")
+        if self._context is None:
+            self._context = zmq.Context()
+        self._pool = WorkerPool(self.settings.pool, f"cauldron-dispatcher-{self.dispatcher}-worker", self.log)
+        self._io = DispatcherIO(self, self._context, self.log)
+        self._io.start_and_wait()
+
+    def wait_registered(self, timeout: Optional[float] = None) -> bool:
+        """Wait until registered with a broker; False if ``timeout`` passed first."""
+        return self.registered.wait(timeout)
+
+    @property
+    def registrations(self) -> int:
+        """How many times this dispatcher registered (more than 1 after a broker restart)."""
+        return self._io.registration.registrations if self._io is not None else 0
+
+    def shutdown(self) -> None:
+        """Stop serving: close every socket, stop the workers; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.registered.clear()
+        if self._io is not None:
+            self._io.stop()
+        if self._pool is not None:
+            self._pool.shutdown(timeout=0.5)
+        if self._own_context and self._context is not None:
+            if self._io is not None and self._io.is_alive():
+                self.log.error("%s: the I/O thread did not stop; leaving its context open", self.dispatcher)
+            else:
+                self._context.term()
+
+    def __enter__(self) -> "Service":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.shutdown()
+
+    # Called by keywords, workers and the I/O thread ------------------------------------
+    def _broadcast(self, keyword: Keyword, text: str) -> None:
+        if self._io is None:
+            return
+        message = Message.new(Direction.CDB, service=self.name, dispatcher=self.dispatcher,
+                              keyword=keyword.name, command="broadcast", payload=text)
+        self._io.post((PUBLISH, 0, encode(message)))
+
+    def _submit(self, request: Message, generation: int) -> None:
+        self._pool.submit(self._answer, request, generation)
+
+    def _answer(self, request: Message, generation: int) -> None:
+        reply = answer(request, self._keywords, self.name, self.dispatcher)
+        self._io.post((SEND, generation, encode(reply)))

@@ -1,0 +1,142 @@
+"""The dispatcher's I/O thread: its DEALER to the broker's ROUTER and PUB to its XSUB.
+
+The thread moves frames and keeps time; it never runs a keyword handler. Requests
+(``CDQ``/``SDQ``) go to the worker pool with the socket generation they arrived on; the
+workers post their replies back, and a reply is sent only if its socket is still the
+current one (a reply meant for a broker we have since left would reach nobody useful).
+Broker messages (``DBP``/``DBE``) go to the :class:`Registration`, whose answers (ready,
+heartbeat answers) are sent at once, so a busy pool never delays a heartbeat. When the
+registration says to start over, the DEALER is closed and a new one welcomes again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import zmq
+
+from .._generated import Direction, Message, RemoteProtocolError, decode, encode
+from ..peer import IOThread
+from .registration import Registration
+
+if TYPE_CHECKING:
+    from .service import Service
+
+__all__ = ["DispatcherIO", "SEND", "PUBLISH"]
+
+SEND, PUBLISH = "send", "publish"
+_BATCH = 200
+_REQUESTS = frozenset({Direction.CDQ, Direction.SDQ})
+
+
+class DispatcherIO(IOThread):
+    """Sockets, registration and heartbeats of one dispatcher."""
+
+    def __init__(self, service: "Service", context: zmq.Context, log: logging.Logger):
+        super().__init__(f"cauldron-dispatcher-{service.dispatcher}", context, log)
+        self.service = service
+        settings = service.settings
+        self.registration = Registration(service.name, service.dispatcher, settings.timeout,
+                                         settings.heartbeat, service.liveness)
+        self.generation = 0
+        self.dealer: zmq.Socket | None = None
+        self.pub: zmq.Socket | None = None
+
+    # Sockets ---------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.pub = self.context.socket(zmq.PUB)
+        self.pub.linger = 0
+        self.pub.connect(self.service.settings.publish)
+        self._register(time.monotonic(), None)
+
+    def _register(self, now: float, reason: str | None) -> None:
+        """A new DEALER, and a welcome on it."""
+        if self.dealer is not None:
+            self.poller.unregister(self.dealer)
+            self.dealer.close(linger=0)
+        address = self.service.settings.broker
+        if reason is not None:
+            self.log.warning("%s: %s; reconnecting to %s and registering again",
+                             self.service.dispatcher, reason, address)
+            self.service.registered.clear()
+        self.dealer = self.context.socket(zmq.DEALER)
+        self.dealer.linger = 0
+        self.dealer.connect(address)
+        self.poller.register(self.dealer, zmq.POLLIN)
+        self.generation += 1
+        self._send(self.registration.welcome(now).with_prefix(b""))
+
+    def teardown(self) -> None:
+        for sock in (self.dealer, self.pub):
+            if sock is not None:
+                sock.close(linger=0)
+        self.dealer = self.pub = None
+
+    def _send(self, message: Message) -> None:
+        try:
+            self.dealer.send_multipart(encode(message), zmq.NOBLOCK)
+        except zmq.Again:
+            self.log.warning("%s: could not send %s to the broker (queue full); dropped",
+                             self.service.dispatcher, message.command)
+
+    # Hooks -----------------------------------------------------------------------------
+    def on_item(self, item: Any) -> None:
+        kind, generation, frames = item
+        if kind == PUBLISH:
+            try:
+                self.pub.send_multipart(frames, zmq.NOBLOCK)
+            except zmq.Again:
+                self.log.warning("%s: broadcast dropped (queue full)", self.service.dispatcher)
+        elif generation == self.generation:
+            try:
+                self.dealer.send_multipart(frames, zmq.NOBLOCK)
+            except zmq.Again:
+                self.log.warning("%s: reply dropped (queue full)", self.service.dispatcher)
+
+    def on_ready(self, events: dict) -> None:
+        if self.dealer not in events:
+            return
+        for _ in range(_BATCH):
+            try:
+                frames = self.dealer.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._received(frames)
+
+    def _received(self, frames: list[bytes]) -> None:
+        try:
+            message = decode(frames)
+        except RemoteProtocolError as exc:
+            self.log.warning("%s: dropped a malformed message from the broker: %s",
+                             self.service.dispatcher, exc)
+            return
+        now = time.monotonic()
+        if message.direction in _REQUESTS:
+            self.registration.heard(message, now, time.time())
+            self.service._submit(message, self.generation)
+            return
+        was_routable = self.registration.routable
+        answers, reason = self.registration.heard(message, now, time.time())
+        for answer in answers:
+            self._send(answer.with_prefix(b""))
+        if reason is not None:
+            self._register(now, reason)
+        elif not was_routable and self.registration.routable:
+            self._registered()
+
+    def _registered(self) -> None:
+        count = self.registration.registrations
+        again = " again" if count > 1 else ""
+        self.log.info("%s: registered%s with the broker at %s for service %s",
+                     self.service.dispatcher, again, self.service.settings.broker, self.service.name)
+        self.service.registered.set()
+
+    def on_timer(self, now: float) -> None:
+        reason = self.registration.overdue(now)
+        if reason is not None:
+            self._register(now, reason)
+
+    def next_deadline(self) -> float | None:
+        return self.registration.expire_at if self.registration.expire_at != float("inf") else None

@@ -1,0 +1,268 @@
+"""What the client and dispatcher helpers share: settings, the I/O thread and a worker pool.
+
+Theory of operation
+-------------------
+ZMQ sockets are not thread-safe, so each helper has one :class:`IOThread` that creates,
+uses and closes every socket of the helper. Other threads never touch those sockets: they
+hand work over with :meth:`IOThread.post`, which appends to a :class:`Mailbox` (a deque) and
+wakes the I/O thread through an inproc PUSH/PULL pair (one wake-up byte at most is in
+flight; the sending side is used under a lock). The I/O thread polls its own sockets and
+the mailbox together, so a posted item is handled at once; ``stop()`` is a posted item too.
+Sockets close with linger 0 in ``finally``; a terminated context is a clean exit.
+
+Slow work (a dispatcher's keyword handlers) runs in a :class:`WorkerPool` of daemon threads,
+never in the I/O thread, whose only jobs are moving frames and keeping time.
+"""
+
+from __future__ import annotations
+
+import collections
+import configparser
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import zmq
+
+from ._generated import CONFIG_SECTION
+from .config import ConfigLike, address, get_bool, get_float, get_int, read_configuration
+
+__all__ = ["Settings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError"]
+
+_STOP = object()
+
+
+class ShutDownError(RuntimeError):
+    """The helper was shut down: no more requests can be sent through it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The `[zmq]` settings a helper uses: addresses, the heartbeat period and pool size."""
+
+    broker: str
+    publish: str
+    subscribe: str
+    timeout: float
+    heartbeat: bool
+    pool: int
+
+    @classmethod
+    def load(cls, config: "ConfigLike | Mapping[str, Any]" = None, **overrides: Any) -> "Settings":
+        """Settings from a path, a ConfigParser, a mapping of `[zmq]` keys or None.
+
+        Keyword arguments that are not None replace the configured value of that key.
+        """
+        if isinstance(config, Mapping):
+            parser = configparser.ConfigParser()
+            parser.read_dict({CONFIG_SECTION: {k: str(v) for k, v in config.items()}})
+            config = parser
+        cfg = read_configuration(config)
+        values = {k: str(v) for k, v in overrides.items() if v is not None}
+        if values:
+            cfg.read_dict({CONFIG_SECTION: values})
+        return cls(address(cfg, "broker"), address(cfg, "publish"), address(cfg, "subscribe"),
+                   get_float(cfg, "timeout"), get_bool(cfg, "heartbeat"), max(1, get_int(cfg, "pool")))
+
+
+class Mailbox:
+    """Items handed to the I/O thread from any thread, with an inproc wake-up."""
+
+    def __init__(self, context: zmq.Context):
+        self._context = context
+        self._address = f"inproc://cauldron-mailbox-{uuid.uuid4().hex}"
+        self._items: collections.deque = collections.deque()
+        self._lock = threading.Lock()
+        self._signalled = False
+        self._closed = False
+        self._sender: zmq.Socket | None = None
+        self.receiver: zmq.Socket | None = None
+
+    def open(self) -> None:
+        """Create the sockets (in the I/O thread)."""
+        self.receiver = self._context.socket(zmq.PULL)
+        self.receiver.linger = 0
+        self.receiver.bind(self._address)
+        sender = self._context.socket(zmq.PUSH)
+        sender.linger = 0
+        sender.connect(self._address)
+        with self._lock:
+            self._sender = sender
+            self._wake()
+
+    def post(self, item: Any) -> bool:
+        """Queue ``item`` for the I/O thread; False when the mailbox is closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._items.append(item)
+            self._wake()
+        return True
+
+    def _wake(self) -> None:
+        if self._sender is not None and not self._signalled and self._items:
+            self._signalled = True
+            try:
+                self._sender.send(b"", zmq.NOBLOCK)
+            except zmq.ZMQError:
+                self._signalled = False
+
+    def drain(self) -> list:
+        """Every queued item, oldest first (in the I/O thread)."""
+        while True:
+            try:
+                self.receiver.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        with self._lock:
+            self._signalled = False
+            items = list(self._items)
+            self._items.clear()
+        return items
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for sock in (self._sender, self.receiver):
+                if sock is not None:
+                    sock.close(linger=0)
+            self._sender = self.receiver = None
+
+
+class IOThread(threading.Thread):
+    """The thread that owns a helper's sockets. Subclasses fill in the hooks.
+
+    ``setup()`` creates sockets and registers them with ``self.poller``; ``on_item(item)``
+    handles a posted item; ``on_ready(events)`` the ready sockets; ``on_timer(now)`` runs after
+    every poll; ``next_deadline()`` is the monotonic time the next timer is due (or None);
+    ``teardown()`` closes the sockets.
+    """
+
+    def __init__(self, name: str, context: zmq.Context, log: logging.Logger):
+        super().__init__(name=name, daemon=True)
+        self.context = context
+        self.log = log
+        self.mailbox = Mailbox(context)
+        self.poller = zmq.Poller()
+        self.started = threading.Event()
+        self.failure: BaseException | None = None
+        self._stopping = False
+
+    def start_and_wait(self, timeout: float = 10.0) -> None:
+        """Start, and wait until the sockets are set up; raise what set-up raised."""
+        self.start()
+        if not self.started.wait(timeout):
+            raise RuntimeError(f"{self.name} did not start within {timeout} s")
+        if self.failure is not None:
+            raise self.failure
+
+    def post(self, item: Any) -> bool:
+        return self.mailbox.post(item)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to stop, and wait for it (at most ``timeout`` seconds)."""
+        self.mailbox.post(_STOP)
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+    def run(self) -> None:
+        try:
+            self.mailbox.open()
+            self.poller.register(self.mailbox.receiver, zmq.POLLIN)
+            self.setup()
+        except Exception as exc:  # reported to start_and_wait
+            self.failure = exc
+            self.started.set()
+            self._close()
+            return
+        self.started.set()
+        try:
+            self._loop()
+        except zmq.ContextTerminated:
+            pass
+        except Exception as exc:
+            self.failure = exc
+            self.log.exception("%s stopped by an unexpected error", self.name)
+        finally:
+            self._close()
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            deadline = self.next_deadline()
+            wait = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000) + 1)
+            events = dict(self.poller.poll(wait))
+            if events.pop(self.mailbox.receiver, None):
+                for item in self.mailbox.drain():
+                    if item is _STOP:
+                        self._stopping = True
+                    elif not self._stopping:
+                        self.on_item(item)
+            if self._stopping:
+                break
+            if events:
+                self.on_ready(events)
+            self.on_timer(time.monotonic())
+
+    def _close(self) -> None:
+        try:
+            self.teardown()
+        finally:
+            self.mailbox.close()
+
+    # Hooks -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def on_item(self, item: Any) -> None:
+        raise NotImplementedError
+
+    def on_ready(self, events: dict) -> None:
+        raise NotImplementedError
+
+    def on_timer(self, now: float) -> None:
+        pass
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def teardown(self) -> None:
+        pass
+
+
+class WorkerPool:
+    """A fixed number of daemon threads running submitted calls in order of submission."""
+
+    def __init__(self, size: int, name: str, log: logging.Logger):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._log = log
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
+                         for i in range(max(1, size))]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> None:
+        self._jobs.put((function, args))
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            function, args = job
+            try:
+                function(*args)
+            except Exception:
+                self._log.exception("a worker's job raised")
+
+    def shutdown(self, timeout: float = 1.0) -> None:
+        """Stop the workers once their current job is done (waits at most ``timeout``)."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        end = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, end - time.monotonic()))

@@ -1,0 +1,168 @@
+"""The dispatcher's I/O-free parts: answers to requests, registration with a fake clock.
+
+Requests are real frames as the broker forwards them (``[b"", client-id, b"", *envelope]``
+after the dispatcher's DEALER strips nothing), decoded with the codec; answers are checked
+as the frames the broker would receive.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cauldron_proto import BLANK, Direction, Message, Text, decode, encode
+from cauldron_proto.dispatcher import Registration, Service, answer
+from cauldron_proto.dispatcher.registration import READY, WELCOMING
+
+CLIENT = b"\x00k\x8bEg"
+
+
+def forwarded(direction: str, command: str, keyword: str | None = "VALUE", payload: str | None = None) -> Message:
+    """A request as it reaches a dispatcher's DEALER from the broker."""
+    request = Message.new(direction, service="KTEST", keyword=keyword, command=command, payload=payload)
+    return decode([b"", CLIENT, b"", *request.frames])
+
+
+def at_most_100(keyword, value):
+    if value > 100:
+        raise ValueError("too big")
+
+
+@pytest.fixture
+def table():
+    svc = Service("KTEST", dispatcher="KTEST1", start=False)
+    svc.add_keyword("VALUE", "integer", 7, "counts", validate=at_most_100)
+    svc.add_keyword("NAME", "string", "hello")
+    svc.add_keyword("LIMIT", "double", 1.5, validate=lambda kw, value: max(value, 0.0))
+    yield svc
+    svc.shutdown()
+
+
+def run(svc: Service, request: Message) -> list[bytes]:
+    return encode(answer(request, svc._keywords, svc.name, svc.dispatcher))
+
+
+def test_update_answers_the_value_with_the_prefix_and_own_name(table):
+    frames = run(table, forwarded("CDQ", "update"))
+    assert frames[:3] == [b"", CLIENT, b""]
+    assert frames[3:] == [b"KTEST", b"KTEST1", b"VALUE", b"CDP", b"update", b"7", frames[-1]]
+
+
+def test_fan_out_copy_is_answered_sdp(table):
+    reply = decode(run(table, forwarded("SDQ", "identify", payload="VALUE")))
+    assert (reply.direction, reply.dispatcher, reply.payload) == (Direction.SDP, "KTEST1", "integer")
+
+
+def test_identify_unknown_keyword_is_blank_not_an_error(table):
+    frames = run(table, forwarded("SDQ", "identify", keyword="NOPE", payload="NOPE"))
+    reply = decode(frames)
+    assert reply.direction == Direction.SDP and frames[-2] == BLANK and not reply.is_usable
+
+
+def test_modify_stores_and_answers_the_resulting_value(table):
+    reply = decode(run(table, forwarded("CDQ", "modify", payload="42")))
+    assert (reply.direction, reply.payload) == (Direction.CDP, "42")
+    assert table["VALUE"].value == 42
+
+
+def test_validator_may_replace_the_value(table):
+    reply = decode(run(table, forwarded("CDQ", "modify", keyword="LIMIT", payload="-3")))
+    assert reply.payload == "0.0" and table["LIMIT"].value == 0.0
+
+
+def test_refused_write_is_an_error_reply_with_the_reason(table):
+    reply = decode(run(table, forwarded("CDQ", "modify", payload="500")))
+    assert reply.direction == Direction.CDE
+    assert reply.payload == "Write to VALUE refused: too big"
+    assert table["VALUE"].value == 7
+
+
+def test_value_of_the_wrong_type_is_an_error_reply(table):
+    reply = decode(run(table, forwarded("CDQ", "modify", payload="12x")))
+    assert reply.direction == Direction.CDE and "VALUE" in reply.payload and "integer" in reply.payload
+
+
+@pytest.mark.parametrize("command", ["update", "modify", "units"])
+def test_unknown_keyword_is_an_error_reply_naming_it(table, command):
+    reply = decode(run(table, forwarded("CDQ", command, keyword="NOPE", payload="1")))
+    assert reply.direction == Direction.CDE
+    assert reply.payload == "Unknown keyword 'NOPE' for 'KTEST'" and reply.dispatcher == "KTEST1"
+
+
+def test_enumerate_and_units(table):
+    assert decode(run(table, forwarded("CDQ", "enumerate", keyword=None))).payload == "VALUE:NAME:LIMIT"
+    assert json.loads(decode(run(table, forwarded("CDQ", "units"))).payload) == "counts"
+
+
+def test_unknown_command_is_bad_command(table):
+    reply = decode(run(table, forwarded("CDQ", "explode")))
+    assert reply.is_error and reply.payload == Text.BAD_COMMAND.format(command="explode") == "Bad command 'explode'!"
+
+
+def test_a_handler_that_raises_gives_an_error_reply(table):
+    table.add_keyword("BROKEN", "integer", 0, on_read=lambda kw: 1 / 0)
+    reply = decode(run(table, forwarded("CDQ", "update", keyword="BROKEN")))
+    assert reply.is_error and "ZeroDivisionError" in reply.payload
+
+
+# Registration ----------------------------------------------------------------------------
+def broker_says(direction: str, command: str, payload: str | None, identifier: bytes | None = None) -> Message:
+    message = Message.new(direction, service="KTEST", dispatcher="KTEST1", command=command,
+                          payload=payload, identifier=identifier)
+    return decode([b"", *message.frames])
+
+
+def test_welcome_then_ready_then_check():
+    reg = Registration("KTEST", "KTEST1", period=0.2)
+    welcome = reg.welcome(now=100.0)
+    assert encode(welcome)[:6] == [b"KTEST", b"KTEST1", BLANK, b"DBQ", b"welcome", BLANK]
+    sent, reason = reg.heard(broker_says("DBP", "welcome", "confirmed"), 100.1, 0.0)
+    assert reason is None and reg.state == READY and reg.registrations == 1
+    assert [(m.direction, m.command) for m in sent] == [(Direction.DBQ, "ready"), (Direction.UBQ, "check")]
+    assert not reg.routable
+    reg.heard(broker_says("UBP", "check", "Broker Alive", identifier=sent[1].identifier), 100.2, 0.0)
+    assert reg.routable
+
+
+def test_heartbeat_is_answered_with_the_same_identifier():
+    reg = Registration("KTEST", "KTEST1", period=0.2)
+    reg.welcome(0.0)
+    beat = broker_says("DBP", "heartbeat", "beat")
+    sent, reason = reg.heard(beat, 1.0, 1234.5)
+    assert reason is None
+    assert encode(sent[0]) == [b"", b"KTEST", b"KTEST1", BLANK, b"DBQ", b"heartbeat", b"1234.500", beat.identifier]
+
+
+def test_no_confirmation_means_welcome_again():
+    reg = Registration("KTEST", "KTEST1", period=0.2, welcome_wait=1.0)
+    reg.welcome(10.0)
+    assert reg.overdue(10.9) is None
+    assert "no answer to welcome" in reg.overdue(11.0)
+    assert reg.state == WELCOMING
+
+
+def test_silence_from_the_broker_means_register_again():
+    reg = Registration("KTEST", "KTEST1", period=0.2, liveness=3)
+    reg.welcome(0.0)
+    reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.0, 0.0)
+    reg.heard(broker_says("DBP", "heartbeat", "beat"), 0.5, 0.0)
+    assert reg.overdue(1.09) is None
+    assert "nothing from the broker for 0.6 s" in reg.overdue(1.11)
+
+
+def test_no_silence_check_without_heartbeats():
+    reg = Registration("KTEST", "KTEST1", period=0.2, heartbeat=False)
+    reg.welcome(0.0)
+    reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.0, 0.0)
+    assert reg.overdue(1e9) is None
+
+
+def test_not_registered_error_means_register_again_at_once():
+    reg = Registration("KTEST", "KTEST1", period=0.2)
+    reg.welcome(0.0)
+    text = Text.DISPATCHER_NOT_REGISTERED.format(dispatcher="KTEST1", service="KTEST")
+    sent, reason = reg.heard(broker_says("DBE", "heartbeat", text), 0.1, 0.0)
+    assert sent == [] and text in reason
+    _, other = reg.heard(broker_says("DBE", "explode", Text.UNKNOWN_COMMAND), 0.1, 0.0)
+    assert other is None
