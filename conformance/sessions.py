@@ -488,6 +488,69 @@ def broadcast_topic_filtering(net: Net):
     assert not other.poll(300)
 
 
+# -- sessions: the project's helpers (client.Service, dispatcher.Service) ----------------
+
+@contextmanager
+def helper_dispatcher(net: Net, **keywords):
+    from cauldron_proto import dispatcher
+
+    config = {"broker": net.addresses["router"], "publish": net.addresses["publish"], "timeout": "5"}
+    svc = dispatcher.Service("KTEST", config, "KTEST1", start=False, context=net.context)
+    try:
+        for name, (ktl_type, value) in keywords.items():
+            svc.add_keyword(name, ktl_type, value=value, units="counts" if ktl_type == "integer" else None)
+        svc.begin()
+        assert svc.wait_registered(5), "the helper dispatcher did not register"
+        yield svc
+    finally:
+        svc.shutdown()
+
+
+@contextmanager
+def helper_client(net: Net):
+    from cauldron_proto import client
+
+    config = {"broker": net.addresses["router"], "subscribe": net.addresses["subscribe"], "timeout": "5"}
+    with client.Service("KTEST", config, context=net.context) as svc:
+        yield svc
+
+
+@session()
+def helpers_read_write(net: Net):
+    with helper_dispatcher(net, VALUE=("integer", 1)), helper_client(net) as svc:
+        assert svc["VALUE"].read() == "1"
+        assert svc["VALUE"].write(43) == "43"
+        assert svc["VALUE"].read() == "43"
+
+
+@session()
+def helpers_enumerate_units_locate(net: Net):
+    with helper_dispatcher(net, VALUE=("integer", 1), NAME=("string", "hello")), helper_client(net) as svc:
+        assert sorted(svc.keywords()) == ["NAME", "VALUE"]
+        svc["VALUE"].units()
+        assert svc.locate()
+
+
+@session()
+def helpers_monitor_broadcast(net: Net):
+    import queue
+
+    seen = queue.Queue()
+    with helper_dispatcher(net, TICK=("integer", 0)) as disp, helper_client(net) as svc:
+        svc["TICK"].monitor(lambda value: seen.put(value), prime=False)
+        time.sleep(0.5)  # let the subscription reach the dispatcher's PUB through the relay
+        disp["TICK"].set(17)
+        seen.get(timeout=5)
+
+
+@session()
+def helper_dispatcher_bad_command(net: Net):
+    with helper_dispatcher(net, VALUE=("integer", 1)):
+        client = net.dealer()
+        client.send(Direction.CDQ, service="KTEST", dispatcher="KTEST1", keyword="VALUE", command="frob")
+        client.recv()
+
+
 # -- sessions: malformed input, then an inquiry (robustness) ----------------------------
 
 def _then_inquiry(peer: Peer, frames: list[bytes], delimiter=True):

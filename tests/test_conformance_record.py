@@ -41,6 +41,8 @@ def play_session(peers, addresses) -> None:
     assert query.prefix == (b"", b"client-sock", b""), "the broker saw the client's own routing id"
     disp.send_multipart(encode(query.reply("42", dispatcher="d1")))
     assert decode(recv(client)).payload == "42"
+    client.send_multipart([b"", *encode(Message.new(Direction.CBQ, service="KREC", command="lookup"))])
+    assert decode(recv(client)).payload == addresses["subscribe"], "lookup names the proxy's address"
     assert recv(pub) == [b"\x01KREC"], "the subscription passed the proxy and the broker"
     pub.send_multipart(encode(Message.new(Direction.CDB, service="KREC", dispatcher="d1", keyword="TICK",
                                           command="broadcast", payload="7")))
@@ -67,6 +69,8 @@ def test_the_proxy_records_real_traffic_and_the_draft_case_replays(tmp_path):
         sides = {(ev["socket"], ev["dir"]) for ev in events}
         assert {("publish", "in"), ("publish", "out"), ("subscribe", "in"), ("subscribe", "out")} <= sides
         assert all(ev["t"] >= 0 and len(ev["frames"]) == len(ev["text"]) for ev in events)
+        lookup = [ev for ev in events if ev["dir"] == "out" and "6c6f6f6b7570" in ev["frames"]]
+        assert bytes.fromhex(lookup[0]["frames"][6]).decode() == e["subscribe"], "the broker's answer is kept"
 
         draft = recording_to_case(header, events, case_id="recorded.round-trip", source=path.name)
         case = parse_case(draft, "draft")

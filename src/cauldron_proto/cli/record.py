@@ -4,7 +4,8 @@ Recording: ``cauldron-record --router ADDR --publish ADDR --subscribe ADDR -o FI
 listens on ``--listen-router/--listen-publish/--listen-subscribe`` (default: loopback,
 ephemeral ports), prints the three addresses peers should use, forwards everything to the
 broker's addresses and writes each message to FILE (JSON Lines) until interrupted (Ctrl-C,
-SIGTERM) or ``--duration`` seconds have passed.
+SIGTERM) or ``--duration`` seconds have passed. Lookup replies are passed on naming the
+proxy's subscribe address (so clients subscribe through it) unless ``--no-rewrite-lookup``.
 
 Converting: ``cauldron-record --to-case RECORDING --id CASE_ID [-o CASE.yaml]`` writes a
 draft case (see ``conformance/README.md``) to review and edit.
@@ -35,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-timeout", metavar="SECONDS", type=float,
                    help="the broker's heartbeat period, noted in the recording (deadlines become multiples of it)")
     p.add_argument("--lookup", metavar="ADDR", help="the broker's lookup answer, noted in the recording")
+    p.add_argument("--no-rewrite-lookup", action="store_true",
+                   help="pass lookup replies unchanged (by default they name the proxy's subscribe address)")
     p.add_argument("--duration", metavar="SECONDS", type=float, help="stop recording after this long")
     p.add_argument("-o", "--output", metavar="FILE", type=Path,
                    help="the recording to write (or, with --to-case, the case; default standard output)")
@@ -75,7 +78,8 @@ def record(args) -> int:
         signal.signal(sig, lambda *_: done.set())
     proxy = RecordingProxy(router=args.router, publish=args.publish, subscribe=args.subscribe, out=out,
                            listen_router=args.listen_router, listen_publish=args.listen_publish,
-                           listen_subscribe=args.listen_subscribe, notes=notes)
+                           listen_subscribe=args.listen_subscribe, notes=notes,
+                           rewrite_lookup=not args.no_rewrite_lookup)
     try:
         proxy.start()
     except (RuntimeError, TimeoutError) as exc:

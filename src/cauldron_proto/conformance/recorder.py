@@ -12,7 +12,9 @@ Every frame list is written, as it passes, to a JSON Lines trace: a header line,
 line per message with the time since the start, the socket side, the peer (its routing
 id in hex on the router side; ``publish``/``subscribe`` on the relay, whose sockets do not
 name peers), the direction (``in``: peer to broker, ``out``: broker to peer) and the frames
-(hex, and readable text). Sockets live in the proxy's thread; ``stop()`` sends a message on
+(hex, and readable text). One thing is changed on the way (unless ``rewrite_lookup`` is
+off): the payload of a ``lookup`` reply becomes the proxy's own subscribe address, so that
+clients subscribe through the proxy; the recording keeps the broker's answer. Sockets live in the proxy's thread; ``stop()`` sends a message on
 an inproc pipe that the loop polls with the other sockets.
 """
 
@@ -26,6 +28,8 @@ from typing import IO
 
 import zmq
 
+from cauldron_proto import Direction, RemoteProtocolError, decode, encode
+
 from .frames import show
 
 __all__ = ["RecordingProxy", "read_recording"]
@@ -37,11 +41,11 @@ class RecordingProxy(threading.Thread):
     def __init__(self, *, router: str, publish: str, subscribe: str, out: IO[str],
                  listen_router: str = "tcp://127.0.0.1:*", listen_publish: str = "tcp://127.0.0.1:*",
                  listen_subscribe: str = "tcp://127.0.0.1:*", context: zmq.Context | None = None,
-                 notes: dict | None = None):
+                 notes: dict | None = None, rewrite_lookup: bool = True):
         super().__init__(name="cauldron-record", daemon=True)
         self.broker = {"router": router, "publish": publish, "subscribe": subscribe}
         self.listen = {"router": listen_router, "publish": listen_publish, "subscribe": listen_subscribe}
-        self.out, self.notes = out, dict(notes or {})
+        self.out, self.notes, self.rewrite_lookup = out, dict(notes or {}), rewrite_lookup
         self.context = context or zmq.Context.instance()
         self.endpoints: dict[str, str] = {}
         self.count = 0
@@ -144,11 +148,24 @@ class RecordingProxy(threading.Thread):
                     back.send_multipart(rest)
                 elif sock in dealers:
                     self._record("router", dealers[sock].hex(), "out", frames)
-                    front.send_multipart([dealers[sock], *frames])
+                    front.send_multipart([dealers[sock], *self._own_lookup(frames)])
                 else:
                     target, side, direction = relay[sock]
                     self._record(side, side, direction, frames)
                     target.send_multipart(frames)
+
+    def _own_lookup(self, frames: list[bytes]) -> list[bytes]:
+        """A lookup reply names the proxy's subscribe address, so clients' SUB sockets come
+        through the proxy too (the recording keeps what the broker said)."""
+        if not self.rewrite_lookup:
+            return frames
+        try:
+            message = decode(frames)
+        except RemoteProtocolError:
+            return frames
+        if message.direction != Direction.CBP or message.command != "lookup":
+            return frames
+        return encode(message.replace(payload=self.endpoints["subscribe"]))
 
     def _close(self) -> None:
         for sock in self._sockets:
