@@ -123,6 +123,15 @@ def test_show_prints_keyword_lines(config, ktest):
     assert terse.stdout == "1\nhello world\n"
 
 
+def test_show_reads_the_addresses_from_a_config_file(config, ktest, tmp_path):
+    path = tmp_path / "cauldron.cfg"
+    path.write_text("[zmq]\n" + "".join(f"{key} = {value}\n" for key, value in config.items()))
+    result = run("cauldron-show", "-c", str(path), "-s", "KTEST", "--terse", "VALUE")
+    assert (result.returncode, result.stdout) == (0, "1\n")
+    missing = run("cauldron-show", "-c", str(tmp_path / "nope.cfg"), "-s", "KTEST", "VALUE")
+    assert missing.returncode == 1 and "nope.cfg: cannot read configuration" in missing.stderr
+
+
 def test_modify_writes_and_prints_the_result(config, ktest):
     result = run("cauldron-modify", "-s", "KTEST", *address_options(config), "VALUE=42", "NAME=x y")
     assert (result.returncode, result.stdout, result.stderr) == (0, "VALUE = 42\nNAME = x y\n", "")

@@ -232,3 +232,15 @@ def test_shutdown_is_idempotent_and_refuses_later_requests(config, ktest):
     svc.shutdown()
     with pytest.raises(client.ShutDownError):
         keyword.read()
+
+
+def test_a_keyword_that_moved_to_another_dispatcher_is_found_again():
+    """Its old dispatcher expired ('not available'): the client identifies it again, once."""
+    with keyword_broker(timeout=0.2) as broker:
+        config = config_for(broker)
+        with client.Service("KMOVE", config, timeout=WAIT) as svc:
+            with serving("KMOVE", config, "MOVE-A", VALUE=("integer", 1)):
+                assert (svc["VALUE"].read(), svc["VALUE"].dispatcher) == ("1", "MOVE-A")
+            wait_for(lambda: not svc.locate(), message="the broker expiring MOVE-A")
+            with serving("KMOVE", config, "MOVE-B", VALUE=("integer", 2)):
+                assert (svc["VALUE"].read(), svc["VALUE"].dispatcher) == ("2", "MOVE-B")

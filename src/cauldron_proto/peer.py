@@ -57,7 +57,7 @@ class Settings:
 
         Keyword arguments that are not None replace the configured value of that key.
         """
-        if isinstance(config, Mapping):
+        if isinstance(config, Mapping) and not isinstance(config, configparser.RawConfigParser):
             parser = configparser.ConfigParser()
             parser.read_dict({CONFIG_SECTION: {k: str(v) for k, v in config.items()}})
             config = parser
