@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 import zmq
@@ -13,6 +17,7 @@ from cauldron_proto.conformance import load_cases
 from .brokers import running_broker
 
 T = 0.2  # the broker's heartbeat period: expiry cases take about 5 T
+ANY = "tcp://127.0.0.1:*"
 
 
 def addresses(broker) -> list[str]:
@@ -20,17 +25,28 @@ def addresses(broker) -> list[str]:
     return ["--router", e["broker"], "--publish", e["publish"], "--subscribe", e["subscribe"]]
 
 
-def test_the_whole_suite_passes_strict_against_our_broker(tmp_path, capsys):
+def test_the_whole_suite_passes_strict_against_our_broker(tmp_path):
+    """As CI would run it: cauldron-broker and cauldron-conformance as processes, ephemeral ports."""
     report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
-    with running_broker("tcp", timeout=T) as broker:
-        status = cli.main([*addresses(broker), "--lookup", broker.endpoints["subscribe"],
-                           "--heartbeat-timeout", str(T), "--strict", "--json", str(report), "--junit", str(junit)])
-    out = capsys.readouterr().out
-    assert status == 0, out
-    data = json.loads(report.read_text())
-    assert data["summary"] == {"pass": len(load_cases())}
-    assert "<testsuite" in junit.read_text()
-    assert out.splitlines()[-1] == f"{len(load_cases())} passed, 0 failed"
+    broker = subprocess.Popen([sys.executable, "-m", "cauldron_proto.cli.broker", "--router", ANY,
+                               "--publish", ANY, "--subscribe", ANY, "--timeout", str(T)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        bound = {line.split()[0]: line.split()[2] for line in (broker.stdout.readline() for _ in range(3))}
+        run = subprocess.run(
+            [sys.executable, "-m", "cauldron_proto.cli.conformance", "--router", bound["broker"],
+             "--publish", bound["publish"], "--subscribe", bound["subscribe"], "--lookup", bound["subscribe"],
+             "--heartbeat-timeout", str(T), "--strict", "--json", str(report), "--junit", str(junit)],
+            capture_output=True, text=True, timeout=50)
+    finally:
+        broker.send_signal(signal.SIGINT)
+        broker.communicate(timeout=10)
+    assert run.returncode == 0, run.stdout + run.stderr
+    cases = len(load_cases())
+    assert json.loads(report.read_text())["summary"] == {"pass": cases}
+    assert ET.parse(junit).getroot().get("tests") == str(cases)
+    assert run.stdout.splitlines()[-1] == f"{cases} passed, 0 failed"
+    assert broker.returncode == 0
 
 
 def test_cases_needing_a_setting_not_given_are_skipped_with_the_reason(capsys):
