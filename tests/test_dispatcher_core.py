@@ -166,3 +166,13 @@ def test_not_registered_error_means_register_again_at_once():
     assert sent == [] and text in reason
     _, other = reg.heard(broker_says("DBE", "explode", Text.UNKNOWN_COMMAND), 0.1, 0.0)
     assert other is None
+
+
+def test_a_broker_that_does_not_answer_the_check_still_makes_it_routable():
+    reg = Registration("KTEST", "KTEST1", period=0.2)
+    reg.welcome(0.0)
+    reg.heard(broker_says("DBP", "heartbeat", "beat"), 0.1, 0.0)
+    assert not reg.routable  # a heartbeat before the confirmation proves nothing
+    reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.2, 0.0)
+    reg.heard(broker_says("DBP", "heartbeat", "beat"), 0.4, 0.0)
+    assert reg.routable

@@ -14,7 +14,8 @@ send and when to start over; it owns no socket and reads no clock.
   idle for one period, so silence past ``expire_at`` means the broker is gone or restarted
   and forgot us: ``overdue(now)`` says so.
 * With ``ready`` goes an inquiry (``UBQ check``); its answer shows the broker has handled
-  ``ready`` (one socket, in order), and the registration is ``routable``.
+  ``ready`` (one socket, in order), and the registration is ``routable`` (as it is on the
+  first heartbeat or request, from a broker that does not answer the inquiry).
 * ``DBP heartbeat`` is answered at once (``DBQ heartbeat``, same identifier, the time as
   payload). A ``DBE`` saying this dispatcher is not registered means start over now.
 """
@@ -29,6 +30,7 @@ from .._generated import Command, Direction, Message, Text
 __all__ = ["Registration", "WELCOMING", "READY"]
 
 WELCOMING, READY = "welcoming", "ready"
+_FROM_A_KNOWING_BROKER = frozenset({Direction.CDQ, Direction.SDQ})
 _NOT_REGISTERED = Text.DISPATCHER_NOT_REGISTERED.split("{", 1)[0]  # "Dispatcher '"
 _NOT_REGISTERED_TAIL = Text.DISPATCHER_NOT_REGISTERED.split("'", 2)[2].split("{", 1)[0]
 
@@ -59,9 +61,13 @@ class Registration:
 
     def heard(self, message: Message, now: float, wall: float) -> tuple[list[Message], Optional[str]]:
         """A message from the broker: (messages to send, a reason to start over or None)."""
-        if self.state == READY and self.heartbeat:
-            self.expire_at = now + self.liveness * self.period
+        if self.state == READY:
+            if self.heartbeat:
+                self.expire_at = now + self.liveness * self.period
+            if message.direction in _FROM_A_KNOWING_BROKER:
+                self.routable = True  # a broker that heartbeats us or routes to us knows us
         if message.direction == Direction.DBP and message.command == Command.HEARTBEAT:
+            self.routable = self.routable or self.state == READY
             return [message.reply(f"{wall:.3f}", dispatcher=self.name).with_prefix(b"")], None
         if message.direction == Direction.DBP and message.command == Command.WELCOME:
             return self._confirmed(message, now), None

@@ -113,12 +113,10 @@ class DispatcherIO(IOThread):
                              self.service.dispatcher, exc)
             return
         now = time.monotonic()
-        if message.direction in _REQUESTS:
-            self.registration.heard(message, now, time.time())
-            self.service._submit(message, self.generation)
-            return
         was_routable = self.registration.routable
         answers, reason = self.registration.heard(message, now, time.time())
+        if message.direction in _REQUESTS:
+            self.service._submit(message, self.generation)
         for answer in answers:
             self._send(answer.with_prefix(b""))
         if reason is not None:
