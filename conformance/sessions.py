@@ -544,6 +544,28 @@ def helpers_monitor_broadcast(net: Net):
 
 
 @session()
+def tools_dispatcher_show_modify(net: Net):
+    """The command-line tools as processes: cauldron-dispatcher, cauldron-show, cauldron-modify."""
+    def tool(name, *args):
+        return [sys.executable, "-c", f"import sys; from cauldron_proto.cli.keywords import {name}; sys.exit({name}())",
+                "--router", net.addresses["router"], "--publish", net.addresses["publish"],
+                "--subscribe", net.addresses["subscribe"], *args]
+
+    disp = subprocess.Popen(tool("dispatcher_main", "-s", "KTEST", "-n", "KTEST1", "-k", "VALUE:integer=5"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        disp.stdout.readline()  # it says when it serves
+        show = subprocess.run(tool("show_main", "-s", "KTEST", "VALUE"), capture_output=True, text=True, timeout=20)
+        assert show.returncode == 0, show.stderr
+        modify = subprocess.run(tool("modify_main", "-s", "KTEST", "VALUE=7"), capture_output=True, text=True,
+                                timeout=20)
+        assert modify.returncode == 0, modify.stderr
+    finally:
+        disp.send_signal(signal.SIGINT)
+        disp.wait(10)
+
+
+@session()
 def helper_dispatcher_bad_command(net: Net):
     with helper_dispatcher(net, VALUE=("integer", 1)):
         client = net.dealer()
