@@ -19,7 +19,8 @@ import yaml
 from .frames import CaseError, Frame, FramePattern, names_used
 
 __all__ = ["Case", "Peer", "Var", "Send", "Expect", "Nothing", "Wait", "AwaitSubscription",
-           "Step", "SETTINGS", "load_case", "load_cases", "default_cases_dir", "seconds"]
+           "Step", "SETTINGS", "load_case", "load_cases", "parse_case", "default_cases_dir", "seconds",
+           "step_frames", "binds", "names_used", "Frame", "FramePattern"]
 
 #: Broker settings a case may require, and the ``${settings.NAME}`` variables they give.
 SETTINGS = ("heartbeat_timeout", "lookup")
@@ -207,5 +208,3 @@ def binds(spec: Frame) -> set[str]:
         found |= binds(alternative)
     return found
 
-
-__all__ += ["parse_case", "step_frames", "binds", "names_used", "FramePattern"]
