@@ -118,3 +118,11 @@ def test_close_is_idempotent_and_frees_the_addresses():
         rebound = peers.socket(zmq.ROUTER)
         rebound.bind(address)  # the broker's ROUTER address is free again
 
+
+def test_respond_by_hand_returns_when_nothing_arrives():
+    # Called by hand with nothing to do and no timer, respond() waits at most `timeout`
+    # (in the thread's loop it would sleep until a message or stop()).
+    with hand_broker(timeout=0.05, heartbeat=False) as broker:
+        assert broker.core.next_deadline() is None
+        broker.respond()
+        broker.respond()

@@ -27,65 +27,20 @@ import logging
 import math
 import threading
 import time
-import types
 import uuid
 
 import zmq
 
 from . import broker_launch as launch
 from ._generated import Text, encode
+from .broker_sockets import (BATCH, BindError, BrokerError, BrokerSockets, connect_form, drain, is_wildcard,
+                             poke, receive, relay, transmit)
 from .routing import BrokerCore
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # bytes; the `max_message_size` config key
-_BATCH = 1000  # messages taken from one socket per respond(), so no socket starves the others
 _log = logging.getLogger("cauldron_proto.broker")
-BrokerError = launch.BrokerError
-
-
-class BindError(BrokerError):
-    """A broker socket could not be bound; names the socket type and the address."""
-
-    def __init__(self, mode: str, address: str, errno: int, configured: str | None = None):
-        self.mode, self.address, self.errno, self.configured = mode, address, errno, configured
-        where = f"{address} (configured as {configured})" if configured else address
-        super().__init__(f"cannot bind the broker's {mode} socket to {where}: {zmq.strerror(errno)}")
-
-
-class _Sockets:
-    """The sockets of one prepared broker, owned by the thread that prepared them."""
-
-    __slots__ = ("router", "xpub", "xsub", "control", "poller", "wakeup")
-
-    def __init__(self, router, xpub, xsub, control):
-        self.router, self.xpub, self.xsub, self.control = router, xpub, xsub, control
-        self.wakeup = None  # a socket the signal module writes to (signal.set_wakeup_fd), if any
-        self.poller = zmq.Poller()
-        for sock in (control, router, xsub, xpub):
-            self.poller.register(sock, zmq.POLLIN)
-
-    def close(self) -> None:
-        """Unbind (so an inproc address is free at once, not when the reaper gets to it), close."""
-        for sock in (self.router, self.xpub, self.xsub, self.control):
-            try:
-                sock.unbind(sock.getsockopt_string(zmq.LAST_ENDPOINT))
-            except zmq.ZMQError:
-                pass  # the context is terminating, or nothing to unbind
-            sock.close(linger=0)
-
-
-class _DaemonFlagOrLauncher:
-    """``ZMQBroker.daemon(config, daemon)`` on the class starts a broker process (seed API);
-    ``broker.daemon`` on an instance is the Thread's daemon flag, so threading keeps working."""
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return types.MethodType(launch.daemon, owner)
-        return threading.Thread.daemon.__get__(obj)
-
-    def __set__(self, obj, value) -> None:
-        threading.Thread.daemon.__set__(obj, value)
 
 
 class ZMQBroker(threading.Thread):
@@ -97,7 +52,7 @@ class ZMQBroker(threading.Thread):
     ``mon_address``: the text a ``lookup`` answers (the subscribe address clients connect to).
     """
 
-    daemon = _DaemonFlagOrLauncher()
+    daemon = launch.DaemonFlagOrLauncher()  # class: daemon(config, daemon); instance: the flag
     max_message_size = DEFAULT_MAX_MESSAGE_SIZE
 
     def __init__(self, name, address, pub_address, sub_address, mon_address, context=None,
@@ -172,14 +127,15 @@ class ZMQBroker(threading.Thread):
             for sock in opened:
                 sock.close(linger=0)
             raise
-        self._local.sockets = _Sockets(*opened)
+        # Called by hand, respond() waits at most `timeout`; run() lifts the limit.
+        self._local.sockets = BrokerSockets(*opened, longest_wait=math.ceil(self.timeout * 1000))
         self._record_endpoints(opened[0], opened[1], opened[2])
 
     def _record_endpoints(self, router, xpub, xsub) -> None:
         for key, sock in (("broker", router), ("publish", xsub), ("subscribe", xpub)):
             bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-            self.endpoints[key] = launch.connect_form(bound, self._hosts.get(key))
-        if launch.is_wildcard(self.mon_address):
+            self.endpoints[key] = connect_form(bound, self._hosts.get(key))
+        if is_wildcard(self.mon_address):
             self.core.lookup_address = self.endpoints["subscribe"]
 
     def close(self):
@@ -192,73 +148,44 @@ class ZMQBroker(threading.Thread):
     def respond(self):
         """Serve everything ready on every socket, then run due timers.
 
-        Polls at most until the core's next deadline (no deadline: until something arrives).
+        Polls at most until the core's next deadline; called by hand, also at most ``timeout``
+        seconds. In ``run()`` a broker with no deadline sleeps until something arrives.
         """
         s = self._local.sockets
         deadline = self.core.next_deadline()
-        if deadline is None:
-            ready = dict(s.poller.poll())
-        else:
-            ready = dict(s.poller.poll(max(0, math.ceil((deadline - time.monotonic()) * 1000))))
+        ready = s.poll(None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1000)))
         if s.control in ready:
-            self._drain(s.control)
+            drain(s.control)
             self._stop_requested.set()
             return
-        if s.wakeup is not None and s.wakeup in ready:
-            self._drain_wakeup(s.wakeup)  # a signal arrived: its Python handler runs now
         if s.router in ready:
             self._serve_router(s.router)
         if s.xsub in ready:
-            self._relay(s.xsub, s.xpub)
+            relay(s.xsub, s.xpub)
         if s.xpub in ready:
-            self._relay(s.xpub, s.xsub)
+            relay(s.xpub, s.xsub)
         deadline = self.core.next_deadline()
         if deadline is not None and deadline <= time.monotonic():
             self.cleanup(s.router)
 
     def _serve_router(self, router) -> None:
-        handle, clock, send = self.core.handle, time.monotonic, router.send_multipart
-        for _ in range(_BATCH):
+        handle, clock, recv, send = self.core.handle, time.monotonic, router.recv, router.send
+        for _ in range(BATCH):
             try:
-                frames = router.recv_multipart(zmq.NOBLOCK)
+                frames = receive(recv)
             except zmq.Again:
                 return
             for out in handle(frames[0], frames[1:], clock()):
-                send(out, zmq.NOBLOCK)
-
-    @staticmethod
-    def _relay(source, sink) -> None:
-        recv, send = source.recv_multipart, sink.send_multipart
-        for _ in range(_BATCH):
-            try:
-                send(recv(zmq.NOBLOCK), zmq.NOBLOCK)
-            except zmq.Again:
-                return
-
-    @staticmethod
-    def _drain_wakeup(sock) -> None:
-        try:
-            while sock.recv(512):
-                pass
-        except OSError:
-            pass
+                transmit(send, out)
 
     def _watch_wakeup(self, sock) -> None:
-        """Poll ``sock`` too (the read end of ``signal.set_wakeup_fd``): no signal is missed
-        between the handler check and the poll."""
-        s = self._local.sockets
-        s.wakeup = sock
-        s.poller.register(sock, zmq.POLLIN)
-
-    @staticmethod
-    def _drain(sock) -> None:
-        while sock.poll(0):
-            sock.recv(zmq.NOBLOCK)
+        """Poll ``sock`` (the read end of ``signal.set_wakeup_fd``) too: no signal waits for traffic."""
+        self._local.sockets.watch(sock)
 
     def cleanup(self, socket):
         """Run the core's timers (heartbeats, expiry, fan-out deadlines); send their output on ``socket``."""
         for out in self.core.tick(time.monotonic()):
-            socket.send_multipart(out, zmq.NOBLOCK)
+            transmit(socket.send, out)
 
     def respond_inquiry(self, message, socket):
         """Answer an inquiry ``message`` (as received, with its routing prefix) on ``socket``."""
@@ -278,6 +205,7 @@ class ZMQBroker(threading.Thread):
             if threading.current_thread() is not self:
                 raise
             return
+        self._local.sockets.longest_wait = None  # only the core's deadlines wake the loop
         self.running.set()
         self._ready.set()
         try:
@@ -318,19 +246,8 @@ class ZMQBroker(threading.Thread):
     def stop(self, timeout=None):
         """Stop the broker promptly and wait (up to ``timeout`` s) for its thread to end."""
         self._stop_requested.set()
-        if self.running.is_set() and not self.context.closed:
-            try:
-                waker = self.context.socket(zmq.PUSH)
-            except zmq.ZMQError:
-                waker = None  # the context is terminating: the broker is leaving anyway
-            if waker is not None:
-                try:
-                    waker.connect(self._control_address)
-                    waker.send(b"", zmq.NOBLOCK)
-                except zmq.ZMQError:
-                    pass
-                finally:
-                    waker.close(linger=0)
+        if self.running.is_set():
+            poke(self.context, self._control_address)
         if self.ident is not None and threading.current_thread() is not self:
             self.join(timeout)
 

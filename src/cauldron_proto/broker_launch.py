@@ -11,50 +11,23 @@ from __future__ import annotations
 import configparser
 import contextlib
 import multiprocessing
-import re
 import signal
 import socket
 import threading
+import types
 
 import zmq
 
-from ._generated import CONFIG_SECTION, Direction, Message, RemoteProtocolError, Text, decode, encode
+from ._generated import Direction, Message, RemoteProtocolError, Text, decode, encode
 from . import config as _config
+from .broker_sockets import BrokerError, host_of, is_wildcard
 from .config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
 
-__all__ = ["BrokerError", "BrokerProcess", "check", "connect_form", "from_config", "is_wildcard",
-           "serve", "serve_until_signalled", "setup", "sub", "thread", "daemon"]
+__all__ = ["BrokerProcess", "DaemonFlagOrLauncher", "check", "from_config", "serve", "serve_until_signalled", "setup", "sub",
+           "thread", "daemon"]
 
 STARTUP_TIMEOUT = 30.0  # seconds a new broker (a spawned process on a busy machine) may take to bind
-_TCP = re.compile(r"^tcp://(?P<host>\[[^\]]*\]|[^/]*?):(?P<port>\d+|\*)$")
-_ANY_HOST = {"*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]", "[::0]": "[::1]"}
 _ADDRESS_KEYS = ("broker", "publish", "subscribe")
-
-
-class BrokerError(RuntimeError):
-    """A broker could not be started, or started but does not answer."""
-
-
-def is_wildcard(addr: str) -> bool:
-    """Whether ``addr`` is a tcp address with a port left for the system to choose (``*`` or 0)."""
-    match = _TCP.match(addr or "")
-    return match is not None and match["port"] in ("*", "0")
-
-
-def connect_form(bound: str, host: str | None = None) -> str:
-    """The address peers connect to for the bound endpoint ``bound`` (``zmq.LAST_ENDPOINT``).
-
-    A wildcard host (all interfaces) becomes ``host`` (the configured one) or loopback.
-    """
-    match = _TCP.match(bound)
-    if match is None or match["host"] not in _ANY_HOST:
-        return bound
-    return f"tcp://{host or _ANY_HOST[match['host']]}:{match['port']}"
-
-
-def _host(addr: str) -> str | None:
-    match = _TCP.match(addr)
-    return None if match is None or match["host"] in _ANY_HOST else match["host"]
 
 
 def from_config(cls, config, name="ConfiguredBroker"):
@@ -69,7 +42,7 @@ def from_config(cls, config, name="ConfiguredBroker"):
                  bind_address(connect["publish"]), connect["subscribe"],
                  timeout=get_float(cfg, "timeout"), heartbeat=get_bool(cfg, "heartbeat"))
     broker.max_message_size = get_int(cfg, "max_message_size")
-    broker._hosts = {key: _host(value) for key, value in connect.items()}
+    broker._hosts = {key: host_of(value) for key, value in connect.items()}
     broker._configured = {key: f"{key} = {value}" for key, value in connect.items()}
     return broker
 
@@ -262,3 +235,16 @@ class BrokerProcess:
 
     def __repr__(self) -> str:
         return f"<BrokerProcess pid={self.pid} alive={self.is_alive()} endpoints={self.endpoints}>"
+
+
+class DaemonFlagOrLauncher:
+    """``ZMQBroker.daemon(config, daemon)`` on the class starts a broker process (seed API);
+    ``broker.daemon`` on an instance is the Thread's daemon flag, so threading keeps working."""
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return types.MethodType(daemon, owner)
+        return threading.Thread.daemon.__get__(obj)
+
+    def __set__(self, obj, value) -> None:
+        threading.Thread.daemon.__set__(obj, value)
