@@ -102,11 +102,18 @@ def _text(frame: bytes) -> str | None:
 
 
 def _to_frame(value: Any, name: str) -> bytes:
-    """One field as a frame: None is blank, FAIL the fail sentinel, "" is blank."""
+    """One field as a frame: None is blank, FAIL the fail sentinel, "" is blank.
+
+    Text that starts with a sentinel byte goes behind a blank sentinel, which readers strip:
+    the text "\\x01" is sent as b"\\x01\\x01", never as the blank sentinel itself.
+    """
     if value is None:
         return BLANK
     if isinstance(value, str):
-        return value.encode("utf-8") if value else BLANK
+        if not value:
+            return BLANK
+        frame = value.encode("utf-8")
+        return BLANK + frame if frame[0] in _SENTINEL_BYTES else frame
     if value is FAIL:
         if name in ('payload', 'identifier', ):
             return FAIL_FRAME
@@ -149,7 +156,7 @@ class Message(msgspec.Struct, frozen=True, gc=False):
         code = _DIRECTION_BY_FRAME.get(str(direction).encode("ascii", "replace"))
         if code is None:
             raise LocalProtocolError(f"direction: {direction!r} is not a direction code")
-        if service is None and (keyword is not None or dispatcher is not None):
+        if not service and (keyword or dispatcher):
             raise LocalProtocolError("service: a keyword or dispatcher needs a service")
         frames = (
             _to_frame(service, "service"),
