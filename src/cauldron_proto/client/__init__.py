@@ -8,15 +8,18 @@
 ...     svc.keywords()                          # every keyword of the service (fan-out)
 
 Errors: :class:`RequestTimeoutError` (a ``TimeoutError``) names the keyword that got no
-answer in time; :class:`DispatcherError` carries an error reply's text;
+answer in time; :class:`DispatcherError` carries an error reply's text
+(:class:`DispatcherTimeoutError`, also a ``TimeoutError``, when the broker says the
+dispatcher went silent with the request in flight);
 :class:`UnknownKeywordError` (a ``KeyError``) names a keyword no dispatcher has.
 """
 
-from .errors import ClientError, DispatcherError, RequestTimeoutError, ShutDownError, UnknownKeywordError
+from .errors import (ClientError, DispatcherError, DispatcherTimeoutError, RequestTimeoutError, ShutDownError,
+                     UnknownKeywordError)
 from .keyword import Keyword, KeywordValue, Monitor
 from .service import KeywordInfo, Service
 from .transport import is_broadcast_for, topics_for
 
 __all__ = ["Service", "Keyword", "KeywordValue", "KeywordInfo", "Monitor", "ClientError",
-           "DispatcherError", "RequestTimeoutError", "UnknownKeywordError", "ShutDownError",
+           "DispatcherError", "DispatcherTimeoutError", "RequestTimeoutError", "UnknownKeywordError", "ShutDownError",
            "is_broadcast_for", "topics_for"]

@@ -6,8 +6,8 @@ from typing import Optional
 
 from ..peer import ShutDownError
 
-__all__ = ["ClientError", "RequestTimeoutError", "DispatcherError", "UnknownKeywordError",
-           "ShutDownError"]
+__all__ = ["ClientError", "RequestTimeoutError", "DispatcherError", "DispatcherTimeoutError",
+           "UnknownKeywordError", "ShutDownError"]
 
 
 def _where(service: str, keyword: Optional[str]) -> str:
@@ -36,6 +36,12 @@ class DispatcherError(ClientError):
         self.service, self.keyword, self.command = service, keyword, str(command)
         self.text, self.dispatcher = text, dispatcher
         super().__init__(f"{_where(service, keyword)}: {self.command} failed: {text}")
+
+
+class DispatcherTimeoutError(DispatcherError, TimeoutError):
+    """The broker answered ``Dispatcher Timed Out``: the dispatcher went silent (killed,
+    frozen, cut off) with this request in flight. A :class:`DispatcherError` and a
+    ``TimeoutError``; ``text`` is the broker's text, ``dispatcher`` the silent dispatcher."""
 
 
 class UnknownKeywordError(KeyError):

@@ -12,7 +12,7 @@ from .._generated import FAIL, KTL_TYPES, Command, Direction, Message, Text
 from ..config import ConfigLike
 from ..ktl import UNKNOWN_KEYWORD
 from ..peer import Settings, ShutDownError
-from .errors import DispatcherError, RequestTimeoutError, UnknownKeywordError
+from .errors import DispatcherError, DispatcherTimeoutError, RequestTimeoutError, UnknownKeywordError
 from .keyword import Keyword, KeywordValue, Monitor
 from .notifier import Notifier
 from .transport import ClientIO, topics_for
@@ -169,7 +169,8 @@ class Service:
             text = reply.payload if isinstance(reply.payload, str) else repr(reply.payload)
             if keyword and text.startswith(UNKNOWN_KEYWORD.split("{service}")[0].format(keyword=keyword)):
                 raise UnknownKeywordError(self.name, keyword)
-            raise DispatcherError(self.name, keyword, reply.command or "", text, reply.dispatcher)
+            error = DispatcherTimeoutError if text == Text.DISPATCHER_TIMED_OUT else DispatcherError
+            raise error(self.name, keyword, reply.command or "", text, reply.dispatcher)
         if reply.payload is FAIL and reply.command not in (Command.IDENTIFY, Command.ENUMERATE):
             raise DispatcherError(self.name, keyword, reply.command or "", "no usable answer")
 
