@@ -54,6 +54,9 @@ class ZMQBroker(threading.Thread):
 
     daemon = launch.DaemonFlagOrLauncher()  # class: daemon(config, daemon); instance: the flag
     max_message_size = DEFAULT_MAX_MESSAGE_SIZE
+    #: CURVE for the ROUTER, XPUB and XSUB (a :class:`~cauldron_proto.security.BrokerCurve`, or
+    #: None): set before ``start()``/``prepare()``; ``from_config`` sets it from the config.
+    security = None
 
     def __init__(self, name, address, pub_address, sub_address, mon_address, context=None,
                  timeout=1.0, heartbeat=True):
@@ -100,6 +103,8 @@ class ZMQBroker(threading.Thread):
         """
         sock = self.context.socket(getattr(zmq, mode.upper()))
         sock.linger = 0
+        if self.security is not None and mode.upper() in ("ROUTER", "XPUB", "XSUB"):
+            self.security.server_socket(sock)  # before bind: a CURVE server, its keys checked by ZAP
         if mode.upper() == "ROUTER":
             sock.maxmsgsize = int(self.max_message_size)
         try:
@@ -114,6 +119,8 @@ class ZMQBroker(threading.Thread):
         if getattr(self._local, "sockets", None) is not None:
             return
         opened = []
+        if self.security is not None:
+            self.security.start(self.context)  # the ZAP authenticator, before any socket binds
         try:
             for addr, mode, key in ((self.address, "ROUTER", "broker"), (self.pub_address, "XPUB", "subscribe"),
                                     (self.sub_address, "XSUB", "publish"), (self._control_address, "PULL", None)):
@@ -126,6 +133,8 @@ class ZMQBroker(threading.Thread):
         except BaseException:
             for sock in opened:
                 sock.close(linger=0)
+            if self.security is not None:
+                self.security.stop()
             raise
         # Called by hand, respond() waits at most `timeout`; run() lifts the limit.
         self._local.sockets = BrokerSockets(*opened, longest_wait=math.ceil(self.timeout * 1000))
@@ -144,6 +153,8 @@ class ZMQBroker(threading.Thread):
         self._local.sockets = None
         if sockets is not None:
             sockets.close()
+            if self.security is not None:
+                self.security.stop()
 
     def respond(self):
         """Serve everything ready on every socket, then run due timers.

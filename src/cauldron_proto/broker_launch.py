@@ -22,6 +22,7 @@ from ._generated import Direction, Message, RemoteProtocolError, Text, decode, e
 from . import config as _config
 from .broker_sockets import BrokerError, host_of, is_wildcard
 from .config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
+from .security import broker_curve, peer_curve
 
 __all__ = ["BrokerProcess", "DaemonFlagOrLauncher", "check", "from_config", "serve", "serve_until_signalled", "setup", "sub",
            "thread", "daemon"]
@@ -42,6 +43,7 @@ def from_config(cls, config, name="ConfiguredBroker"):
                  bind_address(connect["publish"]), connect["subscribe"],
                  timeout=get_float(cfg, "timeout"), heartbeat=get_bool(cfg, "heartbeat"))
     broker.max_message_size = get_int(cfg, "max_message_size")
+    broker.security = broker_curve(cfg)  # CURVE (curve_secret_key, curve_authorized), or None
     broker._hosts = {key: host_of(value) for key, value in connect.items()}
     broker._configured = {key: f"{key} = {value}" for key, value in connect.items()}
     return broker
@@ -51,14 +53,19 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
     """True if a broker answers an inquiry at ``address`` (default: the configured ``broker``).
 
     Waits at most ``timeout`` seconds; the REQ socket is closed with linger 0 whatever happens.
+    With ``curve_server_key`` (and ``curve_key``) configured, the inquiry goes over CURVE.
     """
+    cfg = read_configuration(config)
     if address is None:
-        address = _config.address(read_configuration(config), "broker")
+        address = _config.address(cfg, "broker")
     if is_wildcard(address):
         return False  # no broker can be reached at a port left unspecified
+    curve = peer_curve(cfg)
     sock = (ctx if ctx is not None else zmq.Context.instance()).socket(zmq.REQ)
     try:
         sock.linger = 0
+        if curve is not None:
+            curve.client_socket(sock)
         try:
             sock.connect(address)
         except zmq.ZMQError as exc:
@@ -145,7 +152,7 @@ def setup(cls, config=None, timeout=2.0, daemon=True):
     try:
         handle.wait_running(timeout=max(timeout, STARTUP_TIMEOUT))
         where = handle.endpoints["broker"]
-        if not cls.check(timeout=max(timeout, STARTUP_TIMEOUT), address=where):
+        if not cls.check(config, timeout=max(timeout, STARTUP_TIMEOUT), address=where):
             raise BrokerError(f"a broker was started at {where} but does not answer")
     except BaseException:
         handle.stop()

@@ -24,12 +24,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import zmq
 
 from ._generated import CONFIG_SECTION
 from .config import ConfigLike, address, get_bool, get_float, get_int, read_configuration
+from .security import PeerCurve, peer_curve
 
 __all__ = ["Settings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError"]
 
@@ -42,7 +43,8 @@ class ShutDownError(RuntimeError):
 
 @dataclass(frozen=True)
 class Settings:
-    """The `[zmq]` settings a helper uses: addresses, the heartbeat period and pool size."""
+    """The `[zmq]` settings a helper uses: addresses, the heartbeat period, pool size, and
+    CURVE keys (``curve``: None unless ``curve_server_key`` is set)."""
 
     broker: str
     publish: str
@@ -50,6 +52,7 @@ class Settings:
     timeout: float
     heartbeat: bool
     pool: int
+    curve: Optional[PeerCurve] = None
 
     @classmethod
     def load(cls, config: "ConfigLike | Mapping[str, Any]" = None, **overrides: Any) -> "Settings":
@@ -66,7 +69,16 @@ class Settings:
         if values:
             cfg.read_dict({CONFIG_SECTION: values})
         return cls(address(cfg, "broker"), address(cfg, "publish"), address(cfg, "subscribe"),
-                   get_float(cfg, "timeout"), get_bool(cfg, "heartbeat"), max(1, get_int(cfg, "pool")))
+                   get_float(cfg, "timeout"), get_bool(cfg, "heartbeat"), max(1, get_int(cfg, "pool")),
+                   peer_curve(cfg))
+
+    def socket(self, context: zmq.Context, kind: int) -> zmq.Socket:
+        """A new socket of ``kind`` toward the broker: linger 0, and a CURVE client if configured."""
+        sock = context.socket(kind)
+        sock.linger = 0
+        if self.curve is not None:
+            self.curve.client_socket(sock)
+        return sock
 
 
 class Mailbox:

@@ -291,6 +291,10 @@ CONFIG_KEYS = {
     'autobroker': ConfigKey('autobroker', 'no', 'boolean', 'a dispatcher that finds no broker may start one'),
     'pool': ConfigKey('pool', '8', 'integer', 'dispatcher worker threads'),
     'max_message_size': ConfigKey('max_message_size', '16777216', 'integer', "the largest frame in bytes the broker's ROUTER accepts (16 MiB); a peer that sends a larger one is disconnected"),
+    'curve_secret_key': ConfigKey('curve_secret_key', '', 'path', "broker: its CURVE secret key file (NAME.key_secret, from cauldron-keygen); when set, the broker's ROUTER, XSUB and XPUB accept only CURVE peers whose key is authorized (empty: no CURVE)"),
+    'curve_authorized': ConfigKey('curve_authorized', '', 'path', 'broker: a folder of the public key files (NAME.key) of the peers allowed to connect, read again when it changes; * accepts any key (encrypted, not authenticated)'),
+    'curve_key': ConfigKey('curve_key', '', 'path', 'clients and dispatchers: their own CURVE secret key file (NAME.key_secret); empty with curve_server_key set: a new key pair each time (accepted only with curve_authorized = *)'),
+    'curve_server_key': ConfigKey('curve_server_key', '', 'path', "clients and dispatchers: the broker's public key file (NAME.key); when set, every socket to the broker uses CURVE (empty: no CURVE)"),
 }
 
 #: Default value of every configuration key, as written in an INI file.

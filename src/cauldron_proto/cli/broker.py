@@ -1,7 +1,8 @@
 """cauldron-broker: run a broker in the foreground until SIGINT or SIGTERM.
 
     cauldron-broker [-c CONFIG] [--router ADDR] [--publish ADDR] [--subscribe ADDR]
-                    [--lookup ADDR] [--timeout SECONDS] [--no-heartbeat] [-v]
+                    [--lookup ADDR] [--timeout SECONDS] [--no-heartbeat]
+                    [--curve-secret-key FILE --curve-authorized DIR] [-v]
 
 Prints one line per bound socket (its real endpoint, a wildcard port resolved), then serves.
 Exit status: 0 after SIGINT/SIGTERM, 1 when the configuration is unusable or a bind fails
@@ -51,6 +52,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", metavar="SECONDS", type=_seconds,
                    help="heartbeat period T; a dispatcher silent for 5 T is expired (config key timeout)")
     p.add_argument("--no-heartbeat", action="store_true", help="send no heartbeats and expire no dispatcher")
+    p.add_argument("--curve-secret-key", metavar="FILE",
+                   help="CURVE on every socket: the broker's secret key file, NAME.key_secret from "
+                        "cauldron-keygen (config key curve_secret_key)")
+    p.add_argument("--curve-authorized", metavar="DIR",
+                   help="with CURVE: the folder of authorized public key files, NAME.key; * for any key "
+                        "(config key curve_authorized)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
     return p
 
@@ -66,6 +73,9 @@ def configure(args: argparse.Namespace) -> ZMQBroker:
         section["timeout"] = repr(args.timeout)
     if args.no_heartbeat:
         section["heartbeat"] = "no"
+    for key, value in (("curve_secret_key", args.curve_secret_key), ("curve_authorized", args.curve_authorized)):
+        if value is not None:
+            section[key] = value
     broker = ZMQBroker.from_config(cfg, name=PROG)
     if args.lookup is not None:
         broker.mon_address = broker.core.lookup_address = args.lookup
@@ -75,6 +85,9 @@ def configure(args: argparse.Namespace) -> ZMQBroker:
 def _announce(broker: ZMQBroker) -> None:
     for key, mode, who in _ROLES:
         print(f"{key:<9} {mode:<6} {broker.endpoints[key]}  ({who})", flush=True)
+    if broker.security is not None:
+        print(f"{'curve':<9} {'CURVE':<6} {broker.security.public.decode()}  ({broker.security.accepting()})",
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

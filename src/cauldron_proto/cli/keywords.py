@@ -6,7 +6,8 @@
     cauldron-monitor    -s SERVICE [--count N] [--no-prime] KEYWORD...
 
 Every tool takes ``-c CONFIG`` (a Cauldron INI file with a ``[zmq]`` section) and/or
-``--router/--publish/--subscribe ADDR`` and ``--timeout SECONDS``. Exit status: 0 on
+``--router/--publish/--subscribe ADDR``, ``--timeout SECONDS`` and, for a CURVE broker,
+``--curve-key FILE --curve-server-key FILE``. Exit status: 0 on
 success (and after SIGINT/SIGTERM for the two that run until stopped), 1 for an error
 (one line on stderr: no broker, a timeout, an unknown keyword, a refused write, a bad
 value), 2 for bad arguments.
@@ -58,17 +59,23 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--subscribe", metavar="ADDR", help="the broker's XPUB (config key subscribe; "
                    "clients use the address the broker's lookup gives)")
     p.add_argument("--timeout", metavar="SECONDS", type=_seconds, help="config key timeout")
+    p.add_argument("--curve-key", metavar="FILE",
+                   help="CURVE: this tool's secret key file, NAME.key_secret (config key curve_key)")
+    p.add_argument("--curve-server-key", metavar="FILE",
+                   help="CURVE: the broker's public key file, NAME.key (config key curve_server_key)")
     p.add_argument("-s", "--service", required=True, help="the service name")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
     return p
 
 
 def _dispatcher_settings(args: argparse.Namespace) -> dict:
-    return {"broker": args.router, "publish": args.publish, "timeout": args.timeout}
+    return {"broker": args.router, "publish": args.publish, "timeout": args.timeout,
+            "curve_key": args.curve_key, "curve_server_key": args.curve_server_key}
 
 
 def _client_settings(args: argparse.Namespace) -> dict:
-    return {"broker": args.router, "subscribe": args.subscribe, "timeout": args.timeout}
+    return {"broker": args.router, "subscribe": args.subscribe, "timeout": args.timeout,
+            "curve_key": args.curve_key, "curve_server_key": args.curve_server_key}
 
 
 def _logging(verbose: int) -> None:

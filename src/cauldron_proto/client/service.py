@@ -35,16 +35,19 @@ class Service:
     """Client of service ``name``: ``svc["KW"]`` is a :class:`Keyword` to read, write, monitor.
 
     ``config`` is a path, a ConfigParser, a mapping of `[zmq]` keys or None (the defaults);
-    ``broker=``, ``subscribe=`` and ``timeout=`` override single keys. ``timeout`` is also
+    ``broker=``, ``subscribe=``, ``timeout=``, ``curve_key=`` and ``curve_server_key=`` (files:
+    this client's CURVE secret key, the broker's public key) override single keys. ``timeout`` is also
     the default time, in seconds, to wait for any answer. Requests may be made from any
     number of threads at once. Use as a context manager, or call :meth:`shutdown`.
     """
 
     def __init__(self, name: str, config: "ConfigLike | Mapping[str, Any]" = None, *,
                  timeout: Optional[float] = None, context: Optional[zmq.Context] = None,
-                 broker: Optional[str] = None, subscribe: Optional[str] = None):
+                 broker: Optional[str] = None, subscribe: Optional[str] = None,
+                 curve_key: Optional[str] = None, curve_server_key: Optional[str] = None):
         self.name = name
-        self.settings = Settings.load(config, broker=broker, subscribe=subscribe, timeout=timeout)
+        self.settings = Settings.load(config, broker=broker, subscribe=subscribe, timeout=timeout,
+                                      curve_key=curve_key, curve_server_key=curve_server_key)
         self.timeout = self.settings.timeout
         self.log = logging.getLogger(f"cauldron_proto.client.{name}")
         self._keywords: dict[str, Keyword] = {}
@@ -56,7 +59,8 @@ class Service:
         self._closed = False
         self._own_context = context is None
         self._context = zmq.Context() if context is None else context
-        self._io = ClientIO(name, self.settings.broker, self._context, self.log, self._on_broadcast)
+        self._io = ClientIO(name, self.settings.broker, self._context, self.log, self._on_broadcast,
+                            self.settings.curve)
         try:
             self._io.start_and_wait()
         except BaseException:

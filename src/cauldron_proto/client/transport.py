@@ -21,6 +21,7 @@ import zmq
 
 from .._generated import Direction, Message, RemoteProtocolError, decode, encode
 from ..peer import IOThread, ShutDownError
+from ..security import PeerCurve
 
 __all__ = ["ClientIO", "is_broadcast_for", "topics_for"]
 
@@ -51,8 +52,9 @@ class ClientIO(IOThread):
     """Sockets of one client service, and its requests in flight."""
 
     def __init__(self, service: str, broker: str, context: zmq.Context, log: logging.Logger,
-                 on_broadcast: Callable[[Message], None]):
+                 on_broadcast: Callable[[Message], None], curve: Optional[PeerCurve] = None):
         super().__init__(f"cauldron-client-{service}", context, log)
+        self.curve = curve  # CURVE keys for every socket to the broker, or None
         self.service_key = service.upper()
         self.broker = broker
         self.on_broadcast = on_broadcast
@@ -88,10 +90,16 @@ class ClientIO(IOThread):
 
     # The I/O thread ----------------------------------------------------------------------
     def setup(self) -> None:
-        self.dealer = self.context.socket(zmq.DEALER)
-        self.dealer.linger = 0
+        self.dealer = self._socket(zmq.DEALER)
         self.dealer.connect(self.broker)
         self.poller.register(self.dealer, zmq.POLLIN)
+
+    def _socket(self, kind: int) -> zmq.Socket:
+        sock = self.context.socket(kind)
+        sock.linger = 0
+        if self.curve is not None:
+            self.curve.client_socket(sock)
+        return sock
 
     def on_item(self, item) -> None:
         if item[0] == "send":
@@ -104,8 +112,7 @@ class ClientIO(IOThread):
 
     def _subscribe(self, address: str, topics: tuple[bytes, ...]) -> None:
         if self.sub is None:
-            self.sub = self.context.socket(zmq.SUB)
-            self.sub.linger = 0
+            self.sub = self._socket(zmq.SUB)
             self.sub.connect(address)
             self.poller.register(self.sub, zmq.POLLIN)
             self.log.debug("subscribed to broadcasts at %s", address)

@@ -35,9 +35,10 @@ class Service:
     """A dispatcher: owns keywords of service ``name`` and answers for them via the broker.
 
     ``config`` is a path, a ConfigParser, a mapping of `[zmq]` keys or None (the defaults);
-    ``broker=``, ``publish=``, ``timeout=`` (the broker's heartbeat period), ``heartbeat=``
-    and ``pool=`` override single keys. ``dispatcher`` is this dispatcher's name (default
-    :func:`default_dispatcher_name`). ``setup(service)``, if given, is called before
+    ``broker=``, ``publish=``, ``timeout=`` (the broker's heartbeat period), ``heartbeat=``,
+    ``pool=``, ``curve_key=`` and ``curve_server_key=`` (files: this dispatcher's CURVE secret
+    key, the broker's public key) override single keys. ``dispatcher`` is this dispatcher's
+    name (default :func:`default_dispatcher_name`). ``setup(service)``, if given, is called before
     serving starts, to add keywords. With ``start=True`` (the default) the constructor
     calls :meth:`begin`. ``liveness``: heartbeat periods of silence from the broker after
     which the dispatcher reconnects and registers again.
@@ -50,12 +51,13 @@ class Service:
                  start: bool = True, context: Optional[zmq.Context] = None, liveness: float = 3.0,
                  broker: Optional[str] = None, publish: Optional[str] = None,
                  timeout: Optional[float] = None, heartbeat: Optional[bool] = None,
-                 pool: Optional[int] = None):
+                 pool: Optional[int] = None, curve_key: Optional[str] = None,
+                 curve_server_key: Optional[str] = None):
         self.name = name
         self.dispatcher = dispatcher or default_dispatcher_name(name)
         self.settings = Settings.load(config, broker=broker, publish=publish, timeout=timeout,
                                       heartbeat=None if heartbeat is None else ("yes" if heartbeat else "no"),
-                                      pool=pool)
+                                      pool=pool, curve_key=curve_key, curve_server_key=curve_server_key)
         self.liveness = liveness
         self.log = logging.getLogger(f"cauldron_proto.dispatcher.{name}")
         #: Set while registered with a broker (cleared while registering again).

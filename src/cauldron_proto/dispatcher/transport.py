@@ -46,8 +46,7 @@ class DispatcherIO(IOThread):
 
     # Sockets ---------------------------------------------------------------------------
     def setup(self) -> None:
-        self.pub = self.context.socket(zmq.PUB)
-        self.pub.linger = 0
+        self.pub = self.service.settings.socket(self.context, zmq.PUB)
         self.pub.connect(self.service.settings.publish)
         self._register(time.monotonic(), None)
 
@@ -61,8 +60,7 @@ class DispatcherIO(IOThread):
             self.log.warning("%s: %s; reconnecting to %s and registering again",
                              self.service.dispatcher, reason, address)
             self.service.registered.clear()
-        self.dealer = self.context.socket(zmq.DEALER)
-        self.dealer.linger = 0
+        self.dealer = self.service.settings.socket(self.context, zmq.DEALER)
         self.dealer.connect(address)
         self.poller.register(self.dealer, zmq.POLLIN)
         self.generation += 1

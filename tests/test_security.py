@@ -1,0 +1,214 @@
+"""CURVE on the broker's sockets, with real sockets: authorized peers are served; peers with
+another key, and plain peers, get nothing; the helpers and tools take their keys."""
+
+from __future__ import annotations
+
+import configparser
+import itertools
+import shutil
+import stat
+import time
+
+import pytest
+import zmq
+import zmq.auth
+
+from cauldron_proto import ConfigError, Direction, Message, client, dispatcher, encode
+from cauldron_proto.broker import ZMQBroker
+from cauldron_proto.cli.keygen import generate, main as keygen_main
+from cauldron_proto.security import BrokerCurve, PeerCurve, broker_curve, load_public_key, peer_curve
+
+from .brokers import WAIT, open_peers, receive, running_broker, send
+from .keyword_helpers import config_for, serving, wait_for
+
+QUIET = 0.5  # seconds in which a refused peer must get nothing
+
+
+@pytest.fixture
+def keys(tmp_path):
+    """Key pairs broker, client1, disp1 and stranger; the folder authorizing client1 and disp1."""
+    made = {name: generate(tmp_path / "keys", name) for name in ("broker", "client1", "disp1", "stranger")}
+    authorized = tmp_path / "authorized"
+    authorized.mkdir()
+    for name in ("client1", "disp1"):
+        shutil.copy(made[name][0], authorized)
+    return {"dir": tmp_path / "keys", "authorized": authorized, **{name: pair for name, pair in made.items()}}
+
+
+@pytest.fixture
+def context():
+    ctx = zmq.Context()
+    yield ctx
+    ctx.term()
+
+
+@pytest.fixture
+def curve_broker(keys, context):
+    security = BrokerCurve(keys["broker"][1], keys["authorized"])
+    with running_broker("tcp", context=context, security=security, timeout=1.0) as broker:
+        yield broker
+
+
+def curve_of(keys, name: str) -> PeerCurve:
+    return PeerCurve.from_files(keys["broker"][0], keys[name][1])
+
+
+def inquiry_answered(sock: zmq.Socket, wait: float) -> bool:
+    send(sock, Message.new(Direction.UBQ, command="check"))
+    return bool(sock.poll(wait * 1000))
+
+
+def dealer(peers, address: str, curve: PeerCurve | None = None) -> zmq.Socket:
+    sock = peers.socket(zmq.DEALER)
+    if curve is not None:
+        curve.client_socket(sock)
+    sock.connect(address)
+    return sock
+
+
+def test_keygen_writes_a_key_pair_in_the_zmq_auth_format(tmp_path, capsys):
+    assert keygen_main([str(tmp_path / "new"), "alice"]) == 0
+    public, secret = tmp_path / "new" / "alice.key", tmp_path / "new" / "alice.key_secret"
+    assert str(public) in capsys.readouterr().out
+    assert zmq.auth.load_certificate(public) == (zmq.auth.load_certificate(secret)[0], None)
+    assert zmq.auth.load_certificate(secret)[1] is not None
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert keygen_main([str(tmp_path / "new"), "alice"]) == 1  # kept
+    assert "exists" in capsys.readouterr().err
+    old = public.read_bytes()
+    assert keygen_main(["--force", str(tmp_path / "new"), "alice"]) == 0 and public.read_bytes() != old
+
+
+def test_authorized_peer_is_answered_others_get_nothing(keys, curve_broker, context):
+    address = curve_broker.endpoints["broker"]
+    with open_peers(context) as peers:
+        trusted = dealer(peers, address, curve_of(keys, "client1"))
+        stranger = dealer(peers, address, curve_of(keys, "stranger"))
+        plain = dealer(peers, address)
+        wrong_server = dealer(peers, address, PeerCurve(load_public_key(keys["client1"][0]), *zmq.curve_keypair()))
+        assert inquiry_answered(trusted, WAIT)
+        assert receive(trusted).payload == "Broker Alive"
+        for refused in (stranger, plain, wrong_server):
+            assert not inquiry_answered(refused, QUIET)
+    assert curve_broker.is_alive() and "internal_error" not in curve_broker.core.stats.dropped_by_reason
+
+
+def test_broadcasts_only_between_authorized_peers(keys, curve_broker, context):
+    ends = curve_broker.endpoints
+    with open_peers(context) as peers:
+        subscriber = peers.socket(zmq.SUB, subscribe=b"KSEC")
+        curve_of(keys, "client1").client_socket(subscriber).connect(ends["subscribe"])
+        plain_sub = peers.socket(zmq.SUB, ends["subscribe"], subscribe=b"KSEC")
+        publisher = curve_of(keys, "disp1").client_socket(peers.socket(zmq.PUB))
+        publisher.connect(ends["publish"])
+        plain_pub = peers.socket(zmq.PUB, ends["publish"])
+
+        def broadcast(sock, value):
+            sock.send_multipart(encode(Message.new(Direction.CDB, service="KSEC", dispatcher="disp1",
+                                                   keyword="VALUE", command="broadcast", payload=value)))
+
+        def received() -> list[str]:
+            got = []
+            while subscriber.poll(50):
+                got.append(receive(subscriber).payload)
+            return got
+
+        # slow joiner: publish until the subscription has travelled through the broker
+        wait_for(lambda: broadcast(publisher, "1") or "1" in received(), message="an authorized broadcast")
+        broadcast(plain_pub, "plain")
+        broadcast(publisher, "2")
+        assert wait_for(lambda: received(), message="the next broadcast") == ["2"]
+        assert not plain_sub.poll(QUIET * 1000)
+
+
+def test_helpers_and_check_with_keys(keys, curve_broker):
+    config = config_for(curve_broker, curve_server_key=keys["broker"][0])
+    disp_config = {**config, "curve_key": str(keys["disp1"][1])}
+    with serving("KSEC", disp_config, "disp1", VALUE=("integer", 1)):
+        with client.Service("KSEC", config, curve_key=str(keys["client1"][1]), timeout=WAIT) as svc:
+            assert svc["VALUE"].read() == "1"
+            seen, values = [], itertools.count(2)
+            svc["VALUE"].monitor(seen.append)
+
+            def broadcast_seen() -> bool:  # write until one broadcast arrives (slow joiner)
+                assert svc["VALUE"].write(next(values)) is not None
+                time.sleep(0.05)
+                return any(not value.primed for value in seen)
+
+            wait_for(broadcast_seen, message="a broadcast through the CURVE XSUB and XPUB")
+        with client.Service("KSEC", config, curve_key=str(keys["stranger"][1]), timeout=QUIET) as svc:
+            with pytest.raises(client.RequestTimeoutError):
+                svc.locate()
+        with client.Service("KSEC", {k: v for k, v in config.items() if not k.startswith("curve")},
+                            timeout=QUIET) as svc:
+            with pytest.raises(client.RequestTimeoutError):
+                svc.locate()
+    check_config = {**config, "curve_key": str(keys["client1"][1])}
+    address = curve_broker.endpoints["broker"]
+    parser = _parser(check_config)
+    assert ZMQBroker.check(parser, timeout=WAIT, address=address)
+    assert not ZMQBroker.check(timeout=QUIET, address=address)
+
+
+def test_unauthorized_dispatcher_cannot_register(keys, curve_broker):
+    config = config_for(curve_broker, curve_server_key=keys["broker"][0], curve_key=keys["stranger"][1])
+    with dispatcher.Service("KSEC", config, "intruder") as intruder:
+        assert not intruder.wait_registered(QUIET * 2)
+    assert curve_broker.get_service("KSEC") is None
+
+
+def test_a_key_added_to_the_folder_is_accepted_without_restart(keys, curve_broker, context):
+    address = curve_broker.endpoints["broker"]
+    with open_peers(context) as peers:
+        assert not inquiry_answered(dealer(peers, address, curve_of(keys, "stranger")), QUIET)
+        time.sleep(0.01)  # a new modification time for the folder
+        shutil.copy(keys["stranger"][0], keys["authorized"])
+        assert inquiry_answered(dealer(peers, address, curve_of(keys, "stranger")), WAIT)
+
+
+def test_any_key_mode_accepts_any_curve_peer_but_no_plain_one(keys, context):
+    security = BrokerCurve(keys["broker"][1], "*")
+    with running_broker("tcp", context=context, security=security) as broker, open_peers(context) as peers:
+        address = broker.endpoints["broker"]
+        throwaway = PeerCurve(load_public_key(keys["broker"][0]))  # a fresh key pair
+        assert inquiry_answered(dealer(peers, address, throwaway), WAIT)
+        assert not inquiry_answered(dealer(peers, address), QUIET)
+
+
+def test_user_id_is_the_key_name(keys, context):
+    """The authenticator names an authorized connection after its key file (frame User-Id)."""
+    security = BrokerCurve(keys["broker"][1], keys["authorized"])
+    security.start(context)
+    try:
+        with open_peers(context) as peers:
+            router = security.server_socket(peers.socket(zmq.ROUTER))
+            port = router.bind_to_random_port("tcp://127.0.0.1")
+            sender = dealer(peers, f"tcp://127.0.0.1:{port}", curve_of(keys, "disp1"))
+            sender.send(b"hello")
+            assert router.poll(WAIT * 1000)
+            frames = router.recv_multipart(copy=False)
+            assert frames[-1].bytes == b"hello" and frames[-1].get("User-Id") == "disp1"
+    finally:
+        security.stop()
+
+
+def test_configuration_errors_name_the_problem(keys, tmp_path):
+    with pytest.raises(ConfigError, match="curve_authorized"):
+        broker_curve({"curve_secret_key": str(keys["broker"][1])})
+    with pytest.raises(ConfigError, match="curve_secret_key"):
+        broker_curve({"curve_authorized": str(keys["authorized"])})
+    with pytest.raises(ConfigError, match="no secret key"):
+        broker_curve({"curve_secret_key": str(keys["broker"][0]), "curve_authorized": "*"})
+    with pytest.raises(ConfigError, match="not a folder"):
+        broker_curve({"curve_secret_key": str(keys["broker"][1]), "curve_authorized": str(tmp_path / "nope")})
+    with pytest.raises(ConfigError, match="cannot read"):
+        peer_curve({"curve_server_key": str(tmp_path / "missing.key")})
+    with pytest.raises(ConfigError, match="curve_server_key"):
+        peer_curve({"curve_key": str(keys["client1"][1])})
+    assert broker_curve({}) is None and peer_curve({}) is None
+
+
+def _parser(mapping: dict) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser()
+    parser.read_dict({"zmq": {k: str(v) for k, v in mapping.items()}})
+    return parser
