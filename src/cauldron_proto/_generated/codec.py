@@ -204,14 +204,22 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     @property
     def service_key(self) -> str | None:
         """The service name as the broker files it (upper-cased), or None."""
-        service = self.service
-        return None if service is None else service.upper()
+        frame = self.frames[0]  # as _text(), inlined: the broker reads it for every request
+        if frame == BLANK:
+            return None
+        if frame[0] in _SENTINEL_BYTES:
+            frame = frame[1:]
+        return frame.decode("utf-8").upper()
 
     @property
     def keyword_key(self) -> str | None:
         """The keyword name as compared (upper-cased), or None."""
-        keyword = self.keyword
-        return None if keyword is None else keyword.upper()
+        frame = self.frames[2]
+        if frame == BLANK:
+            return None
+        if frame[0] in _SENTINEL_BYTES:
+            frame = frame[1:]
+        return frame.decode("utf-8").upper()
 
     @property
     def is_error(self) -> bool:
@@ -285,10 +293,12 @@ def decode(frames: list[bytes] | tuple[bytes, ...]) -> Message:
         if keyword != BLANK:
             raise _refuse("keyword", "keyword_without_service")
         raise _refuse("dispatcher", "dispatcher_without_service")
-    try:
-        b"\0".join((service, dispatcher, keyword, command, payload)).decode("utf-8")
-    except UnicodeDecodeError:
-        raise _bad_text(envelope) from None
+    if not (service.isascii() and dispatcher.isascii() and keyword.isascii() and command.isascii()
+            and payload.isascii()):  # ASCII is valid UTF-8: checked without copying a large payload
+        try:
+            b"\0".join((service, dispatcher, keyword, command, payload)).decode("utf-8")
+        except UnicodeDecodeError:
+            raise _bad_text(envelope) from None
     if FAIL_FRAME in (service, dispatcher, keyword, command):
         for index, frame in enumerate(envelope[:5]):
             if frame == FAIL_FRAME:
@@ -340,9 +350,13 @@ def _bad_text(envelope: tuple[bytes, ...]) -> RemoteProtocolError:
     raise AssertionError("unreachable: the joined frames did not decode")
 
 
-def encode(message: Message) -> list[bytes]:
-    """The frames of ``message``: routing prefix first, then the envelope."""
-    return [*message.prefix, *message.frames]
+def encode(message: Message, prefix: tuple[bytes, ...] | list[bytes] | None = None) -> list[bytes]:
+    """The frames of ``message``: routing prefix first, then the envelope.
+
+    ``prefix``: send behind this routing prefix instead of the message's own (the same frames
+    as ``encode(message.with_prefix(*prefix))``, without making that message).
+    """
+    return [*(message.prefix if prefix is None else prefix), *message.frames]
 
 
 def reply(message: Message, payload: "str | Fail | None" = None) -> Message:

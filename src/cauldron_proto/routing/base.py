@@ -37,7 +37,7 @@ class CoreBase:
 
     def _send(self, route: tuple[bytes, ...], message: Message) -> None:
         """Send ``message`` behind ``route`` (the destination routing id first)."""
-        self._out.append(encode(message.with_prefix(*route)))
+        self._out.append(encode(message, route))
 
     def _answer(self, peer: bytes, request: Message, answer: Message) -> None:
         """Answer ``request`` back along the route it came by."""

@@ -24,7 +24,7 @@ InFlightKey = tuple[str, bytes, bytes]
 class InFlight(msgspec.Struct, gc=False):
     """A request forwarded to a dispatcher and not answered yet."""
 
-    request: Message  #: the client's request, prefix ``(client-id, b"")``
+    request: Message  #: the client's request as received (prefix ``(b"",)``; the client is in the key)
     fanout: "FanOut | None" = None  #: the fan-out this is a copy of (SD only)
 
 
@@ -74,8 +74,8 @@ class Service:
         """No dispatcher and nothing in flight: nothing worth remembering."""
         return not self.dispatchers and not self.fanouts
 
-    def learn(self, keyword: str, name: str, command: str | None, payload: str) -> None:
-        """A successful answer from dispatcher ``name`` about ``keyword``."""
+    def learn(self, keyword: str, name: str, command: str | None, payload: str | None) -> None:
+        """A successful answer from dispatcher ``name`` about ``keyword`` (``payload``: read for identify)."""
         self.owners[keyword] = name
         if command == "identify":
             self.types[keyword] = payload

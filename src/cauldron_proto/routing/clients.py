@@ -48,7 +48,7 @@ class ClientHandlers(CoreBase):
         if len(record.in_flight) >= self.max_in_flight:
             busy = Text.DISPATCHER_BUSY.format(dispatcher=record.name, count=len(record.in_flight))
             return self._answer(peer, message, message.error(busy))
-        record.in_flight[key] = InFlight(message.with_prefix(peer, b""))
+        record.in_flight[key] = InFlight(message)
         self._send((record.peer, b"", peer, b""), message)
 
     def _route(self, message: Message) -> DispatcherRecord | None:

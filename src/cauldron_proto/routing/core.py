@@ -85,7 +85,8 @@ class BrokerCore(ClientHandlers, DispatcherHandlers):
         self._out, self._now = [], now
         self.stats.received += 1
         try:
-            self._seen(peer, now)
+            if peer in self.books.by_peer:
+                self._seen(peer, now)
             try:
                 message = decode(frames)
             except RemoteProtocolError as exc:
@@ -98,7 +99,9 @@ class BrokerCore(ClientHandlers, DispatcherHandlers):
                     handler(self, peer, message)
         except Exception:  # noqa: BLE001 - the core must never take the broker down
             self._internal_error(peer)
-        return self._sent()
+        out, self._out = self._out, []
+        self.stats.sent += len(out)
+        return out
 
     def tick(self, now: float) -> list[list[bytes]]:
         """Heartbeats, expiry and fan-out deadlines due at ``now``; what to send."""

@@ -85,7 +85,9 @@ class DispatcherHandlers(CoreBase):
             return
         keyword, service = reply.keyword_key, self.books.services.get(record.service)
         if keyword is not None and service is not None:
-            service.learn(keyword, record.name, reply.command, reply.payload)  # type: ignore[arg-type]
+            command = reply.command  # the payload is only worth reading for identify
+            payload = reply.payload if command == Command.IDENTIFY else None
+            service.learn(keyword, record.name, command, payload)  # type: ignore[arg-type]
 
     # -- timers --------------------------------------------------------------------------
 
