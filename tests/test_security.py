@@ -7,6 +7,7 @@ import configparser
 import itertools
 import shutil
 import stat
+import threading
 import time
 
 import pytest
@@ -212,3 +213,19 @@ def _parser(mapping: dict) -> configparser.ConfigParser:
     parser = configparser.ConfigParser()
     parser.read_dict({"zmq": {k: str(v) for k, v in mapping.items()}})
     return parser
+
+
+def test_terminating_the_context_of_a_curve_broker_is_a_clean_exit(keys):
+    """The authenticator thread closes its sockets when the context terminates, so term()
+    returns and the broker ends without an error, as a broker without CURVE does."""
+    ctx = zmq.Context()
+    broker = ZMQBroker("term", "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", "tcp://127.0.0.1:*",
+                       context=ctx)
+    broker.security = BrokerCurve(keys["broker"][1], keys["authorized"])
+    broker.start()
+    terminator = threading.Thread(target=ctx.term, daemon=True)
+    terminator.start()
+    terminator.join(WAIT)
+    broker.join(WAIT)
+    assert not terminator.is_alive(), "context.term() hung"
+    assert not broker.is_alive() and broker.error is None

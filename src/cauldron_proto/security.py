@@ -8,9 +8,10 @@ the public and the secret key.
 
 * The broker (:class:`BrokerCurve`) has its own secret key file and a folder of authorized
   public key files. :meth:`BrokerCurve.start` registers the folder with a ZAP authenticator
-  (pyzmq's ``ThreadAuthenticator``) on the broker's own context, under a ZAP domain of its
-  own; :meth:`BrokerCurve.server_socket` makes a socket a CURVE server in that domain (before
-  it binds); :meth:`BrokerCurve.stop` unregisters it. One authenticator thread serves every
+  on the broker's own context (pyzmq's ``zmq.auth`` authenticator core, in a thread as in
+  its ``ThreadAuthenticator``), under a ZAP domain of its own; :meth:`BrokerCurve.server_socket`
+  makes a socket a CURVE server in that domain (before it binds); :meth:`BrokerCurve.stop`
+  unregisters it, and a terminated context ends the thread cleanly. One authenticator serves every
   CURVE broker of a context (ZMQ allows one ZAP handler per context); it starts with the
   first and stops with the last. The folder is read again whenever it changes, so a key
   file added or removed counts for the next connection, without a restart.
@@ -26,7 +27,9 @@ Nothing here touches frames: CURVE is a property of the connection.
 
 from __future__ import annotations
 
+import asyncio
 import configparser
+import inspect
 import os
 import threading
 import uuid
@@ -35,7 +38,7 @@ from typing import Any, Optional
 
 import zmq
 import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
+from zmq.auth.base import Authenticator
 from zmq.utils import z85
 
 from ._generated import CONFIG_SECTION
@@ -114,15 +117,20 @@ class KeyRing:
         return len(self._names)
 
 
-class _Authenticator(ThreadAuthenticator):
+class _Authenticator(Authenticator):
     """One ZAP handler per context, shared by the CURVE brokers in it (one domain each).
 
+    pyzmq's authenticator core (``zmq.auth.base.Authenticator``) decides; a thread of ours
+    runs it, as ``ThreadAuthenticator`` does, but with a plain poller, so that a context
+    terminated under it is a clean exit (its sockets closed, ``term()`` not held up).
     The User-Id of an accepted connection is the authorized key's name (file stem).
     """
 
     def __init__(self, context: zmq.Context):
         super().__init__(context)
         self.rings: dict[str, KeyRing] = {}
+        self.pipe: Optional[zmq.Socket] = None
+        self.thread: Optional[threading.Thread] = None
 
     def curve_user_id(self, client_public_key: bytes) -> str:
         key = z85.encode(client_public_key) if len(client_public_key) == 32 else client_public_key
@@ -131,6 +139,61 @@ class _Authenticator(ThreadAuthenticator):
             if name is not None:
                 return name
         return key.decode("ascii")
+
+    def start(self) -> None:
+        """Bind the ZAP socket, and start the thread that answers on it."""
+        super().start()
+        endpoint = f"inproc://cauldron-zap-control-{uuid.uuid4().hex}"
+        self.pipe = self.context.socket(zmq.PAIR)
+        self.pipe.linger = 0
+        self.pipe.bind(endpoint)
+        thread_end = self.context.socket(zmq.PAIR)
+        thread_end.linger = 0
+        thread_end.connect(endpoint)
+        started = threading.Event()
+        self.thread = threading.Thread(target=self._serve, args=(thread_end, started),
+                                       name="cauldron-zap", daemon=True)
+        self.thread.start()
+        if not started.wait(10):
+            raise RuntimeError("the CURVE authenticator thread did not start")
+
+    def _serve(self, pipe: zmq.Socket, started: threading.Event) -> None:
+        zap, loop = self.zap_socket, None
+        poller = zmq.Poller()
+        poller.register(pipe, zmq.POLLIN)
+        poller.register(zap, zmq.POLLIN)
+        started.set()
+        try:
+            while True:
+                events = dict(poller.poll())
+                if pipe in events:
+                    return  # stop() asked
+                if zap in events:
+                    done = self.handle_zap_message(zap.recv_multipart())
+                    if inspect.isawaitable(done):  # pyzmq >= 25: a coroutine (that never waits here)
+                        loop = loop or asyncio.new_event_loop()
+                        loop.run_until_complete(done)
+        except zmq.ZMQError as exc:
+            if exc.errno not in (zmq.ETERM, zmq.ENOTSOCK):
+                self.log.exception("the CURVE authenticator stopped")
+        finally:
+            if loop is not None:
+                loop.close()
+            zap.close(linger=0)
+            pipe.close(linger=0)
+
+    def stop(self) -> None:
+        """Stop the thread and close the sockets (also while the context is terminating)."""
+        if self.pipe is not None:
+            try:
+                self.pipe.send(b"STOP", zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # the context is terminating: the thread ends by itself
+            if self.thread is not None and self.thread is not threading.current_thread():
+                self.thread.join(10)
+            self.pipe.close(linger=0)
+            self.pipe = None
+        self.zap_socket = None  # closed by the thread
 
 
 _lock = threading.Lock()
@@ -157,8 +220,7 @@ def _unregister(context: zmq.Context, domain: str) -> None:
         auth.credentials_providers.pop(domain, None)
         if not auth.rings:
             del _authenticators[id(context)]
-            if not context.closed:
-                auth.stop()
+            auth.stop()
 
 
 class BrokerCurve:
