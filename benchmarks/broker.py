@@ -1,15 +1,18 @@
 """Broker benchmarks, each against its baseline measured in the same run.
 
-Client, broker and dispatchers run in separate processes over tcp loopback. Figures:
+Client, broker (the ``cauldron-broker`` command) and dispatchers run in separate processes
+over tcp loopback. Figures:
 
 1. one request outstanding (REQ): no broker (REQ straight to a REP worker), the C-level
-   forwarding device ``zmq.proxy(ROUTER, DEALER)``, our broker;
-2. 64 requests in flight (DEALER): the same three paths;
-3. broker CPU time per round trip, from the broker process's own accounting (/proc);
+   forwarding device ``zmq.proxy(ROUTER, DEALER)``, a bare Python forwarding loop, our broker;
+2. 64 requests in flight (DEALER): the same four paths;
+3. CPU time per round trip of the device, the Python loop and the broker, from each
+   process's own scheduler accounting (all threads, and without the ZMQ I/O thread);
 4. fan-out (CSQ) latency with 1, 2, 4, 8 and 16 dispatchers;
-5. broadcast throughput and latency through the XSUB/XPUB relay (against ``zmq.proxy``);
-6. idle CPU of a broker with nothing to do, and its resident memory after many distinct
-   clients have each made one request.
+5. broadcast throughput (a flood) and latency (paced, 1 per ms) through the broker's
+   XSUB/XPUB relay, against ``zmq.proxy(XSUB, XPUB)``;
+6. idle CPU of a broker with nothing to do (no peers; 16 idle dispatchers, T = 1 s), and its
+   resident memory while 100,000 distinct clients each connect, make one request and leave.
 
     python benchmarks/broker.py [--quick]   (run_all.py runs this with the codec figures)
 """
@@ -17,19 +20,20 @@ Client, broker and dispatchers run in separate processes over tcp loopback. Figu
 from __future__ import annotations
 
 import multiprocessing
+import queue as queues
+import signal
 import statistics
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import zmq
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers  # noqa: E402
 
 MP = multiprocessing.get_context("spawn")
+PATHS = ("no broker", "zmq.proxy device", "Python forwarding loop", "cauldron_proto broker")
 
 
 class Processes:
@@ -39,13 +43,13 @@ class Processes:
         self.started: list = []
         self.queues: list = []  # kept alive until the children have unpickled them
 
-    def start(self, target, *args) -> multiprocessing.Queue:
+    def start(self, target, *args) -> "Reports":
         queue = MP.Queue()
         self.queues.append(queue)
         proc = MP.Process(target=target, args=(queue, *args), daemon=True)
         proc.start()
         self.started.append(proc)
-        return queue
+        return Reports(queue, proc)
 
     def stop(self):
         for proc in self.started:
@@ -53,6 +57,24 @@ class Processes:
                 proc.terminate()
         for proc in self.started:
             proc.join(5)
+
+
+class Reports:
+    """What one process puts on its queue; a process that dies first is an error, not a hang."""
+
+    def __init__(self, queue, proc):
+        self.queue, self.proc = queue, proc
+
+    def get(self, timeout: float = 60.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.queue.get(timeout=0.2)
+            except queues.Empty:
+                if not self.proc.is_alive():
+                    raise RuntimeError(f"{self.proc.name} exited with {self.proc.exitcode} before reporting") from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.proc.name} reported nothing in {timeout} s") from None
 
 
 @contextmanager
@@ -65,17 +87,22 @@ def processes():
 
 
 @contextmanager
-def broker_process(timeout: float = 5.0):
-    """Our broker in its own process: yields (endpoints, pid)."""
-    stop = MP.Event()
-    with processes() as group:
-        queue = group.start(peers.our_broker, stop, timeout)
-        endpoints, pid = queue.get(timeout=30)
+def broker_process(timeout: float = 5.0, src: str | None = None):
+    """``cauldron-broker`` in its own process: yields (endpoints, pid); SIGTERM at the end.
+
+    ``src``: the directory to import ``cauldron_proto`` from (default: the installed one).
+    """
+    proc, endpoints = peers.start_broker(timeout, src)
+    try:
+        yield endpoints, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
         try:
-            yield endpoints, pid
-        finally:
-            stop.set()
-            group.started[0].join(10)
+            proc.wait(10)
+        except Exception:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
 
 
 def summary(result: dict, count: int) -> dict:
@@ -87,127 +114,154 @@ def summary(result: dict, count: int) -> dict:
     }
 
 
-def _client(group: Processes, inflight: int, address: str, envelope, count: int) -> dict:
+# -- 1-3: round trips ---------------------------------------------------------------------
+
+def _client(group: Processes, inflight: int, address: str, dispatcher: str, count: int) -> dict:
     if inflight == 1:
-        queue = group.start(peers.req_client, address, envelope, count)
+        reports = group.start(peers.req_requests, address, dispatcher, count)
     else:
-        queue = group.start(peers.dealer_client, address, envelope, count, inflight)
-    return summary(queue.get(timeout=300), count)
+        reports = group.start(peers.dealer_client, address, dispatcher, count, inflight)
+    return summary(reports.get(timeout=600), count)
 
 
-def round_trips_direct(inflight: int, count: int) -> dict:
+def _measured(group: Processes, pid: int, inflight: int, address: str, dispatcher: str, count: int) -> dict:
+    before = peers.cpu_ns(pid)
+    result = _client(group, inflight, address, dispatcher, count)
+    result.update(peers.cpu_us_per(pid, before, count + (1000 if inflight > 1 else 200)))
+    return result
+
+
+def round_trips(path: str, inflight: int, count: int, src: str | None = None) -> dict:
+    """Round trips through ``path`` (one of PATHS) with ``inflight`` requests outstanding.
+
+    ``src``: for our broker, the source directory of the version to run (default: installed).
+    """
     with processes() as group:
-        address = group.start(peers.rep_worker).get(timeout=30)
-        return _client(group, inflight, address, peers.request("worker"), count)
+        if path == "no broker":
+            address = group.start(peers.rep_worker).get()
+            return _client(group, inflight, address, "worker", count)
+        if path == "cauldron_proto broker":
+            with broker_process(src=src) as (endpoints, pid):
+                [name] = group.start(peers.dispatchers, endpoints["broker"], 1).get()
+                return _measured(group, pid, inflight, endpoints["broker"], name, count)
+        device = peers.proxy_device if path == "zmq.proxy device" else peers.python_device
+        front, back, pid = group.start(device).get()
+        group.start(peers.rep_worker, back).get()
+        return _measured(group, pid, inflight, front, "worker", count)
 
 
-def round_trips_device(inflight: int, count: int) -> dict:
-    with processes() as group:
-        front, back, pid = group.start(peers.proxy_device).get(timeout=30)
-        group.start(peers.rep_worker, back).get(timeout=30)
-        cpu0 = peers.cpu_seconds(pid)
-        result = _client(group, inflight, front, peers.request("worker"), count)
-        result["cpu_us_per_rt"] = (peers.cpu_seconds(pid) - cpu0) / count * 1e6
-        return result
-
-
-def round_trips_broker(inflight: int, count: int) -> dict:
-    with broker_process() as (endpoints, pid):
-        with processes() as group:
-            names = group.start(peers.dispatchers, endpoints["broker"], 1).get(timeout=30)
-            cpu0 = peers.cpu_seconds(pid)
-            result = _client(group, inflight, endpoints["broker"], peers.request(names[0]), count)
-            result["cpu_us_per_rt"] = (peers.cpu_seconds(pid) - cpu0) / count * 1e6
-            return result
-
+# -- 4: fan-out -----------------------------------------------------------------------------
 
 def fanout(dispatcher_count: int, count: int) -> dict:
-    with broker_process() as (endpoints, _pid):
-        with processes() as group:
-            group.start(peers.dispatchers, endpoints["broker"], dispatcher_count).get(timeout=30)
-            queue = group.start(peers.fanout_client, endpoints["broker"], count)
-            return summary(queue.get(timeout=300), count)
+    """CSQ enumerate round trips (REQ) to a service of ``dispatcher_count`` dispatchers."""
+    with broker_process() as (endpoints, _pid), processes() as group:
+        group.start(peers.dispatchers, endpoints["broker"], dispatcher_count).get()
+        reports = group.start(peers.req_requests, endpoints["broker"], None, count, 50,
+                              {"direction": peers.Direction.CSQ, "command": "enumerate"})
+        return summary(reports.get(timeout=600), count)
 
 
-def _broadcast(publish: str, subscribe: str, count: int, size: int) -> dict:
+# -- 5: broadcasts --------------------------------------------------------------------------
+
+def _broadcast(publish: str, subscribe: str, count: int, size: int, interval: float) -> dict:
     with processes() as group:
         go = MP.Queue()  # the subscriber puts a token once probes arrive: the subscription is in place
+        group.queues.append(go)
         results = group.start(peers.subscriber, subscribe, count, go)
-        group.start(peers.publisher, publish, count, size, go)
-        result = results.get(timeout=300)
+        group.start(peers.publisher, publish, count, size, go, interval)
+        result = results.get(timeout=600)
         received = len(result["latencies_ns"])
         out = summary(result, received)
-        out["received"] = received
+        out["received_percent"] = received / count * 100
         return out
 
 
-def broadcast_device(count: int, size: int) -> dict:
+def broadcasts(path: str, count: int, size: int, interval: float) -> dict:
+    """Broadcasts of ``size`` bytes through ``path``: a flood (interval 0) or paced."""
+    if path == "cauldron_proto broker":
+        with broker_process() as (endpoints, _pid):
+            return _broadcast(endpoints["publish"], endpoints["subscribe"], count, size, interval)
     with processes() as group:
-        xsub, xpub, _pid = group.start(peers.xpub_xsub_device).get(timeout=30)
-        return _broadcast(xsub, xpub, count, size)
+        xsub, xpub, _pid = group.start(peers.xpub_xsub_device).get()
+        return _broadcast(xsub, xpub, count, size, interval)
 
 
-def broadcast_broker(count: int, size: int) -> dict:
-    with broker_process() as (endpoints, _pid):
-        return _broadcast(endpoints["publish"], endpoints["subscribe"], count, size)
+# -- 6: idle CPU, memory --------------------------------------------------------------------
 
-
-def idle_cpu(seconds: float) -> dict:
-    with broker_process(timeout=0.1) as (_endpoints, pid):
-        time.sleep(0.5)
-        cpu0 = peers.cpu_seconds(pid)
+def idle_cpu(seconds: float, dispatcher_count: int = 0) -> dict:
+    """CPU of a broker over ``seconds`` with no traffic but heartbeats to idle dispatchers (T = 1 s)."""
+    with broker_process(timeout=1.0) as (endpoints, pid), processes() as group:
+        if dispatcher_count:
+            group.start(peers.dispatchers, endpoints["broker"], dispatcher_count).get()
+        time.sleep(1.0)
+        before = peers.cpu_ns(pid)
         time.sleep(seconds)
-        return {"idle_cpu_percent": (peers.cpu_seconds(pid) - cpu0) / seconds * 100}
+        return {"idle_cpu_percent": (peers.cpu_ns(pid)["total"] - before["total"]) / (seconds * 1e9) * 100}
 
 
-def memory_after_clients(clients: int) -> dict:
-    """Broker RSS before and after ``clients`` distinct client identities made one request each."""
-    with broker_process() as (endpoints, pid):
-        with processes() as group:
-            names = group.start(peers.dispatchers, endpoints["broker"], 1).get(timeout=30)
-            before = peers.rss_bytes(pid)
-            ctx = zmq.Context()
-            try:
-                envelope = peers.request(names[0])
-                for batch in range(0, clients, 500):
-                    socks = []
-                    for index in range(batch, min(clients, batch + 500)):
-                        sock = ctx.socket(zmq.DEALER)
-                        sock.linger = 0
-                        sock.routing_id = b"client-%d" % index
-                        sock.connect(endpoints["broker"])
-                        sock.send_multipart([b"", *envelope])
-                        socks.append(sock)
-                    for sock in socks:
-                        sock.recv_multipart()
-                        sock.close()
-            finally:
-                ctx.term()
-            time.sleep(1.0)
-            after = peers.rss_bytes(pid)
-            return {"clients": clients, "rss_before_mib": before / 2**20, "rss_after_mib": after / 2**20,
-                    "growth_mib": (after - before) / 2**20}
+def memory_after_clients(clients: int, steps: int = 4, workers: int = 2) -> dict:
+    """Broker RSS while ``clients`` distinct clients each connect, make one request and leave.
 
+    The clients come from ``workers`` processes at once, 50 connected at a time each; RSS is
+    read after a warm-up of 2,000 clients (the baseline), then after each of ``steps`` equal parts.
+    """
+    with broker_process() as (endpoints, pid), processes() as group:
+        [name] = group.start(peers.dispatchers, endpoints["broker"], 1).get()
+        router, started = endpoints["broker"], time.monotonic()
+
+        def wave(first: int, count: int) -> int:
+            share = -(-count // workers)
+            runs = [group.start(peers.one_shot_clients, router, name, first + i * share, min(share, count - i * share))
+                    for i in range(workers) if count > i * share]
+            return sum(run.get(timeout=900) for run in runs)
+
+        answered = wave(0, 2000)
+        time.sleep(0.5)
+        before = peers.rss_bytes(pid)
+        rss, step = [], clients // steps
+        for index in range(steps):
+            answered += wave(2000 + index * step, step)
+            time.sleep(0.5)
+            rss.append(peers.rss_bytes(pid) / 2**20)
+        return {"clients": clients, "answered": answered - 2000, "seconds": time.monotonic() - started,
+                "rss_before_mib": before / 2**20, "rss_after_mib": rss[-1], "rss_steps_mib": rss,
+                "growth_mib": rss[-1] - before / 2**20}
+
+
+# -- running them all -------------------------------------------------------------------------
 
 def median_of(runs: int, func, *args) -> dict:
-    """Each figure of ``func(*args)`` as the median over ``runs`` runs."""
+    """Each number of ``func(*args)`` as the median over ``runs`` runs (lists: the median run's)."""
     results = [func(*args) for _ in range(runs)]
-    return {key: statistics.median(r[key] for r in results) for key in results[0]}
+    out = {}
+    for key, value in results[0].items():
+        if isinstance(value, (int, float)):
+            out[key] = statistics.median(r[key] for r in results)
+        else:
+            out[key] = value
+    out["runs"] = runs
+    return out
 
 
-def run(quick: bool = False, runs: int = 3) -> dict:
-    n1, n64 = (2000, 10000) if quick else (10000, 50000)
-    out: dict = {"round_trips_1": {}, "round_trips_64": {}, "fanout": {}, "broadcast": {}}
-    for label, func in (("no broker", round_trips_direct), ("zmq.proxy device", round_trips_device),
-                        ("cauldron_proto broker", round_trips_broker)):
-        out["round_trips_1"][label] = median_of(runs, func, 1, n1)
-        out["round_trips_64"][label] = median_of(runs, func, 64, n64)
+def run(quick: bool = False, runs: int = 3, progress=print) -> dict:
+    n1, n64 = (2000, 10000) if quick else (8000, 50000)
+    out: dict = {"round_trips_1": {}, "round_trips_64": {}, "fanout": {}, "broadcast_flood": {},
+                 "broadcast_paced": {}}
+    for path in PATHS:
+        progress(f"round trips through {path}")
+        out["round_trips_1"][path] = median_of(runs, round_trips, path, 1, n1)
+        out["round_trips_64"][path] = median_of(runs, round_trips, path, 64, n64)
     for count in (1, 2, 4, 8, 16):
-        out["fanout"][count] = median_of(runs, fanout, count, 300 if quick else 1000)
-    nb = 20000 if quick else 100000
-    out["broadcast"]["zmq.proxy XSUB/XPUB"] = median_of(runs, broadcast_device, nb, 100)
-    out["broadcast"]["cauldron_proto broker"] = median_of(runs, broadcast_broker, nb, 100)
-    out["idle"] = median_of(runs, idle_cpu, 3.0 if quick else 10.0)
+        progress(f"fan-out to {count}")
+        out["fanout"][count] = median_of(runs, fanout, count, 300 if quick else 1500)
+    for path in ("zmq.proxy XSUB/XPUB", "cauldron_proto broker"):
+        progress(f"broadcasts through {path}")
+        out["broadcast_flood"][path] = median_of(runs, broadcasts, path, 20000 if quick else 100000, 100, 0.0)
+        out["broadcast_paced"][path] = median_of(runs, broadcasts, path, 300 if quick else 2000, 100, 0.001)
+    progress("idle CPU")
+    out["idle"] = median_of(runs, idle_cpu, 2.0 if quick else 5.0)
+    out["idle_16"] = median_of(runs, idle_cpu, 2.0 if quick else 5.0, 16)
+    progress("memory")
     out["memory"] = memory_after_clients(10000 if quick else 100000)
     return out
 

@@ -1,13 +1,19 @@
-"""Processes the broker benchmarks run: workers, dispatchers, devices and clients.
+"""Processes the broker benchmarks run: workers, dispatchers, devices, clients, the broker.
 
-Each function is the body of one process (multiprocessing, "spawn"). Servers bind
-``tcp://127.0.0.1:*`` and report their real endpoint through a queue; clients report their
-measurements through a queue. Every frame is built and read with the generated codec.
+Each function taking ``report`` is the body of one process (multiprocessing, "spawn"):
+servers bind ``tcp://127.0.0.1:*`` and put their real endpoint on the ``report`` queue,
+clients put their measurements there. Every frame is built and read with the generated
+codec. The peers are kept lean (requests built before the clock starts, frames moved with
+plain ``send``/``recv`` calls rather than pyzmq's slower ``*_multipart`` helpers) so that the
+path under test, not the load generator, is what limits the figures.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import subprocess
+import sys
 import time
 
 import zmq
@@ -16,20 +22,97 @@ from cauldron_proto import Direction, Message, decode, encode
 
 SERVICE = "BENCH"
 KEYWORD = "VALUE"
+_MORE = int(zmq.SNDMORE)
+_NOBLOCK = int(zmq.NOBLOCK)
+_BACKEND_SEND = zmq.backend.Socket.send
 
 
-def request(dispatcher: str | None, payload: str | None = None, direction=Direction.CDQ) -> list[bytes]:
-    """The envelope of one benchmark request."""
-    return encode(Message.new(direction, service=SERVICE, dispatcher=dispatcher, keyword=KEYWORD,
-                              command="update", payload=payload))
+# -- requests and frames ----------------------------------------------------------------
+
+def request(dispatcher: str | None, index: int = 0, direction: Direction = Direction.CDQ,
+            command: str = "update") -> list[bytes]:
+    """The envelope of benchmark request number ``index`` (its identifier encodes the index)."""
+    keyword = KEYWORD if command == "update" else None
+    return encode(Message.new(direction, service=SERVICE, dispatcher=dispatcher, keyword=keyword,
+                              command=command, identifier=index.to_bytes(16, "big")))
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid``, from /proc."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+def requests(dispatcher: str | None, count: int, **kwargs) -> list[list[bytes]]:
+    """``count`` distinct requests, numbered 0 to count - 1."""
+    return [request(dispatcher, index, **kwargs) for index in range(count)]
+
+
+def index_of(frames: list[bytes]) -> int:
+    """The number of the request an answer (the envelope, no prefix) answers."""
+    return int.from_bytes(decode(frames).identifier, "big")
+
+
+def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
+    """One multipart message as bytes (raises zmq.Again with NOBLOCK when none is ready)."""
+    recv = sock.recv
+    frame = recv(flags, copy=False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = recv(flags, copy=False)
+        frames.append(frame.bytes)
+    return frames
+
+
+def send_frames(sock: zmq.Socket, frames: list[bytes]) -> None:
+    """One multipart message (the backend's ``send``: pyzmq's Python wrapper doubles the cost)."""
+    send = _BACKEND_SEND.__get__(sock)
+    for frame in frames[:-1]:
+        send(frame, _MORE)
+    send(frames[-1], 0)
+
+
+def _bind(ctx: zmq.Context, kind: int) -> tuple[zmq.Socket, str]:
+    sock = ctx.socket(kind)
+    sock.linger = 0
+    sock.bind("tcp://127.0.0.1:*")
+    return sock, sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+
+def _connect(ctx: zmq.Context, kind: int, address: str) -> zmq.Socket:
+    sock = ctx.socket(kind)
+    sock.linger = 0
+    sock.connect(address)
+    return sock
+
+
+# -- what the operating system says about a process ------------------------------------
+
+def cpu_ns(pid: int) -> dict[str, int]:
+    """On-CPU time of process ``pid`` in ns: ``total``, and ``zmq_io`` (its ZMQ I/O threads).
+
+    From the per-thread scheduler accounting (/proc/PID/task/*/schedstat, nanoseconds);
+    where the kernel has none, from /proc/PID/stat clock ticks (total only, 10 ms steps).
+    """
+    total = zmq_io = 0
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        try:
+            with open(f"{task}/schedstat") as handle:
+                ns = int(handle.read().split()[0])
+            with open(f"{task}/comm") as handle:
+                name = handle.read().strip()
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that just ended, or no schedstat
+        total += ns
+        if name.startswith("ZMQbg/IO"):
+            zmq_io += ns
+    if total == 0:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    return {"total": total, "zmq_io": zmq_io}
+
+
+def cpu_us_per(pid: int, before: dict[str, int], count: int) -> dict[str, float]:
+    """CPU microseconds per operation since ``before``: whole process and its Python side."""
+    after = cpu_ns(pid)
+    total = (after["total"] - before["total"]) / count / 1e3
+    io = (after["zmq_io"] - before["zmq_io"]) / count / 1e3
+    return {"cpu_us_per_rt": total, "cpu_us_per_rt_app": total - io}
 
 
 def rss_bytes(pid: int) -> int:
@@ -41,41 +124,30 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def _bind(ctx: zmq.Context, kind: int) -> tuple[zmq.Socket, str]:
-    sock = ctx.socket(kind)
-    sock.linger = 0
-    sock.bind("tcp://127.0.0.1:*")
-    return sock, sock.getsockopt_string(zmq.LAST_ENDPOINT)
-
+# -- servers ----------------------------------------------------------------------------
 
 def rep_worker(report, connect: str | None = None) -> None:
-    """A REP echo worker: decode, reply, encode. Binds unless ``connect`` is given."""
+    """A REP worker answering every request ``42``. Binds unless ``connect`` is given."""
     ctx = zmq.Context()
     if connect is None:
         sock, endpoint = _bind(ctx, zmq.REP)
         report.put(endpoint)
     else:
-        sock = ctx.socket(zmq.REP)
-        sock.linger = 0
-        sock.connect(connect)
+        sock = _connect(ctx, zmq.REP, connect)
         report.put(connect)
     try:
         while True:
-            frames = sock.recv_multipart()
-            if frames == [b"stop"]:
-                sock.send(b"stopped")
-                break
-            sock.send_multipart(encode(decode(frames).reply("42", dispatcher="worker")))
+            send_frames(sock, encode(decode(recv_frames(sock)).reply("42", dispatcher="worker")))
     finally:
         sock.close()
         ctx.term()
 
 
-def proxy_device(report, front_kind: str = "ROUTER", back_kind: str = "DEALER") -> None:
-    """``zmq.proxy(front, back)``: the C-level forwarding device (the limit for one hop)."""
+def proxy_device(report) -> None:
+    """``zmq.proxy(ROUTER, DEALER)``: the C-level forwarding device (the limit for one hop)."""
     ctx = zmq.Context()
-    front, front_ep = _bind(ctx, getattr(zmq, front_kind))
-    back, back_ep = _bind(ctx, getattr(zmq, back_kind))
+    front, front_ep = _bind(ctx, zmq.ROUTER)
+    back, back_ep = _bind(ctx, zmq.DEALER)
     report.put((front_ep, back_ep, os.getpid()))
     try:
         zmq.proxy(front, back)
@@ -83,137 +155,251 @@ def proxy_device(report, front_kind: str = "ROUTER", back_kind: str = "DEALER") 
         pass
 
 
-def dispatchers(report, router: str, count: int, prefix: str = "disp") -> None:
-    """``count`` protocol dispatchers of SERVICE in one process, answering every query."""
+def python_device(report) -> None:
+    """A bare Python ROUTER/DEALER forwarding loop: no routing, no codec (the Python floor)."""
     ctx = zmq.Context()
-    socks = []
-    for index in range(count):
-        sock = ctx.socket(zmq.DEALER)
-        sock.linger = 0
-        sock.connect(router)
-        name = f"{prefix}{index}"
-        sock.send_multipart([b"", *encode(Message.new(Direction.DBQ, service=SERVICE, dispatcher=name,
-                                                      command="welcome"))])
-        sock.recv_multipart()  # confirmed
-        sock.send_multipart([b"", *encode(Message.new(Direction.DBQ, service=SERVICE, dispatcher=name,
-                                                      command="ready"))])
-        socks.append((sock, name))
+    front, front_ep = _bind(ctx, zmq.ROUTER)
+    back, back_ep = _bind(ctx, zmq.DEALER)
+    report.put((front_ep, back_ep, os.getpid()))
     poller = zmq.Poller()
-    for sock, _ in socks:
+    poller.register(front, zmq.POLLIN)
+    poller.register(back, zmq.POLLIN)
+    other = {front: back, back: front}
+    while True:
+        for sock, _ in poller.poll():
+            send = _BACKEND_SEND.__get__(other[sock])
+            while True:
+                try:
+                    frames = recv_frames(sock, _NOBLOCK)
+                except zmq.Again:
+                    break
+                for frame in frames[:-1]:
+                    send(frame, _MORE)
+                send(frames[-1], 0)
+
+
+def xpub_xsub_device(report) -> None:
+    """``zmq.proxy(xsub, xpub)``: the C-level broadcast relay (default high-water marks, as the broker)."""
+    ctx = zmq.Context()
+    xsub, xsub_ep = _bind(ctx, zmq.XSUB)
+    xpub, xpub_ep = _bind(ctx, zmq.XPUB)
+    report.put((xsub_ep, xpub_ep, os.getpid()))
+    try:
+        zmq.proxy(xsub, xpub)
+    except zmq.ContextTerminated:
+        pass
+
+
+def dispatchers(report, router: str, count: int, prefix: str = "disp") -> None:
+    """``count`` protocol dispatchers of SERVICE in one process, answering every query ``42``.
+
+    Each registers (welcome, then ready) and answers heartbeats, as a real dispatcher does.
+    """
+    ctx = zmq.Context()
+    names = {}
+    for index in range(count):
+        sock = _connect(ctx, zmq.DEALER, router)
+        name = names[sock] = f"{prefix}{index}"
+        for command in ("welcome", "ready"):
+            send_frames(sock, [b"", *encode(Message.new(Direction.DBQ, service=SERVICE, dispatcher=name,
+                                                        command=command))])
+            if command == "welcome":
+                recv_frames(sock)  # confirmed
+    poller = zmq.Poller()
+    for sock in names:
         poller.register(sock, zmq.POLLIN)
-    names = {sock: name for sock, name in socks}
-    report.put([name for _, name in socks])
+    report.put(list(names.values()))
     try:
         while True:
             for sock, _ in poller.poll():
                 while True:
                     try:
-                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                        frames = recv_frames(sock, _NOBLOCK)
                     except zmq.Again:
                         break
                     msg = decode(frames[1:])
                     if msg.command == "heartbeat":
-                        answer = msg.reply(str(time.time()))
+                        answer = msg.reply(f"{time.time():.6f}")
                     else:
                         answer = msg.reply("42", dispatcher=names[sock])
-                    sock.send_multipart([b"", *encode(answer)])
+                    send_frames(sock, [b"", *encode(answer)])
     finally:
-        for sock, _ in socks:
+        for sock in names:
             sock.close()
         ctx.term()
 
 
-def req_client(report, address: str, envelope: list[bytes], count: int, warmup: int = 200) -> None:
-    """One request outstanding (REQ): report per-request latencies in ns and the wall time."""
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.REQ)
-    sock.linger = 0
-    sock.connect(address)
-    try:
-        for _ in range(warmup):
-            sock.send_multipart(envelope)
-            sock.recv_multipart()
-        latencies = []
-        clock = time.perf_counter_ns
-        start = clock()
-        for _ in range(count):
-            t0 = clock()
-            sock.send_multipart(envelope)
-            sock.recv_multipart()
-            latencies.append(clock() - t0)
-        report.put({"wall_ns": clock() - start, "latencies_ns": latencies})
-    finally:
-        sock.close()
-        ctx.term()
+def broker_command(timeout: float = 5.0) -> list[str]:
+    """The ``cauldron-broker`` command on ephemeral loopback ports (as a user runs it)."""
+    anyport = "tcp://localhost:*"
+    return [sys.executable, "-m", "cauldron_proto.cli.broker", "--router", anyport, "--publish", anyport,
+            "--subscribe", anyport, "--timeout", repr(timeout)]
 
 
-def dealer_client(report, address: str, envelope: list[bytes], count: int, inflight: int = 64) -> None:
-    """``inflight`` requests outstanding (DEALER): report latencies and the wall time."""
+def start_broker(timeout: float = 5.0, src: str | None = None) -> tuple[subprocess.Popen, dict[str, str]]:
+    """Run ``cauldron-broker``; returns the process and its endpoints by config key once bound.
+
+    ``src``: run the ``cauldron_proto`` found in this directory instead (another version of
+    the broker, for before/after comparisons).
+    """
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (os.path.abspath(src), env.get("PYTHONPATH"))))
+    proc = subprocess.Popen(broker_command(timeout), stdout=subprocess.PIPE, text=True, env=env)
+    endpoints = {}
+    while len(endpoints) < 3:
+        line = proc.stdout.readline()
+        if not line:
+            proc.wait(10)
+            raise RuntimeError(f"cauldron-broker exited with status {proc.returncode} before binding")
+        key, _mode, address = line.split()[:3]
+        endpoints[key] = address.replace("//localhost:", "//127.0.0.1:")
+    return proc, endpoints
+
+
+# -- clients ----------------------------------------------------------------------------
+
+def req_client(report, address: str, envelopes: list[list[bytes]], count: int, warmup: int = 200) -> None:
+    """One request outstanding (REQ): latencies (ns) of ``count`` requests and the wall time.
+
+    The first ``warmup`` envelopes go first, untimed; the timed ones start again from the first.
+    """
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(address)
+    sock = _connect(ctx, zmq.REQ, address)
     clock = time.perf_counter_ns
     try:
-        sent_at: dict[bytes, int] = {}
+        for envelope in envelopes[:warmup]:
+            send_frames(sock, envelope)
+            recv_frames(sock)
         latencies = []
-
-        def send_one():
-            msg = decode(envelope).replace(identifier=None)
-            sent_at[msg.identifier] = clock()
-            sock.send_multipart([b"", *encode(msg)])
-
-        for _ in range(min(inflight, count)):
-            send_one()
-        sent, start = min(inflight, count), clock()
-        while len(latencies) < count:
-            frames = sock.recv_multipart()
-            latencies.append(clock() - sent_at.pop(frames[-1]))
-            if sent < count:
-                send_one()
-                sent += 1
+        start = clock()
+        for envelope in envelopes[:count]:
+            t0 = clock()
+            send_frames(sock, envelope)
+            answer = recv_frames(sock)
+            latencies.append(clock() - t0)
+        decode(answer)  # the last answer is a protocol message
         report.put({"wall_ns": clock() - start, "latencies_ns": latencies})
     finally:
         sock.close()
         ctx.term()
 
 
-def fanout_client(report, address: str, count: int) -> None:
-    """CSQ fan-out round trips (REQ): report latencies."""
-    envelope = request(None, direction=Direction.CSQ)
-    req_client(report, address, envelope, count, warmup=20)
+def req_requests(report, address: str, dispatcher: str | None, count: int, warmup: int = 200,
+                 options: dict | None = None) -> None:
+    """:func:`req_client` with ``count`` distinct requests built before the clock starts.
+
+    ``options``: keyword arguments of :func:`request` (direction, command).
+    """
+    req_client(report, address, requests(dispatcher, max(count, warmup), **(options or {})), count, warmup)
 
 
-def publisher(report, address: str, count: int, size: int, go) -> None:
-    """Publish probes until something is put on queue ``go``, then ``count`` broadcasts of about ``size`` bytes.
+def dealer_client(report, address: str, dispatcher: str, count: int, inflight: int = 64,
+                  warmup: int = 1000) -> None:
+    """``inflight`` requests outstanding (DEALER): latencies and wall time of ``count`` requests.
 
-    The payload starts with the send time (perf_counter_ns, 20 digits).
+    ``warmup`` more requests go first, untimed (connections and caches settle).
+    """
+    ctx = zmq.Context()
+    sock = _connect(ctx, zmq.DEALER, address)
+    envelopes = [[b"", *envelope] for envelope in requests(dispatcher, warmup + count)]
+    clock = time.perf_counter_ns
+    sent_at = [0] * len(envelopes)
+    try:
+        def run(first: int, last: int) -> int:
+            sent = first
+            for _ in range(min(inflight, last - first)):
+                sent_at[sent] = clock()
+                send_frames(sock, envelopes[sent])
+                sent += 1
+            for _ in range(last - first):
+                index = index_of(recv_frames(sock)[1:])
+                sent_at[index] = clock() - sent_at[index]
+                if sent < last:
+                    sent_at[sent] = clock()
+                    send_frames(sock, envelopes[sent])
+                    sent += 1
+            return sent
+
+        run(0, warmup)
+        start = clock()
+        run(warmup, warmup + count)
+        report.put({"wall_ns": clock() - start, "latencies_ns": sent_at[warmup:]})
+    finally:
+        sock.close()
+        ctx.term()
+
+
+def one_shot_clients(report, router: str, dispatcher: str, first: int, count: int, batch: int = 50) -> None:
+    """``count`` distinct clients (routing ids ``client-N``), each a new connection making one request.
+
+    ``batch`` clients are connected at a time; each waits for its answer, then closes.
+    """
+    ctx = zmq.Context()
+    envelope = [b"", *request(dispatcher)]
+    answered = 0
+    try:
+        for start in range(first, first + count, batch):
+            socks = []
+            for index in range(start, min(first + count, start + batch)):
+                sock = ctx.socket(zmq.DEALER)
+                sock.linger = 0
+                sock.routing_id = b"client-%d" % index
+                sock.connect(router)
+                send_frames(sock, envelope)
+                socks.append(sock)
+            for sock in socks:
+                if sock.poll(30_000):
+                    decode(recv_frames(sock)[1:])
+                    answered += 1
+                sock.close()
+        report.put(answered)
+    finally:
+        ctx.term()
+
+
+# -- broadcasts -------------------------------------------------------------------------
+
+def _broadcast(keyword: str, payload: str) -> list[bytes]:
+    return encode(Message.new(Direction.CDB, service=SERVICE, dispatcher="pub", keyword=keyword,
+                              command="broadcast", payload=payload))
+
+
+def publisher(report, address: str, count: int, size: int, go, interval: float = 0.0) -> None:
+    """Publish probes until something is put on queue ``go``, then ``count`` broadcasts of ``size`` bytes.
+
+    Each payload starts with its send time (perf_counter_ns, 20 digits). ``interval``: seconds
+    between broadcasts (0: as fast as possible).
     """
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUB)
-    sock.linger = 1000
-    sock.sndhwm = 0
+    sock.linger = 2000
     sock.connect(address)
     pad = "x" * max(0, size - 20)
-
-    def broadcast(keyword: str, payload: str) -> list[bytes]:
-        return encode(Message.new(Direction.CDB, service=SERVICE, dispatcher="pub", keyword=keyword,
-                                  command="broadcast", payload=payload))
-
     try:
         while go.empty():
-            sock.send_multipart(broadcast("PROBE", "probe"))
+            send_frames(sock, _broadcast("PROBE", "probe"))
             time.sleep(0.01)
+        time.sleep(0.05)  # the probes still on their way arrive first
+        clock, next_at = time.perf_counter_ns, time.perf_counter()
         for _ in range(count):
-            sock.send_multipart(broadcast(KEYWORD, f"{time.perf_counter_ns():020d}{pad}"))
+            if interval:
+                next_at += interval
+                while time.perf_counter() < next_at:
+                    pass
+            send_frames(sock, _broadcast(KEYWORD, f"{clock():020d}{pad}"))
         report.put("sent")
     finally:
         sock.close()
         ctx.term()
 
 
-def subscriber(report, address: str, count: int, go) -> None:
-    """Put a token on queue ``go`` at the first probe, then receive ``count`` broadcasts; report their latencies."""
+def subscriber(report, address: str, count: int, go, quiet_ms: int = 2000) -> None:
+    """Put a token on queue ``go`` at the first probe, then receive up to ``count`` broadcasts.
+
+    Stops after ``count``, or ``quiet_ms`` with nothing arriving (some were dropped on the
+    way); reports each broadcast's latency and the time from the first to the last.
+    """
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
     sock.linger = 0
@@ -222,49 +408,20 @@ def subscriber(report, address: str, count: int, go) -> None:
     sock.connect(address)
     clock = time.perf_counter_ns
     latencies = []
+    first = last = 0
     try:
-        first = None
-        while len(latencies) < count:
-            if not sock.poll(10_000):
-                break
-            msg = decode(sock.recv_multipart())
+        while len(latencies) < count and sock.poll(quiet_ms if latencies else 30_000):
+            frames = recv_frames(sock)
+            now = clock()
+            msg = decode(frames)
             if msg.keyword == "PROBE":
                 if go.empty():
                     go.put("go")
                 continue
-            now = clock()
             first = first or now
+            last = now
             latencies.append(now - int(msg.payload[:20]))
-        report.put({"wall_ns": clock() - (first or clock()), "latencies_ns": latencies})
+        report.put({"wall_ns": max(1, last - first), "latencies_ns": latencies or [0]})
     finally:
         sock.close()
         ctx.term()
-
-
-def our_broker(report, stop, timeout: float = 5.0) -> None:
-    """The project's ZMQBroker on ephemeral loopback ports, until told to stop."""
-    from cauldron_proto import ZMQBroker
-
-    any_port = "tcp://127.0.0.1:*"
-    broker = ZMQBroker("bench", any_port, any_port, any_port, any_port, timeout=timeout)
-    broker.start()
-    if not broker.running.wait(10):
-        raise RuntimeError("the broker did not start")
-    report.put((dict(broker.endpoints), os.getpid()))
-    try:
-        stop.wait()
-    finally:
-        broker.stop()
-
-
-def xpub_xsub_device(report) -> None:
-    """``zmq.proxy(xsub, xpub)``: the C-level broadcast relay."""
-    ctx = zmq.Context()
-    xsub, xsub_ep = _bind(ctx, zmq.XSUB)
-    xpub, xpub_ep = _bind(ctx, zmq.XPUB)
-    xsub.rcvhwm = xpub.sndhwm = 0
-    report.put((xsub_ep, xpub_ep, os.getpid()))
-    try:
-        zmq.proxy(xsub, xpub)
-    except zmq.ContextTerminated:
-        pass

@@ -1,9 +1,11 @@
-"""Run every benchmark; print the table, write it as JSON and as a PNG plot.
+"""Run every benchmark; print the tables, write them as JSON and Markdown, and plot them.
 
-    python benchmarks/run_all.py [--quick] [--runs 3] [--out benchmarks/results]
+    python benchmarks/run_all.py [--quick] [--runs 3] [--out benchmarks/results] [--plot docs/benchmarks.png]
 
-Each figure is the median of --runs runs, measured in the same run as its baseline.
-Needs the `bench` extra for the plot: python -m pip install -e '.[bench]'.
+Each broker figure is the median of --runs runs, measured in the same run as its baseline
+(see benchmarks/broker.py); the codec figures come from benchmarks/codec.py. The full run
+takes about 6 minutes on 2 cores; --quick (fewer requests, 10,000 clients for the memory
+figure) about 2. The plot needs matplotlib, the `bench` extra: pip install -e '.[bench]'.
 """
 
 from __future__ import annotations
@@ -12,95 +14,169 @@ import argparse
 import json
 import platform
 import sys
+import time
 from pathlib import Path
+
+import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import broker  # noqa: E402
 import codec  # noqa: E402
 
+DEVICE, PYLOOP, OURS = "zmq.proxy device", "Python forwarding loop", "cauldron_proto broker"
+
+
+def _cpu(r: dict) -> str:
+    if "cpu_us_per_rt" not in r:
+        return ""
+    return f"CPU {r['cpu_us_per_rt']:.1f} us/rt ({r['cpu_us_per_rt_app']:.1f} without the ZMQ I/O thread)"
+
 
 def table(results: dict) -> list[str]:
-    """The results as Markdown table lines, with ratios to the baselines."""
-    lines = ["| benchmark | path | rate (/s) | p50 (us) | p99 (us) | ratio to baseline | notes |",
+    """The broker results as Markdown table lines, with ratios to the baselines."""
+    lines = ["| benchmark | path | rate (/s) | p50 (us) | p99 (us) | ratio | notes |",
              "|---|---|---|---|---|---|---|"]
-    for key, title in (("round_trips_1", "1 request outstanding (REQ)"),
-                       ("round_trips_64", "64 in flight (DEALER)")):
+    for key, title in (("round_trips_1", "1 request outstanding (REQ)"), ("round_trips_64", "64 in flight (DEALER)")):
         rows = results[key]
-        device = rows["zmq.proxy device"]["rate_per_s"]
+        device = rows[DEVICE]["rate_per_s"]
         for path, r in rows.items():
-            note = f"broker CPU {r['cpu_us_per_rt']:.1f} us/rt" if "cpu_us_per_rt" in r else ""
             lines.append(f"| {title} | {path} | {r['rate_per_s']:,.0f} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} "
-                         f"| {r['rate_per_s'] / device:.2f}x device | {note} |")
+                         f"| {r['rate_per_s'] / device:.2f}x device | {_cpu(r)} |")
     for count, r in results["fanout"].items():
-        lines.append(f"| fan-out (CSQ) | {count} dispatchers | {r['rate_per_s']:,.0f} | {r['p50_us']:,.0f} "
-                     f"| {r['p99_us']:,.0f} | | |")
-    device = results["broadcast"]["zmq.proxy XSUB/XPUB"]["rate_per_s"]
-    for path, r in results["broadcast"].items():
-        lines.append(f"| broadcast relay, 100 B | {path} | {r['rate_per_s']:,.0f} | {r['p50_us']:,.0f} "
-                     f"| {r['p99_us']:,.0f} | {r['rate_per_s'] / device:.2f}x device | {r['received']:,.0f} received |")
-    idle, mem = results["idle"], results["memory"]
-    lines.append(f"| idle broker (timeout 0.1 s) | cauldron_proto broker | | | | | {idle['idle_cpu_percent']:.2f}% of a core |")
-    lines.append(f"| memory after {mem['clients']:,} clients | cauldron_proto broker | | | | "
-                 f"| {mem['rss_before_mib']:.1f} -> {mem['rss_after_mib']:.1f} MiB (+{mem['growth_mib']:.1f} MiB) |")
+        lines.append(f"| fan-out (CSQ enumerate) | {count} dispatcher{'s' * (int(count) > 1)} | {r['rate_per_s']:,.0f} "
+                     f"| {r['p50_us']:,.0f} | {r['p99_us']:,.0f} | | |")
+    for key, title in (("broadcast_flood", "broadcasts, 100 B, flood"), ("broadcast_paced", "broadcasts, 100 B, 1 per ms")):
+        rows = results[key]
+        device = rows["zmq.proxy XSUB/XPUB"]["rate_per_s"]
+        for path, r in rows.items():
+            ratio = f"{r['rate_per_s'] / device:.2f}x device" if key == "broadcast_flood" else ""
+            lines.append(f"| {title} | {path} | {r['rate_per_s']:,.0f} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} "
+                         f"| {ratio} | {r['received_percent']:.1f}% received |")
+    for key, title in (("idle", "idle, no peers"), ("idle_16", "idle, 16 dispatchers, T = 1 s")):
+        lines.append(f"| {title} | {OURS} | | | | | {results[key]['idle_cpu_percent']:.2f}% of a core |")
+    mem = results["memory"]
+    steps = ", ".join(f"{m:.1f}" for m in mem["rss_steps_mib"])
+    lines.append(f"| memory, {mem['clients']:,} one-request clients | {OURS} | | | | "
+                 f"| RSS {mem['rss_before_mib']:.1f} -> {mem['rss_after_mib']:.1f} MiB ({mem['growth_mib']:+.1f} MiB; "
+                 f"by quarter: {steps}); {mem['answered']:,} answered in {mem['seconds']:.0f} s |")
     return lines
 
 
+def targets(results: dict) -> list[tuple[str, str, bool]]:
+    """(target, what was measured, met) for each target of issue 6."""
+    one, many = results["round_trips_1"], results["round_trips_64"]
+    r1 = one[OURS]["rate_per_s"] / one[DEVICE]["rate_per_s"]
+    r64 = many[OURS]["rate_per_s"] / many[DEVICE]["rate_per_s"]
+    rate64, cpu = many[OURS]["rate_per_s"], many[OURS]
+    fan16 = results["fanout"][max(results["fanout"], key=int)]["p50_us"]
+    idle = results["idle"]["idle_cpu_percent"]
+    mem = results["memory"]
+    return [
+        ("1 outstanding: >= 0.9x the C device", f"{r1:.2f}x ({one[OURS]['rate_per_s']:,.0f} against "
+         f"{one[DEVICE]['rate_per_s']:,.0f}/s; a bare Python loop: "
+         f"{one[PYLOOP]['rate_per_s'] / one[DEVICE]['rate_per_s']:.2f}x)", r1 >= 0.9),
+        ("64 in flight: >= 0.4x the C device", f"{r64:.2f}x", r64 >= 0.4),
+        ("64 in flight: >= 25,000 round trips/s", f"{rate64:,.0f}/s (a bare Python loop: "
+         f"{many[PYLOOP]['rate_per_s']:,.0f}/s)", rate64 >= 25000),
+        ("broker CPU <= 30 us per round trip (64 in flight)", f"{cpu['cpu_us_per_rt']:.1f} us for the process, "
+         f"{cpu['cpu_us_per_rt_app']:.1f} us without its ZMQ I/O thread (the C device: "
+         f"{many[DEVICE]['cpu_us_per_rt']:.1f})", cpu["cpu_us_per_rt"] <= 30),
+        ("fan-out to 16 dispatchers: p50 < 2 ms", f"{fan16 / 1000:.2f} ms", fan16 < 2000),
+        ("idle CPU < 1% of a core", f"{idle:.2f}% (16 idle dispatchers, T = 1 s: "
+         f"{results['idle_16']['idle_cpu_percent']:.2f}%)", idle < 1),
+        (f"memory growth < 30 MiB after 100,000 clients", f"{mem['growth_mib']:+.1f} MiB after {mem['clients']:,}",
+         mem["growth_mib"] < 30 and mem["clients"] >= 100_000),
+    ]
+
+
 def plot(results: dict, path: Path) -> None:
-    """Latency percentiles and throughput, side by side."""
+    """Latency percentiles and throughput: round trips, fan-out, broadcasts."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for ax, key, title in ((axes[0], "round_trips_1", "1 outstanding"), (axes[1], "round_trips_64", "64 in flight")):
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    for ax, key, title in ((axes[0][0], "round_trips_1", "1 request outstanding (REQ)"),
+                           (axes[0][1], "round_trips_64", "64 requests in flight (DEALER)")):
         rows = results[key]
         names = list(rows)
-        x = range(len(names))
-        ax.bar([i - 0.2 for i in x], [rows[n]["p50_us"] for n in names], 0.4, label="p50")
-        ax.bar([i + 0.2 for i in x], [rows[n]["p99_us"] for n in names], 0.4, label="p99")
-        ax.set_xticks(list(x), names, fontsize=8)
+        x = list(range(len(names)))
+        ax.bar([i - 0.2 for i in x], [rows[n]["p50_us"] for n in names], 0.4, label="p50 latency")
+        ax.bar([i + 0.2 for i in x], [rows[n]["p99_us"] for n in names], 0.4, label="p99 latency")
+        ax.set_xticks(x, [n.replace(" ", "\n", 1) for n in names], fontsize=8)
         ax.set_ylabel("latency (us)")
         twin = ax.twinx()
-        twin.plot(list(x), [rows[n]["rate_per_s"] for n in names], "ko-", label="round trips/s")
+        twin.plot(x, [rows[n]["rate_per_s"] for n in names], "ko-", label="round trips/s")
         twin.set_ylabel("round trips / s")
         twin.set_ylim(bottom=0)
-        ax.set_title(f"Round trips, {title}")
+        ax.set_title(title)
         ax.legend(loc="upper left", fontsize=8)
+        twin.legend(loc="upper right", fontsize=8)
     fan = results["fanout"]
     counts = [int(c) for c in fan]
-    axes[2].plot(counts, [fan[c]["p50_us"] for c in fan], "o-", label="p50")
-    axes[2].plot(counts, [fan[c]["p99_us"] for c in fan], "s-", label="p99")
-    axes[2].set_xscale("log", base=2)
-    axes[2].set_xlabel("dispatchers")
-    axes[2].set_ylabel("latency (us)")
-    axes[2].set_title("Fan-out (CSQ) latency")
-    axes[2].legend(fontsize=8)
+    ax = axes[1][0]
+    ax.plot(counts, [fan[c]["p50_us"] for c in fan], "o-", label="p50")
+    ax.plot(counts, [fan[c]["p99_us"] for c in fan], "s-", label="p99")
+    ax.axhline(2000, color="grey", linestyle=":", label="target p50 < 2 ms (16)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(counts, [str(c) for c in counts])
+    ax.set_xlabel("dispatchers")
+    ax.set_ylabel("latency (us)")
+    ax.set_title("Fan-out (CSQ) through the broker")
+    ax.legend(fontsize=8)
+    ax = axes[1][1]
+    flood, paced = results["broadcast_flood"], results["broadcast_paced"]
+    names = list(flood)
+    x = list(range(len(names)))
+    ax.bar([i - 0.2 for i in x], [paced[n]["p50_us"] for n in names], 0.4, label="p50 latency, 1 per ms")
+    ax.bar([i + 0.2 for i in x], [paced[n]["p99_us"] for n in names], 0.4, label="p99 latency, 1 per ms")
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylabel("latency (us)")
+    twin = ax.twinx()
+    twin.plot(x, [flood[n]["rate_per_s"] for n in names], "ko-", label="flood: delivered/s")
+    twin.set_ylabel("broadcasts / s")
+    twin.set_ylim(bottom=0)
+    ax.set_title("Broadcasts (100 B) through XSUB/XPUB")
+    ax.legend(loc="upper left", fontsize=8)
+    twin.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="fewer requests and clients (a smoke run)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is kept)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--plot", type=Path, default=Path("docs/benchmarks.png"))
     args = parser.parse_args(argv)
-    results = broker.run(quick=args.quick, runs=args.runs)
+    started = time.monotonic()
+    results = broker.run(quick=args.quick, runs=args.runs, progress=lambda text: print(f"... {text}", flush=True))
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
-                          "runs": args.runs, "quick": args.quick}
+                          "cores": len(__import__("os").sched_getaffinity(0)), "pyzmq": zmq.__version__,
+                          "libzmq": zmq.zmq_version(), "runs": args.runs, "quick": args.quick}
     lines = table(results)
-    print("\n".join(lines))
-    print()
-    codec.main(["--repeat", str(max(3, args.runs)), "--json", str(args.out / "codec.json")])
+    goals = targets(results)
+    results["targets"] = [{"target": t, "measured": m, "met": ok} for t, m, ok in goals]
+    goal_lines = ["| target | measured | met |", "|---|---|---|"]
+    goal_lines += [f"| {t} | {m} | {'yes' if ok else 'no'} |" for t, m, ok in goals]
+    print("\n".join(lines) + "\n\n" + "\n".join(goal_lines) + "\n")
     args.out.mkdir(parents=True, exist_ok=True)
+    codec.main(["--repeat", str(max(3, args.runs)), "--json", str(args.out / "codec.json")])
+    results["seconds"] = time.monotonic() - started
     (args.out / "broker.json").write_text(json.dumps(results, indent=1))
-    (args.out / "table.md").write_text("\n".join(lines) + "\n")
-    plot(results, args.plot)
-    print(f"\nwrote {args.out}/broker.json, {args.out}/codec.json, {args.out}/table.md, {args.plot}")
+    (args.out / "table.md").write_text("\n".join(lines) + "\n\n" + "\n".join(goal_lines) + "\n")
+    try:
+        plot(results, args.plot)
+    except ImportError:
+        print("matplotlib is not installed (pip install -e '.[bench]'): no plot")
+    else:
+        print(f"\nplot: {args.plot}")
+    print(f"wrote {args.out}/broker.json, {args.out}/codec.json, {args.out}/table.md "
+          f"({results['seconds'] / 60:.1f} minutes)")
     return 0
 
 

@@ -1,0 +1,70 @@
+"""Before/after: round trips through several versions of the broker, interleaved, in one run.
+
+Each version is a directory holding a ``cauldron_proto`` package (for example a ``src``
+exported from an older commit); ``installed`` is the one this Python imports. Runs go
+round-robin (version A, B, ..., then A again) so a busy moment on a shared machine hits
+every version alike; each figure is the median of --runs runs.
+
+    git archive COMMIT src | tar -x -C /tmp/before
+    python benchmarks/ab.py before=/tmp/before/src after=installed [--runs 5] [--inflight 1 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import broker  # noqa: E402
+
+FIGURES = ("rate_per_s", "p50_us", "p99_us", "cpu_us_per_rt", "cpu_us_per_rt_app")
+
+
+def compare(versions: dict[str, str | None], inflights: list[int], runs: int, counts: dict[int, int]) -> dict:
+    results: dict = {inflight: {name: [] for name in versions} for inflight in inflights}
+    for run in range(runs):
+        for inflight in inflights:
+            for name, src in versions.items():
+                result = broker.round_trips("cauldron_proto broker", inflight, counts[inflight], src)
+                results[inflight][name].append(result)
+                print(f"run {run + 1}: {inflight:>2} in flight, {name}: "
+                      + ", ".join(f"{k} {result[k]:,.1f}" for k in FIGURES), flush=True)
+    return {inflight: {name: {k: statistics.median(r[k] for r in rs) for k in FIGURES}
+                       for name, rs in by_name.items()}
+            for inflight, by_name in results.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("versions", nargs="+", metavar="NAME=DIR", help="a version: NAME=DIR, or NAME=installed")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--inflight", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--count-1", type=int, default=5000, help="round trips per run, 1 outstanding")
+    parser.add_argument("--count-64", type=int, default=40000, help="round trips per run, in flight > 1")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    versions = {}
+    for spec in args.versions:
+        name, _, src = spec.partition("=")
+        versions[name] = None if src in ("", "installed") else src
+    counts = {n: args.count_1 if n == 1 else args.count_64 for n in args.inflight}
+    medians = compare(versions, args.inflight, args.runs, counts)
+    print(f"\nmedians of {args.runs} runs")
+    print("| in flight | version | round trips/s | p50 (us) | p99 (us) | CPU us/rt (process) | CPU us/rt (without ZMQ I/O thread) |")
+    print("|---|---|---|---|---|---|---|")
+    for inflight, by_name in medians.items():
+        for name, r in by_name.items():
+            print(f"| {inflight} | {name} | {r['rate_per_s']:,.0f} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} "
+                  f"| {r['cpu_us_per_rt']:.1f} | {r['cpu_us_per_rt_app']:.1f} |")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"versions": versions, "runs": args.runs, "medians": medians}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
