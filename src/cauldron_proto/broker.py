@@ -40,6 +40,9 @@ from .routing import BrokerCore
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # bytes; the `max_message_size` config key
+#: Pending tcp connections a bound socket queues (ZMQ's default, 100, makes the 101st of a
+#: burst of clients connecting at once wait about 1 s for the kernel to retry its SYN).
+LISTEN_BACKLOG = 1024
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: cheaper than the enum
 _log = logging.getLogger("cauldron_proto.broker")
 
@@ -108,6 +111,7 @@ class ZMQBroker(threading.Thread):
             self.security.server_socket(sock)  # before bind: a CURVE server, its keys checked by ZAP
         if mode.upper() == "ROUTER":
             sock.maxmsgsize = int(self.max_message_size)
+        sock.backlog = LISTEN_BACKLOG
         try:
             sock.bind(address)
         except zmq.ZMQError as exc:

@@ -1,0 +1,75 @@
+"""The broker's hot path keeps behaviour: queued requests drained in one respond(), answers
+sent in order (the first at once, the rest in flushes), large payloads relayed intact."""
+
+from __future__ import annotations
+
+import zmq
+
+from cauldron_proto import Direction, Message, decode
+from cauldron_proto.broker import LISTEN_BACKLOG
+from cauldron_proto.broker_sockets import BATCH, FLUSH
+
+from .brokers import hand_broker, open_peers, receive, send
+
+
+def register(broker, dispatcher, name="disp1"):
+    send(dispatcher, Message.new(Direction.DBQ, service="KTEST", dispatcher=name, command="welcome"))
+    while not dispatcher.poll(0):
+        broker.respond()
+    assert receive(dispatcher).payload is not None
+
+
+def gather(broker, sock, count):
+    """Call respond() until ``count`` messages wait on ``sock``; return them in arrival order."""
+    got = []
+    for _ in range(1000):
+        while sock.poll(0):
+            got.append(decode(sock.recv_multipart()))  # keeps the DEALER's prefix
+        if len(got) >= count:
+            return got
+        broker.respond()
+    raise AssertionError(f"{len(got)} of {count} messages arrived")
+
+
+def test_bound_sockets_queue_a_burst_of_connections():
+    with hand_broker() as broker:
+        sockets = broker._local.sockets
+        for sock in (sockets.router, sockets.xpub, sockets.xsub):
+            assert sock.getsockopt(zmq.BACKLOG) == LISTEN_BACKLOG
+
+
+def test_queued_requests_forwarded_and_answered_in_order():
+    count = 3 * FLUSH + 5  # the first alone, then full flushes, then a partial one
+    with hand_broker(timeout=60.0) as broker, open_peers() as peers:
+        dispatcher = peers.socket(zmq.DEALER, broker.address)
+        client = peers.socket(zmq.DEALER, broker.address, identity=b"client-1")
+        register(broker, dispatcher)
+        requests = [Message.new(Direction.CDQ, service="KTEST", dispatcher="disp1", keyword="VALUE",
+                                command="update", identifier=i.to_bytes(16, "big")) for i in range(count)]
+        for request in requests:
+            send(client, request)
+        assert client.poll(0) == 0 and dispatcher.poll(0) == 0
+        broker.respond()  # one respond() drains every queued request (count < BATCH)
+        assert count < BATCH
+        forwarded = gather(broker, dispatcher, count)
+        assert [m.identifier for m in forwarded] == [r.identifier for r in requests]
+        for message in forwarded:
+            send(dispatcher, message.reply(message.identifier.hex()))  # back along (b"", client, b"")
+        answers = gather(broker, client, count)
+        assert [(a.direction, a.payload) for a in answers] == [(Direction.CDP, r.identifier.hex()) for r in requests]
+
+
+def test_large_payload_relayed_intact():
+    payload = "x" * (4 << 20) + "é"  # 4 MiB, not all ASCII: the UTF-8 check still runs
+    with hand_broker(timeout=60.0) as broker, open_peers() as peers:
+        dispatcher = peers.socket(zmq.DEALER, broker.address)
+        client = peers.socket(zmq.DEALER, broker.address, identity=b"client-1")
+        register(broker, dispatcher)
+        request = Message.new(Direction.CDQ, service="KTEST", dispatcher="disp1", keyword="BLOB", command="modify",
+                              payload=payload)
+        send(client, request)
+        [forwarded] = gather(broker, dispatcher, 1)
+        assert forwarded.payload == payload
+        send(dispatcher, forwarded.reply(payload))
+        [answer] = gather(broker, client, 1)
+        assert (answer.direction, answer.payload, answer.identifier) == (Direction.CDP, payload, request.identifier)
