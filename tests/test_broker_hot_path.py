@@ -1,11 +1,14 @@
 """The broker's hot path keeps behaviour: queued requests drained in one respond(), answers
-sent in order (the first at once, the rest in flushes), large payloads relayed intact."""
+sent in order (the first at once, the rest in flushes), large payloads relayed intact, and
+broadcasts relayed by their own thread, which close() stops."""
 
 from __future__ import annotations
 
+import threading
+
 import zmq
 
-from cauldron_proto import Direction, Message, decode
+from cauldron_proto import Direction, Message, decode, encode
 from cauldron_proto.broker import LISTEN_BACKLOG
 from cauldron_proto.broker_sockets import BATCH, FLUSH
 
@@ -73,3 +76,23 @@ def test_large_payload_relayed_intact():
         send(dispatcher, forwarded.reply(payload))
         [answer] = gather(broker, client, 1)
         assert (answer.direction, answer.payload, answer.identifier) == (Direction.CDP, payload, request.identifier)
+
+
+def test_broadcast_relay_runs_beside_the_routing_loop_and_stops_with_close():
+    def relays():
+        return [t for t in threading.enumerate() if t.name == "cauldron_proto broadcast relay"]
+
+    before = len(relays())
+    with hand_broker() as broker, open_peers() as peers:
+        sockets = broker._local.sockets
+        subscriber = peers.socket(zmq.SUB, sockets.xpub.getsockopt_string(zmq.LAST_ENDPOINT), subscribe=b"KTEST")
+        publisher = peers.socket(zmq.PUB, sockets.xsub.getsockopt_string(zmq.LAST_ENDPOINT))
+        assert len(relays()) == before + 1
+        broadcast = Message.new(Direction.CDB, service="KTEST", dispatcher="disp1", keyword="VALUE",
+                                command="broadcast", payload="42")
+        for _ in range(500):  # no respond(): the relay thread moves subscriptions and broadcasts
+            publisher.send_multipart(encode(broadcast))
+            if subscriber.poll(20):
+                break
+        assert decode(subscriber.recv_multipart()).payload == "42"
+    assert len(relays()) == before

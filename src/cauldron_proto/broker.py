@@ -7,11 +7,13 @@ no I/O and reads no clock. This module owns the sockets and the clock:
 
 * ``prepare()`` binds, in the calling thread (the sockets are thread-local), the ROUTER
   (``address``), the XPUB (``pub_address``: subscribers connect), the XSUB
-  (``sub_address``: publishers connect) and an inproc PULL control socket.
-* ``respond()`` polls all four at most until the core's next deadline (forever when it has
-  none, so an idle broker sleeps), drains every ready socket (ROUTER messages go through
-  ``core.handle(peer, frames, now)`` and the answers go back out of the ROUTER; XSUB and
-  XPUB messages are relayed to each other unchanged), then runs the timers that are due.
+  (``sub_address``: publishers connect) and an inproc PULL control socket, and starts the
+  broadcast relay: ``zmq.proxy_steerable(XSUB, XPUB)`` in a thread of its own, in C, which
+  moves broadcasts and subscriptions unchanged until ``close()``.
+* ``respond()`` polls the ROUTER and the control socket at most until the core's next
+  deadline (forever when it has none, so an idle broker sleeps), drains the ROUTER (each
+  message goes through ``core.handle(peer, frames, now)`` and the answers go back out of
+  the ROUTER), then runs the timers that are due.
 * ``run()`` is ``prepare()``, then ``respond()`` until ``stop()``, which sets a flag and
   writes to the control socket so a blocked poll wakes at once. Sockets close in ``finally``;
   a terminated context (``ETERM``/``ENOTSOCK``) is a clean exit.
@@ -34,7 +36,7 @@ import zmq
 from . import broker_launch as launch
 from ._generated import Text, encode
 from .broker_sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
-                             is_wildcard, poke, relay, transmit, transmit_all)
+                             is_wildcard, poke, transmit, transmit_all)
 from .routing import BrokerCore
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
@@ -176,10 +178,6 @@ class ZMQBroker(threading.Thread):
             return
         if s.router in ready:
             self._serve_router(s.router)
-        if s.xsub in ready:
-            relay(s.xsub, s.xpub)
-        if s.xpub in ready:
-            relay(s.xpub, s.xsub)
         deadline = self.core.next_deadline()
         if deadline is not None and deadline <= time.monotonic():
             self.cleanup(s.router)

@@ -12,11 +12,13 @@ sent ``FLUSH`` messages at a time (see ``ZMQBroker._serve_router``).
 from __future__ import annotations
 
 import re
+import threading
+import uuid
 
 import zmq
 
 __all__ = ["BATCH", "FLUSH", "BindError", "BrokerError", "BrokerSockets", "connect_form", "is_wildcard",
-           "drain", "fast_send", "poke", "receive", "relay", "transmit", "transmit_all"]
+           "drain", "fast_send", "poke", "receive", "Relay", "transmit", "transmit_all"]
 
 BATCH = 1000
 FLUSH = 16
@@ -101,15 +103,45 @@ def transmit_all(send, messages) -> None:
             pass
 
 
-def relay(source, sink) -> None:
-    """Move every ready message (up to BATCH) from ``source`` to ``sink`` unchanged."""
-    recv, send = source.recv, fast_send(sink)
-    for _ in range(BATCH):
+class Relay:
+    """The broadcast relay, XSUB to XPUB and subscriptions back, in C: ``zmq.proxy_steerable``
+    in a thread of its own (no GIL held), so broadcasts move as fast as through ZMQ's own
+    device and never wait for, or slow down, the routing loop.
+
+    The thread owns ``xsub`` and ``xpub`` until :meth:`stop` (TERMINATE on an inproc PAIR,
+    then join) returns; only then may they be closed.
+    """
+
+    def __init__(self, xsub, xpub):
+        context, address = xsub.context, f"inproc://cauldron_proto.broker.relay.{uuid.uuid4().hex}"
+        self._steer = context.socket(zmq.PAIR)
+        self._steer.linger = 0
+        self._steer.bind(address)
+        control = context.socket(zmq.PAIR)
+        control.linger = 0
+        control.connect(address)
+        self._thread = threading.Thread(target=self._run, args=(xsub, xpub, control), daemon=True,
+                                        name="cauldron_proto broadcast relay")
+        self._thread.start()
+
+    @staticmethod
+    def _run(xsub, xpub, control) -> None:
         try:
-            frames = receive(recv)
-        except zmq.Again:
-            return
-        transmit(send, frames)
+            zmq.proxy_steerable(xsub, xpub, None, control)
+        except zmq.ZMQError:
+            pass  # the context is terminating (ETERM): the broker is leaving
+        finally:
+            control.close(linger=0)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        try:
+            self._steer.send(b"TERMINATE", _NOBLOCK)
+        except zmq.ZMQError:
+            pass  # the context is terminating, which ends the proxy too
+        self._thread.join(timeout)
+        self._steer.close(linger=0)
+        if self._thread.is_alive():
+            raise BrokerError("the broadcast relay did not stop")
 
 
 def drain(sock) -> None:
@@ -145,21 +177,23 @@ def poke(context, address: str) -> None:
 
 
 class BrokerSockets:
-    """The bound sockets of one prepared broker, owned by the thread that prepared them.
+    """The bound sockets of one prepared broker, owned by the thread that prepared them
+    (XSUB and XPUB lent to the broadcast :class:`Relay` until ``close()``).
 
     ``longest_wait``: milliseconds a poll may last when no timer is due (None: forever).
     ``wakeup``: a ``set_wakeup_fd`` socket polled too, so no signal waits for the next message.
     """
 
-    __slots__ = ("router", "xpub", "xsub", "control", "poller", "wakeup", "longest_wait")
+    __slots__ = ("router", "xpub", "xsub", "control", "relay", "poller", "wakeup", "longest_wait")
 
     def __init__(self, router, xpub, xsub, control, longest_wait: int | None = None):
         self.router, self.xpub, self.xsub, self.control = router, xpub, xsub, control
         self.wakeup = None
         self.longest_wait = longest_wait
         self.poller = zmq.Poller()
-        for sock in (control, router, xsub, xpub):
+        for sock in (control, router):
             self.poller.register(sock, zmq.POLLIN)
+        self.relay = Relay(xsub, xpub)
 
     def watch(self, wakeup) -> None:
         self.wakeup = wakeup
@@ -176,7 +210,8 @@ class BrokerSockets:
         return ready
 
     def close(self) -> None:
-        """Unbind (so an inproc address is free at once, not when the reaper gets to it), close."""
+        """Stop the relay; unbind (so an inproc address is free at once, not when the reaper gets to it), close."""
+        self.relay.stop()
         for sock in (self.router, self.xpub, self.xsub, self.control):
             try:
                 sock.unbind(sock.getsockopt_string(zmq.LAST_ENDPOINT))
