@@ -21,7 +21,7 @@ __all__ = ["BATCH", "FLUSH", "BindError", "BrokerError", "BrokerSockets", "conne
            "drain", "fast_send", "poke", "receive", "Relay", "transmit", "transmit_all"]
 
 BATCH = 1000
-FLUSH = 16
+FLUSH = 32
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _TCP = re.compile(r"^tcp://(?P<host>\[[^\]]*\]|[^/]*?):(?P<port>\d+|\*)$")
