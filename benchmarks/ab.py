@@ -7,6 +7,7 @@ every version alike; each figure is the median of --runs runs.
 
     git archive COMMIT src | tar -x -C /tmp/before
     python benchmarks/ab.py before=/tmp/before/src after=installed [--runs 5] [--inflight 1 64]
+                            [--payload-size BYTES]
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ import broker  # noqa: E402
 FIGURES = ("rate_per_s", "p50_us", "p99_us", "cpu_us_per_rt", "cpu_us_per_rt_app")
 
 
-def compare(versions: dict[str, str | None], inflights: list[int], runs: int, counts: dict[int, int]) -> dict:
+def compare(versions: dict[str, str | None], inflights: list[int], runs: int, counts: dict[int, int],
+            options: dict | None = None) -> dict:
     results: dict = {inflight: {name: [] for name in versions} for inflight in inflights}
     for run in range(runs):
         for inflight in inflights:
             for name, src in versions.items():
-                result = broker.round_trips("cauldron_proto broker", inflight, counts[inflight], src)
+                result = broker.round_trips("cauldron_proto broker", inflight, counts[inflight], src,
+                                            options if inflight == 1 else None)
                 results[inflight][name].append(result)
                 print(f"run {run + 1}: {inflight:>2} in flight, {name}: "
                       + ", ".join(f"{k} {result[k]:,.1f}" for k in FIGURES), flush=True)
@@ -45,6 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--inflight", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--count-1", type=int, default=5000, help="round trips per run, 1 outstanding")
     parser.add_argument("--count-64", type=int, default=40000, help="round trips per run, in flight > 1")
+    parser.add_argument("--payload-size", type=int, help="1 outstanding: a modify with a payload of this many bytes")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     versions = {}
@@ -52,7 +56,8 @@ def main(argv=None) -> int:
         name, _, src = spec.partition("=")
         versions[name] = None if src in ("", "installed") else src
     counts = {n: args.count_1 if n == 1 else args.count_64 for n in args.inflight}
-    medians = compare(versions, args.inflight, args.runs, counts)
+    options = None if args.payload_size is None else {"payload_size": args.payload_size}
+    medians = compare(versions, args.inflight, args.runs, counts, options)
     print(f"\nmedians of {args.runs} runs")
     print("| in flight | version | round trips/s | p50 (us) | p99 (us) | CPU us/rt (process) | CPU us/rt (without ZMQ I/O thread) |")
     print("|---|---|---|---|---|---|---|")

@@ -5,7 +5,8 @@ over tcp loopback. Figures:
 
 1. one request outstanding (REQ): no broker (REQ straight to a REP worker), the C-level
    forwarding device ``zmq.proxy(ROUTER, DEALER)``, a bare Python forwarding loop, our broker;
-2. 64 requests in flight (DEALER): the same four paths;
+2. 64 requests in flight (DEALER): the same four paths; and one request outstanding whose
+   payload is 1 MiB (a large write, where copying frames is what costs);
 3. CPU time per round trip of the device, the Python loop and the broker, from each
    process's own scheduler accounting (all threads, and without the ZMQ I/O thread);
 4. fan-out (CSQ) latency with 1, 2, 4, 8 and 16 dispatchers;
@@ -116,38 +117,42 @@ def summary(result: dict, count: int) -> dict:
 
 # -- 1-3: round trips ---------------------------------------------------------------------
 
-def _client(group: Processes, inflight: int, address: str, dispatcher: str, count: int) -> dict:
+def _client(group: Processes, inflight: int, address: str, dispatcher: str, count: int,
+            options: dict | None = None) -> dict:
     if inflight == 1:
-        reports = group.start(peers.req_requests, address, dispatcher, count)
+        reports = group.start(peers.req_requests, address, dispatcher, count, 200 if options is None else 20, options)
     else:
         reports = group.start(peers.dealer_client, address, dispatcher, count, inflight)
     return summary(reports.get(timeout=600), count)
 
 
-def _measured(group: Processes, pid: int, inflight: int, address: str, dispatcher: str, count: int) -> dict:
+def _measured(group: Processes, pid: int, inflight: int, address: str, dispatcher: str, count: int,
+              options: dict | None = None) -> dict:
     before = peers.cpu_ns(pid)
-    result = _client(group, inflight, address, dispatcher, count)
-    result.update(peers.cpu_us_per(pid, before, count + (1000 if inflight > 1 else 200)))
+    result = _client(group, inflight, address, dispatcher, count, options)
+    warmup = 1000 if inflight > 1 else 200 if options is None else 20
+    result.update(peers.cpu_us_per(pid, before, count + warmup))
     return result
 
 
-def round_trips(path: str, inflight: int, count: int, src: str | None = None) -> dict:
+def round_trips(path: str, inflight: int, count: int, src: str | None = None, options: dict | None = None) -> dict:
     """Round trips through ``path`` (one of PATHS) with ``inflight`` requests outstanding.
 
     ``src``: for our broker, the source directory of the version to run (default: installed).
+    ``options``: what the requests are (one outstanding only; see ``peers.req_requests``).
     """
     with processes() as group:
         if path == "no broker":
             address = group.start(peers.rep_worker).get()
-            return _client(group, inflight, address, "worker", count)
+            return _client(group, inflight, address, "worker", count, options)
         if path == "cauldron_proto broker":
             with broker_process(src=src) as (endpoints, pid):
                 [name] = group.start(peers.dispatchers, endpoints["broker"], 1).get()
-                return _measured(group, pid, inflight, endpoints["broker"], name, count)
+                return _measured(group, pid, inflight, endpoints["broker"], name, count, options)
         device = peers.proxy_device if path == "zmq.proxy device" else peers.python_device
         front, back, pid = group.start(device).get()
         group.start(peers.rep_worker, back).get()
-        return _measured(group, pid, inflight, front, "worker", count)
+        return _measured(group, pid, inflight, front, "worker", count, options)
 
 
 # -- 4: fan-out -----------------------------------------------------------------------------
@@ -245,12 +250,14 @@ def median_of(runs: int, func, *args) -> dict:
 
 def run(quick: bool = False, runs: int = 3, progress=print) -> dict:
     n1, n64 = (2000, 10000) if quick else (8000, 50000)
-    out: dict = {"round_trips_1": {}, "round_trips_64": {}, "fanout": {}, "broadcast_flood": {},
-                 "broadcast_paced": {}}
+    out: dict = {"round_trips_1": {}, "round_trips_64": {}, "round_trips_1mib": {}, "fanout": {},
+                 "broadcast_flood": {}, "broadcast_paced": {}}
     for path in PATHS:
         progress(f"round trips through {path}")
         out["round_trips_1"][path] = median_of(runs, round_trips, path, 1, n1)
         out["round_trips_64"][path] = median_of(runs, round_trips, path, 64, n64)
+        out["round_trips_1mib"][path] = median_of(runs, round_trips, path, 1, 100 if quick else 400, None,
+                                                  {"payload_size": 1 << 20})
     for count in (1, 2, 4, 8, 16):
         progress(f"fan-out to {count}")
         out["fanout"][count] = median_of(runs, fanout, count, 300 if quick else 1500)

@@ -30,11 +30,11 @@ _BACKEND_SEND = zmq.backend.Socket.send
 # -- requests and frames ----------------------------------------------------------------
 
 def request(dispatcher: str | None, index: int = 0, direction: Direction = Direction.CDQ,
-            command: str = "update") -> list[bytes]:
+            command: str = "update", payload: str | None = None) -> list[bytes]:
     """The envelope of benchmark request number ``index`` (its identifier encodes the index)."""
-    keyword = KEYWORD if command == "update" else None
+    keyword = KEYWORD if command in ("update", "modify") else None
     return encode(Message.new(direction, service=SERVICE, dispatcher=dispatcher, keyword=keyword,
-                              command=command, identifier=index.to_bytes(16, "big")))
+                              command=command, payload=payload, identifier=index.to_bytes(16, "big")))
 
 
 def requests(dispatcher: str | None, count: int, **kwargs) -> list[list[bytes]]:
@@ -262,18 +262,20 @@ def start_broker(timeout: float = 5.0, src: str | None = None) -> tuple[subproce
 def req_client(report, address: str, envelopes: list[list[bytes]], count: int, warmup: int = 200) -> None:
     """One request outstanding (REQ): latencies (ns) of ``count`` requests and the wall time.
 
-    The first ``warmup`` envelopes go first, untimed; the timed ones start again from the first.
+    The first ``warmup`` envelopes go first, untimed; the timed ones start again from the
+    first, going round the list again if it is shorter than ``count``.
     """
     ctx = zmq.Context()
     sock = _connect(ctx, zmq.REQ, address)
     clock = time.perf_counter_ns
     try:
-        for envelope in envelopes[:warmup]:
-            send_frames(sock, envelope)
+        for index in range(warmup):
+            send_frames(sock, envelopes[index % len(envelopes)])
             recv_frames(sock)
         latencies = []
         start = clock()
-        for envelope in envelopes[:count]:
+        for index in range(count):
+            envelope = envelopes[index % len(envelopes)]
             t0 = clock()
             send_frames(sock, envelope)
             answer = recv_frames(sock)
@@ -287,11 +289,19 @@ def req_client(report, address: str, envelopes: list[list[bytes]], count: int, w
 
 def req_requests(report, address: str, dispatcher: str | None, count: int, warmup: int = 200,
                  options: dict | None = None) -> None:
-    """:func:`req_client` with ``count`` distinct requests built before the clock starts.
+    """:func:`req_client` with distinct requests built before the clock starts.
 
-    ``options``: keyword arguments of :func:`request` (direction, command).
+    ``options``: keyword arguments of :func:`request` (direction, command), and
+    ``payload_size``: a ``modify`` with a payload of that many bytes (16 distinct requests,
+    taken in turn: one at a time, each answered before the next).
     """
-    req_client(report, address, requests(dispatcher, max(count, warmup), **(options or {})), count, warmup)
+    options = dict(options or {})
+    size = options.pop("payload_size", None)
+    if size is not None:
+        envelopes = requests(dispatcher, 16, command="modify", payload="x" * size, **options)
+    else:
+        envelopes = requests(dispatcher, max(count, warmup), **options)
+    req_client(report, address, envelopes, count, warmup)
 
 
 def dealer_client(report, address: str, dispatcher: str, count: int, inflight: int = 64,

@@ -37,7 +37,8 @@ def table(results: dict) -> list[str]:
     """The broker results as Markdown table lines, with ratios to the baselines."""
     lines = ["| benchmark | path | rate (/s) | p50 (us) | p99 (us) | ratio | notes |",
              "|---|---|---|---|---|---|---|"]
-    for key, title in (("round_trips_1", "1 request outstanding (REQ)"), ("round_trips_64", "64 in flight (DEALER)")):
+    for key, title in (("round_trips_1", "1 request outstanding (REQ)"), ("round_trips_64", "64 in flight (DEALER)"),
+                       ("round_trips_1mib", "1 outstanding, 1 MiB payload")):
         rows = results[key]
         device = rows[DEVICE]["rate_per_s"]
         for path, r in rows.items():

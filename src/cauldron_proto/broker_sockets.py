@@ -22,6 +22,7 @@ __all__ = ["BATCH", "FLUSH", "BindError", "BrokerError", "BrokerSockets", "conne
 
 BATCH = 1000
 FLUSH = 32
+LARGE = 65536  # bytes: frames this large are sent without copying (pyzmq's own copy threshold)
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _TCP = re.compile(r"^tcp://(?P<host>\[[^\]]*\]|[^/]*?):(?P<port>\d+|\*)$")
@@ -93,11 +94,19 @@ def transmit(send, frames) -> None:
 
 
 def transmit_all(send, messages) -> None:
-    """Send each multipart message of ``messages`` without blocking (as :func:`transmit`)."""
+    """Send each multipart message of ``messages`` without blocking (as :func:`transmit`).
+
+    A message whose next-to-last frame (a protocol message's payload) is LARGE bytes or more
+    is sent without copying its large frames (ZMQ holds a reference to the bytes instead).
+    """
     for frames in messages:
         try:
-            for frame in frames[:-1]:
-                send(frame, _MORE)
+            if len(frames[-2]) < LARGE:
+                for frame in frames[:-1]:
+                    send(frame, _MORE)
+            else:
+                for frame in frames[:-1]:
+                    send(frame, _MORE, len(frame) < LARGE)
             send(frames[-1], _NOBLOCK)
         except zmq.Again:
             pass
