@@ -15,6 +15,7 @@ import argparse
 import logging
 import sys
 
+from . import positive_seconds
 from ..broker import BrokerError, ZMQBroker
 from ..broker_launch import serve_until_signalled
 from ..config import ConfigError, read_configuration
@@ -25,16 +26,6 @@ _ROLES = (  # (config key, socket type, who connects)
     ("publish", "XSUB", "dispatchers publish broadcasts here"),
     ("subscribe", "XPUB", "clients subscribe to broadcasts here"),
 )
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -49,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--subscribe", metavar="ADDR", help="the XPUB clients subscribe to (config key subscribe)")
     p.add_argument("--lookup", metavar="ADDR",
                    help="what a client's lookup is answered: where its SUB connects (default: the subscribe address)")
-    p.add_argument("--timeout", metavar="SECONDS", type=_seconds,
+    p.add_argument("--timeout", metavar="SECONDS", type=positive_seconds,
                    help="heartbeat period T; a dispatcher silent for 5 T is expired (config key timeout)")
     p.add_argument("--no-heartbeat", action="store_true", help="send no heartbeats and expire no dispatcher")
     p.add_argument("--curve-secret-key", metavar="FILE",

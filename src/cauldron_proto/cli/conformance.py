@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from cauldron_proto.conformance.engine import Settings
+from cauldron_proto.cli import positive_seconds
 from cauldron_proto.conformance.frames import CaseError
 from cauldron_proto.conformance.report import details, failed, row, summary, to_json, to_junit
 from cauldron_proto.conformance.runner import run_suite, select_cases
@@ -27,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--subscribe", metavar="ADDR", help="the broker's XPUB address, where subscribers connect")
     p.add_argument("--lookup", metavar="ADDR",
                    help="the address the broker answers to 'lookup' (cases checking it are skipped without it)")
-    p.add_argument("--heartbeat-timeout", metavar="SECONDS", type=float,
+    p.add_argument("--heartbeat-timeout", metavar="SECONDS", type=positive_seconds,
                    help="the broker's heartbeat period T (heartbeat and expiry cases are skipped without it)")
     p.add_argument("-k", dest="keep", metavar="GLOB", action="append", default=[],
                    help="run only cases whose id matches GLOB (repeatable)")

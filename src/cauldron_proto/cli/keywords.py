@@ -27,6 +27,7 @@ from typing import Callable, Iterator, Optional
 
 import zmq
 
+from . import positive_seconds
 from .. import client, dispatcher
 from ..config import ConfigError
 from ..ktl import KTL_TYPES, KTLValueError, check_type, infer_type
@@ -40,16 +41,6 @@ TOOL_ERRORS = (client.ClientError, client.RequestTimeoutError, client.UnknownKey
                ShutDownError, ConfigError, KTLValueError, ValueError, zmq.ZMQError)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
-
-
 def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """A parser with the options every tool shares: configuration, addresses, timeout."""
     p = argparse.ArgumentParser(prog=prog, description=description)
@@ -58,7 +49,7 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--publish", metavar="ADDR", help="the broker's XSUB, for broadcasts (config key publish)")
     p.add_argument("--subscribe", metavar="ADDR", help="the broker's XPUB (config key subscribe; "
                    "clients use the address the broker's lookup gives)")
-    p.add_argument("--timeout", metavar="SECONDS", type=_seconds, help="config key timeout")
+    p.add_argument("--timeout", metavar="SECONDS", type=positive_seconds, help="config key timeout")
     p.add_argument("--curve-key", metavar="FILE",
                    help="CURVE: this tool's secret key file, NAME.key_secret (config key curve_key)")
     p.add_argument("--curve-server-key", metavar="FILE",
@@ -131,7 +122,7 @@ def dispatcher_main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("-k", "--keyword", action="append", required=True, metavar="KEYWORD[:TYPE]=VALUE",
                    help=f"a keyword and its initial value; TYPE is one of {', '.join(KTL_TYPES)} "
                         "(default: integer, double or string, from the value)")
-    p.add_argument("--wait", type=_seconds, default=10.0, metavar="SECONDS",
+    p.add_argument("--wait", type=positive_seconds, default=10.0, metavar="SECONDS",
                    help="how long to wait for the broker to confirm registration (default 10)")
     args = p.parse_args(argv)
     _logging(args.verbose)

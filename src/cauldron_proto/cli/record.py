@@ -19,6 +19,7 @@ import sys
 import threading
 from pathlib import Path
 
+from cauldron_proto.cli import positive_seconds
 from cauldron_proto.conformance.recorder import RecordingProxy
 from cauldron_proto.conformance.to_case import convert_file
 
@@ -33,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--listen-router", metavar="ADDR", default="tcp://127.0.0.1:*")
     p.add_argument("--listen-publish", metavar="ADDR", default="tcp://127.0.0.1:*")
     p.add_argument("--listen-subscribe", metavar="ADDR", default="tcp://127.0.0.1:*")
-    p.add_argument("--heartbeat-timeout", metavar="SECONDS", type=float,
+    p.add_argument("--heartbeat-timeout", metavar="SECONDS", type=positive_seconds,
                    help="the broker's heartbeat period, noted in the recording (deadlines become multiples of it)")
     p.add_argument("--lookup", metavar="ADDR", help="the broker's lookup answer, noted in the recording")
     p.add_argument("--no-rewrite-lookup", action="store_true",
