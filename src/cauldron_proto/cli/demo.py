@@ -88,9 +88,12 @@ def attempt(label: str, call, *args: Any) -> None:
 
 def run_client(config: dict, duration: float) -> int:
     seen: list[client.KeywordValue] = []
+    subscribed = threading.Event()  # a broadcast arrived: the subscription reached the dispatcher
 
     def show(value: client.KeywordValue) -> None:
         seen.append(value)
+        if not value.primed:
+            subscribed.set()
         say(f"monitor    {format_value(value)}{'  (primed)' if value.primed else ''}")
 
     with client.Service(SERVICE, config, timeout=5.0) as svc:
@@ -101,6 +104,7 @@ def run_client(config: dict, duration: float) -> int:
         svc["CLOCK"].monitor(show)
         svc["TARGET"].monitor(show)
         end = time.monotonic() + duration
+        subscribed.wait(5.0)  # CLOCK ticks every 0.5 s; writes before this could go unseen (slow joiner)
         for value in (12.5, 87.0):
             time.sleep(duration / 4)
             attempt(f"write TARGET = {value}", svc["TARGET"].write, value)
