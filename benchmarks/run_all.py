@@ -109,9 +109,11 @@ def plot(results: dict, path: Path) -> None:
         ax.set_xticks(x, [n.replace(" ", "\n", 1) for n in names], fontsize=8)
         ax.set_ylabel("latency (us)")
         twin = ax.twinx()
-        twin.plot(x, [rows[n]["rate_per_s"] for n in names], "ko-", label="round trips/s")
+        rates = [rows[n]["rate_per_s"] for n in names]
+        twin.plot(x, rates, "ko-", label="round trips/s")
         twin.set_ylabel("round trips / s")
-        twin.set_ylim(bottom=0)
+        twin.set_ylim(0, max(rates) * 1.3)  # room for the legends
+        ax.set_ylim(0, max(rows[n]["p99_us"] for n in names) * 1.3)
         ax.set_title(title)
         ax.legend(loc="upper left", fontsize=8)
         twin.legend(loc="upper right", fontsize=8)
@@ -136,9 +138,11 @@ def plot(results: dict, path: Path) -> None:
     ax.set_xticks(x, names, fontsize=8)
     ax.set_ylabel("latency (us)")
     twin = ax.twinx()
-    twin.plot(x, [flood[n]["rate_per_s"] for n in names], "ko-", label="flood: delivered/s")
+    rates = [flood[n]["rate_per_s"] for n in names]
+    twin.plot(x, rates, "ko-", label="flood: delivered/s")
     twin.set_ylabel("broadcasts / s")
-    twin.set_ylim(bottom=0)
+    twin.set_ylim(0, max(rates) * 1.3)
+    ax.set_ylim(0, max(paced[n]["p99_us"] for n in names) * 1.3)
     ax.set_title("Broadcasts (100 B) through XSUB/XPUB")
     ax.legend(loc="upper left", fontsize=8)
     twin.legend(loc="upper right", fontsize=8)
