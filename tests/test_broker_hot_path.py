@@ -96,3 +96,31 @@ def test_broadcast_relay_runs_beside_the_routing_loop_and_stops_with_close():
                 break
         assert decode(subscriber.recv_multipart()).payload == "42"
     assert len(relays()) == before
+
+
+def test_requests_to_a_dispatcher_that_reads_slowly_are_never_dropped():
+    """ZMQ's ROUTER drops what it sends to a full peer queue (1,000 messages by default):
+    the broker's queue toward a dispatcher holds every request the core lets be in flight."""
+    count = 3000  # beyond ZMQ's default queues on both ends of an inproc pipe (1,000 + 1,000)
+    with hand_broker(heartbeat=False) as broker, open_peers() as peers:
+        router = broker.endpoints["broker"]
+        dispatcher, client = peers.socket(zmq.DEALER, router), peers.socket(zmq.DEALER, router)
+        register(broker, dispatcher)
+        sent = set()
+        for _ in range(count // 500):  # in batches: the client's own queue holds 1,000
+            for _ in range(500):
+                msg = Message.new(Direction.CDQ, service="KTEST", dispatcher="disp1", keyword="K",
+                                  command="update")
+                sent.add(msg.identifier)
+                send(client, msg)
+            while broker.core.service("KTEST").dispatchers["disp1"].in_flight < len(sent):
+                broker.respond()  # the dispatcher reads nothing meanwhile
+        received: set[bytes] = set()
+        idle = 0
+        while len(received) < count and idle < 5:  # five rounds with nothing new: the rest is lost
+            broker.respond()
+            before = len(received)
+            while dispatcher.poll(100):
+                received.add(decode(dispatcher.recv_multipart()).identifier)
+            idle = idle + 1 if len(received) == before else 0
+        assert len(received) == count and received == sent

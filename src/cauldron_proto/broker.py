@@ -45,6 +45,8 @@ DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # bytes; the `max_message_size` con
 #: Pending tcp connections a bound socket queues (ZMQ's default, 100, makes the 101st of a
 #: burst of clients connecting at once wait about 1 s for the kernel to retry its SYN).
 LISTEN_BACKLOG = 1024
+#: Messages a peer's ROUTER queue holds beyond the core's requests in flight (heartbeats, replies).
+ROUTER_QUEUE_MARGIN = 1024
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: cheaper than the enum
 _log = logging.getLogger("cauldron_proto.broker")
 
@@ -113,6 +115,10 @@ class ZMQBroker(threading.Thread):
             self.security.server_socket(sock)  # before bind: a CURVE server, its keys checked by ZAP
         if mode.upper() == "ROUTER":
             sock.maxmsgsize = int(self.max_message_size)
+            # ZMQ drops, silently, what a ROUTER sends to a peer whose queue is full (default
+            # 1,000 messages). The core holds at most max_in_flight requests per dispatcher and
+            # answers the rest itself, so a queue that deep never drops a forwarded request.
+            sock.sndhwm = self.core.max_in_flight + ROUTER_QUEUE_MARGIN
         sock.backlog = LISTEN_BACKLOG
         try:
             sock.bind(address)
