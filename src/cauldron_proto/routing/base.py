@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from .._generated import Message, Text, encode
+from .._generated import Message, RemoteProtocolError, Text, check_kind, encode
 from .books import Books, DispatcherRecord, Service
 from .fanout import FanOut
 from .stats import DropLog, Stats, log
+
+#: The prefix of a routed request as the core sees it: the peer's empty delimiter.
+DELIMITER = (b"",)
 
 
 class CoreBase:
@@ -47,6 +50,19 @@ class CoreBase:
         """Answer a request that breaks a rule with ``Malformed message: <reason>``."""
         self.stats.refused += 1
         self._answer(peer, request, request.error(Text.MALFORMED_REQUEST.format(reason=reason)))
+
+    def _breaks_rules(self, peer: bytes, request: Message, *, routed: bool = True) -> bool:
+        """Answer ``request`` with an error if it breaks a rule: a routed request (``routed``)
+        needs exactly one empty delimiter, and every request its kind's field rules. True if it did."""
+        if routed and request.prefix != DELIMITER:
+            self._refuse_prefix(peer, request)
+            return True
+        try:
+            check_kind(request)
+        except RemoteProtocolError as exc:
+            self._refuse(peer, request, exc)
+            return True
+        return False
 
     def _refuse_prefix(self, peer: bytes, request: Message) -> None:
         got = len(request.prefix)

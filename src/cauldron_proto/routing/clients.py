@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from .._generated import Command, Message, RemoteProtocolError, Text, check_kind
+from .._generated import Command, Message, Text
 from .books import DispatcherRecord, InFlight
-from .base import CoreBase
+from .base import DELIMITER, CoreBase
 from .fanout import FanOut
 
-_DELIMITER = (b"",)
 
 
 class ClientHandlers(CoreBase):
@@ -19,10 +18,8 @@ class ClientHandlers(CoreBase):
 
     def _client_broker(self, peer: bytes, message: Message) -> None:
         """CBQ: lookup, locate, or 'unknown command'."""
-        try:
-            check_kind(message)
-        except RemoteProtocolError as exc:
-            return self._refuse(peer, message, exc)
+        if self._breaks_rules(peer, message, routed=False):
+            return
         command = message.command
         if command == Command.LOOKUP:
             answer = message.reply(self.lookup_address)
@@ -36,7 +33,7 @@ class ClientHandlers(CoreBase):
 
     def _client_dispatcher(self, peer: bytes, message: Message) -> None:
         """CDQ: route to the named dispatcher, or to the keyword's learned owner."""
-        if message.prefix != _DELIMITER:
+        if message.prefix != DELIMITER:  # no field rules to check here: the hot path
             return self._refuse_prefix(peer, message)
         record = self._route(message)
         if record is None:
@@ -73,12 +70,8 @@ class ClientHandlers(CoreBase):
 
     def _client_service(self, peer: bytes, message: Message) -> None:
         """CSQ: fan out to every dispatcher of the service (identify: maybe from the cache)."""
-        if message.prefix != _DELIMITER:
-            return self._refuse_prefix(peer, message)
-        try:
-            check_kind(message)
-        except RemoteProtocolError as exc:
-            return self._refuse(peer, message, exc)
+        if self._breaks_rules(peer, message):
+            return
         service = self.books.services.get(message.service_key)  # type: ignore[arg-type]
         if service is None or not service.dispatchers:
             error = Text.NO_DISPATCHERS_FOR_SERVICE.format(service=message.service)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from .._generated import Command, Direction, Message, RemoteProtocolError, Text, check_kind
+from .._generated import Command, Direction, Message, Text
 from .base import CoreBase
 from .books import DispatcherRecord
 
-_DELIMITER = (b"",)
 _ROUTED_REPLY = {Direction.CDP: "CD", Direction.CDE: "CD", Direction.SDP: "SD", Direction.SDE: "SD"}
 
 
@@ -15,12 +14,8 @@ class DispatcherHandlers(CoreBase):
 
     def _dispatcher_query(self, peer: bytes, message: Message) -> None:
         """DBQ: welcome, ready, heartbeat, or 'unknown command'."""
-        if message.prefix != _DELIMITER:
-            return self._refuse_prefix(peer, message)
-        try:
-            check_kind(message)
-        except RemoteProtocolError as exc:
-            return self._refuse(peer, message, exc)
+        if self._breaks_rules(peer, message):
+            return
         command = message.command
         if command == Command.WELCOME:
             return self._welcome(peer, message)
