@@ -573,6 +573,22 @@ def helper_dispatcher_bad_command(net: Net):
         client.recv()
 
 
+@session()
+def helper_dispatcher_refusals(net: Net):
+    """A write the keyword's validation refuses, and a keyword the dispatcher does not have."""
+    with helper_dispatcher(net, VALUE=("integer", 1)) as disp:
+        def at_most_100(keyword, value):
+            if value > 100:
+                raise ValueError("more than 100")
+        disp["VALUE"].validate = at_most_100
+        client = net.dealer()
+        client.send(Direction.CDQ, service="KTEST", dispatcher="KTEST1", keyword="VALUE", command="modify",
+                    payload="500")
+        assert client.recv().payload == "Write to VALUE refused: more than 100"
+        client.send(Direction.CDQ, service="KTEST", dispatcher="KTEST1", keyword="NOSUCH", command="update")
+        assert client.recv().payload == "Unknown keyword 'NOSUCH' for 'KTEST'"
+
+
 # -- sessions: malformed input, then an inquiry (robustness) ----------------------------
 
 def _then_inquiry(peer: Peer, frames: list[bytes], delimiter=True):

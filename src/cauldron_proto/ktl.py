@@ -16,15 +16,15 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Iterable
 
-from ._generated import KTL_TYPES
+from ._generated import KTL_TYPES, Text
 
 __all__ = ["KTL_TYPES", "KTLValueError", "check_type", "to_ascii", "from_ascii", "infer_type",
            "ARRAY_TYPES", "NUMERIC_TYPES", "UNKNOWN_KEYWORD", "WRITE_REFUSED"]
 
-#: A dispatcher's error reply to a command about a keyword it does not have.
-UNKNOWN_KEYWORD = "Unknown keyword '{keyword}' for '{service}'"
-#: A dispatcher's error reply to a write its validation refused.
-WRITE_REFUSED = "Write to {keyword} refused: {reason}"
+#: A dispatcher's error reply to a command about a keyword it does not have (from the spec).
+UNKNOWN_KEYWORD = Text.UNKNOWN_KEYWORD
+#: A dispatcher's error reply to a write its validation refused (from the spec).
+WRITE_REFUSED = Text.WRITE_REFUSED
 
 #: Array types, by the KTL type of their elements.
 ARRAY_TYPES = {"integer array": "integer", "double array": "double", "float array": "float"}

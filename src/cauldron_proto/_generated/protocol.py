@@ -245,6 +245,10 @@ class Text:
     DISPATCHER_BUSY = "Dispatcher '{dispatcher}' has {count} requests in flight; try again later"
     #: a dispatcher's error reply to a command it does not know (sent by the dispatcher)
     BAD_COMMAND = "Bad command '{command}'!"
+    #: a dispatcher's error reply to a command about a keyword it does not have (sent by the dispatcher)
+    UNKNOWN_KEYWORD = "Unknown keyword '{keyword}' for '{service}'"
+    #: a dispatcher's error reply to a modify its keyword's validation refused (sent by the dispatcher)
+    WRITE_REFUSED = 'Write to {keyword} refused: {reason}'
 
 
 #: Every text template, by name.
@@ -266,6 +270,8 @@ TEXTS = {
     'no_handler': Text.NO_HANDLER,
     'dispatcher_busy': Text.DISPATCHER_BUSY,
     'bad_command': Text.BAD_COMMAND,
+    'unknown_keyword': Text.UNKNOWN_KEYWORD,
+    'write_refused': Text.WRITE_REFUSED,
 }
 
 
