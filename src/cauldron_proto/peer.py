@@ -32,7 +32,7 @@ from ._generated import CONFIG_SECTION
 from .config import ConfigLike, address, get_bool, get_float, get_int, read_configuration
 from .security import PeerCurve, peer_curve
 
-__all__ = ["Settings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError"]
+__all__ = ["Settings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError", "term_owned_context"]
 
 _STOP = object()
 
@@ -143,6 +143,14 @@ class Mailbox:
                 if sock is not None:
                     sock.close(linger=0)
             self._sender = self.receiver = None
+
+
+def term_owned_context(context: zmq.Context, io_thread: "IOThread | None", log: logging.Logger, who: str) -> None:
+    """Terminate the context a helper created, unless its I/O thread still runs (term would hang)."""
+    if io_thread is not None and io_thread.is_alive():
+        log.error("%s: the I/O thread did not stop; leaving its context open", who)
+    else:
+        context.term()
 
 
 class IOThread(threading.Thread):

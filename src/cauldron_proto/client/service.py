@@ -11,7 +11,7 @@ import zmq
 from .._generated import FAIL, KTL_TYPES, Command, Direction, Message, Text
 from ..config import ConfigLike
 from ..ktl import UNKNOWN_KEYWORD
-from ..peer import Settings, ShutDownError
+from ..peer import Settings, ShutDownError, term_owned_context
 from .errors import DispatcherError, DispatcherTimeoutError, RequestTimeoutError, UnknownKeywordError
 from .keyword import Keyword, KeywordValue, Monitor
 from .notifier import Notifier
@@ -141,10 +141,7 @@ class Service:
 
     def _term(self) -> None:
         if self._own_context:
-            if self._io.is_alive():
-                self.log.error("the client I/O thread did not stop; leaving its context open")
-            else:
-                self._context.term()
+            term_owned_context(self._context, self._io, self.log, f"client of {self.name}")
 
     def __enter__(self) -> "Service":
         return self

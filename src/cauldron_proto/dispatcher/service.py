@@ -13,7 +13,7 @@ import zmq
 
 from .._generated import Direction, Message, encode
 from ..config import ConfigLike
-from ..peer import Settings, WorkerPool
+from ..peer import Settings, WorkerPool, term_owned_context
 from .handlers import answer
 from .keyword import Keyword, Reader, Validator
 from .transport import PUBLISH, SEND, DispatcherIO
@@ -140,10 +140,7 @@ class Service:
         if self._pool is not None:
             self._pool.shutdown(timeout=0.5)
         if self._own_context and self._context is not None:
-            if self._io is not None and self._io.is_alive():
-                self.log.error("%s: the I/O thread did not stop; leaving its context open", self.dispatcher)
-            else:
-                self._context.term()
+            term_owned_context(self._context, self._io, self.log, self.dispatcher)
 
     def __enter__(self) -> "Service":
         return self
