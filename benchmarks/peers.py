@@ -143,16 +143,22 @@ def rep_worker(report, connect: str | None = None) -> None:
         ctx.term()
 
 
-def proxy_device(report) -> None:
-    """``zmq.proxy(ROUTER, DEALER)``: the C-level forwarding device (the limit for one hop)."""
+def c_device(report, front_kind: int = zmq.ROUTER, back_kind: int = zmq.DEALER) -> None:
+    """``zmq.proxy(front, back)`` in C: ROUTER/DEALER, the limit for one forwarding hop, or
+    XSUB/XPUB, the broadcast relay (default high-water marks, as the broker)."""
     ctx = zmq.Context()
-    front, front_ep = _bind(ctx, zmq.ROUTER)
-    back, back_ep = _bind(ctx, zmq.DEALER)
+    front, front_ep = _bind(ctx, front_kind)
+    back, back_ep = _bind(ctx, back_kind)
     report.put((front_ep, back_ep, os.getpid()))
     try:
         zmq.proxy(front, back)
     except zmq.ContextTerminated:
         pass
+
+
+def proxy_device(report) -> None:
+    """``zmq.proxy(ROUTER, DEALER)``: the C-level forwarding device (the limit for one hop)."""
+    c_device(report, zmq.ROUTER, zmq.DEALER)
 
 
 def python_device(report) -> None:
@@ -179,15 +185,8 @@ def python_device(report) -> None:
 
 
 def xpub_xsub_device(report) -> None:
-    """``zmq.proxy(xsub, xpub)``: the C-level broadcast relay (default high-water marks, as the broker)."""
-    ctx = zmq.Context()
-    xsub, xsub_ep = _bind(ctx, zmq.XSUB)
-    xpub, xpub_ep = _bind(ctx, zmq.XPUB)
-    report.put((xsub_ep, xpub_ep, os.getpid()))
-    try:
-        zmq.proxy(xsub, xpub)
-    except zmq.ContextTerminated:
-        pass
+    """``zmq.proxy(xsub, xpub)``: the C-level broadcast relay."""
+    c_device(report, zmq.XSUB, zmq.XPUB)
 
 
 def dispatchers(report, router: str, count: int, prefix: str = "disp") -> None:
