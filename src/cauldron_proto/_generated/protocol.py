@@ -34,7 +34,6 @@ FAIL_FRAMES = frozenset({'payload', 'identifier', })
 #: Reasons for refusing frames, by rule id (templates for str.format).
 RULES = {
     'too_few_frames': 'expected at least 7 frames, got {count}',
-    'empty_frame': 'empty frame in the envelope (empty frames are routing delimiters)',
     'invalid_utf8': 'invalid UTF-8: {error}',
     'invalid_direction': '{value!r} is not a direction code',
     'fail_not_allowed': 'the fail sentinel is only valid in the payload and identifier frames',
