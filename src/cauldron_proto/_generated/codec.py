@@ -297,6 +297,12 @@ class Message(msgspec.Struct, frozen=True, gc=False):
         frames = (f[0], name, f[2], frame_table[self.direction], f[4], _to_frame(payload, "payload"), f[6])
         return Message(self.prefix, table[self.direction], frames)
 
+    def with_dispatcher(self, name: str | None) -> "Message":
+        """The same message with ``name`` in the dispatcher frame (as the broker names a
+        keyword's learned owner in a request it routes by keyword)."""
+        f = self.frames
+        return Message(self.prefix, self.direction, (f[0], _to_frame(name, "dispatcher"), *f[2:]))
+
     def with_prefix(self, *prefix: bytes) -> "Message":
         """The same envelope behind another routing prefix."""
         return Message(prefix, self.direction, self.frames)
