@@ -53,11 +53,13 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
         "directions": [p["code"] + k for p in spec["pairs"] for k in spec["kinds"]],
         "blank": blank,
         "fail": fail,
+        "payload_python": {name: _payload_python(entry) for name, entry in spec["payload_types"].items()},
     }
     files = {
         f"{GENERATED_PACKAGE}/__init__.py": "init.py.j2",
         f"{GENERATED_PACKAGE}/protocol.py": "protocol.py.j2",
         f"{GENERATED_PACKAGE}/codec.py": "codec.py.j2",
+        f"{GENERATED_PACKAGE}/payloads.py": "payloads.py.j2",
         "docs/protocol.md": "protocol.md.j2",
     }
     out = {path: env.get_template(name).render(context) for path, name in files.items()}
@@ -68,6 +70,18 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
                             " spec's recorded_examples; `source` is the recording and its line.")
     out[f"{GOLDEN}/recorded.json"] = _dump({"note": recorded_note, "cases": _recorded_cases(spec, blank, fail)})
     return out
+
+
+def _payload_python(entry: dict) -> str:
+    """The Python type a payload type's decoder gives."""
+    fmt = entry["format"]
+    if fmt == "choice":
+        kinds = sorted({type(v).__name__ for v in entry["values"].values()})
+        return " | ".join(kinds)
+    simple = {"text": "str | None" if entry.get("nullable") else "str", "blank": "None", "empty": "str",
+              "joined": "list[str]", "address": "str", "ktl_type": "str | None", "decimal": "float",
+              "fail_or_text": "str | FAIL"}
+    return entry["type"] if fmt == "json" else simple[fmt]
 
 
 def _dump(data) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._generated import Command
+from .._generated.payloads import PayloadError, decode_units
 from ..ktl import KTLValueError, enumerator_name, enumerators, from_ascii, to_ascii
 
 if TYPE_CHECKING:
@@ -98,8 +98,8 @@ class Keyword:
         keyword's: the map of integer text to names, which also refreshes ``enumerators``)."""
         reply = self.service._keyword_request(self, Command.UNITS, "", timeout)
         try:
-            units = json.loads(reply.payload) if isinstance(reply.payload, str) else None
-        except ValueError:
+            units = decode_units(reply.payload) if reply.payload is not None else None
+        except PayloadError:
             return reply.payload
         if self.type == "enumerated" and isinstance(units, dict):
             try:

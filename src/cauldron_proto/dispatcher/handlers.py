@@ -15,12 +15,12 @@ Anything else is ``Bad command 'NAME'!``. A read of a keyword with no value is a
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Callable, Mapping
 
 from .._generated import Message, Text
+from .._generated.payloads import encode_ktl_type, encode_list, encode_time, encode_units
 from ..ktl import UNKNOWN_KEYWORD, WRITE_REFUSED, KTLValueError
 from .keyword import Keyword
 
@@ -59,19 +59,19 @@ def _modify(request, keywords, service):
 def _identify(request, keywords, service):
     name = request.payload if isinstance(request.payload, str) and request.payload else request.keyword
     keyword = keywords.get(name.upper()) if name else None
-    return None if keyword is None else keyword.type
+    return encode_ktl_type(None if keyword is None else keyword.type)
 
 
 def _enumerate(request, keywords, service):
-    return ":".join(sorted(keywords))  # no keywords: the empty string, as existing dispatchers answer
+    return encode_list(sorted(keywords))  # no keywords: the empty string, as existing dispatchers answer
 
 
 def _units(request, keywords, service):
-    return json.dumps(_keyword(request, keywords, service).units_answer)
+    return encode_units(_keyword(request, keywords, service).units_answer)
 
 
 def _heartbeat(request, keywords, service):
-    return f"{time.time():.3f}"
+    return encode_time(time.time())
 
 
 #: The commands a dispatcher answers, by name.
