@@ -53,7 +53,7 @@ def test_sub_with_tcp_addresses_starts_a_process_that_stops_cleanly():
             assert lookup.payload == handle.endpoints["subscribe"]
     finally:
         handle.stop()
-    assert not handle.is_alive() and handle.process.exitcode == 0  # SIGTERM: a clean exit
+    assert not handle.is_alive() and handle.exitcode == 0  # SIGTERM: a clean exit
 
 
 @pytest.mark.parametrize("make_config, kind", [(inproc_config, ZMQBroker), (tcp_config, BrokerProcess)])
@@ -88,7 +88,7 @@ def test_daemon_reports_a_bind_failure():
             with pytest.raises(BrokerError, match=f"127.0.0.1:{port}"):
                 handle.wait_running(timeout=60)
             handle.join(30)
-            assert handle.process.exitcode == 1
+            assert handle.exitcode == 1
         finally:
             handle.stop()
 

@@ -1,16 +1,14 @@
 """Starting brokers: from a configuration, in a thread, in a process or in the foreground.
 
 The functions here are ZMQBroker's classmethods (``check``, ``from_config``, ``serve``,
-``setup``, ``sub``, ``thread``, ``daemon``); each takes the broker class first. Whatever
-``sub()`` chooses, the handle it returns has ``running``, ``wait_running(timeout)``,
-``endpoints``, ``is_alive()``, ``join()`` and ``stop(timeout)``.
+``setup``, ``sub``, ``thread``, and ``daemon`` from :mod:`.broker_process`); each takes the
+broker class first. Whatever ``sub()`` chooses, the handle it returns has ``running``,
+``wait_running(timeout)``, ``endpoints``, ``is_alive()``, ``join()`` and ``stop(timeout)``.
 """
 
 from __future__ import annotations
 
-import configparser
 import contextlib
-import multiprocessing
 import signal
 import socket
 import threading
@@ -20,6 +18,7 @@ import zmq
 
 from ._generated import Direction, Message, RemoteProtocolError, Text, decode, encode
 from . import config as _config
+from .broker_process import BrokerProcess, daemon
 from .broker_sockets import BrokerError, host_of, is_wildcard
 from .config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
 from .security import broker_curve, peer_curve
@@ -158,90 +157,6 @@ def setup(cls, config=None, timeout=2.0, daemon=True):
         handle.stop()
         raise
     return handle
-
-
-def daemon(cls, config=None, daemon=True):
-    """Start a configured broker in a subprocess (multiprocessing, spawn); returns a :class:`BrokerProcess`."""
-    cfg = read_configuration(config)
-    sections = {section: dict(cfg.items(section, raw=True)) for section in cfg.sections()}
-    mp = multiprocessing.get_context("spawn")
-    report, writer = mp.Pipe(duplex=False)
-    running = mp.Event()
-    process = mp.Process(target=_serve_in_process, args=(cls, sections, writer, running),
-                         name="ZMQBroker", daemon=daemon)
-    process.start()
-    writer.close()
-    return BrokerProcess(process, report, running)
-
-
-def _serve_in_process(cls, sections, report, running):
-    """The subprocess: bind, report the endpoints (or the failure), serve until SIGTERM."""
-    cfg = configparser.ConfigParser()
-    cfg.read_dict(sections)
-
-    def ready(broker):
-        running.set()
-        report.send(("running", dict(broker.endpoints)))
-
-    try:
-        serve_until_signalled(cls.from_config(cfg, "ProcessBroker"), ready)
-    except (BrokerError, ConfigError) as exc:
-        report.send(("error", str(exc)))
-        raise SystemExit(1) from None
-    finally:
-        running.clear()
-        report.close()
-
-
-class BrokerProcess:
-    """A broker in a subprocess, as ``daemon()``, ``sub()`` and ``setup()`` return it."""
-
-    def __init__(self, process, report, running):
-        self.process, self.running = process, running
-        self.endpoints: dict[str, str] = {}
-        self._report = report
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-    def is_alive(self) -> bool:
-        return self.process.is_alive()
-
-    isAlive = is_alive
-
-    def join(self, timeout=None) -> None:
-        self.process.join(timeout)
-
-    def wait_running(self, timeout=None) -> bool:
-        """Wait until the process's broker serves; raise BrokerError if it failed, or TimeoutError."""
-        if self.endpoints:
-            return True
-        if not self._report.poll(timeout):
-            raise TimeoutError(f"the broker process did not start within {timeout} s")
-        try:
-            kind, value = self._report.recv()
-        except EOFError:
-            self.process.join(1.0)
-            raise BrokerError(f"the broker process exited (status {self.process.exitcode}) before serving") from None
-        if kind == "error":
-            raise BrokerError(value)
-        self.endpoints = value
-        return True
-
-    def stop(self, timeout=None) -> None:
-        """SIGTERM the process (its broker stops cleanly); kill it if it is still there after
-        ``timeout`` seconds (default 10)."""
-        if self.process.is_alive():
-            self.process.terminate()
-        self.process.join(10.0 if timeout is None else timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self._report.close()
-
-    def __repr__(self) -> str:
-        return f"<BrokerProcess pid={self.pid} alive={self.is_alive()} endpoints={self.endpoints}>"
 
 
 class DaemonFlagOrLauncher:
