@@ -127,3 +127,11 @@ def test_the_child_runs_the_callers_class_when_it_can_import_it():
     assert _importable_name(BrokerProcess) == "cauldron_proto.broker_process:BrokerProcess"
     local = type("Local", (ZMQBroker,), {"__module__": "__main__"})
     assert _importable_name(local) == "cauldron_proto.broker:ZMQBroker"  # a script's own class
+
+
+def test_daemon_refuses_inproc_addresses_as_the_existing_method_does():
+    cfg = configparser.ConfigParser()
+    cfg["zmq"] = {"broker": "inproc://no-other-process-reaches-this", "publish": "tcp://localhost:*",
+                  "subscribe": "tcp://localhost:*"}
+    with pytest.raises(ValueError, match="inproc"):
+        ZMQBroker.daemon(cfg)

@@ -43,11 +43,18 @@ _daemonic: "weakref.WeakSet[BrokerProcess]" = weakref.WeakSet()
 def daemon(cls, config=None, daemon=True):
     """Start a configured broker in a child process; returns a :class:`BrokerProcess` at once.
 
-    ``daemon``: the child is stopped when this process exits (else it outlives it).
+    ``daemon``: the child is stopped when this process exits (else it outlives it). Raises
+    ValueError, as the existing method does, for an ``inproc://`` address (no other process
+    can reach it).
     """
+    from . import config as _config
     from .config import read_configuration
 
     cfg = read_configuration(config)
+    for key in ("broker", "publish", "subscribe"):
+        if _config.address(cfg, key).startswith("inproc://"):
+            raise ValueError(f"a broker in another process cannot serve {key} = {_config.address(cfg, key)}: "
+                             "inproc:// addresses reach only this process (use sub() or thread())")
     order = {
         "sections": {section: dict(cfg.items(section, raw=True)) for section in cfg.sections()},
         "broker": _importable_name(cls),
