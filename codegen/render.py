@@ -47,6 +47,7 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
         "spec": spec,
         "spec_path": spec_path,
         "frames": _frame_list(spec),
+        "index": {frame["name"]: i for i, frame in enumerate(spec["envelope"]["frames"])},
         "directions": [p["code"] + k for p in spec["pairs"] for k in spec["kinds"]],
         "blank": blank,
         "fail": fail,
@@ -107,7 +108,7 @@ def _valid_cases(spec: dict, blank: bytes, fail: bytes) -> list[dict]:
         decoded = {k: ex[k] for k in ("service", "dispatcher", "keyword")}
         decoded.update(direction=kind["direction"], command=ex["command"], payload=ex["payload"],
                        identifier=ex["identifier"], prefix=case["prefix"])
-        out.append({"name": case["name"], "kind": case["kind"],
+        out.append({"name": case["name"], "kind": case["kind"], "as_built": "frames" not in case,
                     "frames": [f.hex() for f in prefix + envelope], "decoded": decoded})
     return out
 

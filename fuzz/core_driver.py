@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from cauldron_proto import Direction, Kind, Message, RemoteProtocolError, decode, encode, salvage
+from cauldron_proto import FAIL, Direction, Kind, Message, RemoteProtocolError, decode, encode, salvage
 from cauldron_proto.routing import BrokerCore
 
 from .seeds import NAMES, Mutation, mutate, seed
@@ -88,7 +88,7 @@ class CoreDriver:
     def _reply(self, pick: int, how: int, mutations: Sequence[Mutation]) -> None:
         peer, request = self.forwarded[pick % len(self.forwarded)]
         name = request.dispatcher or NAMES[pick % len(NAMES)]
-        payload = ("42", None, "\x02", "integer", "err", "42")[how % 6]
+        payload = ("42", None, FAIL, "integer", "err", "")[how % 6]
         if how % 6 == 4:
             reply = request.error(payload, dispatcher=name)
         else:

@@ -20,10 +20,10 @@ from cauldron_proto import FAIL, MESSAGE_KINDS, Direction, Message, encode
 
 __all__ = ["SERVICES", "SERVICE_FRAMES", "NAMES", "KEYWORDS", "POOL", "TEMPLATES", "seed", "mutate", "Mutation", "N_OPS"]
 
-SERVICES = ("KTEST", "ktest", "OTHER", "\x01")
-#: How the service names are framed: the last is the text "\x01" (a sentinel, then the text),
-#: which a codec that re-encodes text would turn into a blank frame.
-SERVICE_FRAMES = (b"KTEST", b"ktest", b"OTHER", b"\x01\x01")
+SERVICES = ("KTEST", "ktest", "OTHER", "\x01S")
+#: How the service names are framed: the last is the text "\x01S" (a sentinel, then the text),
+#: which a codec that re-encodes text would turn into the service "S".
+SERVICE_FRAMES = (b"KTEST", b"ktest", b"OTHER", b"\x01\x01S")
 NAMES = ("disp0", "disp1", "disp2")
 KEYWORDS = ("VALUE", "value", "TEMP", "NOPE")
 COMMANDS = ("update", "modify", "identify", "enumerate", "units", "bogus")

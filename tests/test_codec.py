@@ -50,8 +50,8 @@ def test_golden_valid_decodes_to_its_fields(case):
     check_kind(msg)
 
 
-# One case's wire form differs from the plain encoding on purpose (a leading sentinel).
-PLAIN = [c for c in VALID if c["name"] != "leading_blank_sentinel_is_stripped"]
+# Cases whose wire form differs from what Message.new builds (sentinel bytes a reader strips).
+PLAIN = [c for c in VALID if c["as_built"]]
 
 
 @pytest.mark.parametrize("case", PLAIN, ids=[c["name"] for c in PLAIN])
@@ -86,8 +86,8 @@ def test_error_texts_name_frame_and_reason():
         decode([b"S", b"D", b"K", b"XBQ", b"c", b"p", b"i"])
     with pytest.raises(RemoteProtocolError, match=r"frame 5 \(payload\): invalid UTF-8"):
         decode([b"S", b"D", b"K", b"CDP", b"c", b"\xff\xfe", b"i"])
-    with pytest.raises(RemoteProtocolError, match=r"frame 1 \(dispatcher\): empty frame"):
-        decode([b"S", b"", b"K", b"CDP", b"c", b"p", b"i"])
+    with pytest.raises(RemoteProtocolError, match=r"frame 3 \(direction\): b'' is not a direction code"):
+        decode([b"S", b"", b"K", b"", b"c", b"p", b"i"])
 
 
 def test_remote_protocol_error_is_a_value_error():
@@ -117,8 +117,37 @@ def test_leading_sentinel_on_a_longer_field_is_stripped():
     assert (msg.service, msg.dispatcher, msg.payload) == ("KTEST", "disp", "42")
 
 
-def test_empty_text_is_sent_as_blank():
-    assert Message.new("CDP", service="S", dispatcher="d", payload="").frames[5] == BLANK
+def test_empty_text_is_an_empty_frame_distinct_from_blank():
+    """What the existing client sends for every read, and a dispatcher for an empty value."""
+    built = Message.new("CDP", service="S", dispatcher="d", payload="")
+    assert built.frames[5] == b"" and built.payload == ""
+    read = decode([b"c1", b"", b"testsvc", BLANK, b"STRING", b"CDQ", b"update", b"", b"id"])
+    assert read.payload == "" and read.payload is not None
+    assert Message.new("CDP", service="S", dispatcher="d", payload=None).frames[5] == BLANK
+    empty = decode([b""] * 3 + [b"CDQ"] + [b""] * 3)
+    assert (empty.service, empty.dispatcher, empty.keyword, empty.command, empty.identifier) == ("", "", "", "", b"")
+    assert empty.service_key == "" and empty.keyword_key == "" and empty.is_usable
+
+
+@pytest.mark.parametrize("frame, value", [
+    (b"\x01\x01", None), (b"\x01\x02", FAIL), (b"\x02\x02", FAIL), (b"\x01\x02A", "A"),
+    (b"\x0141", "41"), (b"\x02A", "A"), (b"\x01\x01A", "\x01A"), (b"\x02\x02A", "\x02A"),
+    (b"\x02\x01", None), (b"\x01", None), (b"\x02", FAIL), (b"", ""),
+])
+def test_payload_is_read_by_the_existing_decoders_rule(frame, value):
+    """Strip one leading 01 from a field longer than one byte, then one leading 02 likewise."""
+    msg = decode([b"S", b"d", b"K", b"CDP", b"update", frame, b"id"])
+    assert msg.payload == value if value is not FAIL else msg.payload is FAIL
+    assert msg.is_usable == (value not in (None, FAIL))
+
+
+def test_text_starting_with_a_sentinel_byte_goes_behind_that_byte():
+    for text in ("\x01A", "\x02A", "\x01\x02", "\x02\x01"):
+        frame = Message.new("CDP", service="S", payload=text).frames[5]
+        assert frame == text[0].encode() + text.encode() and decode([b"S", b"d", b"K", b"CDP", b"c", frame, b""]).payload == text
+    for text in ("\x01", "\x02"):
+        with pytest.raises(LocalProtocolError, match="reads as a sentinel"):
+            Message.new("CDP", service="S", payload=text)
 
 
 def test_reply_and_error_derivation_follow_the_spec():
@@ -202,8 +231,8 @@ def test_messages_are_frozen_and_hashable():
 
 # --- property tests -----------------------------------------------------------------------
 
-_text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20).filter(
-    lambda s: s[0] not in "\x01\x02"
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20).filter(
+    lambda s: s not in ("\x01", "\x02")
 )
 _optional = st.none() | _text
 
@@ -221,7 +250,7 @@ def _messages(draw):
     prefix = draw(st.lists(st.binary(max_size=8), max_size=4))
     return Message.new(
         kind.direction, command=kind.command or draw(_text), payload=payload,
-        identifier=draw(st.binary(min_size=1, max_size=20)), prefix=prefix, **fields,
+        identifier=draw(st.binary(max_size=20)), prefix=prefix, **fields,
     )
 
 

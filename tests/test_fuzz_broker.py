@@ -16,7 +16,7 @@ from collections import Counter
 
 import zmq
 
-from cauldron_proto import BLANK, Kind, RemoteProtocolError, client, decode
+from cauldron_proto import Kind, RemoteProtocolError, client, decode
 from cauldron_proto.broker import ZMQBroker
 from fuzz.programs import random_mutations
 from fuzz.seeds import TEMPLATES, mutate, seed
@@ -95,7 +95,7 @@ class Storm:
             return
         self.count += 1
         self.to_router += sock.type in (zmq.DEALER, zmq.REQ)
-        self.sent[(id(sock), frames[-1] or BLANK)] += 1  # an empty identifier is answered as blank
+        self.sent[(id(sock), frames[-1])] += 1  # an empty identifier is a value, answered as sent
 
     def _raw(self) -> None:
         """Random bytes at a random port over plain TCP (a new connection when the broker hung up)."""

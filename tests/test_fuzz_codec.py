@@ -47,7 +47,7 @@ def test_frames_read_from_bytes_never_break_the_codec(data):
     check_codec(frames_from_bytes(data))
 
 
-@pytest.mark.parametrize("text", ["\x01", "\x02", "\x01abc", "\x02\x01", "\x02"])
+@pytest.mark.parametrize("text", ["\x01abc", "\x02\x01", "\x02abc", "\x01\x02", "\x01\x01"])
 def test_text_starting_with_a_sentinel_byte_survives_a_round_trip(text):
     """Found by the fuzzer: such text was re-encoded as a bare sentinel (a blank service
     with a keyword: frames the broker sent in heartbeats and fan-out copies, that no peer decodes)."""
@@ -57,11 +57,23 @@ def test_text_starting_with_a_sentinel_byte_survives_a_round_trip(text):
     assert decode(encode(again.replace(direction="SDQ"))).service == text
 
 
-@pytest.mark.parametrize("fields", [{"service": "", "keyword": "VALUE"}, {"service": "", "dispatcher": "d"},
-                                    {"service": None, "keyword": "VALUE"}])
+@pytest.mark.parametrize("text", ["\x01", "\x02"])
+def test_a_lone_sentinel_character_cannot_be_sent_as_text(text):
+    """Every reader (the existing decoder's rule) takes it for the sentinel itself."""
+    with pytest.raises(LocalProtocolError, match="reads as a sentinel"):
+        Message.new("CDQ", service="S", payload=text)
+
+
+@pytest.mark.parametrize("fields", [{"service": None, "keyword": "VALUE"}, {"service": None, "dispatcher": "d"},
+                                    {"service": None, "keyword": ""}])
 def test_a_blank_service_with_a_keyword_or_dispatcher_is_refused_when_building(fields):
     with pytest.raises(LocalProtocolError, match="needs a service"):
         Message.new("CDQ", command="update", **fields)
+
+
+def test_an_empty_service_is_a_name_not_blank():
+    message = decode(encode(Message.new("CDQ", service="", keyword="VALUE", command="update")))
+    assert (message.service, message.keyword) == ("", "VALUE")
 
 
 def test_the_checks_catch_a_codec_that_builds_broken_frames(monkeypatch):

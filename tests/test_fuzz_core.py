@@ -77,7 +77,7 @@ def test_the_driver_catches_a_core_that_forgets_requests(monkeypatch):
     def forgetful_retire(self, record, text):
         self.books.remove(record)
         record.in_flight = {}
-        self.books.forget_if_idle(record.service)
+        self.books.forget_if_idle(record.service, self._now)
 
     monkeypatch.setattr(routing_base.CoreBase, "_retire", forgetful_retire)
     program = [(SEND, 3, 2, 0, ()), (SEND, 3, 4, 0, ()), (SEND, 0, len(TEMPLATES) - 7, 0, ()), (ADVANCE, 16)]

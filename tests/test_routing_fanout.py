@@ -165,7 +165,7 @@ def test_identify_answer_is_cached_and_repeats_are_served_from_the_cache():
     assert h.core.stats.cache_hits == 1
     # and the keyword now routes to its owner
     by_keyword = query("CDQ", "KTEST", keyword="VALUE", command="update")
-    h.send(b"C3", by_keyword, expect=[(b"D2", by_keyword.with_prefix(b"", b"C3", b""))])
+    h.send(b"C3", by_keyword, expect=[(b"D2", by_keyword.with_dispatcher("disp2").with_prefix(b"", b"C3", b""))])
 
 
 def test_identify_learned_from_a_routed_reply_is_cached_too():

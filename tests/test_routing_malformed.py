@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from cauldron_proto import BLANK, FAIL, FAIL_FRAME, Direction, Text, encode, salvage
+from cauldron_proto import BLANK, FAIL, FAIL_FRAME, Direction, Text, decode, encode, salvage
 from cauldron_proto.routing.stats import DropLog, Stats
 
 from .harness import Harness, query
@@ -97,13 +97,24 @@ def test_blank_service_with_a_keyword_gets_an_error_reply():
     assert (sent.message.service, sent.message.keyword) == (None, None)
 
 
-def test_empty_frame_and_misplaced_fail_in_the_envelope_get_error_replies():
+def test_misplaced_fail_in_the_envelope_gets_an_error_reply():
     h = Harness()
-    for index, bad in ((4, b""), (0, FAIL_FRAME), (6, b"")):
+    frames = [b""] + ENVELOPE
+    frames[1] = FAIL_FRAME
+    [sent] = h.send(b"C1", frames)
+    assert sent.message.direction == "CDE" and sent.message.payload.startswith("Malformed message: ")
+
+
+def test_empty_envelope_frames_are_values_and_are_routed():
+    """An existing client's read: command update with an empty payload frame (and an empty
+    identifier, which the existing parser also accepts)."""
+    h = Harness()
+    h.dispatcher(b"D1", "KTEST", "disp1")
+    for index in (5, 6):
         frames = [b""] + ENVELOPE
-        frames[1 + index] = bad
-        [sent] = h.send(b"C1", frames)
-        assert sent.message.direction == "CDE" and sent.message.payload.startswith("Malformed message: ")
+        frames[1 + index] = b""
+        request = decode(frames)
+        h.send(b"C1", frames, expect=[(b"D1", request.with_prefix(b"", b"C1", b""))])
 
 
 @pytest.mark.parametrize("direction", ["CDB", "DBP", "DBB", "CBP", "CBE", "CSP", "CSE", "UBP", "UBE", "UBB", "SDB", "CSB", "CBB"])
@@ -176,7 +187,7 @@ def test_salvage_blanks_each_bad_frame_and_keeps_the_rest():
     frames = [b"p", b"", b"\xffS", b"disp1", b"KW", b"CDQ", b"", b"\x02", b"id"]
     message = salvage(frames)
     assert message.prefix == (b"p", b"") and message.direction == "CDQ"
-    assert message.frames == (BLANK, BLANK, BLANK, b"CDQ", BLANK, FAIL_FRAME, b"id")
+    assert message.frames == (BLANK, BLANK, BLANK, b"CDQ", b"", FAIL_FRAME, b"id")
 
 
 @pytest.mark.parametrize("frames", [[], [b"a"] * 6, [b"a", b"b", b"c", b"XXX", b"e", b"f", b"g"]])

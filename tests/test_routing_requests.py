@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cauldron_proto import Text
+from cauldron_proto import Message, Text
 
 from .harness import Harness, query
 
@@ -78,7 +78,8 @@ def test_keyword_owner_is_learned_from_a_successful_reply_then_routes():
     h.send(b"D1", d1.answer(fwd, "42"))
     assert h.core.service("KTEST").keywords == {"VALUE": "disp1"}
     by_keyword = query("CDQ", "ktest", keyword="VALUE", command="update")
-    h.send(b"C2", by_keyword, expect=[forwarded_to(b"D1", by_keyword, b"C2")])
+    # forwarded naming the learned owner in the dispatcher frame, as the existing broker does
+    h.send(b"C2", by_keyword, expect=[forwarded_to(b"D1", by_keyword.with_dispatcher("disp1"), b"C2")])
 
 
 def test_error_or_blank_replies_teach_nothing():
@@ -217,7 +218,7 @@ def test_reregistration_from_a_new_socket_answers_the_old_sockets_requests():
     # the old socket's late answer is dropped; new requests go to the new socket
     h.send(b"OLD", old.answer(f1), expect=[])
     q3 = query("CDQ", "KTEST", dispatcher="disp1", keyword="A", command="update")
-    h.send(b"C1", q3, expect=[forwarded_to(b"NEW", q3)])
+    h.send(b"C1", q3, expect=[forwarded_to(b"NEW", q3.with_dispatcher("disp1"))])
 
 
 def test_welcome_again_from_the_same_socket_keeps_its_requests():
@@ -240,7 +241,7 @@ def test_learned_keyword_owner_survives_replacement():
     h.send(b"OLD", d.answer(fwd))
     h.dispatcher(b"NEW", "KTEST", "disp1")
     by_keyword = query("CDQ", "KTEST", keyword="A", command="update")
-    h.send(b"C1", by_keyword, expect=[forwarded_to(b"NEW", by_keyword)])
+    h.send(b"C1", by_keyword, expect=[forwarded_to(b"NEW", by_keyword.with_dispatcher("disp1"))])
 
 
 # -- an expired dispatcher speaks again ----------------------------------------------------------
@@ -250,34 +251,76 @@ def expire(h: Harness, d) -> None:
     assert h.core.service(d.service) is None
 
 
-def test_expired_dispatcher_heartbeat_or_ready_gets_not_registered():
+def test_expired_dispatcher_that_answers_a_heartbeat_is_registered_again_without_welcome():
+    """An existing Cauldron dispatcher stalled past 5 T (SIGSTOP, then SIGCONT) answers the
+    beats queued for it and never welcomes again: served again, no reply, no DBE."""
     h = Harness(timeout=1.0)
-    d = h.dispatcher(b"D1", "KTEST", "disp1")
-    expire(h, d)
-    text = "Dispatcher 'disp1' is not registered for 'KTEST'; send welcome"
-    for command in ("heartbeat", "ready"):
-        message = d.command(command)
-        h.send(b"D1", message, expect=[(b"D1", message.error(text))])
-    assert Text.DISPATCHER_NOT_REGISTERED.format(dispatcher="disp1", service="KTEST") == text
-
-
-def test_expired_dispatcher_is_not_routable_until_it_welcomes_again():
-    h = Harness(timeout=1.0)
-    d = h.dispatcher(b"D1", "KTEST", "disp1")
-    expire(h, d)
-    h.send(b"D1", d.command("heartbeat"))
-    q = query("CDQ", "KTEST", dispatcher="disp1", command="update", keyword="K")
-    h.send(b"C1", q, expect=[(b"C1", q.error("Dispatcher 'disp1' is not available for 'KTEST'"))])
-    h.dispatcher(b"D1", "KTEST", "disp1")
+    d = h.dispatcher(b"D1", "ktest", "disp1")
+    q = query("CDQ", "KTEST", dispatcher="disp1", command="update", keyword="K", payload="")
     h.send(b"C1", q, expect=[forwarded_to(b"D1", q)])
+    h.advance(5.0 * h.core.timeout, expect=[(b"C1", q.error("Dispatcher Timed Out"))])
+    assert h.core.service("KTEST") is None
+    beat = Message.new("DBQ", service="KTEST", dispatcher="disp1", command="heartbeat", payload="1795870850.2")
+    h.send(b"D1", beat.with_prefix(b""), expect=[])
+    assert h.core.stats.readmitted == 1 and h.core.service("KTEST").dispatchers["disp1"].ready
+    h.send(b"D1", d.answer(forwarded_to(b"D1", q)[1], "late"), expect=[])  # answered already: dropped
+    q2 = query("CDQ", "KTEST", dispatcher="disp1", command="update", keyword="K", payload="")
+    h.send(b"C1", q2, expect=[forwarded_to(b"D1", q2)])
+    h.advance(1.0, expect=[(b"D1", lambda m: m.direction == "DBP" and m.command == "heartbeat")])
 
 
-def test_ready_from_a_socket_that_never_welcomed_gets_not_registered():
+def test_ready_from_a_socket_that_never_welcomed_registers_a_free_name():
     h = Harness()
     ready = query("DBQ", "KTEST", dispatcher="ghost", command="ready")
-    h.send(b"G1", ready, expect=[(b"G1", ready.error(
-        "Dispatcher 'ghost' is not registered for 'KTEST'; send welcome"))])
-    assert len(h.core.services) == 0
+    h.send(b"G1", ready, expect=[])
+    assert h.core.service("KTEST").dispatchers["ghost"].peer == b"G1"
+
+
+def test_a_stranger_claiming_a_held_name_is_told_to_welcome_at_most_once_per_period():
+    """No ping-pong with an existing dispatcher, which answers every DBE with a DBQ."""
+    h = Harness(timeout=1.0)
+    h.dispatcher(b"D1", "KTEST", "disp1")
+    text = "Dispatcher 'disp1' is not registered for 'KTEST'; send welcome"
+    assert Text.DISPATCHER_NOT_REGISTERED.format(dispatcher="disp1", service="KTEST") == text
+    beat = query("DBQ", "KTEST", dispatcher="disp1", command="heartbeat", payload="1.0")
+    h.send(b"D2", beat, expect=[(b"D2", beat.error(text))])
+    for _ in range(50):  # the existing dispatcher's answer to that DBE, again and again
+        h.send(b"D2", beat, expect=[])
+    assert h.core.stats.dropped_by_reason["not_registered_told_already"] == 50
+    h.advance(1.0, expect=[(b"D1", lambda m: m.command == "heartbeat")])
+    h.send(b"D2", beat, expect=[(b"D2", beat.error(text))])  # one more, a period later
+    assert h.core.service("KTEST").dispatchers["disp1"].peer == b"D1"
+
+
+def test_learned_owners_outlive_the_last_dispatcher_and_route_again_when_it_returns():
+    """An existing client identifies a keyword once, then always sends CDQ with a blank
+    dispatcher: after its dispatcher expired and came back it must still be routed."""
+    h = Harness(timeout=1.0)
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    q = query("CDQ", "KTEST", keyword="VALUE", command="update", payload="", dispatcher="disp1")
+    [fwd] = h.send(b"C1", q, expect=[forwarded_to(b"D1", q)])
+    h.send(b"D1", d.answer(fwd, "7"), expect=[(b"C1", lambda m: m.payload == "7")])
+    expire(h, d)
+    assert "KTEST" in h.core.books.retained
+    blank = query("CDQ", "KTEST", keyword="VALUE", command="update", payload="")
+    h.send(b"C1", blank, expect=[(b"C1", blank.error("No dispatcher is available for KTEST.VALUE"))])
+    h.dispatcher(b"D9", "KTEST", "disp1")  # restarted: a new socket, the same name
+    h.send(b"C1", blank, expect=[(b"D9", lambda m: m.keyword == "VALUE" and m.prefix == (b"", b"C1", b""))])
+    assert h.core.books.retained == {}
+
+
+def test_retained_owners_are_bounded_in_time_and_count():
+    h = Harness(timeout=1.0)
+    h.core.books.owner_retention, h.core.books.max_retained = 100.0, 3
+    for n in range(5):
+        d = h.dispatcher(b"D%d" % n, f"S{n}", "disp")
+        q = query("CDQ", f"S{n}", keyword="VALUE", command="update", payload="", dispatcher="disp")
+        [fwd] = h.send(b"C1", q)
+        h.send(d.peer, d.answer(fwd, "1"))
+    h.advance(5.0)
+    assert list(h.core.books.retained) == ["S2", "S3", "S4"]
+    h.advance(100.0)
+    assert h.core.books.retained == {}
 
 
 def test_reply_from_a_socket_that_never_welcomed_is_dropped():

@@ -7,7 +7,10 @@
 7 frames are the envelope, everything before them the routing prefix.
 A message keeps its frames as bytes: text fields are decoded when read, so relaying a
 message costs no re-encoding, and ``encode(message)`` gives the prefix then the envelope.
-Blank frames read as None, the fail sentinel as :data:`FAIL`.
+Blank frames read as None, the fail sentinel as :data:`FAIL`, an empty frame as the empty
+string. Text fields are read by the existing decoder's rule: one leading blank byte is
+stripped from a field longer than one byte, then one leading fail byte from what is left if
+it is still longer than one byte.
 """
 
 from __future__ import annotations
@@ -93,33 +96,62 @@ _SENTINEL_BYTES = (BLANK[0], FAIL_FRAME[0])
 _KEEP: Any = object()
 
 
-def _text(frame: bytes) -> str | None:
+def _strip_sentinels(frame: bytes) -> bytes:
+    """The existing decoder's rule: strip one leading blank byte, then one leading fail byte,
+    each only from a field longer than one byte."""
+    if len(frame) > 1 and frame[0] == BLANK[0]:
+        frame = frame[1:]
+    if len(frame) > 1 and frame[0] == FAIL_FRAME[0]:
+        frame = frame[1:]
+    return frame
+
+
+def _field(frame: bytes) -> "str | Fail | None":
+    """A text frame's value: None for blank, FAIL for the fail sentinel, else the text."""
     if frame == BLANK:
         return None
-    if frame[0] in _SENTINEL_BYTES:
-        frame = frame[1:]
+    if frame and frame[0] in _SENTINEL_BYTES:
+        frame = _strip_sentinels(frame)
+        if frame == BLANK:
+            return None
+        if frame == FAIL_FRAME:
+            return FAIL
     return frame.decode("utf-8")
 
 
-def _to_frame(value: Any, name: str) -> bytes:
-    """One field as a frame: None is blank, FAIL the fail sentinel, "" is blank.
+def _is_blank(frame: bytes) -> bool:
+    """Whether a frame reads as blank (the sentinel itself, or 01 01 and 02 01 by the rule)."""
+    return frame == BLANK or (len(frame) == 2 and frame[0] in _SENTINEL_BYTES and _strip_sentinels(frame) == BLANK)
 
-    Text that starts with a sentinel byte goes behind a blank sentinel, which readers strip:
-    the text "\\x01" is sent as b"\\x01\\x01", never as the blank sentinel itself.
+
+def _text(frame: bytes) -> str | None:
+    """A name frame's text (None for blank; the fail sentinel, refused in names, as its byte)."""
+    value = _field(frame)
+    return FAIL_FRAME.decode("ascii") if value is FAIL else value
+
+
+def _to_frame(value: Any, name: str) -> bytes:
+    """One field as a frame: None is blank, FAIL the fail sentinel, "" an empty frame.
+
+    Text that starts with a sentinel byte goes behind that same byte, which readers strip:
+    the text "\\x01A" is sent as 01 01 41 and "\\x02A" as 02 02 41. The texts "\\x01" and
+    "\\x02" alone cannot be sent: every reader takes them for the sentinels.
     """
     if value is None:
         return BLANK
     if isinstance(value, str):
-        if not value:
-            return BLANK
         frame = value.encode("utf-8")
-        return BLANK + frame if frame[0] in _SENTINEL_BYTES else frame
+        if frame[:1] in (BLANK, FAIL_FRAME):
+            if len(frame) == 1:
+                raise LocalProtocolError(f"{name}: the text {value!r} reads as a sentinel and cannot be sent")
+            return frame[:1] + frame
+        return frame
     if value is FAIL:
         if name in ('payload', 'identifier', ):
             return FAIL_FRAME
         raise LocalProtocolError(f"{name}: the fail sentinel is only valid in the payload and identifier")
     if isinstance(value, (bytes, bytearray, memoryview)) and name == "identifier":
-        return bytes(value) if len(value) else BLANK
+        return bytes(value)
     raise LocalProtocolError(f"{name}: expected text or None, got {type(value).__name__}")
 
 
@@ -156,7 +188,7 @@ class Message(msgspec.Struct, frozen=True, gc=False):
         code = _DIRECTION_BY_FRAME.get(str(direction).encode("ascii", "replace"))
         if code is None:
             raise LocalProtocolError(f"direction: {direction!r} is not a direction code")
-        if not service and (keyword or dispatcher):
+        if service is None and (keyword is not None or dispatcher is not None):
             raise LocalProtocolError("service: a keyword or dispatcher needs a service")
         frames = (
             _to_frame(service, "service"),
@@ -194,7 +226,7 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     def payload(self) -> "str | Fail | None":
         """The payload as text; None when blank, :data:`FAIL` for the fail sentinel."""
         frame = self.frames[5]
-        return FAIL if frame == FAIL_FRAME else _text(frame)
+        return FAIL if frame == FAIL_FRAME else _field(frame)
 
     @property
     def identifier(self) -> bytes:
@@ -204,11 +236,12 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     @property
     def service_key(self) -> str | None:
         """The service name as the broker files it (upper-cased), or None."""
-        frame = self.frames[0]  # as _text(), inlined: the broker reads it for every request
+        frame = self.frames[0]  # _text() inlined: the broker reads it for every request
         if frame == BLANK:
             return None
-        if frame[0] in _SENTINEL_BYTES:
-            frame = frame[1:]
+        if frame and frame[0] in _SENTINEL_BYTES:
+            text = _text(frame)
+            return None if text is None else text.upper()
         return frame.decode("utf-8").upper()
 
     @property
@@ -217,8 +250,9 @@ class Message(msgspec.Struct, frozen=True, gc=False):
         frame = self.frames[2]
         if frame == BLANK:
             return None
-        if frame[0] in _SENTINEL_BYTES:
-            frame = frame[1:]
+        if frame and frame[0] in _SENTINEL_BYTES:
+            text = _text(frame)
+            return None if text is None else text.upper()
         return frame.decode("utf-8").upper()
 
     @property
@@ -228,7 +262,12 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     @property
     def is_usable(self) -> bool:
         """A non-error message whose payload is neither blank nor fail."""
-        return self.frames[3][2:] != b"E" and self.frames[5] not in (BLANK, FAIL_FRAME)
+        if self.frames[3][2:] == b"E":
+            return False
+        payload = self.frames[5]
+        if payload and payload[0] in _SENTINEL_BYTES:
+            return _field(payload) not in (None, FAIL)
+        return True
 
     @property
     def sender(self) -> bytes | None:
@@ -258,6 +297,12 @@ class Message(msgspec.Struct, frozen=True, gc=False):
         frames = (f[0], name, f[2], frame_table[self.direction], f[4], _to_frame(payload, "payload"), f[6])
         return Message(self.prefix, table[self.direction], frames)
 
+    def with_dispatcher(self, name: str | None) -> "Message":
+        """The same message with ``name`` in the dispatcher frame (as the broker names a
+        keyword's learned owner in a request it routes by keyword)."""
+        f = self.frames
+        return Message(self.prefix, self.direction, (f[0], _to_frame(name, "dispatcher"), *f[2:]))
+
     def with_prefix(self, *prefix: bytes) -> "Message":
         """The same envelope behind another routing prefix."""
         return Message(prefix, self.direction, self.frames)
@@ -286,11 +331,9 @@ def decode(frames: list[bytes] | tuple[bytes, ...]) -> Message:
     direction = _DIRECTION_BY_FRAME.get(envelope[3])
     if direction is None:
         raise _refuse("direction", "invalid_direction", value=envelope[3])
-    if b"" in envelope:
-        raise _refuse(FRAME_NAMES[envelope.index(b"")], "empty_frame")
     service, dispatcher, keyword, _, command, payload, _ = envelope
-    if service == BLANK and (keyword != BLANK or dispatcher != BLANK):
-        if keyword != BLANK:
+    if _is_blank(service) and not (_is_blank(keyword) and _is_blank(dispatcher)):
+        if not _is_blank(keyword):
             raise _refuse("keyword", "keyword_without_service")
         raise _refuse("dispatcher", "dispatcher_without_service")
     if not (service.isascii() and dispatcher.isascii() and keyword.isascii() and command.isascii()
@@ -311,8 +354,8 @@ def salvage(frames: list[bytes] | tuple[bytes, ...]) -> Message | None:
 
     For answering bad input with an error reply: None when there is nothing to answer (fewer
     than 7 frames, or a direction frame that is not a direction code); otherwise a
-    :class:`Message` whose frames all follow the rules: an empty frame, a text frame that is
-    not UTF-8 and a misplaced fail sentinel become blank, and with a blank service the
+    :class:`Message` whose frames all follow the rules: a text frame that is not UTF-8 and a
+    misplaced fail sentinel become blank, and with a blank service the
     dispatcher and keyword are blank too.
     """
     n = len(frames)
@@ -324,12 +367,12 @@ def salvage(frames: list[bytes] | tuple[bytes, ...]) -> Message | None:
         return None
     for index, name in enumerate(FRAME_NAMES):
         frame = envelope[index]
-        if frame == b"" or (frame == FAIL_FRAME and name not in FAIL_FRAMES):
+        if frame == FAIL_FRAME and name not in FAIL_FRAMES:
             envelope[index] = BLANK
         elif name in TEXT_FRAMES and not _is_utf8(frame):
             envelope[index] = BLANK
-    if envelope[0] == BLANK:
-        envelope[1] = envelope[2] = BLANK
+    if _is_blank(envelope[0]):
+        envelope[1:3] = [frame if _is_blank(frame) else BLANK for frame in envelope[1:3]]
     return Message(tuple(frames[: n - ENVELOPE_SIZE]), direction, tuple(envelope))
 
 
@@ -414,7 +457,7 @@ def check_kind(message: Message, kind: MessageKind | None = None) -> MessageKind
     if kind is None:
         return None
     for index, name in enumerate(("service", "dispatcher", "keyword")):
-        rule, blank = getattr(kind, name), message.frames[index] == BLANK
+        rule, blank = getattr(kind, name), _is_blank(message.frames[index])
         if rule == "required" and blank:
             raise _refuse(name, "field_required", kind=kind.name, frame=name)
         if rule == "blank" and not blank:

@@ -34,7 +34,6 @@ FAIL_FRAMES = frozenset({'payload', 'identifier', })
 #: Reasons for refusing frames, by rule id (templates for str.format).
 RULES = {
     'too_few_frames': 'expected at least 7 frames, got {count}',
-    'empty_frame': 'empty frame in the envelope (empty frames are routing delimiters)',
     'invalid_utf8': 'invalid UTF-8: {error}',
     'invalid_direction': '{value!r} is not a direction code',
     'fail_not_allowed': 'the fail sentinel is only valid in the payload and identifier frames',
@@ -235,7 +234,7 @@ class Text:
     LOCATE_NO = 'no'
     #: CDE to every request pending at a dispatcher's old socket when it registers again from a new one (the existing broker dropped these silently) (sent by the broker)
     DISPATCHER_REPLACED = "Dispatcher '{dispatcher}' re-registered before answering"
-    #: DBE to a dispatcher message from a peer the broker does not know (for example one that expired); it must send welcome again (sent by the broker)
+    #: DBE to a ready or heartbeat answer from a socket the dispatcher name is not registered at while another socket holds the name (at most once per T per socket); it must send welcome (sent by the broker)
     DISPATCHER_NOT_REGISTERED = "Dispatcher '{dispatcher}' is not registered for '{service}'; send welcome"
     #: error reply to a request whose frames break a rule but can still be answered (sent by the broker)
     MALFORMED_REQUEST = 'Malformed message: {reason}'

@@ -29,6 +29,8 @@ class CoreBase:
         self.name = name
         self.max_in_flight = self.MAX_IN_FLIGHT
         self.books = Books()
+        #: routing id -> when it was last told to welcome (rate limit of that DBE)
+        self._told_to_welcome: dict[bytes, float] = {}
         self.stats = Stats()
         self.drops = DropLog(self.stats)
         self._out: list[list[bytes]] = []
@@ -88,7 +90,7 @@ class CoreBase:
                     self._finish_fanout(entry.fanout)
             else:
                 self._send((client, b""), entry.request.error(text, dispatcher=record.name))
-        self.books.forget_if_idle(record.service)
+        self.books.forget_if_idle(record.service, self._now)
 
     def _finish_fanout(self, fanout: FanOut) -> None:
         """Answer the client with the merged result and forget the fan-out."""
@@ -99,7 +101,7 @@ class CoreBase:
             self._learn_from_fanout(service, fanout)
         self.stats.fanouts += 1
         self._out.append(encode(fanout.result()))
-        self.books.forget_if_idle(fanout.service)
+        self.books.forget_if_idle(fanout.service, self._now)
 
     @staticmethod
     def _learn_from_fanout(service: Service, fanout: FanOut) -> None:

@@ -110,16 +110,29 @@ class Service:
 
 
 class Books:
-    """Every service by key, and every dispatcher record by its socket's routing id."""
+    """Every service by key, and every dispatcher record by its socket's routing id.
 
-    def __init__(self) -> None:
+    When a service's last dispatcher is gone, what it learned of keyword owners is kept for
+    ``owner_retention`` seconds (for at most ``max_retained`` services, the oldest dropped
+    first) and given back when a dispatcher of that service registers again: an existing
+    Cauldron client identifies a keyword once and then always routes by the learned owner.
+    """
+
+    def __init__(self, owner_retention: float = 86_400.0, max_retained: int = 1024) -> None:
         self.services: dict[str, Service] = {}
         self.by_peer: dict[bytes, dict[tuple[str, str], DispatcherRecord]] = {}
+        self.owner_retention = owner_retention
+        self.max_retained = max_retained
+        #: service key -> (forget at, learned owners), oldest first
+        self.retained: dict[str, tuple[float, dict[str, str]]] = {}
 
     def add(self, record: DispatcherRecord) -> None:
         service = self.services.get(record.service)
         if service is None:
             service = self.services[record.service] = Service(record.service)
+            kept = self.retained.pop(record.service, None)
+            if kept is not None:
+                service.owners.update(kept[1])
         service.dispatchers[record.name] = record
         self.by_peer.setdefault(record.peer, {})[(record.service, record.name)] = record
 
@@ -134,10 +147,24 @@ class Books:
             if not at_peer:
                 del self.by_peer[record.peer]
 
-    def forget_if_idle(self, key: str) -> None:
+    def forget_if_idle(self, key: str, now: float) -> None:
+        """Forget service ``key`` if it is idle, keeping its learned owners for a while."""
         service = self.services.get(key)
-        if service is not None and service.idle:
-            del self.services[key]
+        if service is None or not service.idle:
+            return
+        del self.services[key]
+        if service.owners and self.owner_retention > 0 and self.max_retained > 0:
+            self.retained[key] = (now + self.owner_retention, service.owners)
+            while len(self.retained) > self.max_retained:
+                del self.retained[next(iter(self.retained))]
+
+    def purge_retained(self, now: float) -> None:
+        """Drop the retained owners whose time is up (they are kept oldest first)."""
+        while self.retained:
+            key, (forget_at, _) = next(iter(self.retained.items()))
+            if forget_at > now:
+                return
+            del self.retained[key]
 
     def registered(self, peer: bytes, service: str, name: str) -> DispatcherRecord | None:
         return self.by_peer.get(peer, {}).get((service, name))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._generated import Command, Message, Text
+from .._generated import BLANK, Command, Message, Text
 from .books import DispatcherRecord, InFlight
 from .base import DELIMITER, CoreBase
 from .fanout import FanOut
@@ -46,6 +46,8 @@ class ClientHandlers(CoreBase):
             busy = Text.DISPATCHER_BUSY.format(dispatcher=record.name, count=len(record.in_flight))
             return self._answer(peer, message, message.error(busy))
         record.in_flight[key] = InFlight(message)
+        if message.frames[1] == BLANK:  # routed by keyword: name its owner, as the existing broker does
+            message = message.with_dispatcher(record.name)
         self._send((record.peer, b"", peer, b""), message)
 
     def _route(self, message: Message) -> DispatcherRecord | None:

@@ -26,15 +26,21 @@ Invariants, true after every call:
    during a fan-out are not asked.
 4. Memory is bounded by what is registered and in flight: there is no per-client record;
    a service exists only while it has a dispatcher or a fan-out in flight (looking one up,
-   or a request naming an unknown one, never creates it); learned keyword owners and the
-   identify cache live in their service and go with it. A dispatcher has at most
+   or a request naming an unknown one, never creates it); the identify cache lives in its
+   service and goes with it, learned keyword owners are kept a while longer (6.). A dispatcher has at most
    ``max_in_flight`` requests in flight: more are answered ``Dispatcher 'X' has N requests
    in flight; try again later`` at once (a fan-out skips it, an unusable answer).
 5. A dispatcher is routable from its ``welcome`` (heartbeats start at ``ready``) until it
    expires (5 T without any message from its socket) or is replaced. Afterwards its socket is
-   a stranger: ``ready``/``heartbeat`` get DBE ``Dispatcher 'X' is not registered for 'S';
-   send welcome``, its replies are dropped (their requests were answered already), and only
-   a new ``welcome`` makes it routable again.
+   a stranger: its replies are dropped (their requests were answered already). A ``ready`` or
+   heartbeat answer from a stranger shows the dispatcher alive: if its name is free it is
+   registered again at that socket, ready (an existing Cauldron dispatcher never welcomes
+   twice); if another socket holds the name it gets DBE ``Dispatcher 'X' is not registered
+   for 'S'; send welcome``, at most once per T per socket (no ping-pong).
+6. Learned keyword owners outlive their service's last dispatcher by
+   ``books.owner_retention`` seconds (a day; at most ``books.max_retained`` services): a
+   dispatcher that comes back under the same name is routed to by keyword again, for
+   clients that never identify twice.
 
 Bad input. A message ``decode`` refuses is answered when it can be: if the codec can
 :func:`~cauldron_proto.salvage` it (at least 7 frames and a valid direction code) and it is
@@ -113,6 +119,7 @@ class BrokerCore(ClientHandlers, DispatcherHandlers):
             for service in list(self.books.services.values()):
                 for fanout in [f for f in service.fanouts.values() if now >= f.deadline]:
                     self._finish_fanout(fanout)
+            self.books.purge_retained(now)
             self._schedule_changed()
         except Exception:  # noqa: BLE001
             self._internal_error(b"")

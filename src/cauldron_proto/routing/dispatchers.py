@@ -25,12 +25,42 @@ class DispatcherHandlers(CoreBase):
                 record.sent(message.identifier)
             return self._answer(peer, message, message.error(Text.UNKNOWN_COMMAND))
         if record is None:
-            text = Text.DISPATCHER_NOT_REGISTERED.format(dispatcher=message.dispatcher, service=message.service)
-            return self._answer(peer, message, message.error(text))
+            return self._stranger(peer, message)
         record.unanswered.pop(message.identifier, None)  # e.g. its answer to a heartbeat
         if command == Command.READY and not record.ready:
             record.ready = True
             self._schedule_changed()
+
+    def _stranger(self, peer: bytes, message: Message) -> None:
+        """``ready`` or a heartbeat answer from a socket the name is not registered at.
+
+        The dispatcher is evidently alive (an existing Cauldron dispatcher welcomes once in
+        its life: after it stalled past expiry, or the broker restarted, it only answers
+        heartbeats), so a free name is registered again at this socket, ready, with no
+        reply. A name held by another socket is not taken without a welcome: the sender is
+        told to welcome, at most once per T per socket (an existing dispatcher answers a DBE
+        with a DBQ, so answering every one would be an endless ping-pong).
+        """
+        key, name = message.service_key, message.dispatcher
+        service = self.books.services.get(key)  # type: ignore[arg-type]
+        if service is None or name not in service.dispatchers:
+            record = DispatcherRecord(message.service, name, peer, self._now, self.timeout)  # type: ignore[arg-type]
+            record.ready = True
+            self.books.add(record)
+            self.stats.readmitted += 1
+            self._schedule_changed()
+            self._log_event("dispatcher %s/%s at %s registered again by its %s (no welcome)",
+                            key, name, peer.hex(), message.command)
+            return
+        told = self._told_to_welcome
+        if told.get(peer, -float("inf")) + self.timeout > self._now:
+            return self._drop("not_registered_told_already", peer, message)
+        if len(told) >= 4096:
+            for stale in [p for p, at in told.items() if at + self.timeout <= self._now]:
+                del told[stale]
+        told[peer] = self._now
+        text = Text.DISPATCHER_NOT_REGISTERED.format(dispatcher=name, service=message.service)
+        self._answer(peer, message, message.error(text))
 
     def _welcome(self, peer: bytes, message: Message) -> None:
         """Register (service, name) at ``peer``; a new socket replaces the old one."""

@@ -24,6 +24,7 @@ class Stats(msgspec.Struct):
     refused: int = 0  #: requests answered with an error reply because their frames broke a rule
     registered: int = 0  #: welcomes that registered a dispatcher (new or from a new socket)
     replaced: int = 0  #: dispatchers that registered again from a new socket
+    readmitted: int = 0  #: dispatchers registered again by a ready or heartbeat answer, without welcome
     expired: int = 0  #: dispatchers forgotten after 5 T of silence
     heartbeats: int = 0  #: heartbeats sent
     timed_out: int = 0  #: requests answered 'Dispatcher Timed Out'

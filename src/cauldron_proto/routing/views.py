@@ -149,9 +149,17 @@ class ServiceView:
         self._core, self._clock, self._name = core, clock, name
 
     def _service(self) -> Service:
-        """The service's books now (one that left shows as empty: nothing of it is kept)."""
-        current = self._core.books.services.get(self._name)
-        return current if current is not None else Service(self._name)
+        """The service's books now (one that left shows no dispatcher, and the keyword owners
+        the books still keep for it)."""
+        books = self._core.books
+        current = books.services.get(self._name)
+        if current is not None:
+            return current
+        gone = Service(self._name)
+        kept = books.retained.get(self._name)
+        if kept is not None:
+            gone.owners = dict(kept[1])
+        return gone
 
     @property
     def name(self) -> str:
