@@ -6,6 +6,7 @@ import configparser
 import signal
 import subprocess
 import sys
+import types
 
 import pytest
 import zmq
@@ -128,3 +129,20 @@ def test_serve_blocks_until_a_signal_then_returns(tmp_path, signum):
             proc.communicate()
     assert proc.returncode == 0, err
     assert out == "served Served False\n"
+
+
+def test_config_none_means_the_loaded_cauldron_packages_configuration(monkeypatch):
+    """Inside the existing Cauldron package (its client calls ``ZMQBroker.check(ctx=...)`` with
+    no configuration), None means its active configuration, as for the existing broker."""
+    cfg = inproc_config()
+    assert ZMQBroker.default_configuration() is None  # no Cauldron loaded: the spec's defaults
+    monkeypatch.setitem(sys.modules, "Cauldron.config", types.SimpleNamespace(cauldron_configuration=cfg))
+    assert ZMQBroker.default_configuration() is cfg
+    assert not ZMQBroker.check(timeout=0.05)
+    handle = ZMQBroker.setup(timeout=0.05)  # inproc addresses: a thread
+    try:
+        assert isinstance(handle, ZMQBroker) and handle.endpoints["broker"] == cfg["zmq"]["broker"]
+        assert ZMQBroker.check(timeout=10)
+        assert ZMQBroker.setup(timeout=10) is None
+    finally:
+        handle.stop()

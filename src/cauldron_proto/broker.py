@@ -91,6 +91,7 @@ class ZMQBroker(threading.Thread):
         self._control_address = f"inproc://cauldron_proto.broker.control.{uuid.uuid4().hex}"
 
     # Seed classmethods (implemented in broker_launch).
+    default_configuration = classmethod(launch.default_configuration)
     check = classmethod(launch.check)
     from_config = classmethod(launch.from_config)
     serve = classmethod(launch.serve)

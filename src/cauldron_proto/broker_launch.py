@@ -8,9 +8,11 @@ broker class first. Whatever ``sub()`` chooses, the handle it returns has ``runn
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import signal
 import socket
+import sys
 import threading
 import types
 
@@ -23,11 +25,25 @@ from .broker_sockets import BrokerError, host_of, is_wildcard
 from .config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
 from .security import broker_curve, peer_curve
 
-__all__ = ["BrokerProcess", "DaemonFlagOrLauncher", "check", "from_config", "serve", "serve_until_signalled", "setup", "sub",
-           "thread", "daemon"]
+__all__ = ["BrokerProcess", "DaemonFlagOrLauncher", "check", "configured", "daemon", "default_configuration",
+           "from_config", "serve", "serve_until_signalled", "setup", "sub", "thread"]
 
 STARTUP_TIMEOUT = 30.0  # seconds a new broker (a spawned process on a busy machine) may take to bind
 _ADDRESS_KEYS = ("broker", "publish", "subscribe")
+
+
+def default_configuration(cls):
+    """What ``config=None`` means in the classmethods: the active configuration of the
+    existing Cauldron package when it is loaded (``Cauldron.config.cauldron_configuration``,
+    which the existing broker reads then, so a drop-in replacement inside Cauldron finds the
+    addresses its tests configure), else None: the spec's defaults."""
+    existing = getattr(sys.modules.get("Cauldron.config"), "cauldron_configuration", None)
+    return existing if isinstance(existing, configparser.RawConfigParser) else None
+
+
+def configured(cls, config) -> configparser.ConfigParser:
+    """``config`` read (``cls.default_configuration()`` when it is None), defaults filled in."""
+    return read_configuration(cls.default_configuration() if config is None else config)
 
 
 def from_config(cls, config, name="ConfiguredBroker"):
@@ -36,7 +52,7 @@ def from_config(cls, config, name="ConfiguredBroker"):
     Binds follow the configuration rules (``bind_address``); ``lookup`` answers the
     ``subscribe`` address as written; ``timeout``, ``heartbeat``, ``max_message_size`` apply.
     """
-    cfg = read_configuration(config)
+    cfg = configured(cls, config)
     connect = {key: _config.address(cfg, key) for key in _ADDRESS_KEYS}
     broker = cls(name, bind_address(connect["broker"]), bind_address(connect["subscribe"]),
                  bind_address(connect["publish"]), connect["subscribe"],
@@ -54,7 +70,7 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
     Waits at most ``timeout`` seconds; the REQ socket is closed with linger 0 whatever happens.
     With ``curve_server_key`` (and ``curve_key``) configured, the inquiry goes over CURVE.
     """
-    cfg = read_configuration(config)
+    cfg = configured(cls, config)
     if address is None:
         address = _config.address(cfg, "broker")
     if is_wildcard(address):
@@ -134,7 +150,7 @@ def thread(cls, config=None, daemon=True):
 
 def sub(cls, config=None, daemon=True):
     """A thread (in the global context) if any address is ``inproc://``, else a process."""
-    cfg = read_configuration(config)
+    cfg = configured(cls, config)
     if any(_config.address(cfg, key).startswith("inproc://") for key in _ADDRESS_KEYS):
         return cls.thread(cfg, daemon=daemon)
     return cls.daemon(cfg, daemon=daemon)

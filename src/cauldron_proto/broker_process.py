@@ -48,9 +48,9 @@ def daemon(cls, config=None, daemon=True):
     can reach it).
     """
     from . import config as _config
-    from .config import read_configuration
+    from .broker_launch import configured
 
-    cfg = read_configuration(config)
+    cfg = configured(cls, config)
     for key in ("broker", "publish", "subscribe"):
         if _config.address(cfg, key).startswith("inproc://"):
             raise ValueError(f"a broker in another process cannot serve {key} = {_config.address(cfg, key)}: "
