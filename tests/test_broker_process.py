@@ -135,3 +135,12 @@ def test_daemon_refuses_inproc_addresses_as_the_existing_method_does():
                   "subscribe": "tcp://localhost:*"}
     with pytest.raises(ValueError, match="inproc"):
         ZMQBroker.daemon(cfg)
+
+
+def test_a_module_in_the_scripts_folder_shadows_nothing_in_the_broker(tmp_path):
+    (tmp_path / "zmq.py").write_text("raise SystemExit('the broker imported the wrong zmq')\n", encoding="utf-8")
+    proc = script(tmp_path, PRELUDE.replace("from cauldron_proto", "sys.path.remove(sys.path[0])\nfrom cauldron_proto")
+                  + LEAVE_RUNNING[len(PRELUDE):], "daemonic", "exit")
+    out, _ = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 0, errors(tmp_path)
+    assert len(out.split()) == 2  # pid and address: the child started from this folder served

@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-The child is a fresh interpreter (``python -m cauldron_proto.broker_process``) started with
-:mod:`subprocess`, not :mod:`multiprocessing`: it runs none of the caller's code, so a plain
+The child is a fresh interpreter running this module's ``main()`` (the same as ``python -m
+cauldron_proto.broker_process``), started with :mod:`subprocess`, not
+:mod:`multiprocessing`: it runs none of the caller's code, so a plain
 script may call ``setup()``, ``sub()`` or ``daemon()`` at its top level with no
 ``if __name__ == "__main__":`` guard, and it inherits no thread and no ZMQ context.
 
@@ -38,6 +39,10 @@ __all__ = ["BrokerProcess", "daemon", "main"]
 STOP_TIMEOUT = 10.0  # seconds stop() waits for a clean exit before killing the child
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _daemonic: "weakref.WeakSet[BrokerProcess]" = weakref.WeakSet()
+#: The child's program: this module's main(), found where the parent found this package
+#: (appended to the child's path, so it shadows nothing the child would import otherwise).
+_CHILD = (f"import sys; sys.path.append({_PACKAGE_ROOT!r}); "
+          f"from cauldron_proto.broker_process import main; sys.exit(main())")
 
 
 def daemon(cls, config=None, daemon=True):
@@ -61,10 +66,9 @@ def daemon(cls, config=None, daemon=True):
         "path": [p for p in sys.path if isinstance(p, str)],
         "exit_with_parent": bool(daemon),
     }
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-    process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               env=env, close_fds=True)
+    # -P: the child's path starts with no current directory, so nothing there shadows a module
+    process = subprocess.Popen([sys.executable, "-P", "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               close_fds=True)
     handle = BrokerProcess(process, daemonic=bool(daemon))
     try:
         process.stdin.write(json.dumps(order).encode() + b"\n")

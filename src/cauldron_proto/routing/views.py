@@ -130,7 +130,8 @@ class DispatcherView:
             service = self._core.books.services.get(self._service)
             if service is None:
                 return {}
-            return {k: t for k, t in service.types.items() if service.owners.get(k) == self._name}
+            owners = service.owners  # list(): copied at once, while the broker thread may be changing it
+            return {k: t for k, t in list(service.types.items()) if owners.get(k) == self._name}
         return _LiveMapping(owned)
 
     def __repr__(self) -> str:
