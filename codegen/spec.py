@@ -21,7 +21,7 @@ EXAMPLE_KEYS = ("service", "dispatcher", "keyword", "command", "payload", "ident
 TOP_LEVEL = (
     "protocol", "version", "sentinels", "envelope", "kind_rules", "prefix", "endpoints",
     "kinds", "pairs", "derivation", "commands", "payload_types", "ktl_types", "texts",
-    "config", "messages", "keyword_commands", "more_examples", "invalid_examples",
+    "config", "messages", "keyword_commands", "more_examples", "invalid_examples", "recorded_examples",
 )
 
 
@@ -96,6 +96,7 @@ def validate(data: Any, path: str | Path = "spec/protocol.yaml") -> None:
     _check_keyword_commands(c, data)
     _check_more_examples(c, data)
     _check_invalid_examples(c, data)
+    _check_recorded_examples(c, data)
 
 
 def direction_codes(data: dict) -> list[str]:
@@ -290,3 +291,10 @@ def _check_invalid_examples(c: _Checker, data: dict) -> None:
         if case.get("frame") is not None:
             c.choice(case["frame"], names, f"{where}.frame", "a frame name")
         _check_frames(c, case.get("frames"), f"{where}.frames")
+
+
+def _check_recorded_examples(c: _Checker, data: dict) -> None:
+    entry = c.mapping(data["recorded_examples"], "recorded_examples")
+    for i, path in enumerate(c.sequence(entry.get("recordings"), "recorded_examples.recordings")):
+        if not isinstance(path, str) or not path.endswith(".jsonl") or Path(path).is_absolute():
+            c.fail(f"recorded_examples.recordings[{i}]", f"{path!r} is not a relative path to a .jsonl recording")

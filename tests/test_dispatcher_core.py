@@ -91,7 +91,7 @@ def test_unknown_keyword_is_an_error_reply_naming_it(table, command):
 
 
 def test_enumerate_and_units(table):
-    assert decode(run(table, forwarded("CDQ", "enumerate", keyword=None))).payload == "VALUE:NAME:LIMIT"
+    assert decode(run(table, forwarded("CDQ", "enumerate", keyword=None))).payload == "LIMIT:NAME:VALUE"  # sorted
     assert json.loads(decode(run(table, forwarded("CDQ", "units"))).payload) == "counts"
 
 

@@ -46,6 +46,9 @@ class Service:
                  broker: Optional[str] = None, subscribe: Optional[str] = None,
                  curve_key: Optional[str] = None, curve_server_key: Optional[str] = None):
         self.name = name
+        #: the service name as it goes on the wire: lower case, as existing Cauldron
+        #: dispatchers expect it (they compare it exactly); answers in any case are accepted
+        self.wire_name = name.lower()
         self.settings = Settings.load(config, broker=broker, subscribe=subscribe, timeout=timeout,
                                       curve_key=curve_key, curve_server_key=curve_server_key)
         self.timeout = self.settings.timeout
@@ -77,7 +80,10 @@ class Service:
         keyword = self._keywords.get(key)
         if keyword is None:
             info = self.identify(key)
-            keyword = self._keywords.setdefault(key, Keyword(self, key, info.type, info.dispatcher))
+            keyword = Keyword(self, key, info.type, info.dispatcher)
+            if keyword.type == "enumerated":
+                keyword.units()  # its enumerators: values travel as their integer text
+            keyword = self._keywords.setdefault(key, keyword)
         return keyword
 
     def __contains__(self, name: object) -> bool:
@@ -156,7 +162,7 @@ class Service:
         if self._closed:
             raise ShutDownError(f"{self!r} was shut down")
         wait = self.timeout if timeout is None else timeout
-        message = Message.new(direction, service=self.name, dispatcher=dispatcher, keyword=keyword,
+        message = Message.new(direction, service=self.wire_name, dispatcher=dispatcher, keyword=keyword,
                               command=command, payload=payload)
         reply = self._io.request(message, wait)
         if reply is None:
