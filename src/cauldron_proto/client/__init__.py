@@ -16,10 +16,11 @@ dispatcher went silent with the request in flight);
 
 from .errors import (ClientError, DispatcherError, DispatcherTimeoutError, RequestTimeoutError, ShutDownError,
                      UnknownKeywordError)
+from .core import ClientCore, KeywordState
 from .keyword import Keyword, KeywordValue, Monitor
 from .service import KeywordInfo, Service
 from .transport import is_broadcast_for, topics_for
 
-__all__ = ["Service", "Keyword", "KeywordValue", "KeywordInfo", "Monitor", "ClientError",
+__all__ = ["Service", "Keyword", "KeywordValue", "KeywordInfo", "Monitor", "ClientCore", "KeywordState", "ClientError",
            "DispatcherError", "DispatcherTimeoutError", "RequestTimeoutError", "UnknownKeywordError", "ShutDownError",
            "is_broadcast_for", "topics_for"]

@@ -3,11 +3,12 @@
 Theory of operation
 -------------------
 Any thread may call :meth:`ClientIO.request`: it files a :class:`_Slot` under the request's
-identifier, posts the frames to the I/O thread and waits on the slot. The I/O thread sends
+identifier (in the core's :class:`~cauldron_proto.client.core.Pending` table), posts the
+frames to the I/O thread and waits on the slot. The I/O thread sends
 ``[b"", *envelope]`` on the DEALER; each answer ``[b"", *envelope]`` is decoded and handed
 to the slot filed under its identifier (answers nobody waits for any more are dropped), so
 any number of requests may be in flight from any number of threads. The SUB socket is made
-on the first :meth:`subscribe`; broadcasts that pass :func:`is_broadcast_for` go to the
+on the first :meth:`subscribe`; broadcasts the core says are this service's go to the
 ``on_broadcast`` callback (which must not block: it queues them for the notifier thread).
 """
 
@@ -19,24 +20,14 @@ from typing import Callable, Iterable, Optional
 
 import zmq
 
-from .._generated import Direction, Message, RemoteProtocolError, decode, encode
+from .._generated import Message, RemoteProtocolError, decode, encode
 from ..peer import IOThread, ShutDownError
 from ..security import PeerCurve
+from .core import ClientCore, Pending, is_broadcast_for, topics_for
 
 __all__ = ["ClientIO", "is_broadcast_for", "topics_for"]
 
 _BATCH = 500
-
-
-def topics_for(service: str) -> list[bytes]:
-    """SUB topics for ``service``: as written, upper- and lower-cased (names are case-insensitive)."""
-    return sorted({name.encode("utf-8") for name in (service, service.upper(), service.lower())})
-
-
-def is_broadcast_for(message: Message, service_key: str) -> bool:
-    """A keyword broadcast of this very service (not of one whose name only starts with it)."""
-    return (message.direction == Direction.CDB and message.keyword is not None
-            and message.service_key == service_key)
 
 
 class _Slot:
@@ -51,25 +42,24 @@ class _Slot:
 class ClientIO(IOThread):
     """Sockets of one client service, and its requests in flight."""
 
-    def __init__(self, service: str, broker: str, context: zmq.Context, log: logging.Logger,
+    def __init__(self, core: ClientCore, broker: str, context: zmq.Context, log: logging.Logger,
                  on_broadcast: Callable[[Message], None], curve: Optional[PeerCurve] = None):
-        super().__init__(f"cauldron-client-{service}", context, log)
+        super().__init__(f"cauldron-client-{core.name}", context, log)
         self.curve = curve  # CURVE keys for every socket to the broker, or None
-        self.service_key = service.upper()
+        self.core = core
         self.broker = broker
         self.on_broadcast = on_broadcast
         self.dealer: Optional[zmq.Socket] = None
         self.sub: Optional[zmq.Socket] = None
-        self._pending: dict[bytes, _Slot] = {}
+        self._pending: Pending[_Slot] = Pending()
         self._lock = threading.Lock()
 
     # Called from any thread --------------------------------------------------------------
     def request(self, message: Message, timeout: Optional[float]) -> Optional[Message]:
         """Send ``message`` and wait for its answer; None if none came within ``timeout``."""
         slot = _Slot()
-        key = message.identifier
         with self._lock:
-            self._pending[key] = slot
+            key = self._pending.file(message, slot)
         if not self.post(("send", encode(message))):
             self._forget(key)
             raise ShutDownError("the client service was shut down")
@@ -86,7 +76,7 @@ class ClientIO(IOThread):
 
     def _forget(self, key: bytes) -> None:
         with self._lock:
-            self._pending.pop(key, None)
+            self._pending.forget(key)
 
     # The I/O thread ----------------------------------------------------------------------
     def setup(self) -> None:
@@ -140,7 +130,7 @@ class ClientIO(IOThread):
 
     def _answer(self, message: Message) -> None:
         with self._lock:
-            slot = self._pending.pop(message.identifier, None)
+            slot = self._pending.answer(message)
         if slot is None:
             self.log.debug("dropped an answer nobody waits for: %r", message)
             return
@@ -148,7 +138,7 @@ class ClientIO(IOThread):
         slot.event.set()
 
     def _broadcast(self, message: Message) -> None:
-        if is_broadcast_for(message, self.service_key):
+        if self.core.is_broadcast(message):
             self.on_broadcast(message)
 
     def teardown(self) -> None:
@@ -157,7 +147,7 @@ class ClientIO(IOThread):
                 sock.close(linger=0)
         self.dealer = self.sub = None
         with self._lock:
-            slots, self._pending = list(self._pending.values()), {}
+            slots = self._pending.drain()
         for slot in slots:
             slot.error = ShutDownError("the client service was shut down")
             slot.event.set()
