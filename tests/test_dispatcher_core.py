@@ -12,7 +12,7 @@ import json
 import pytest
 
 from cauldron_proto import BLANK, Direction, Message, Text, decode, encode
-from cauldron_proto.dispatcher import Registration, Service, answer
+from cauldron_proto.dispatcher import Registration, Service, answer, answering
 from cauldron_proto.dispatcher.registration import READY, WELCOMING
 
 CLIENT = b"\x00k\x8bEg"
@@ -176,3 +176,24 @@ def test_a_broker_that_does_not_answer_the_check_still_makes_it_routable():
     reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.2, 0.0)
     reg.heard(broker_says("DBP", "heartbeat", "beat"), 0.4, 0.0)
     assert reg.routable
+
+
+def test_answering_yields_the_validator_and_maps_what_it_raises(table):
+    steps = answering(forwarded("CDQ", "modify", payload="500"), table._keywords, table.name, table.dispatcher)
+    call = next(steps)
+    assert call.func is at_most_100  # the user's callback, handed out to be called (or awaited)
+    try:
+        steps.throw(ValueError("too big"))
+    except StopIteration as done:
+        reply = done.value
+    assert (reply.direction, reply.payload) == (Direction.CDE, "Write to VALUE refused: too big")
+    assert table["VALUE"].value == 7
+
+
+def test_a_coroutine_callback_on_the_threaded_dispatcher_is_an_error_reply(table):
+    async def later(keyword):
+        return 3
+
+    table["NAME"].on_read = later
+    reply = decode(run(table, forwarded("CDQ", "update", keyword="NAME")))
+    assert reply.is_error and "returned an awaitable" in reply.payload and "aio.Dispatcher" in reply.payload

@@ -11,10 +11,10 @@ The service registers with the broker (``welcome``, then ``ready``), answers ``u
 every change of value, and registers again by itself when the broker goes silent.
 """
 
-from .handlers import HANDLERS, answer
+from .handlers import HANDLERS, answer, answering
 from .keyword import Keyword, Reader, Validator
 from .registration import Registration
 from .service import Service, default_dispatcher_name
 
-__all__ = ["Service", "Keyword", "Validator", "Reader", "Registration", "HANDLERS", "answer",
+__all__ = ["Service", "Keyword", "Validator", "Reader", "Registration", "HANDLERS", "answer", "answering",
            "default_dispatcher_name"]

@@ -11,20 +11,27 @@ frame when the payload is empty or blank; blank when this dispatcher does not ha
 ``enumerate`` (the sorted keyword names joined with ``:``), ``units`` (JSON: the units text,
 null, or an enumerated keyword's map of integer text to names), ``heartbeat`` (the time).
 Anything else is ``Bad command 'NAME'!``. A read of a keyword with no value is answered blank.
+
+A handler returns the payload, or is a generator of steps (see :mod:`.steps`) that returns
+it: ``update`` and ``modify`` yield the keyword's ``on_read`` and ``validate``, which the
+threaded dispatcher calls in a worker and :class:`cauldron_proto.aio.Dispatcher` awaits.
+:func:`answering` is the answer as steps; :func:`answer` runs it in place.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from types import GeneratorType
 from typing import Callable, Mapping
 
 from .._generated import Message, Text
 from .._generated.payloads import encode_ktl_type, encode_list, encode_time, encode_units
 from ..ktl import UNKNOWN_KEYWORD, WRITE_REFUSED, KTLValueError
 from .keyword import Keyword
+from .steps import Steps, run
 
-__all__ = ["answer", "HANDLERS", "KeywordProblem"]
+__all__ = ["answer", "answering", "HANDLERS", "KeywordProblem"]
 
 _log = logging.getLogger("cauldron_proto.dispatcher")
 
@@ -42,13 +49,13 @@ def _keyword(request: Message, keywords: Mapping[str, Keyword], service: str) ->
 
 
 def _update(request, keywords, service):
-    return _keyword(request, keywords, service).read()
+    return (yield from _keyword(request, keywords, service).reading())
 
 
 def _modify(request, keywords, service):
     keyword = _keyword(request, keywords, service)
     try:
-        return keyword.write(request.payload)
+        return (yield from keyword.writing(request.payload))
     except KTLValueError as exc:
         raise KeywordProblem(f"{keyword.name}: {exc}") from None
     except Exception as exc:
@@ -87,11 +94,18 @@ HANDLERS: dict[str, Callable] = {
 
 def answer(request: Message, keywords: Mapping[str, Keyword], service: str, name: str) -> Message:
     """The reply or error reply to ``request``, naming dispatcher ``name``."""
+    return run(answering(request, keywords, service, name))
+
+
+def answering(request: Message, keywords: Mapping[str, Keyword], service: str, name: str) -> Steps[Message]:
+    """:func:`answer` as steps: the user callbacks it needs are yielded (see :mod:`.steps`)."""
     handler = HANDLERS.get(request.command or "")
     if handler is None:
         return request.error(Text.BAD_COMMAND.format(command=request.command or ""), dispatcher=name)
     try:
         payload = handler(request, keywords, service)
+        if isinstance(payload, GeneratorType):
+            payload = yield from payload
     except KeywordProblem as exc:
         return request.error(str(exc), dispatcher=name)
     except Exception as exc:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..ktl import check_type, enumerators as _enumerators, from_ascii, to_ascii
+from .steps import Steps, run
 
 if TYPE_CHECKING:
     from .service import Service
@@ -15,8 +17,10 @@ __all__ = ["Keyword", "Validator", "Reader"]
 #: ``validate(keyword, value)``: return None to accept a client's write of ``value`` (the
 #: Python value for the keyword's type), return another value to store that instead, or
 #: raise an exception to refuse the write (its text is the reason sent to the client).
+#: With :class:`cauldron_proto.aio.Dispatcher` it may be a coroutine function.
 Validator = Callable[["Keyword", Any], Any]
-#: ``on_read(keyword)``: the keyword's current value, computed when a client reads it.
+#: ``on_read(keyword)``: the keyword's current value, computed when a client reads it
+#: (a coroutine function too, with :class:`cauldron_proto.aio.Dispatcher`).
 Reader = Callable[["Keyword"], Any]
 
 
@@ -82,18 +86,26 @@ class Keyword:
 
     def read(self) -> Optional[str]:
         """The current ascii value (None: no value), refreshed by ``on_read`` if it has one."""
-        if self.on_read is not None:
-            return self.set(self.on_read(self))
-        return self._ascii
+        return run(self.reading())
 
     def write(self, text: Optional[str]) -> str:
         """A client's write of ascii ``text``: parse, validate, store; the stored ascii value.
 
         Raises ``KTLValueError`` for text of the wrong type, and whatever ``validate`` raises.
         """
+        return run(self.writing(text))
+
+    def reading(self) -> Steps[Optional[str]]:
+        """:meth:`read` as steps (see :mod:`.steps`): ``on_read`` is yielded to be called."""
+        if self.on_read is None:
+            return self._ascii
+        return self.set((yield functools.partial(self.on_read, self)))
+
+    def writing(self, text: Optional[str]) -> Steps[str]:
+        """:meth:`write` as steps: ``validate`` is yielded to be called."""
         value = from_ascii("" if text is None else text, self.type, self.enumerators)
         if self.validate is not None:
-            replacement = self.validate(self, value)
+            replacement = yield functools.partial(self.validate, self, value)
             if replacement is not None:
                 value = replacement
         return self.set(value)
