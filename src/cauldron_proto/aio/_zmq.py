@@ -1,0 +1,37 @@
+"""What the asyncio client and dispatcher share: their context, and sends that never wait."""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import zmq
+import zmq.asyncio
+
+__all__ = ["async_context", "send_now"]
+
+
+def async_context(context: Optional[zmq.Context]) -> tuple[zmq.asyncio.Context, bool]:
+    """(an asyncio context, whether it is ours to terminate): a new one for None, the same one
+    for a ``zmq.asyncio.Context``, a shadow of any other context (inproc peers share it)."""
+    if context is None:
+        return zmq.asyncio.Context(), True
+    if isinstance(context, zmq.asyncio.Context):
+        return context, False
+    return zmq.asyncio.Context.shadow(context.underlying), False
+
+
+def send_now(sock: zmq.asyncio.Socket, frames: list[bytes], log: logging.Logger, what: str) -> bool:
+    """Send ``frames`` at once or drop them with a warning (a full queue): False when dropped."""
+    sent = sock.send_multipart(frames, zmq.NOBLOCK)  # finished unless other sends are queued
+    if not sent.done():
+        sent.add_done_callback(lambda done: done.cancelled() or done.exception() is None
+                               or log.warning("%s dropped: %s", what, done.exception()))
+        return True
+    error = sent.exception()
+    if error is None:
+        return True
+    if isinstance(error, zmq.Again):
+        log.warning("%s dropped: send queue full", what)
+        return False
+    raise error

@@ -1,0 +1,368 @@
+"""The asyncio client: a service's keywords, awaited, on ``zmq.asyncio`` sockets.
+
+Theory of operation
+-------------------
+A thin layer over :class:`~cauldron_proto.client.core.ClientCore`, the threaded client's
+protocol core: :meth:`Service.run` sends each request a core procedure yields on the one
+DEALER socket, files a future under the request's identifier in a
+:class:`~cauldron_proto.client.core.Pending` table and awaits it, with the request's own
+timeout. One reader task takes every answer off the DEALER and sets the future filed under
+its identifier (answers nobody waits for any more are dropped), so any number of requests
+may be in flight at once from any number of tasks. A request that times out or is cancelled
+takes its future off the table in ``finally``: nothing is left behind. Broadcasts arrive on
+a SUB socket (made for the first monitor, at the address ``lookup`` gives) read by a second
+task, and are put on the queue of every monitor of their keyword.
+
+Nothing here starts an event loop or a thread: sockets and tasks are made in the running
+loop on ``async with`` (or the first request), and :meth:`Service.aclose` cancels the tasks
+and closes every socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Mapping, Optional
+
+import zmq
+import zmq.asyncio
+
+from .._generated import Message, RemoteProtocolError, decode, encode
+from ..client.core import ClientCore, KeywordInfo, KeywordState, KeywordValue, Pending, Procedure, T, topics_for
+from ..client.errors import DispatcherError
+from ..config import ConfigLike
+from ..peer import Settings, ShutDownError
+from ._zmq import async_context
+
+__all__ = ["Service", "Keyword", "Monitor"]
+
+_END = object()  # on a monitor's queue: the service closed
+
+
+class Service:
+    """Asyncio client of service ``name``: ``svc["KW"]`` is a :class:`Keyword` handle to await.
+
+    ``config``, ``timeout``, ``broker``, ``subscribe``, ``curve_key`` and ``curve_server_key``
+    are those of :class:`cauldron_proto.client.Service`. ``context``: a ``zmq.asyncio``
+    context, or any ``zmq.Context`` (shadowed: inproc peers share it); default a new one.
+    Use ``async with``, or call :meth:`aclose`.
+    """
+
+    def __init__(self, name: str, config: "ConfigLike | Mapping[str, Any]" = None, *,
+                 timeout: Optional[float] = None, context: Optional[zmq.Context] = None,
+                 broker: Optional[str] = None, subscribe: Optional[str] = None,
+                 curve_key: Optional[str] = None, curve_server_key: Optional[str] = None):
+        self.name = name
+        self.settings = Settings.load(config, broker=broker, subscribe=subscribe, timeout=timeout,
+                                      curve_key=curve_key, curve_server_key=curve_server_key)
+        self.timeout = self.settings.timeout
+        self.log = logging.getLogger(f"cauldron_proto.aio.client.{name}")
+        #: the I/O-free protocol core, shared with the threaded client
+        self.core = ClientCore(name, self.settings.broker, self.log)
+        self.wire_name = self.core.wire_name
+        self._given_context = context
+        self._context: Optional[zmq.asyncio.Context] = None
+        self._own_context = False
+        self._dealer: Optional[zmq.asyncio.Socket] = None
+        self._sub: Optional[zmq.asyncio.Socket] = None
+        self._tasks: list[asyncio.Task] = []
+        self._pending: Pending[asyncio.Future] = Pending()
+        self._handles: dict[str, Keyword] = {}
+        self._feeds: dict[str, list[_Feed]] = {}  # the monitors' queues, by keyword (not the monitors:
+        # a monitor dropped after ``break`` is collected at once, and closing removes its feed)
+        self._subscribe_lock = asyncio.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<aio.Service {self.name} via {self.settings.broker}>"
+
+    # Keywords --------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> "Keyword":
+        """Keyword ``name``'s handle, at once: identified on its first awaited operation (an
+        :class:`~cauldron_proto.client.UnknownKeywordError` then if no dispatcher has it)."""
+        key = name.upper()
+        handle = self._handles.get(key)
+        if handle is None:
+            handle = self._handles[key] = Keyword(self, key)
+        return handle
+
+    async def keyword(self, name: str, timeout: Optional[float] = None) -> "Keyword":
+        """Keyword ``name``'s handle, identified now."""
+        return await self[name].identified(timeout)
+
+    async def identify(self, name: str, timeout: Optional[float] = None) -> KeywordInfo:
+        """Fan-out ``identify``: keyword ``name``'s type and owner."""
+        return await self.run(self.core.identify(name), timeout)
+
+    async def keywords(self, timeout: Optional[float] = None) -> list[str]:
+        """Fan-out ``enumerate``: the names of every keyword of the service."""
+        return await self.run(self.core.enumerate(), timeout)
+
+    async def locate(self, timeout: Optional[float] = None) -> bool:
+        """Whether the broker has at least one dispatcher for this service."""
+        return await self.run(self.core.locate(), timeout)
+
+    async def lookup(self, timeout: Optional[float] = None) -> str:
+        """The address the broker says to connect a SUB socket to, for broadcasts."""
+        return await self.run(self.core.lookup(), timeout)
+
+    # Lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        """Make the DEALER and its reader task in the running loop (done by ``async with``
+        and by the first request); ShutDownError after :meth:`aclose`."""
+        if self._closed:
+            raise ShutDownError(f"{self!r} was shut down")
+        if self._dealer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._context, self._own_context = async_context(self._given_context)
+        self._dealer = self.settings.socket(self._context, zmq.DEALER)
+        self._dealer.connect(self.settings.broker)
+        self._tasks.append(loop.create_task(self._read(self._dealer, self._answered), name=f"{self!r} answers"))
+
+    async def aclose(self) -> None:
+        """Cancel the tasks, fail requests in flight with ShutDownError, end the monitors,
+        close every socket; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for future in self._pending.drain():
+            if not future.done():
+                future.set_exception(ShutDownError(f"{self!r} was shut down"))
+        for feeds in self._feeds.values():
+            for feed in feeds:
+                feed.put_nowait(_END)
+        for sock in (self._dealer, self._sub):
+            if sock is not None:
+                sock.close(linger=0)
+        self._dealer = self._sub = None
+        if self._own_context and self._context is not None:
+            self._context.term()
+
+    async def __aenter__(self) -> "Service":
+        self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
+
+    # Requests --------------------------------------------------------------------------
+    async def run(self, procedure: Procedure[T], timeout: Optional[float] = None) -> T:
+        """Run a core procedure: send each request it yields and await its reply (at most
+        ``timeout`` seconds each, default :attr:`timeout`); its result."""
+        wait = self.timeout if timeout is None else timeout
+        try:
+            request = next(procedure)
+            while True:
+                request = procedure.send(await self._exchange(request, wait))
+        except StopIteration as done:
+            return done.value
+        finally:
+            procedure.close()
+
+    async def _exchange(self, request: Message, wait: float) -> Message:
+        self.open()
+        future = asyncio.get_running_loop().create_future()
+        key = self._pending.file(request, future)
+        try:
+            async with asyncio.timeout(wait):
+                await self._dealer.send_multipart([b"", *encode(request)])
+                return await future
+        except TimeoutError:
+            raise self.core.timeout_error(request, wait) from None
+        finally:
+            self._pending.forget(key)
+
+    async def _read(self, sock: zmq.asyncio.Socket, handle) -> None:
+        while True:
+            frames = await sock.recv_multipart()
+            try:
+                message = decode(frames)
+            except RemoteProtocolError as exc:
+                self.log.warning("dropped a malformed message: %s", exc)
+                continue
+            handle(message)
+
+    def _answered(self, message: Message) -> None:
+        future = self._pending.answer(message)
+        if future is None or future.done():
+            self.log.debug("dropped an answer nobody waits for: %r", message)
+            return
+        future.set_result(message)
+
+    # Monitors --------------------------------------------------------------------------
+    async def _subscribe(self, timeout: Optional[float]) -> None:
+        async with self._subscribe_lock:
+            if self._sub is not None:
+                return
+            try:
+                address = await self.lookup(timeout)
+            except DispatcherError as exc:
+                address = self.settings.subscribe
+                self.log.warning("lookup failed (%s); using the configured subscribe address %s", exc, address)
+            if self._closed:
+                raise ShutDownError(f"{self!r} was shut down")
+            self._sub = self.settings.socket(self._context, zmq.SUB)
+            self._sub.connect(address)
+            for topic in topics_for(self.name):
+                self._sub.setsockopt(zmq.SUBSCRIBE, topic)
+            self._tasks.append(asyncio.get_running_loop().create_task(
+                self._read(self._sub, self._broadcast), name=f"{self!r} broadcasts"))
+
+    def _broadcast(self, message: Message) -> None:
+        feeds = self._feeds.get(message.keyword_key or "")
+        if feeds:
+            value = self.core.broadcast_value(message, time.time())
+            if value is not None:
+                for feed in feeds:
+                    feed.put_nowait(value)
+
+    def _add_feed(self, key: str, feed: "_Feed") -> None:
+        self._feeds.setdefault(key, []).append(feed)
+
+    def _remove_feed(self, key: str, feed: "_Feed") -> None:
+        feeds = self._feeds.get(key, [])
+        if feed in feeds:
+            feeds.remove(feed)
+        if not feeds:
+            self._feeds.pop(key, None)
+
+    @property
+    def monitoring(self) -> dict[str, int]:
+        """How many monitors run, by keyword name."""
+        return {key: len(feeds) for key, feeds in self._feeds.items()}
+
+
+class Keyword(KeywordState):
+    """Keyword ``name`` of an :class:`aio.Service <Service>`: a handle whose operations are awaited.
+
+    ``svc["VALUE"]`` gives the handle at once; its first awaited operation identifies it
+    (fan-out ``identify``, and ``units`` for an enumerated keyword, as the threaded client
+    does on ``svc["VALUE"]``), once however many tasks await it together. ``type``,
+    ``dispatcher`` and ``enumerators`` are None/empty until then (``is_identified`` says;
+    ``await keyword.identified()`` identifies it now).
+    Values are those of the threaded client: ascii text, or with ``binary=True`` the Python value.
+    """
+
+    def __init__(self, service: Service, name: str):
+        super().__init__(service.name, name)
+        self.service = service
+        self._identified = False
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"<aio.Keyword {self.service.name}.{self.name} {self.type or '(not identified)'}>"
+
+    @property
+    def is_identified(self) -> bool:
+        """Whether ``identify`` has answered for this handle (its type and owner are known)."""
+        return self._identified
+
+    async def identified(self, timeout: Optional[float] = None) -> "Keyword":
+        """This handle, identified (now, if it was not yet)."""
+        if not self._identified:
+            async with self._lock:
+                if not self._identified:
+                    await self.service.run(self.service.core.describe(self), timeout)
+                    self.service.core.keywords[self.name] = self
+                    self._identified = True
+        return self
+
+    async def read(self, binary: bool = False, timeout: Optional[float] = None) -> Any:
+        """The current value: ascii text, or with ``binary=True`` the Python value."""
+        await self.identified(timeout)
+        value = await self._value(self.service.core.read(self), timeout, False)
+        return value.value if binary else value.ascii
+
+    async def write(self, value: Any, timeout: Optional[float] = None) -> str:
+        """Write ``value`` (checked against the type first); the resulting ascii value."""
+        await self.identified(timeout)
+        return (await self._value(self.service.core.write(self, value), timeout, False)).ascii
+
+    async def units(self, timeout: Optional[float] = None) -> Any:
+        """The keyword's units, decoded (an enumerated keyword's: the map of integer text to names)."""
+        await self.identified(timeout)
+        return await self.service.run(self.service.core.units(self), timeout)
+
+    def monitor(self, prime: bool = True, timeout: Optional[float] = None) -> "Monitor":
+        """The keyword's values as they come: ``async for value in keyword.monitor():``, first
+        the current value (``prime``), then every broadcast, as :class:`KeywordValue` s.
+        Leaving the loop (or ``async with``) stops it."""
+        return Monitor(self, prime, timeout)
+
+    async def _value(self, procedure: Procedure[Message], timeout: Optional[float], primed: bool) -> KeywordValue:
+        reply = await self.service.run(procedure, timeout)
+        return self.value_of(reply.payload, reply.dispatcher, time.time(), primed)
+
+
+class _Feed(asyncio.Queue):
+    """A monitor's queue of values (unbounded: a consumer slower than the broadcasts holds them all)."""
+
+
+class Monitor:
+    """An async iterator of a keyword's values (see :meth:`Keyword.monitor`).
+
+    Started by its first ``__anext__``: the keyword is identified, the service subscribes to
+    broadcasts (once), the current value is read if ``prime``. :meth:`close` (or leaving
+    ``async with``, or the iterator being dropped after ``break``) stops it; it also ends
+    when the service closes. A broadcast in the moment after it starts may be missed while
+    the subscription travels to the dispatcher (ZMQ's slow joiner).
+    """
+
+    def __init__(self, keyword: Keyword, prime: bool = True, timeout: Optional[float] = None):
+        self.keyword, self.prime, self.timeout = keyword, prime, timeout
+        self._feed = _Feed()
+        self._started = self._closed = False
+
+    def __aiter__(self) -> "Monitor":
+        return self
+
+    async def __anext__(self) -> KeywordValue:
+        if self._closed:
+            raise StopAsyncIteration
+        if not self._started:
+            primed = await self._start()
+            if primed is not None:
+                return primed
+        value = await self._feed.get()
+        if value is _END:
+            self.close()
+            raise StopAsyncIteration
+        return value
+
+    async def _start(self) -> Optional[KeywordValue]:
+        service = self.keyword.service
+        await self.keyword.identified(self.timeout)
+        service._add_feed(self.keyword.name, self._feed)
+        try:
+            await service._subscribe(self.timeout)
+            self._started = True
+            if self.prime:
+                return await self.keyword._value(service.core.read(self.keyword), self.timeout, True)
+        except BaseException:
+            self.close()
+            raise
+        return None
+
+    def close(self) -> None:
+        """Stop: no more values are taken for it."""
+        if not self._closed:
+            self._closed = True
+            self.keyword.service._remove_feed(self.keyword.name, self._feed)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "Monitor":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self.close()

@@ -1,0 +1,239 @@
+"""The asyncio dispatcher: keywords of a service served from an event loop.
+
+Theory of operation
+-------------------
+A thin layer over the threaded dispatcher's I/O-free parts: its
+:class:`~cauldron_proto.dispatcher.Registration` (welcome, ready, heartbeats, when to start
+over), its answers (:func:`~cauldron_proto.dispatcher.answering`, run by
+:func:`~cauldron_proto.dispatcher.steps.run_async`, which awaits a keyword's ``validate``
+or ``on_read`` when it is a coroutine function) and its :class:`~cauldron_proto.dispatcher.Keyword`.
+
+One task owns the DEALER: it receives every message from the broker and tells the
+registration, whose answers (``ready``, heartbeat answers) it sends at once, and it waits
+for no longer than the registration's ``expire_at`` (loop time), starting over on a new
+socket when the registration says so. Each request gets a task of its own, so a handler
+that awaits something slow never delays a heartbeat; its reply is sent only if its socket
+is still the current one. Broadcasts go out on the PUB at once when a value changes.
+Sends never wait (a full queue drops the message with a warning, as the threaded
+dispatcher does). Nothing starts an event loop or a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from typing import Any, Iterator, Mapping, Optional
+
+import zmq
+import zmq.asyncio
+
+from .._generated import Direction, Message, RemoteProtocolError, decode, encode
+from ..config import ConfigLike
+from ..dispatcher.handlers import answering
+from ..dispatcher.keyword import Keyword, Reader, Validator
+from ..dispatcher.registration import Registration
+from ..dispatcher.service import default_dispatcher_name
+from ..dispatcher.steps import run_async
+from ..peer import Settings
+from ._zmq import async_context, send_now
+
+__all__ = ["Dispatcher"]
+
+_REQUESTS = frozenset({Direction.CDQ, Direction.SDQ})
+
+
+class Dispatcher:
+    """Asyncio dispatcher ``dispatcher`` of service ``name``; ``async with`` serves it.
+
+    ``config``, ``broker``, ``publish``, ``timeout`` (the broker's heartbeat period),
+    ``heartbeat``, ``liveness``, ``curve_key`` and ``curve_server_key`` are those of
+    :class:`cauldron_proto.dispatcher.Service`; ``context`` a ``zmq.asyncio`` context or any
+    ``zmq.Context`` (shadowed), default a new one. Keywords are
+    :class:`cauldron_proto.dispatcher.Keyword` s whose ``validate`` and ``on_read`` may be
+    coroutine functions (plain functions run in the loop: keep them quick).
+    """
+
+    def __init__(self, name: str, config: "ConfigLike | Mapping[str, Any]" = None,
+                 dispatcher: Optional[str] = None, *, context: Optional[zmq.Context] = None,
+                 liveness: float = 3.0, broker: Optional[str] = None, publish: Optional[str] = None,
+                 timeout: Optional[float] = None, heartbeat: Optional[bool] = None,
+                 curve_key: Optional[str] = None, curve_server_key: Optional[str] = None):
+        self.name = name
+        self.wire_name = name.lower()
+        self.dispatcher = dispatcher or default_dispatcher_name(name)
+        self.settings = Settings.load(config, broker=broker, publish=publish, timeout=timeout,
+                                      heartbeat=None if heartbeat is None else ("yes" if heartbeat else "no"),
+                                      curve_key=curve_key, curve_server_key=curve_server_key)
+        self.liveness = liveness
+        self.log = logging.getLogger(f"cauldron_proto.aio.dispatcher.{name}")
+        self.registration = Registration(self.wire_name, self.dispatcher, self.settings.timeout,
+                                         self.settings.heartbeat, liveness)
+        #: Set while registered with a broker (cleared while registering again).
+        self.registered = asyncio.Event()
+        self._keywords: dict[str, Keyword] = {}
+        self._given_context = context
+        self._context: Optional[zmq.asyncio.Context] = None
+        self._own_context = False
+        self._dealer: Optional[zmq.asyncio.Socket] = None
+        self._pub: Optional[zmq.asyncio.Socket] = None
+        self._generation = 0
+        self._serving: Optional[asyncio.Task] = None
+        self._requests: set[asyncio.Task] = set()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<aio.Dispatcher {self.name} ({self.dispatcher}) {len(self._keywords)} keywords>"
+
+    # Keywords --------------------------------------------------------------------------
+    def add_keyword(self, name: str, type: str = "basic", value: Any = None, units: Optional[str] = None,
+                    *, validate: Optional[Validator] = None, on_read: Optional[Reader] = None,
+                    enumerators: Any = None) -> Keyword:
+        """Add (or replace) keyword ``name``, as ``dispatcher.Service.add_keyword`` does;
+        ``validate`` and ``on_read`` may be coroutine functions."""
+        keyword = Keyword(self, name, type, value, units, validate, on_read, enumerators)
+        self._keywords[keyword.name] = keyword
+        return keyword
+
+    def __getitem__(self, name: str) -> Keyword:
+        try:
+            return self._keywords[name.upper()]
+        except KeyError:
+            raise KeyError(f"service {self.name} has no keyword {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.upper() in self._keywords
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._keywords))
+
+    def __len__(self) -> int:
+        return len(self._keywords)
+
+    def keywords(self) -> list[str]:
+        """The names of this dispatcher's keywords, in the order they were added."""
+        return list(self._keywords)
+
+    # Lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start serving in the running loop: the sockets, a welcome, the serving task."""
+        if self._closed:
+            raise RuntimeError(f"{self!r} was shut down")
+        if self._serving is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._context, self._own_context = async_context(self._given_context)
+        self._pub = self.settings.socket(self._context, zmq.PUB)
+        self._pub.connect(self.settings.publish)
+        self._register(loop.time(), None)
+        self._serving = loop.create_task(self._serve(), name=f"{self!r}")
+
+    async def wait_registered(self, timeout: Optional[float] = None) -> bool:
+        """Wait until registered with a broker; False if ``timeout`` passed first."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.registered.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def registrations(self) -> int:
+        """How many times this dispatcher registered (more than 1 after a broker restart)."""
+        return self.registration.registrations
+
+    async def aclose(self) -> None:
+        """Stop serving: cancel the serving and request tasks, close every socket; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.registered.clear()
+        tasks = [task for task in (self._serving, *self._requests) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sock in (self._dealer, self._pub):
+            if sock is not None:
+                sock.close(linger=0)
+        self._dealer = self._pub = None
+        if self._own_context and self._context is not None:
+            self._context.term()
+
+    async def __aenter__(self) -> "Dispatcher":
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
+
+    # The serving task ------------------------------------------------------------------
+    def _register(self, now: float, reason: Optional[str]) -> None:
+        """A new DEALER, and a welcome on it."""
+        if self._dealer is not None:
+            self._dealer.close(linger=0)
+        if reason is not None:
+            self.log.warning("%s: %s; reconnecting to %s and registering again",
+                             self.dispatcher, reason, self.settings.broker)
+            self.registered.clear()
+        self._dealer = self.settings.socket(self._context, zmq.DEALER)
+        self._dealer.connect(self.settings.broker)
+        self._generation += 1
+        self._send(self.registration.welcome(now).with_prefix(b""))
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            expire_at = self.registration.expire_at
+            try:
+                async with asyncio.timeout_at(None if math.isinf(expire_at) else expire_at):
+                    frames = await self._dealer.recv_multipart()
+            except TimeoutError:
+                now = loop.time()
+                reason = self.registration.overdue(now)
+                if reason is not None:
+                    self._register(now, reason)
+                continue
+            self._received(frames, loop.time())
+
+    def _received(self, frames: list[bytes], now: float) -> None:
+        try:
+            message = decode(frames)
+        except RemoteProtocolError as exc:
+            self.log.warning("%s: dropped a malformed message from the broker: %s", self.dispatcher, exc)
+            return
+        was_routable = self.registration.routable
+        answers, reason = self.registration.heard(message, now, time.time())
+        if message.direction in _REQUESTS:
+            task = asyncio.get_running_loop().create_task(self._answer(message, self._generation))
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
+        for answer in answers:
+            self._send(answer.with_prefix(b""))
+        if reason is not None:
+            self._register(now, reason)
+        elif not was_routable and self.registration.routable:
+            again = " again" if self.registration.registrations > 1 else ""
+            self.log.info("%s: registered%s with the broker at %s for service %s",
+                          self.dispatcher, again, self.settings.broker, self.name)
+            self.registered.set()
+
+    async def _answer(self, request: Message, generation: int) -> None:
+        try:
+            reply = await run_async(answering(request, self._keywords, self.name, self.dispatcher))
+        except Exception:
+            self.log.exception("%s: answering %r failed", self.dispatcher, request)
+            return
+        if generation == self._generation and self._dealer is not None:
+            send_now(self._dealer, encode(reply), self.log, f"{self.dispatcher}: reply")
+
+    def _send(self, message: Message) -> None:
+        send_now(self._dealer, encode(message), self.log, f"{self.dispatcher}: {message.command}")
+
+    # Called by keywords ----------------------------------------------------------------
+    def _broadcast(self, keyword: Keyword, text: str) -> None:
+        if self._pub is None:
+            return
+        message = Message.new(Direction.CDB, service=self.wire_name, dispatcher=self.dispatcher,
+                              keyword=keyword.name, command="broadcast", payload=text)
+        send_now(self._pub, encode(message), self.log, f"{self.dispatcher}: broadcast")
