@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Test modules that do no I/O; every other module is an integration test.
 UNIT_MODULES = frozenset({
-    "test_codec", "test_client_ktl", "test_conformance", "test_conformance_format", "test_dispatcher_core",
+    "test_codec", "test_client_core", "test_client_ktl", "test_conformance", "test_conformance_format", "test_dispatcher_core",
     "test_fuzz_codec", "test_fuzz_core", "test_kinds", "test_payloads", "test_readme", "test_routing_basic",
     "test_routing_fanout", "test_routing_malformed", "test_routing_properties", "test_routing_requests",
     "test_unit_guard",

@@ -7,13 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 DEMO = Path(sys.executable).parent / "cauldron-demo"
 
 
-def test_demo_reads_writes_monitors_and_exits_0():
+@pytest.mark.parametrize("mode", [[], ["--asyncio"]], ids=["threads", "asyncio"])
+def test_demo_reads_writes_monitors_and_exits_0(mode):
     assert DEMO.exists(), "cauldron-demo is not installed (pip install -e .)"
     # CLOCK ticks every 0.5 s: 3 s gives several ticks even on a loaded machine.
-    result = subprocess.run([str(DEMO), "--duration", "3"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([str(DEMO), "--duration", "3", *mode], capture_output=True, text=True, timeout=60)
     out = result.stdout
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -26,3 +29,4 @@ def test_demo_reads_writes_monitors_and_exits_0():
     assert "read NOSUCH -> UnknownKeywordError: DEMO has no keyword 'NOSUCH'" in out
     assert re.search(r"monitor .*  CLOCK = [1-9]\d*$", out, re.M), "no CLOCK tick was monitored"
     assert re.search(r"^done +\d+ values monitored", out, re.M)
+    assert ("serves DEMO: CLOCK, TARGET, GREETING (asyncio)" in out) == bool(mode)

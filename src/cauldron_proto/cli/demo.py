@@ -1,18 +1,20 @@
 """cauldron-demo: a broker, a dispatcher and a client in one process, talking for a few seconds.
 
-    cauldron-demo [--duration SECONDS] [--router ADDR] [--publish ADDR] [--subscribe ADDR]
+    cauldron-demo [--duration SECONDS] [--asyncio] [--router ADDR] [--publish ADDR] [--subscribe ADDR]
 
 Starts a broker thread (on ephemeral loopback ports unless addresses are given), a
 dispatcher of service ``DEMO`` with a keyword that ticks (``CLOCK``), one that can be set
 (``TARGET``, 0 to 100 mm) and one that is read-only text (``GREETING``), and a client that
 lists, reads, monitors and writes them, including a write the dispatcher refuses and a
 keyword that does not exist, printing what happens. Stops by itself after ``--duration``
-seconds (default 3), exit status 0; 1 if something failed.
+seconds (default 3), exit status 0; 1 if something failed. With ``--asyncio`` the dispatcher
+and the client are :mod:`cauldron_proto.aio`'s, in one event loop (see :mod:`.demo_aio`).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import threading
 import time
@@ -36,6 +38,8 @@ def parser() -> argparse.ArgumentParser:
                                 "talking through it for a few seconds.")
     p.add_argument("--duration", type=float, default=3.0, metavar="SECONDS",
                    help="how long to watch the keywords (default 3)")
+    p.add_argument("--asyncio", action="store_true",
+                   help="run the dispatcher and the client on asyncio (cauldron_proto.aio), in one event loop")
     p.add_argument("--router", default=ANY, metavar="ADDR", help=f"the broker's ROUTER (default {ANY})")
     p.add_argument("--publish", default=ANY, metavar="ADDR", help="the broker's XSUB, for dispatchers")
     p.add_argument("--subscribe", default=ANY, metavar="ADDR", help="the broker's XPUB, for clients")
@@ -129,6 +133,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         config = {"broker": broker.endpoints["broker"], "publish": broker.endpoints["publish"],
                   "subscribe": broker.endpoints["subscribe"], "timeout": "1.0"}
+        if args.asyncio:
+            from .demo_aio import demo
+            return asyncio.run(demo(config, args.duration))
         svc, stop = start_dispatcher(config)
         return run_client(config, args.duration)
     except (*TOOL_ERRORS, RuntimeError) as exc:
