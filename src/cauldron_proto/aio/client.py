@@ -38,6 +38,7 @@ from ._zmq import async_context
 __all__ = ["Service", "Keyword", "Monitor"]
 
 _END = object()  # on a monitor's queue: the service closed
+_BATCH = 500  # messages taken at once before the reader task lets others run
 
 
 class Service:
@@ -178,14 +179,21 @@ class Service:
             self._pending.forget(key)
 
     async def _read(self, sock: zmq.asyncio.Socket, handle) -> None:
+        """Await a message, then take what else is queued without waiting (up to a batch)."""
+        now = zmq.Socket.shadow(sock.underlying)  # the same socket, for receives that never wait
         while True:
             frames = await sock.recv_multipart()
-            try:
-                message = decode(frames)
-            except RemoteProtocolError as exc:
-                self.log.warning("dropped a malformed message: %s", exc)
-                continue
-            handle(message)
+            for _ in range(_BATCH):
+                try:
+                    message = decode(frames)
+                except RemoteProtocolError as exc:
+                    self.log.warning("dropped a malformed message: %s", exc)
+                else:
+                    handle(message)
+                try:
+                    frames = now.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
 
     def _answered(self, message: Message) -> None:
         future = self._pending.answer(message)

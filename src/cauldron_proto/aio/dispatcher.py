@@ -42,6 +42,7 @@ from ._zmq import async_context, send_now
 __all__ = ["Dispatcher"]
 
 _REQUESTS = frozenset({Direction.CDQ, Direction.SDQ})
+_BATCH = 200  # messages taken at once before the serving task lets others run
 
 
 class Dispatcher:
@@ -194,7 +195,15 @@ class Dispatcher:
                 if reason is not None:
                     self._register(now, reason)
                 continue
-            self._received(frames, loop.time())
+            dealer, now = self._dealer, zmq.Socket.shadow(self._dealer.underlying)
+            for _ in range(_BATCH):  # then what else is queued, without waiting
+                self._received(frames, loop.time())
+                if self._dealer is not dealer:  # registering again: a new socket
+                    break
+                try:
+                    frames = now.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
 
     def _received(self, frames: list[bytes], now: float) -> None:
         try:
