@@ -310,3 +310,58 @@ def test_the_wire_as_a_raw_broker_sees_it():
         assert update_frames[6] == b"" and units_frames[6] == b""  # an empty frame, not blank
         assert lookup.payload == "subscribe"
     asyncio.run(scenario())
+
+
+def test_the_readme_example_runs(capsys):
+    from .conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Asyncio helpers", 1)[1]
+    code = section.split("```python\n", 1)[1].split("\n```", 1)[0]
+    assert code.rstrip().endswith("asyncio.run(main())                                     # or await main() in a running loop")
+    namespace: dict = {}
+    exec(compile(code.rsplit("\n", 1)[0], "README.md", "exec"), namespace)
+
+    async def scenario(broker, config):
+        namespace["config"] = config
+        await namespace["main"]()
+
+    run_with_broker("tcp", scenario)
+    out = capsys.readouterr().out.splitlines()
+    assert out[:4] == ["0", "7", "counts", "21.5"]
+    assert out[4] == "['TEMP', 'VALUE'] KeywordInfo(name='VALUE', type='integer', dispatcher='KTEST1')"
+    assert out[5] == "Write to VALUE refused: more than 100"
+    assert "primed=True" in out[6] and "primed=False" in out[-1] and len(out) == 8
+
+
+def test_a_burst_of_answers_larger_than_a_batch_is_all_delivered():
+    """A raw broker holds 1,200 reads, then answers them all at once: more answers are queued
+    than the reader takes in one batch, and every one reaches its request."""
+    async def scenario():
+        context = zmq.asyncio.Context()
+        router = context.socket(zmq.ROUTER)
+        router.linger = 0
+        router.sndhwm = router.rcvhwm = 0
+        port = router.bind_to_random_port("tcp://127.0.0.1")
+
+        async def broker(count):
+            peer, *frames = await router.recv_multipart()
+            await router.send_multipart([peer, *encode(decode(frames).reply("integer", dispatcher="D1"))])
+            held = []
+            while len(held) < count:
+                peer, *frames = await router.recv_multipart()
+                held.append(decode(frames))
+            for n, request in enumerate(held):  # no await between: one burst
+                router.send_multipart([peer, *encode(request.reply(str(n), dispatcher="D1"))], zmq.NOBLOCK)
+
+        try:
+            async with aio.Service("KTEST", {"broker": f"tcp://127.0.0.1:{port}"}, timeout=WAIT) as svc:
+                svc._dealer.rcvhwm = 0
+                playing = asyncio.ensure_future(broker(1200))
+                values = await asyncio.gather(*(svc["VALUE"].read(binary=True) for _ in range(1200)))
+                await playing
+                assert sorted(values) == list(range(1200)) and len(svc._pending) == 0
+        finally:
+            router.close(linger=0)
+            context.term()
+    asyncio.run(scenario())

@@ -255,3 +255,27 @@ def test_the_wire_as_a_raw_broker_sees_it():
         finally:
             raw.close()
     asyncio.run(scenario())
+
+
+def test_a_burst_of_requests_larger_than_a_batch_is_all_answered():
+    async def scenario():
+        raw = RawBroker()
+        try:
+            async with aio.Dispatcher("KTEST", raw.config, "RAW1") as disp:
+                disp.add_keyword("VALUE", "integer", 7)
+                welcome = await raw.receive()
+                await raw.send(welcome.reply(Text.CONFIRMED))
+                await raw.receive(), await raw.receive()  # ready, check
+                requests = [Message.new(Direction.CDQ, service="ktest", keyword="VALUE", command="update", payload="")
+                            for _ in range(700)]
+                for request in requests:  # no await between: one burst
+                    raw.router.send_multipart([raw.peer, *encode(request.with_prefix(b"", b"c", b""))], zmq.NOBLOCK)
+                replies = set()
+                while len(replies) < len(requests):
+                    reply = await raw.receive()
+                    if reply.direction == Direction.CDP:
+                        replies.add(reply.identifier)
+                assert replies == {request.identifier for request in requests}
+        finally:
+            raw.close()
+    asyncio.run(scenario())

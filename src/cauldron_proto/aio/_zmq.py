@@ -8,7 +8,7 @@ from typing import Optional
 import zmq
 import zmq.asyncio
 
-__all__ = ["async_context", "send_now"]
+__all__ = ["async_context", "send_now", "batch"]
 
 
 def async_context(context: Optional[zmq.Context]) -> tuple[zmq.asyncio.Context, bool]:
@@ -35,3 +35,15 @@ def send_now(sock: zmq.asyncio.Socket, frames: list[bytes], log: logging.Logger,
         log.warning("%s dropped: send queue full", what)
         return False
     raise error
+
+
+def batch(first: list[bytes], sock: zmq.Socket, size: int) -> list[list[bytes]]:
+    """``first`` (a message just awaited), and up to ``size - 1`` more already queued on
+    ``sock`` (a plain socket shadowing the asyncio one), taken without waiting."""
+    messages = [first]
+    while len(messages) < size:
+        try:
+            messages.append(sock.recv_multipart(zmq.NOBLOCK))
+        except zmq.Again:
+            break
+    return messages

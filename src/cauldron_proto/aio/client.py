@@ -33,7 +33,7 @@ from ..client.core import ClientCore, KeywordInfo, KeywordState, KeywordValue, P
 from ..client.errors import DispatcherError
 from ..config import ConfigLike
 from ..peer import Settings, ShutDownError
-from ._zmq import async_context
+from ._zmq import async_context, batch
 
 __all__ = ["Service", "Keyword", "Monitor"]
 
@@ -182,18 +182,13 @@ class Service:
         """Await a message, then take what else is queued without waiting (up to a batch)."""
         now = zmq.Socket.shadow(sock.underlying)  # the same socket, for receives that never wait
         while True:
-            frames = await sock.recv_multipart()
-            for _ in range(_BATCH):
+            for frames in batch(await sock.recv_multipart(), now, _BATCH):
                 try:
                     message = decode(frames)
                 except RemoteProtocolError as exc:
                     self.log.warning("dropped a malformed message: %s", exc)
-                else:
-                    handle(message)
-                try:
-                    frames = now.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
+                    continue
+                handle(message)
 
     def _answered(self, message: Message) -> None:
         future = self._pending.answer(message)

@@ -37,7 +37,7 @@ from ..dispatcher.registration import Registration
 from ..dispatcher.service import default_dispatcher_name
 from ..dispatcher.steps import run_async
 from ..peer import Settings
-from ._zmq import async_context, send_now
+from ._zmq import async_context, batch, send_now
 
 __all__ = ["Dispatcher"]
 
@@ -195,15 +195,11 @@ class Dispatcher:
                 if reason is not None:
                     self._register(now, reason)
                 continue
-            dealer, now = self._dealer, zmq.Socket.shadow(self._dealer.underlying)
-            for _ in range(_BATCH):  # then what else is queued, without waiting
+            dealer = self._dealer
+            for frames in batch(frames, zmq.Socket.shadow(dealer.underlying), _BATCH):  # and what else is queued
+                if self._dealer is not dealer:  # registering again: the rest came from the broker we left
+                    break
                 self._received(frames, loop.time())
-                if self._dealer is not dealer:  # registering again: a new socket
-                    break
-                try:
-                    frames = now.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
 
     def _received(self, frames: list[bytes], now: float) -> None:
         try:
