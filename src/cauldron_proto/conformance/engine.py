@@ -22,7 +22,7 @@ import msgspec
 
 from cauldron_proto import Direction, RemoteProtocolError, decode, encode
 
-from .frames import CaseError, Env, match_frames, render, show, show_spec
+from .frames import CaseError, Env, match_frames, names_used, render, show, show_spec
 from .trace import AwaitSubscription, Case, Expect, Nothing, Peer, Send, Step, Wait, seconds
 
 __all__ = ["Settings", "Result", "WireEvent", "Link", "BrokerFailure", "run_case", "fresh_env"]
@@ -31,13 +31,27 @@ Status = Literal["pass", "fail", "timeout", "skipped", "error"]
 
 
 class Settings(msgspec.Struct, frozen=True, omit_defaults=True):
-    """What the runner knows of the broker under test."""
+    """What the runner knows of the implementation under test: a broker's addresses, or
+    (dispatcher suite) the addresses the runner bound and what it learned of the dispatcher."""
 
     router: str | None = None
     publish: str | None = None
     subscribe: str | None = None
     lookup: str | None = None
     heartbeat_timeout: float | None = None
+    service: str | None = None
+    dispatcher: str | None = None
+    keyword: str | None = None
+    keyword_type: str | None = None
+    enumerated: str | None = None
+    write_keyword: str | None = None
+    write_value: str | None = None
+    refuse_keyword: str | None = None
+    refuse_value: str | None = None
+
+    def value(self, name: str) -> str | None:
+        found = getattr(self, name, None)
+        return None if found is None else str(found)
 
 
 class WireEvent(msgspec.Struct, frozen=True):
@@ -59,6 +73,7 @@ class Result(msgspec.Struct, omit_defaults=True):
     expected: list[list[str]] | None = None
     actual: list[str] | None = None
     wire: list[WireEvent] = []
+    defect: str | None = None  # the case's known defect, when it did not pass
 
 
 class BrokerFailure(AssertionError):
@@ -68,7 +83,8 @@ class BrokerFailure(AssertionError):
 class Link(Protocol):
     def now(self) -> float: ...
     def skip_reason(self, case: Case) -> str | None: ...
-    def open(self, name: str, peer: Peer, routing_id: bytes | None, subscriptions: list[bytes]) -> None: ...
+    def open(self, name: str, peer: Peer, routing_id: bytes | None, subscriptions: list[bytes],
+             address: str | None = None) -> None: ...
     def send(self, name: str, frames: list[bytes]) -> None: ...
     def poll(self, timeout: float) -> list[tuple[str, list[bytes]]]: ...
     def await_subscription(self, name: str, topic: bytes, timeout: float) -> bool: ...
@@ -92,12 +108,15 @@ def fresh_env(case: Case, settings: Settings) -> Env:
             env[name] = f"{var.prefix or 'peer-'}{token}".encode()
         elif var.random == "name":
             env[name] = f"{var.prefix or 'X'}{token.upper() if var.prefix.isupper() else token}".encode()
+        elif var.setting is not None:
+            if settings.value(var.setting) is not None:
+                env[name] = settings.value(var.setting).encode("utf-8")
         else:
             env[name] = (var.value or "").encode("utf-8")
-    for key in ("lookup", "heartbeat_timeout"):
-        value = getattr(settings, key)
+    for key in msgspec.structs.fields(Settings):
+        value = settings.value(key.name)
         if value is not None:
-            env[f"settings.{key}"] = str(value).encode()
+            env[f"settings.{key.name}"] = value.encode("utf-8")
     return env
 
 
@@ -107,6 +126,7 @@ class _CaseRun:
         self.env = fresh_env(case, settings)
         self.inbox: dict[str, deque[list[bytes]]] = {name: deque() for name in case.peers}
         self.wire: list[WireEvent] = []
+        self.unopened: set[str] = set()
         self.start = link.now()
 
     def log(self, peer: str, what: str, frames: list[bytes] | list[str]) -> None:
@@ -114,9 +134,19 @@ class _CaseRun:
         self.wire.append(WireEvent(round(self.link.now() - self.start, 4), peer, what, shown))
 
     def open_peers(self) -> None:
+        self.unopened = {name for name, peer in self.case.peers.items() if peer.lazy}
         for name, peer in self.case.peers.items():
-            rid = render(peer.routing_id, self.env) if peer.routing_id is not None else None
-            topics = [render(t, self.env) for t in peer.subscribe]
+            if not peer.lazy:
+                self.open(name, peer)
+
+    def open(self, name: str, peer: Peer) -> None:
+        rid = render(peer.routing_id, self.env) if peer.routing_id is not None else None
+        topics = [render(t, self.env) for t in peer.subscribe]
+        if peer.lazy:
+            address = render(peer.address, self.env)
+            self.log(name, "note", [f"connect to {show(address)}"])
+            self.link.open(name, peer, rid, topics, address=address.decode("utf-8", "replace"))
+        else:
             self.link.open(name, peer, rid, topics)
 
     def pump(self, timeout: float) -> None:
@@ -138,7 +168,15 @@ class _CaseRun:
     def deadline(self, value) -> float:
         return self.link.now() + seconds(value, self.settings.heartbeat_timeout)
 
+    def open_when_bound(self) -> None:
+        """Open the peers whose address the steps so far have bound."""
+        for name in sorted(self.unopened):
+            if names_used(self.case.peers[name].address) <= self.env.keys():
+                self.unopened.discard(name)
+                self.open(name, self.case.peers[name])
+
     def step(self, step: Step) -> None:
+        self.open_when_bound()
         if isinstance(step, Send):
             frames = [render(f, self.env) for f in step.frames]
             self.log(step.send, "send", frames)
@@ -215,12 +253,25 @@ def _is_heartbeat(frames: list[bytes]) -> bool:
     return message.direction == Direction.DBP and message.command == "heartbeat"
 
 
+#: What a run must be given (or have learned) for a case that requires a setting.
+_NEEDS = {"write_keyword": "--write KEYWORD=VALUE", "write_value": "--write KEYWORD=VALUE",
+          "refuse_keyword": "--refuse KEYWORD=VALUE", "refuse_value": "--refuse KEYWORD=VALUE",
+          "keyword": "a keyword (the dispatcher enumerated none)",
+          "keyword_type": "a keyword (the dispatcher enumerated none)",
+          "enumerated": "an enumerated keyword (the dispatcher identified none)"}
+
+
+def needs(setting: str) -> str:
+    """The skip reason for a case that requires a setting the run does not have."""
+    return "needs " + _NEEDS.get(setting, "--" + setting.replace("_", "-"))
+
+
 def run_case(case: Case, link: Link, settings: Settings) -> Result:
     """Play one case through ``link``; the link is closed afterwards."""
     started = time.monotonic()
     result = Result(case.id, case.level, "pass")
-    missing = [name for name in case.requires if getattr(settings, name) is None]
-    skip = link.skip_reason(case) or (f"needs --{missing[0].replace('_', '-')}" if missing else None)
+    missing = [name for name in case.requires if settings.value(name) is None]
+    skip = link.skip_reason(case) or (needs(missing[0]) if missing else None)
     if skip:
         link.close()
         result.status, result.reason = "skipped", skip
@@ -248,5 +299,7 @@ def run_case(case: Case, link: Link, settings: Settings) -> Result:
         if run is not None:
             result.wire = run.wire
         link.close()
+    if result.status in ("fail", "timeout", "error"):
+        result.defect = case.defect
     result.seconds = round(time.monotonic() - started, 3)
     return result
