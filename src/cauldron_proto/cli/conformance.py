@@ -1,4 +1,5 @@
-"""cauldron-conformance: replay the conformance cases against a broker at given addresses.
+"""cauldron-conformance: replay the conformance cases against a broker at given addresses,
+or (``cauldron-conformance dispatcher ...``) play the broker for a dispatcher under test.
 
 Prints one line per case (pass, fail, timeout, error or skipped, with the reason), then for
 each case that did not pass its expected and actual frames and its wire log. Exit status 1
@@ -15,6 +16,7 @@ from cauldron_proto.conformance.engine import Settings
 from cauldron_proto.cli import positive_seconds
 from cauldron_proto.conformance.frames import CaseError
 from cauldron_proto.conformance.report import details, failed, row, summary, to_json, to_junit
+from cauldron_proto.conformance.dispatcher_link import run_dispatcher_suite
 from cauldron_proto.conformance.runner import run_suite, select_cases
 from cauldron_proto.conformance.trace import load_cases
 
@@ -22,14 +24,54 @@ from cauldron_proto.conformance.trace import load_cases
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cauldron-conformance",
-        description="Replay the Cauldron ZMQ protocol conformance cases against a broker.")
+        description="Replay the Cauldron ZMQ protocol conformance cases against a broker "
+                    "('cauldron-conformance dispatcher --help': against a dispatcher).")
     p.add_argument("--router", metavar="ADDR", help="the broker's ROUTER address (config key 'broker')")
     p.add_argument("--publish", metavar="ADDR", help="the broker's XSUB address, where publishers connect")
     p.add_argument("--subscribe", metavar="ADDR", help="the broker's XPUB address, where subscribers connect")
     p.add_argument("--lookup", metavar="ADDR",
-                   help="the address the broker answers to 'lookup' (cases checking it are skipped without it)")
+                   help="the address the broker answers to 'lookup' (without it, the lookup cases check "
+                        "that the answer is an address where broadcasts arrive)")
     p.add_argument("--heartbeat-timeout", metavar="SECONDS", type=positive_seconds,
                    help="the broker's heartbeat period T (heartbeat and expiry cases are skipped without it)")
+    _common(p)
+    return p
+
+
+def dispatcher_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cauldron-conformance dispatcher",
+        description="Play the broker for a dispatcher under test: bind a ROUTER, an XSUB and an XPUB, "
+                    "print their addresses, wait for the dispatcher's welcome, find its keywords "
+                    "(enumerate, identify) and replay the dispatcher cases.")
+    p.add_argument("--router", metavar="ADDR", help="bind the ROUTER here (default: loopback, an ephemeral port)")
+    p.add_argument("--publish", metavar="ADDR", help="bind the XSUB, where the dispatcher's PUB connects, here")
+    p.add_argument("--subscribe", metavar="ADDR", help="bind the XPUB here")
+    p.add_argument("--command", metavar="CMD",
+                   help="start the dispatcher under test with this command ({router}, {publish} and "
+                        "{subscribe} are filled in) and stop it at the end; without it, start it yourself")
+    p.add_argument("--startup-timeout", metavar="SECONDS", type=positive_seconds, default=10.0,
+                   help="how long to wait for the dispatcher's welcome (default 10)")
+    p.add_argument("--heartbeat-timeout", metavar="SECONDS", type=positive_seconds,
+                   help="the heartbeat period T the dispatcher is configured with ([zmq] timeout): the runner "
+                        "heartbeats it every T; without it, no heartbeats and the silent-broker case is skipped")
+    p.add_argument("--write", metavar="KEYWORD=VALUE", type=_assignment,
+                   help="a keyword the cases may write, and a value different from its current one "
+                        "(the write and broadcast cases are skipped without it)")
+    p.add_argument("--refuse", metavar="KEYWORD=VALUE", type=_assignment,
+                   help="a write the dispatcher refuses (the refused-write case is skipped without it)")
+    _common(p)
+    return p
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEYWORD=VALUE")
+    return name, value
+
+
+def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", dest="keep", metavar="GLOB", action="append", default=[],
                    help="run only cases whose id matches GLOB (repeatable)")
     p.add_argument("--exclude", metavar="GLOB", action="append", default=[],
@@ -40,32 +82,48 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", metavar="FILE", type=Path, help="write the results as JUnit XML")
     p.add_argument("--cases", metavar="DIR", type=Path, help="read cases from DIR instead of the packaged suite")
     p.add_argument("-q", "--quiet", action="store_true", help="print only cases that did not pass, and the summary")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    suite = "dispatcher" if argv[:1] == ["dispatcher"] else "broker"
+    args = (dispatcher_parser() if suite == "dispatcher" else parser()).parse_args(argv[suite == "dispatcher":])
     try:
-        cases = select_cases(load_cases(args.cases), args.keep, args.exclude)
+        cases = select_cases(load_cases(args.cases, suite=suite), args.keep, args.exclude)
     except CaseError as exc:
         print(f"cauldron-conformance: {exc}", file=sys.stderr)
         return 2
     if args.list:
         print("\n".join(case.id for case in cases))
         return 0
-    if not (args.router or args.publish or args.subscribe):
-        print("cauldron-conformance: give the broker's addresses: --router, --publish, --subscribe",
-              file=sys.stderr)
-        return 2
-    settings = Settings(router=args.router, publish=args.publish, subscribe=args.subscribe,
-                        lookup=args.lookup, heartbeat_timeout=args.heartbeat_timeout)
     width = max((len(c.id) for c in cases), default=10)
 
     def show(result) -> None:
         if not args.quiet or result.status in ("fail", "timeout", "error"):
             print(row(result, width), flush=True)
 
-    results = run_suite(settings, cases=cases, on_result=show)
+    if suite == "dispatcher":
+        write, refuse = args.write or (None, None), args.refuse or (None, None)
+        settings = Settings(router=args.router, publish=args.publish, subscribe=args.subscribe,
+                            heartbeat_timeout=args.heartbeat_timeout, write_keyword=write[0], write_value=write[1],
+                            refuse_keyword=refuse[0], refuse_value=refuse[1])
+
+        def bound(endpoints: dict[str, str]) -> None:
+            for side in ("router", "publish", "subscribe"):
+                print(f"{side} {endpoints[side]}", flush=True)
+            if not args.command:
+                print("waiting for the dispatcher: point its [zmq] broker/publish/subscribe at these", flush=True)
+
+        results = run_dispatcher_suite(settings, command=args.command, startup_timeout=args.startup_timeout,
+                                       cases=cases, on_bound=bound, on_result=show)
+    else:
+        if not (args.router or args.publish or args.subscribe):
+            print("cauldron-conformance: give the broker's addresses: --router, --publish, --subscribe",
+                  file=sys.stderr)
+            return 2
+        settings = Settings(router=args.router, publish=args.publish, subscribe=args.subscribe,
+                            lookup=args.lookup, heartbeat_timeout=args.heartbeat_timeout)
+        results = run_suite(settings, cases=cases, on_result=show)
     for result in results:
         if result.status in ("fail", "timeout", "error"):
             print("\n" + details(result))

@@ -48,6 +48,8 @@ def validate(case: Case) -> None:
     if case.opening and case.suite != "dispatcher":
         raise CaseError(f"{where}: only a dispatcher case is an opening case")
     bound = {n for n, v in case.vars.items() if v.setting is None} | {f"settings.{s}" for s in case.requires}
+    if case.suite == "dispatcher":
+        bound |= {"settings.service", "settings.dispatcher"}  # learned from its welcome
     lazy = {name: peer for name, peer in case.peers.items() if peer.lazy}
     for name, peer in case.peers.items():
         if peer.socket not in _SOCKETS[case.suite]:
