@@ -146,3 +146,20 @@ def test_settings_a_case_may_require_or_read_are_the_runner_options():
     assert set(SETTINGS) == {"heartbeat_timeout", "lookup"}
     read = {v.setting for c in CASES for v in c.vars.values() if v.setting}
     assert {name for c in CASES for name in c.requires} | read == set(SETTINGS)
+
+
+def test_a_failed_case_carries_its_known_defect_and_a_passed_one_does_not():
+    from cauldron_proto.conformance.trace import parse_case
+
+    def inquiry(answer):
+        return parse_case({
+            "id": f"x.{answer.lower().replace(' ', '-')}", "description": "d", "level": "SHOULD",
+            "defect": "existing Cauldron broker, PROTOCOL-NOTES 6.0: made up", "vars": {"ID": {"random": "identifier"}},
+            "peers": {"c": {"socket": "DEALER"}},
+            "steps": [{"send": "c", "frames": ["", "\x01", "\x01", "\x01", "UBQ", "check", "\x01", "${ID}"]},
+                      {"expect": "c", "frames": ["", "\x01", "\x01", "\x01", "UBP", "check", answer, "${ID}"]}]},
+            "x.yaml")
+
+    results = run_suite_on_core(make_core, cases=[inquiry("Broker Alive"), inquiry("Not Alive")])
+    assert [(r.status, r.defect) for r in results] == [
+        ("pass", None), ("fail", "existing Cauldron broker, PROTOCOL-NOTES 6.0: made up")]
