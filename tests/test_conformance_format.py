@@ -173,3 +173,16 @@ def test_a_known_defect_is_named_in_reports_of_failed_cases_only():
     assert summary([failed_one, passed]) == "1 passed, 1 failed (1 of them known defects)"
     assert by_level([failed_one, passed]) == {"SHOULD": {"passed": 0, "failed": 1, "skipped": 0, "known_defects": 1},
                                               "MUST": {"passed": 1, "failed": 0, "skipped": 0, "known_defects": 0}}
+
+
+def test_client_steps_run_and_finish_are_checked():
+    client = {"b": {"socket": "ROUTER", "role": "broker"}}
+    ok = case([{"run": "read"}, {"finish": "read", "status": "nonzero", "output": {"match": "x"}}],
+              peers=client, suite="client", requires=["read_command"])
+    assert [type(s).__name__ for s in ok.steps] == ["Run", "Finish"]
+    with pytest.raises(CaseError, match="a client case that requires read_command runs 'read'"):
+        case([{"run": "read"}], peers=client, suite="client")
+    with pytest.raises(CaseError, match="'read' finishes before it runs"):
+        case([{"finish": "read"}], peers=client, suite="client", requires=["read_command"])
+    with pytest.raises(CaseError, match="'read' runs again before it finished"):
+        case([{"run": "read"}, {"run": "read"}], peers=client, suite="client", requires=["read_command"])

@@ -1,5 +1,6 @@
 """cauldron-conformance: replay the conformance cases against a broker at given addresses,
-or (``cauldron-conformance dispatcher ...``) play the broker for a dispatcher under test.
+or (``cauldron-conformance dispatcher ...``) play the broker for a dispatcher under test, or
+(``cauldron-conformance client ...``) the broker and a dispatcher for a client driven by commands.
 
 Prints one line per case (pass, fail, timeout, error or skipped, with the reason), then for
 each case that did not pass its expected and actual frames and its wire log. Exit status 1
@@ -16,6 +17,7 @@ from cauldron_proto.conformance.engine import Settings
 from cauldron_proto.cli import positive_seconds
 from cauldron_proto.conformance.frames import CaseError
 from cauldron_proto.conformance.report import details, failed, row, summary, to_json, to_junit
+from cauldron_proto.conformance.client_link import run_client_suite
 from cauldron_proto.conformance.dispatcher_link import run_dispatcher_suite
 from cauldron_proto.conformance.runner import run_suite, select_cases
 from cauldron_proto.conformance.trace import load_cases
@@ -25,7 +27,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cauldron-conformance",
         description="Replay the Cauldron ZMQ protocol conformance cases against a broker "
-                    "('cauldron-conformance dispatcher --help': against a dispatcher).")
+                    "('cauldron-conformance dispatcher --help': against a dispatcher; "
+                    "'cauldron-conformance client --help': against a client).")
     p.add_argument("--router", metavar="ADDR", help="the broker's ROUTER address (config key 'broker')")
     p.add_argument("--publish", metavar="ADDR", help="the broker's XSUB address, where publishers connect")
     p.add_argument("--subscribe", metavar="ADDR", help="the broker's XPUB address, where subscribers connect")
@@ -64,6 +67,28 @@ def dispatcher_parser() -> argparse.ArgumentParser:
     return p
 
 
+def client_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cauldron-conformance client",
+        description="Play the broker and a dispatcher for a client under test, driven through commands: "
+                    "bind a ROUTER, an XSUB and an XPUB, print their addresses, run the commands and check "
+                    "what the client sends and what the commands print. In a command, {router}, {publish}, "
+                    "{subscribe}, {service}, {keyword} and {value} are filled in.")
+    p.add_argument("--router", metavar="ADDR", help="bind the ROUTER here (default: loopback, an ephemeral port)")
+    p.add_argument("--publish", metavar="ADDR", help="bind the XSUB here")
+    p.add_argument("--subscribe", metavar="ADDR", help="bind the XPUB, where the client's SUB connects, here "
+                                                       "(lookup answers this address)")
+    p.add_argument("--read", metavar="CMD", help="reads {keyword} of {service} and prints its value")
+    p.add_argument("--write", metavar="CMD", help="writes {value} to {keyword} of {service}; fails when refused")
+    p.add_argument("--monitor", metavar="CMD", help="prints the first broadcast value of {keyword} and exits")
+    p.add_argument("--service", default="testsvc", help="the service name given to the commands (default testsvc)")
+    p.add_argument("--dispatcher", default="disp1", help="the dispatcher name the runner answers as (default disp1)")
+    p.add_argument("--keyword", default="STRING", help="the keyword given to the commands (default STRING)")
+    p.add_argument("--value", default="written-1", help="the value given to the write command (default written-1)")
+    _common(p)
+    return p
+
+
 def _assignment(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -86,8 +111,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    suite = "dispatcher" if argv[:1] == ["dispatcher"] else "broker"
-    args = (dispatcher_parser() if suite == "dispatcher" else parser()).parse_args(argv[suite == "dispatcher":])
+    suite = argv[0] if argv[:1] in (["dispatcher"], ["client"]) else "broker"
+    parsers = {"broker": parser, "dispatcher": dispatcher_parser, "client": client_parser}
+    args = parsers[suite]().parse_args(argv[suite != "broker":])
     try:
         cases = select_cases(load_cases(args.cases, suite=suite), args.keep, args.exclude)
     except CaseError as exc:
@@ -102,17 +128,22 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet or result.status in ("fail", "timeout", "error"):
             print(row(result, width), flush=True)
 
-    if suite == "dispatcher":
+    def bound(endpoints: dict[str, str]) -> None:
+        for side in ("router", "publish", "subscribe"):
+            print(f"{side} {endpoints[side]}", flush=True)
+        if suite == "dispatcher" and not args.command:
+            print("waiting for the dispatcher: point its [zmq] broker/publish/subscribe at these", flush=True)
+
+    if suite == "client":
+        settings = Settings(router=args.router, publish=args.publish, subscribe=args.subscribe, service=args.service,
+                            dispatcher=args.dispatcher, keyword=args.keyword, write_value=args.value,
+                            read_command=args.read, write_command=args.write, monitor_command=args.monitor)
+        results = run_client_suite(settings, cases=cases, on_bound=bound, on_result=show)
+    elif suite == "dispatcher":
         write, refuse = args.write or (None, None), args.refuse or (None, None)
         settings = Settings(router=args.router, publish=args.publish, subscribe=args.subscribe,
                             heartbeat_timeout=args.heartbeat_timeout, write_keyword=write[0], write_value=write[1],
                             refuse_keyword=refuse[0], refuse_value=refuse[1])
-
-        def bound(endpoints: dict[str, str]) -> None:
-            for side in ("router", "publish", "subscribe"):
-                print(f"{side} {endpoints[side]}", flush=True)
-            if not args.command:
-                print("waiting for the dispatcher: point its [zmq] broker/publish/subscribe at these", flush=True)
 
         results = run_dispatcher_suite(settings, command=args.command, startup_timeout=args.startup_timeout,
                                        cases=cases, on_bound=bound, on_result=show)

@@ -13,6 +13,8 @@ a heartbeat) fails the case: a broker must not send what the case does not expec
 from __future__ import annotations
 
 import secrets
+import shlex
+import subprocess
 import time
 import traceback
 from collections import deque
@@ -23,7 +25,7 @@ import msgspec
 from cauldron_proto import Direction, RemoteProtocolError, decode, encode
 
 from .frames import CaseError, Env, match_frames, names_used, render, show, show_spec
-from .trace import AwaitSubscription, Case, Expect, Nothing, Peer, Send, Step, Wait, seconds
+from .trace import AwaitSubscription, Case, Expect, Finish, Nothing, Peer, Run, Send, Step, Wait, seconds
 
 __all__ = ["Settings", "Result", "WireEvent", "Link", "BrokerFailure", "run_case", "fresh_env"]
 
@@ -48,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, omit_defaults=True):
     write_value: str | None = None
     refuse_keyword: str | None = None
     refuse_value: str | None = None
+    read_command: str | None = None
+    write_command: str | None = None
+    monitor_command: str | None = None
 
     def value(self, name: str) -> str | None:
         found = getattr(self, name, None)
@@ -127,6 +132,7 @@ class _CaseRun:
         self.inbox: dict[str, deque[list[bytes]]] = {name: deque() for name in case.peers}
         self.wire: list[WireEvent] = []
         self.unopened: set[str] = set()
+        self.processes: dict[str, subprocess.Popen] = {}
         self.start = link.now()
 
     def log(self, peer: str, what: str, frames: list[bytes] | list[str]) -> None:
@@ -194,6 +200,47 @@ class _CaseRun:
             if not self.link.await_subscription(step.await_subscription, topic, timeout):
                 raise _Stop("timeout", f"the subscription {show(topic)} did not reach publisher "
                                        f"{step.await_subscription!r} within {timeout:g} s")
+        elif isinstance(step, Run):
+            self.run(step)
+        elif isinstance(step, Finish):
+            self.finish(step)
+
+    def run(self, step: Run) -> None:
+        """Start a client command, its ``{router}``, ``{service}``, ``{keyword}``, ... filled in."""
+        fields = {"router": self.settings.router, "publish": self.settings.publish,
+                  "subscribe": self.settings.subscribe, "service": self.settings.service,
+                  "keyword": self.settings.keyword, "value": self.settings.write_value}
+        argv = shlex.split(self.settings.value(f"{step.run}_command").format(**fields))
+        self.log(step.run, "note", [f"run {shlex.join(argv)}"])
+        self.processes[step.run] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                    stderr=subprocess.PIPE)
+
+    def finish(self, step: Finish) -> None:
+        process = self.processes.pop(step.finish)
+        until = self.deadline(step.within)
+        while process.poll() is None and (left := until - self.link.now()) > 0:
+            self.pump(min(left, 0.05))  # the sockets keep being served while the command runs
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+            raise _Stop("timeout", f"{step.finish!r} did not finish within the deadline")
+        out, err = process.communicate()
+        self.log(step.finish, "note", [f"exit {process.returncode}", show(out.strip()), show(err.strip()[-300:])])
+        if (process.returncode == 0) if step.status == "nonzero" else (process.returncode != step.status):
+            raise _Stop("fail", f"{step.finish!r} exited {process.returncode}, not {step.status}: "
+                                f"{err.decode('utf-8', 'replace').strip()[-300:]}")
+        if step.output is not None:
+            bound, reason = match_frames([step.output], [out.strip()], self.env)
+            if bound is None:
+                raise _Stop("fail", f"{step.finish!r} printed something else: {reason}",
+                            [[show_spec(step.output, self.env)]], [show(out.strip())])
+            self.env.update(bound)
+
+    def stop_processes(self) -> None:
+        for process in self.processes.values():
+            process.kill()
+            process.communicate()
+        self.processes.clear()
 
     def idle(self, until: float) -> None:
         while (left := until - self.link.now()) > 0:
@@ -258,7 +305,8 @@ _NEEDS = {"write_keyword": "--write KEYWORD=VALUE", "write_value": "--write KEYW
           "refuse_keyword": "--refuse KEYWORD=VALUE", "refuse_value": "--refuse KEYWORD=VALUE",
           "keyword": "a keyword (the dispatcher enumerated none)",
           "keyword_type": "a keyword (the dispatcher enumerated none)",
-          "enumerated": "an enumerated keyword (the dispatcher identified none)"}
+          "enumerated": "an enumerated keyword (the dispatcher identified none)",
+          "read_command": "--read CMD", "write_command": "--write CMD", "monitor_command": "--monitor CMD"}
 
 
 def needs(setting: str) -> str:
@@ -297,6 +345,7 @@ def run_case(case: Case, link: Link, settings: Settings) -> Result:
         result.reason = "".join(traceback.format_exception_only(exc)).strip()
     finally:
         if run is not None:
+            run.stop_processes()
             result.wire = run.wire
         link.close()
     if result.status in ("fail", "timeout", "error"):

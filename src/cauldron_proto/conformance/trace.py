@@ -19,7 +19,7 @@ import yaml
 from .frames import CaseError, Frame, FramePattern, names_used
 
 __all__ = ["Case", "Peer", "Var", "Send", "Expect", "Nothing", "Wait", "AwaitSubscription",
-           "Step", "SETTINGS", "DISPATCHER_SETTINGS", "Suite", "load_case", "load_cases", "parse_case", "default_cases_dir", "seconds",
+           "Step", "Run", "Finish", "SETTINGS", "DISPATCHER_SETTINGS", "CLIENT_SETTINGS", "Suite", "load_case", "load_cases", "parse_case", "default_cases_dir", "seconds",
            "step_frames", "step_peers", "binds", "names_used", "Frame", "FramePattern"]
 
 #: Broker settings a case may require, and the ``${settings.NAME}`` variables they give.
@@ -29,7 +29,11 @@ SETTINGS = ("heartbeat_timeout", "lookup")
 #: ``enumerated``), or given (``write_*``, ``refuse_*``); ``${settings.NAME}`` in its cases.
 DISPATCHER_SETTINGS = ("heartbeat_timeout", "service", "dispatcher", "keyword", "keyword_type", "enumerated",
                        "write_keyword", "write_value", "refuse_keyword", "refuse_value")
-Suite = Literal["broker", "dispatcher"]
+#: What the client suite knows: the commands that drive the client under test (``run: read``
+#: starts ``read_command``), and the service, keyword and value they are given.
+CLIENT_SETTINGS = ("service", "dispatcher", "keyword", "write_value", "read_command", "write_command",
+                   "monitor_command")
+Suite = Literal["broker", "dispatcher", "client"]
 
 Level = Literal["MUST", "SHOULD"]
 Deadline = float | str
@@ -47,10 +51,11 @@ class Var(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Peer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One socket the runner opens toward the broker (broker suite), or one side of the
-    broker the runner plays (dispatcher suite: ``ROUTER``, what the dispatcher's DEALER
-    sends and receives; ``XSUB``, the broadcasts its PUB publishes)."""
+    broker the runner plays (dispatcher and client suites: ``ROUTER``, what the peer's DEALER
+    or REQ sends and receives; ``XSUB``, the broadcasts a dispatcher's PUB publishes;
+    ``XPUB``, broadcasts to a client's SUB and the subscriptions it sends)."""
 
-    socket: Literal["REQ", "DEALER", "SUB", "PUB", "ROUTER", "XSUB"]
+    socket: Literal["REQ", "DEALER", "SUB", "PUB", "ROUTER", "XSUB", "XPUB"]
     role: Literal["client", "dispatcher", "inquirer", "publisher", "subscriber", "broker"] = "client"
     routing_id: Frame | None = None
     subscribe: list[Frame] = []
@@ -115,9 +120,27 @@ class AwaitSubscription(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     note: str | None = None
 
 
-Step = Send | Expect | Nothing | Wait | AwaitSubscription
+class Run(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Client suite: start the command that drives the client under test (``read``: ``read_command``)."""
+
+    run: str
+    note: str | None = None
+
+
+class Finish(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Client suite: the command started by ``run`` exits within the deadline, with this
+    status, its standard output matching ``output`` (a frame pattern, e.g. ``{match: ...}``)."""
+
+    finish: str
+    status: int | Literal["nonzero"] = 0
+    output: Frame | None = None
+    within: Deadline = 10.0
+    note: str | None = None
+
+
+Step = Send | Expect | Nothing | Wait | AwaitSubscription | Run | Finish
 _STEP_KINDS = {"send": Send, "expect": Expect, "nothing": Nothing, "wait": Wait,
-               "await_subscription": AwaitSubscription}
+               "await_subscription": AwaitSubscription, "run": Run, "finish": Finish}
 
 
 class Case(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -132,7 +155,7 @@ class Case(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     covers: list[str] = []
     recorded_from: str | None = None
     defect: str | None = None  # the known defect of an implementation this case catches
-    suite: Suite = "broker"    # what the case checks: a broker, or a dispatcher (the runner plays the broker)
+    suite: Suite = "broker"    # what the case checks: a broker, a dispatcher or a client (the runner plays the rest)
     opening: bool = False      # dispatcher suite: the dispatcher's first exchange; runs first
     source: str | None = None
 
@@ -199,7 +222,7 @@ def load_cases(directory: str | Path | None = None, suite: Suite = "broker") -> 
     """Every ``*.yaml`` case of ``suite`` in a directory, in run order: the opening case
     first, crash-risk cases last. The packaged dispatcher suite is in ``cases/dispatcher``."""
     if directory is None:
-        directory = default_cases_dir() / ("dispatcher" if suite == "dispatcher" else "")
+        directory = default_cases_dir() / ("" if suite == "broker" else suite)
     cases = [case for case in (load_case(path) for path in sorted(Path(directory).glob("*.yaml")))
              if case.suite == suite]
     seen: dict[str, str] = {}
@@ -218,6 +241,8 @@ def step_frames(step: Step) -> list[Frame]:
         return [f for alternative in step.alternatives for f in alternative]
     if isinstance(step, AwaitSubscription):
         return [step.topic]
+    if isinstance(step, Finish) and step.output is not None:
+        return [step.output]
     return []
 
 

@@ -12,12 +12,15 @@ import re
 
 from .frames import CaseError, Frame
 from .trace import (
+    CLIENT_SETTINGS,
     DISPATCHER_SETTINGS,
     SETTINGS,
     AwaitSubscription,
     Case,
     Expect,
+    Finish,
     Nothing,
+    Run,
     Send,
     Wait,
     binds,
@@ -28,15 +31,16 @@ from .trace import (
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 #: The sockets each suite's peers may be: toward a broker, or the sides of the broker the runner plays.
-_SOCKETS = {"broker": ("REQ", "DEALER", "SUB", "PUB"), "dispatcher": ("ROUTER", "XSUB")}
-_SENDS, _RECEIVES = ("REQ", "DEALER", "PUB", "ROUTER"), ("REQ", "DEALER", "SUB", "ROUTER", "XSUB")
+_SOCKETS = {"broker": ("REQ", "DEALER", "SUB", "PUB"), "dispatcher": ("ROUTER", "XSUB"), "client": ("ROUTER", "XPUB")}
+_SENDS, _RECEIVES = ("REQ", "DEALER", "PUB", "ROUTER", "XPUB"), ("REQ", "DEALER", "SUB", "ROUTER", "XSUB")
+_KNOWN = {"broker": SETTINGS, "dispatcher": DISPATCHER_SETTINGS, "client": CLIENT_SETTINGS}
 
 
 def validate(case: Case) -> None:
     where = case.source or case.id
     if not _ID.match(case.id):
         raise CaseError(f"{where}: id {case.id!r} must be lower-case letters, digits, '.' and '-'")
-    known = SETTINGS if case.suite == "broker" else DISPATCHER_SETTINGS
+    known = _KNOWN[case.suite]
     for name in case.requires:
         if name not in known:
             raise CaseError(f"{where}: requires {name!r}: a {case.suite} case may require {', '.join(known)}")
@@ -48,8 +52,8 @@ def validate(case: Case) -> None:
     if case.opening and case.suite != "dispatcher":
         raise CaseError(f"{where}: only a dispatcher case is an opening case")
     bound = {n for n, v in case.vars.items() if v.setting is None} | {f"settings.{s}" for s in case.requires}
-    if case.suite == "dispatcher":
-        bound |= {"settings.service", "settings.dispatcher"}  # learned from its welcome
+    if case.suite in ("dispatcher", "client"):
+        bound |= {"settings.service", "settings.dispatcher"}  # learned from its welcome, or given
     lazy = {name: peer for name, peer in case.peers.items() if peer.lazy}
     for name, peer in case.peers.items():
         if peer.socket not in _SOCKETS[case.suite]:
@@ -60,6 +64,7 @@ def validate(case: Case) -> None:
         if peer.socket not in ("SUB", "XSUB") and peer.subscribe:
             raise CaseError(f"{where}: peers.{name}: only a SUB or XSUB peer subscribes")
     outstanding: set[str] = set()
+    running: set[str] = set()
     for index, step in enumerate(case.steps, 1):
         at = f"step {index}"
         _check_deadlines(step, case, at)
@@ -86,8 +91,22 @@ def validate(case: Case) -> None:
             for name in step.peers:
                 _peer(case, name, at, _RECEIVES)
         elif isinstance(step, AwaitSubscription):
-            _peer(case, step.await_subscription, at, ("PUB",))
+            _peer(case, step.await_subscription, at, ("PUB", "XPUB"))
             _check_frame(step.topic, bound, case, at, sending=True)
+        elif isinstance(step, (Run, Finish)):
+            name = step.run if isinstance(step, Run) else step.finish
+            if case.suite != "client" or f"{name}_command" not in case.requires:
+                raise CaseError(f"{where}: {at}: a client case that requires {name}_command runs {name!r}")
+            if isinstance(step, Run):
+                if name in running:
+                    raise CaseError(f"{where}: {at}: {name!r} runs again before it finished")
+                running.add(name)
+            else:
+                if name not in running:
+                    raise CaseError(f"{where}: {at}: {name!r} finishes before it runs")
+                running.discard(name)
+                if step.output is not None:
+                    _check_frame(step.output, bound, case, at)
 
 
 def _peer(case: Case, name: str, at: str, sockets: tuple[str, ...]):
