@@ -25,38 +25,12 @@ import msgspec
 from cauldron_proto import Direction, RemoteProtocolError, decode, encode
 
 from .frames import CaseError, Env, match_frames, names_used, render, show, show_spec
+from .settings import Settings, needs
 from .trace import AwaitSubscription, Case, Expect, Finish, Nothing, Peer, Run, Send, Step, Wait, seconds
 
 __all__ = ["Settings", "Result", "WireEvent", "Link", "BrokerFailure", "run_case", "fresh_env"]
 
 Status = Literal["pass", "fail", "timeout", "skipped", "error"]
-
-
-class Settings(msgspec.Struct, frozen=True, omit_defaults=True):
-    """What the runner knows of the implementation under test: a broker's addresses, or
-    (dispatcher suite) the addresses the runner bound and what it learned of the dispatcher."""
-
-    router: str | None = None
-    publish: str | None = None
-    subscribe: str | None = None
-    lookup: str | None = None
-    heartbeat_timeout: float | None = None
-    service: str | None = None
-    dispatcher: str | None = None
-    keyword: str | None = None
-    keyword_type: str | None = None
-    enumerated: str | None = None
-    write_keyword: str | None = None
-    write_value: str | None = None
-    refuse_keyword: str | None = None
-    refuse_value: str | None = None
-    read_command: str | None = None
-    write_command: str | None = None
-    monitor_command: str | None = None
-
-    def value(self, name: str) -> str | None:
-        found = getattr(self, name, None)
-        return None if found is None else str(found)
 
 
 class WireEvent(msgspec.Struct, frozen=True):
@@ -298,20 +272,6 @@ def _is_heartbeat(frames: list[bytes]) -> bool:
     except RemoteProtocolError:
         return False
     return message.direction == Direction.DBP and message.command == "heartbeat"
-
-
-#: What a run must be given (or have learned) for a case that requires a setting.
-_NEEDS = {"write_keyword": "--write KEYWORD=VALUE", "write_value": "--write KEYWORD=VALUE",
-          "refuse_keyword": "--refuse KEYWORD=VALUE", "refuse_value": "--refuse KEYWORD=VALUE",
-          "keyword": "a keyword (the dispatcher enumerated none)",
-          "keyword_type": "a keyword (the dispatcher enumerated none)",
-          "enumerated": "an enumerated keyword (the dispatcher identified none)",
-          "read_command": "--read CMD", "write_command": "--write CMD", "monitor_command": "--monitor CMD"}
-
-
-def needs(setting: str) -> str:
-    """The skip reason for a case that requires a setting the run does not have."""
-    return "needs " + _NEEDS.get(setting, "--" + setting.replace("_", "-"))
 
 
 def run_case(case: Case, link: Link, settings: Settings) -> Result:
