@@ -7,7 +7,10 @@ every version alike; each figure is the median of --runs runs.
 
     git archive COMMIT src | tar -x -C /tmp/before
     python benchmarks/ab.py before=/tmp/before/src after=installed [--runs 5] [--inflight 1 64]
-                            [--payload-size BYTES]
+                            [--payload-size BYTES] [--reference-broker COMMAND]
+
+--reference-broker COMMAND adds the existing Cauldron broker (COMMAND with the addresses
+ROUTER PUBLISH SUBSCRIBE appended, see run_all.py) as one more version in the rotation.
 """
 
 from __future__ import annotations
@@ -26,13 +29,18 @@ FIGURES = ("rate_per_s", "p50_us", "p99_us", "cpu_us_per_rt", "cpu_us_per_rt_app
 
 
 def compare(versions: dict[str, str | None], inflights: list[int], runs: int, counts: dict[int, int],
-            options: dict | None = None) -> dict:
+            options: dict | None = None, reference: str | None = None) -> dict:
+    """Medians by in-flight count and version; ``reference``: the existing broker's command,
+    measured as the version named ``broker.REFERENCE``."""
+    if reference:
+        versions = {**versions, broker.REFERENCE: None}
     results: dict = {inflight: {name: [] for name in versions} for inflight in inflights}
     for run in range(runs):
         for inflight in inflights:
             for name, src in versions.items():
-                result = broker.round_trips("cauldron_proto broker", inflight, counts[inflight], src,
-                                            options if inflight == 1 else None)
+                path = broker.REFERENCE if reference and name == broker.REFERENCE else "cauldron_proto broker"
+                result = broker.round_trips(path, inflight, counts[inflight], src,
+                                            options if inflight == 1 else None, reference)
                 results[inflight][name].append(result)
                 print(f"run {run + 1}: {inflight:>2} in flight, {name}: "
                       + ", ".join(f"{k} {result[k]:,.1f}" for k in FIGURES), flush=True)
@@ -50,6 +58,8 @@ def main(argv=None) -> int:
     parser.add_argument("--count-64", type=int, default=40000, help="round trips per run, in flight > 1")
     parser.add_argument("--payload-size", type=int, help="1 outstanding: a modify with a payload of this many bytes")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--reference-broker", metavar="COMMAND",
+                        help="also the existing Cauldron broker (the addresses ROUTER PUBLISH SUBSCRIBE are appended)")
     args = parser.parse_args(argv)
     versions = {}
     for spec in args.versions:
@@ -57,7 +67,7 @@ def main(argv=None) -> int:
         versions[name] = None if src in ("", "installed") else src
     counts = {n: args.count_1 if n == 1 else args.count_64 for n in args.inflight}
     options = None if args.payload_size is None else {"payload_size": args.payload_size}
-    medians = compare(versions, args.inflight, args.runs, counts, options)
+    medians = compare(versions, args.inflight, args.runs, counts, options, args.reference_broker)
     print(f"\nmedians of {args.runs} runs")
     print("| in flight | version | round trips/s | p50 (us) | p99 (us) | CPU us/rt (process) | CPU us/rt (without ZMQ I/O thread) |")
     print("|---|---|---|---|---|---|---|")
@@ -65,6 +75,12 @@ def main(argv=None) -> int:
         for name, r in by_name.items():
             print(f"| {inflight} | {name} | {r['rate_per_s']:,.0f} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} "
                   f"| {r['cpu_us_per_rt']:.1f} | {r['cpu_us_per_rt_app']:.1f} |")
+    if args.reference_broker:
+        for inflight, by_name in medians.items():
+            existing = by_name[broker.REFERENCE]["rate_per_s"]
+            print(f"{inflight} in flight: " + ", ".join(f"{name} {r['rate_per_s'] / existing:.2f}x"
+                                                        for name, r in by_name.items() if name != broker.REFERENCE)
+                  + f" the {broker.REFERENCE}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"versions": versions, "runs": args.runs, "medians": medians}, indent=1))

@@ -15,15 +15,23 @@ over tcp loopback. Figures:
 6. idle CPU of a broker with nothing to do (no peers; 16 idle dispatchers, T = 1 s), and its
    resident memory while 100,000 distinct clients each connect, make one request and leave.
 
+Given a command that starts the existing Cauldron broker (``reference``, run with the
+addresses ROUTER PUBLISH SUBSCRIBE appended, on free loopback ports), it is one more path
+of figures 1 (one outstanding, 64 in flight) and 4 (fan-out), measured in the same runs.
+
     python benchmarks/broker.py [--quick]   (run_all.py runs this with the codec figures)
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue as queues
+import shlex
 import signal
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -35,6 +43,7 @@ import peers  # noqa: E402
 
 MP = multiprocessing.get_context("spawn")
 PATHS = ("no broker", "zmq.proxy device", "Python forwarding loop", "cauldron_proto broker")
+REFERENCE = "existing Cauldron broker"
 
 
 class Processes:
@@ -106,6 +115,49 @@ def broker_process(timeout: float = 5.0, src: str | None = None):
         proc.stdout.close()
 
 
+def _free_ports(count: int) -> list[int]:
+    """Loopback ports free a moment ago (the existing broker cannot bind a wildcard port and say which)."""
+    held = [socket.socket() for _ in range(count)]
+    try:
+        for sock in held:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
+@contextmanager
+def reference_process(command: str, timeout: float = 5.0):
+    """The existing broker, ``command`` + ROUTER PUBLISH SUBSCRIBE: yields (endpoints, pid) once it answers."""
+    from cauldron_proto import ZMQBroker
+
+    router, publish, subscribe = (f"tcp://127.0.0.1:{port}" for port in _free_ports(3))
+    env = dict(os.environ, BROKER_TIMEOUT=repr(timeout), BROKER_LOGLEVEL="WARNING")
+    proc = subprocess.Popen([*shlex.split(command), router, publish, subscribe], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not ZMQBroker.check(address=router, timeout=0.5):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the existing broker ({command}) did not start (status {proc.poll()})")
+        yield {"broker": router, "publish": publish, "subscribe": subscribe}, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def a_broker(reference: str | None = None, src: str | None = None, timeout: float = 5.0):
+    """Ours (``src``: which version), or the existing one when ``reference`` is its command."""
+    with (reference_process(reference, timeout) if reference else broker_process(timeout, src)) as started:
+        yield started
+
+
 def summary(result: dict, count: int) -> dict:
     lat = sorted(result["latencies_ns"])
     return {
@@ -135,18 +187,20 @@ def _measured(group: Processes, pid: int, inflight: int, address: str, dispatche
     return result
 
 
-def round_trips(path: str, inflight: int, count: int, src: str | None = None, options: dict | None = None) -> dict:
-    """Round trips through ``path`` (one of PATHS) with ``inflight`` requests outstanding.
+def round_trips(path: str, inflight: int, count: int, src: str | None = None, options: dict | None = None,
+                reference: str | None = None) -> dict:
+    """Round trips through ``path`` (one of PATHS, or REFERENCE) with ``inflight`` requests outstanding.
 
     ``src``: for our broker, the source directory of the version to run (default: installed).
     ``options``: what the requests are (one outstanding only; see ``peers.req_requests``).
+    ``reference``: for REFERENCE, the command that starts the existing broker.
     """
     with processes() as group:
         if path == "no broker":
             address = group.start(peers.rep_worker).get()
             return _client(group, inflight, address, "worker", count, options)
-        if path == "cauldron_proto broker":
-            with broker_process(src=src) as (endpoints, pid):
+        if path in ("cauldron_proto broker", REFERENCE):
+            with a_broker(reference if path == REFERENCE else None, src) as (endpoints, pid):
                 [name] = group.start(peers.dispatchers, endpoints["broker"], 1).get()
                 return _measured(group, pid, inflight, endpoints["broker"], name, count, options)
         device = peers.proxy_device if path == "zmq.proxy device" else peers.python_device
@@ -157,9 +211,10 @@ def round_trips(path: str, inflight: int, count: int, src: str | None = None, op
 
 # -- 4: fan-out -----------------------------------------------------------------------------
 
-def fanout(dispatcher_count: int, count: int) -> dict:
-    """CSQ enumerate round trips (REQ) to a service of ``dispatcher_count`` dispatchers."""
-    with broker_process() as (endpoints, _pid), processes() as group:
+def fanout(dispatcher_count: int, count: int, reference: str | None = None) -> dict:
+    """CSQ enumerate round trips (REQ) to a service of ``dispatcher_count`` dispatchers
+    (through the existing broker when ``reference`` is its command)."""
+    with a_broker(reference) as (endpoints, _pid), processes() as group:
         group.start(peers.dispatchers, endpoints["broker"], dispatcher_count).get()
         reports = group.start(peers.req_requests, endpoints["broker"], None, count, 50,
                               {"direction": peers.Direction.CSQ, "command": "enumerate"})
@@ -248,19 +303,27 @@ def median_of(runs: int, func, *args) -> dict:
     return out
 
 
-def run(quick: bool = False, runs: int = 3, progress=print) -> dict:
+def run(quick: bool = False, runs: int = 3, progress=print, reference: str | None = None) -> dict:
+    """Every figure; with ``reference`` (the existing broker's command) also its round trips and fan-outs."""
     n1, n64 = (2000, 10000) if quick else (8000, 50000)
     out: dict = {"round_trips_1": {}, "round_trips_64": {}, "round_trips_1mib": {}, "fanout": {},
                  "broadcast_flood": {}, "broadcast_paced": {}}
-    for path in PATHS:
+    for path in PATHS + ((REFERENCE,) if reference else ()):
         progress(f"round trips through {path}")
-        out["round_trips_1"][path] = median_of(runs, round_trips, path, 1, n1)
-        out["round_trips_64"][path] = median_of(runs, round_trips, path, 64, n64)
-        out["round_trips_1mib"][path] = median_of(runs, round_trips, path, 1, 100 if quick else 400, None,
-                                                  {"payload_size": 1 << 20})
-    for count in (1, 2, 4, 8, 16):
+        out["round_trips_1"][path] = median_of(runs, round_trips, path, 1, n1, None, None, reference)
+        out["round_trips_64"][path] = median_of(runs, round_trips, path, 64, n64, None, None, reference)
+        if path != REFERENCE:
+            out["round_trips_1mib"][path] = median_of(runs, round_trips, path, 1, 100 if quick else 400, None,
+                                                      {"payload_size": 1 << 20})
+    fanout_counts = (1, 2, 4, 8, 16)
+    for count in fanout_counts:
         progress(f"fan-out to {count}")
         out["fanout"][count] = median_of(runs, fanout, count, 300 if quick else 1500)
+    if reference:
+        out["fanout_reference"] = {}
+        for count in fanout_counts:
+            progress(f"fan-out to {count} through the {REFERENCE}")
+            out["fanout_reference"][count] = median_of(runs, fanout, count, 300 if quick else 1500, reference)
     for path in ("zmq.proxy XSUB/XPUB", "cauldron_proto broker"):
         progress(f"broadcasts through {path}")
         out["broadcast_flood"][path] = median_of(runs, broadcasts, path, 20000 if quick else 100000, 100, 0.0)

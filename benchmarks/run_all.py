@@ -1,11 +1,17 @@
 """Run every benchmark; print the tables, write them as JSON and Markdown, and plot them.
 
     python benchmarks/run_all.py [--quick] [--runs 3] [--out benchmarks/results] [--plot docs/benchmarks.png]
+                                 [--reference-broker COMMAND]
 
 Each broker figure is the median of --runs runs, measured in the same run as its baseline
 (see benchmarks/broker.py); the codec figures come from benchmarks/codec.py. The full run
 takes about 6 minutes on 2 cores; --quick (fewer requests, 10,000 clients for the memory
 figure) about 2. The plot needs matplotlib, the `bench` extra: pip install -e '.[bench]'.
+
+--reference-broker COMMAND: a command that starts the existing Cauldron broker when the
+addresses ROUTER PUBLISH SUBSCRIBE are appended (split like a shell line, run without one);
+it becomes one more path of the round trips (1 outstanding, 64 in flight) and fan-out runs,
+and the tables give our broker's rate as a ratio of its rate.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import broker  # noqa: E402
 import codec  # noqa: E402
 
-DEVICE, PYLOOP, OURS = "zmq.proxy device", "Python forwarding loop", "cauldron_proto broker"
+DEVICE, PYLOOP, OURS, REFERENCE = "zmq.proxy device", "Python forwarding loop", "cauldron_proto broker", broker.REFERENCE
 
 
 def _cpu(r: dict) -> str:
@@ -42,11 +48,21 @@ def table(results: dict) -> list[str]:
         rows = results[key]
         device = rows[DEVICE]["rate_per_s"]
         for path, r in rows.items():
+            ratio = f"{r['rate_per_s'] / device:.2f}x device"
+            if path == OURS and REFERENCE in rows:
+                ratio += f", {r['rate_per_s'] / rows[REFERENCE]['rate_per_s']:.2f}x existing"
             lines.append(f"| {title} | {path} | {r['rate_per_s']:,.0f} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} "
-                         f"| {r['rate_per_s'] / device:.2f}x device | {_cpu(r)} |")
+                         f"| {ratio} | {_cpu(r)} |")
+    reference = results.get("fanout_reference", {})
     for count, r in results["fanout"].items():
-        lines.append(f"| fan-out (CSQ enumerate) | {count} dispatcher{'s' * (int(count) > 1)} | {r['rate_per_s']:,.0f} "
-                     f"| {r['p50_us']:,.0f} | {r['p99_us']:,.0f} | | |")
+        plural = "s" * (int(count) > 1)
+        existing = reference.get(count)
+        ratio = "" if existing is None else f"{r['rate_per_s'] / existing['rate_per_s']:.2f}x existing"
+        lines.append(f"| fan-out (CSQ enumerate) | {count} dispatcher{plural} | {r['rate_per_s']:,.0f} "
+                     f"| {r['p50_us']:,.0f} | {r['p99_us']:,.0f} | {ratio} | |")
+        if existing is not None:
+            lines.append(f"| fan-out (CSQ enumerate) | {count} dispatcher{plural}, {REFERENCE} "
+                         f"| {existing['rate_per_s']:,.0f} | {existing['p50_us']:,.0f} | {existing['p99_us']:,.0f} | | |")
     for key, title in (("broadcast_flood", "broadcasts, 100 B, flood"), ("broadcast_paced", "broadcasts, 100 B, 1 per ms")):
         rows = results[key]
         device = rows["zmq.proxy XSUB/XPUB"]["rate_per_s"]
@@ -88,7 +104,19 @@ def targets(results: dict) -> list[tuple[str, str, bool]]:
          f"{results['idle_16']['idle_cpu_percent']:.2f}%)", idle < 1),
         (f"memory growth < 30 MiB after 100,000 clients", f"{mem['growth_mib']:+.1f} MiB after {mem['clients']:,}",
          mem["growth_mib"] < 30 and mem["clients"] >= 100_000),
-    ]
+    ] + against_reference(results)
+
+
+def against_reference(results: dict) -> list[tuple[str, str, bool]]:
+    """The targets of issue 11 (our rate against the existing broker's), when it was measured."""
+    goals = []
+    for key, title, wanted in (("round_trips_1", "1 outstanding", 1.5), ("round_trips_64", "64 in flight", 3.5)):
+        rows = results[key]
+        if REFERENCE in rows:
+            ratio = rows[OURS]["rate_per_s"] / rows[REFERENCE]["rate_per_s"]
+            goals.append((f"{title}: >= {wanted}x the existing broker", f"{ratio:.2f}x ({rows[OURS]['rate_per_s']:,.0f} "
+                          f"against {rows[REFERENCE]['rate_per_s']:,.0f}/s)", ratio >= wanted))
+    return goals
 
 
 def plot(results: dict, path: Path) -> None:
@@ -122,6 +150,9 @@ def plot(results: dict, path: Path) -> None:
     ax = axes[1][0]
     ax.plot(counts, [fan[c]["p50_us"] for c in fan], "o-", label="p50")
     ax.plot(counts, [fan[c]["p99_us"] for c in fan], "s-", label="p99")
+    existing = results.get("fanout_reference")
+    if existing:
+        ax.plot(counts, [existing[c]["p50_us"] for c in existing], "o--", label=f"p50, {REFERENCE}")
     ax.axhline(2000, color="grey", linestyle=":", label="target p50 < 2 ms (16)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(counts, [str(c) for c in counts])
@@ -157,12 +188,17 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is kept)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--plot", type=Path, default=Path("docs/benchmarks.png"))
+    parser.add_argument("--reference-broker", metavar="COMMAND",
+                        help="start the existing Cauldron broker (the addresses ROUTER PUBLISH SUBSCRIBE are "
+                             "appended) and measure it as one more path of the round trips and fan-outs")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    results = broker.run(quick=args.quick, runs=args.runs, progress=lambda text: print(f"... {text}", flush=True))
+    results = broker.run(quick=args.quick, runs=args.runs, progress=lambda text: print(f"... {text}", flush=True),
+                         reference=args.reference_broker)
     results["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
                           "cores": len(__import__("os").sched_getaffinity(0)), "pyzmq": zmq.__version__,
-                          "libzmq": zmq.zmq_version(), "runs": args.runs, "quick": args.quick}
+                          "libzmq": zmq.zmq_version(), "runs": args.runs, "quick": args.quick,
+                          "reference_broker": args.reference_broker}
     lines = table(results)
     goals = targets(results)
     results["targets"] = [{"target": t, "measured": m, "met": ok} for t, m, ok in goals]

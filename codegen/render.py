@@ -9,6 +9,8 @@ from pathlib import Path
 import jinja2
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: Where the spec's relative paths (recordings) are found: the repository.
+REPOSITORY = Path(__file__).resolve().parent.parent
 GENERATED_PACKAGE = "src/cauldron_proto/_generated"
 GOLDEN = "conformance/golden"
 FIXTURE_NOTE = (
@@ -51,18 +53,35 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
         "directions": [p["code"] + k for p in spec["pairs"] for k in spec["kinds"]],
         "blank": blank,
         "fail": fail,
+        "payload_python": {name: _payload_python(entry) for name, entry in spec["payload_types"].items()},
     }
     files = {
         f"{GENERATED_PACKAGE}/__init__.py": "init.py.j2",
         f"{GENERATED_PACKAGE}/protocol.py": "protocol.py.j2",
         f"{GENERATED_PACKAGE}/codec.py": "codec.py.j2",
+        f"{GENERATED_PACKAGE}/payloads.py": "payloads.py.j2",
         "docs/protocol.md": "protocol.md.j2",
     }
     out = {path: env.get_template(name).render(context) for path, name in files.items()}
     note = FIXTURE_NOTE.format(spec=spec_path)
     out[f"{GOLDEN}/valid.json"] = _dump({"note": note, "cases": _valid_cases(spec, blank, fail)})
     out[f"{GOLDEN}/invalid.json"] = _dump({"note": note, "cases": _invalid_cases(spec)})
+    recorded_note = note + (" Every distinct message of the existing implementation's recordings named in the"
+                            " spec's recorded_examples; `source` is the recording and its line.")
+    out[f"{GOLDEN}/recorded.json"] = _dump({"note": recorded_note, "cases": _recorded_cases(spec, blank, fail)})
     return out
+
+
+def _payload_python(entry: dict) -> str:
+    """The Python type a payload type's decoder gives."""
+    fmt = entry["format"]
+    if fmt == "choice":
+        kinds = sorted({type(v).__name__ for v in entry["values"].values()})
+        return " | ".join(kinds)
+    simple = {"text": "str | None" if entry.get("nullable") else "str", "blank": "None", "empty": "str",
+              "joined": "list[str]", "address": "str", "ktl_type": "str | None", "decimal": "float",
+              "fail_or_text": "str | FAIL"}
+    return entry["type"] if fmt == "json" else simple[fmt]
 
 
 def _dump(data) -> str:
@@ -119,3 +138,40 @@ def _invalid_cases(spec: dict) -> list[dict]:
          "rule": case["rule"], "frame": case["frame"]}
         for case in spec["invalid_examples"]
     ]
+
+
+def _read_field(frame: bytes, blank: bytes, fail: bytes):
+    """A text field as the existing decoder reads it (stated independently of the codec):
+    one leading blank byte stripped from a longer field, then one leading fail byte."""
+    if len(frame) > 1 and frame[:1] == blank:
+        frame = frame[1:]
+    if len(frame) > 1 and frame[:1] == fail:
+        frame = frame[1:]
+    if frame == blank:
+        return None
+    if frame == fail:
+        return {"sentinel": "fail"}
+    return frame.decode("utf-8")
+
+
+def _recorded_cases(spec: dict, blank: bytes, fail: bytes) -> list[dict]:
+    """Each distinct message (prefix length and envelope, identifiers aside) of the recordings."""
+    out, seen = [], set()
+    for rel in spec["recorded_examples"]["recordings"]:
+        lines = (REPOSITORY / rel).read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, start=1):
+            entry = json.loads(line)
+            if len(entry.get("frames", ())) < 7:  # the header, and subscriptions on the XPUB
+                continue
+            frames = [bytes.fromhex(f) for f in entry["frames"]]
+            prefix, envelope = frames[:-7], frames[-7:]
+            key = (len(prefix), tuple(envelope[:6]))
+            if key in seen:
+                continue
+            seen.add(key)
+            names = ("service", "dispatcher", "keyword", "direction", "command", "payload")
+            decoded = {name: _read_field(f, blank, fail) for name, f in zip(names, envelope)}
+            decoded.update(identifier=envelope[6].hex(), prefix=[p.hex() for p in prefix])
+            out.append({"source": f"{rel}:{number}", "socket": entry["socket"], "dir": entry["dir"],
+                        "frames": [f.hex() for f in frames], "decoded": decoded})
+    return out

@@ -21,7 +21,7 @@ EXAMPLE_KEYS = ("service", "dispatcher", "keyword", "command", "payload", "ident
 TOP_LEVEL = (
     "protocol", "version", "sentinels", "envelope", "kind_rules", "prefix", "endpoints",
     "kinds", "pairs", "derivation", "commands", "payload_types", "ktl_types", "texts",
-    "config", "messages", "keyword_commands", "more_examples", "invalid_examples",
+    "config", "messages", "keyword_commands", "more_examples", "invalid_examples", "recorded_examples",
 )
 
 
@@ -96,6 +96,7 @@ def validate(data: Any, path: str | Path = "spec/protocol.yaml") -> None:
     _check_keyword_commands(c, data)
     _check_more_examples(c, data)
     _check_invalid_examples(c, data)
+    _check_recorded_examples(c, data)
 
 
 def direction_codes(data: dict) -> list[str]:
@@ -148,10 +149,34 @@ def _check_directions(c: _Checker, data: dict) -> list[str]:
     return direction_codes(data)
 
 
+#: Payload formats the payload template knows, and the keys each needs beside `description`.
+PAYLOAD_FORMATS = {
+    "text": (), "blank": (), "empty": (), "json": ("type",), "joined": ("separator",), "address": (),
+    "choice": ("values",), "ktl_type": (), "decimal": ("digits",), "fail_or_text": (),
+}
+
+
 def _check_commands_and_types(c: _Checker, data: dict) -> None:
-    for section in ("commands", "payload_types"):
-        for name, text in c.mapping(data[section], section).items():
-            c.text(text, f"{section}.{name}")
+    for name, text in c.mapping(data["commands"], "commands").items():
+        c.text(text, f"commands.{name}")
+    for name, entry in c.mapping(data["payload_types"], "payload_types").items():
+        where = f"payload_types.{name}"
+        c.mapping(entry, where)
+        c.text(entry.get("description"), f"{where}.description")
+        fmt = c.choice(entry.get("format"), list(PAYLOAD_FORMATS), f"{where}.format", "a payload format")
+        for key in PAYLOAD_FORMATS[fmt]:
+            if key not in entry:
+                c.fail(where, f"format {fmt} needs {key!r}")
+        if fmt == "choice":
+            values = c.mapping(entry["values"], f"{where}.values")
+            if not values or not all(isinstance(k, str) and k for k in values):
+                c.fail(f"{where}.values", "expected a mapping of non-empty texts to values")
+        if fmt == "decimal" and not (isinstance(entry["digits"], int) and 0 <= entry["digits"] <= 9):
+            c.fail(f"{where}.digits", f"{entry['digits']!r} is not a number of decimals (0 to 9)")
+        if fmt == "joined":
+            c.text(entry["separator"], f"{where}.separator")
+        if fmt == "json":
+            c.text(entry["type"], f"{where}.type")
     for i, name in enumerate(c.sequence(data["ktl_types"], "ktl_types")):
         c.text(name, f"ktl_types[{i}]")
 
@@ -290,3 +315,10 @@ def _check_invalid_examples(c: _Checker, data: dict) -> None:
         if case.get("frame") is not None:
             c.choice(case["frame"], names, f"{where}.frame", "a frame name")
         _check_frames(c, case.get("frames"), f"{where}.frames")
+
+
+def _check_recorded_examples(c: _Checker, data: dict) -> None:
+    entry = c.mapping(data["recorded_examples"], "recorded_examples")
+    for i, path in enumerate(c.sequence(entry.get("recordings"), "recorded_examples.recordings")):
+        if not isinstance(path, str) or not path.endswith(".jsonl") or Path(path).is_absolute():
+            c.fail(f"recorded_examples.recordings[{i}]", f"{path!r} is not a relative path to a .jsonl recording")

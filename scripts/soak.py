@@ -235,7 +235,7 @@ class BroadcastWatch:
             sub = context.socket(zmq.SUB)
             sub.linger = 0
             sub.connect(subscribe)
-            sub.subscribe(SERVICE.encode())
+            sub.subscribe(SERVICE.lower().encode())  # the topic our dispatchers (and existing ones) publish under
             self.subs.append(sub)
         self.last_seq: list[dict] = [{} for _ in self.subs]
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any, Callable
 
 from cauldron_proto import dispatcher
-from cauldron_proto.broker import ZMQBroker
+from cauldron_proto.broker import BindError, ZMQBroker
 
 from .brokers import WAIT, running_broker
 
@@ -72,10 +72,18 @@ def restarted_broker(old: ZMQBroker):
     endpoints = dict(old.endpoints)
     old.stop(timeout=WAIT)
     assert not old.is_alive()
-    new = ZMQBroker("restarted-broker", endpoints["broker"], endpoints["subscribe"], endpoints["publish"],
-                    endpoints["subscribe"], timeout=old.timeout, heartbeat=old.heartbeat)
-    new.daemon = True
-    new.start()
+    end = time.monotonic() + WAIT
+    while True:  # the old sockets' ports may take a moment to be free again (or another test holds one)
+        new = ZMQBroker("restarted-broker", endpoints["broker"], endpoints["subscribe"], endpoints["publish"],
+                        endpoints["subscribe"], timeout=old.timeout, heartbeat=old.heartbeat)
+        new.daemon = True
+        try:
+            new.start()
+            break
+        except BindError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
     try:
         yield new
     finally:

@@ -1,6 +1,6 @@
-"""The broker's hot path keeps behaviour: queued requests drained in one respond(), answers
-sent in order (the first at once, the rest in flushes), large payloads relayed intact, and
-broadcasts relayed by their own thread, which close() stops."""
+"""The broker's hot path keeps behaviour: respond() by hand serves one message per call; the
+thread's loop serves queued requests in order (the first at once, the rest in flushes); large
+payloads are relayed intact; broadcasts are relayed by their own thread, which close() stops."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import zmq
 
 from cauldron_proto import Direction, Message, decode, encode
 from cauldron_proto.broker import LISTEN_BACKLOG
-from cauldron_proto.broker_sockets import BATCH, FLUSH
+from cauldron_proto.broker_sockets import FLUSH
 
-from .brokers import hand_broker, open_peers, receive, send
+from .brokers import hand_broker, open_peers, receive, running_broker, send
 
 
 def register(broker, dispatcher, name="disp1"):
@@ -41,8 +41,8 @@ def test_bound_sockets_queue_a_burst_of_connections():
             assert sock.getsockopt(zmq.BACKLOG) == LISTEN_BACKLOG
 
 
-def test_queued_requests_forwarded_and_answered_in_order():
-    count = 3 * FLUSH + 5  # the first alone, then full flushes, then a partial one
+def test_respond_by_hand_serves_one_queued_message_per_call():
+    count = 5
     with hand_broker(timeout=60.0) as broker, open_peers() as peers:
         dispatcher = peers.socket(zmq.DEALER, broker.address)
         client = peers.socket(zmq.DEALER, broker.address, identity=b"client-1")
@@ -51,14 +51,30 @@ def test_queued_requests_forwarded_and_answered_in_order():
                                 command="update", identifier=i.to_bytes(16, "big")) for i in range(count)]
         for request in requests:
             send(client, request)
-        assert client.poll(0) == 0 and dispatcher.poll(0) == 0
-        broker.respond()  # one respond() drains every queued request (count < BATCH)
-        assert count < BATCH
+        view = broker.get_service("KTEST").dispatchers["disp1"]
+        for served in range(1, count + 1):
+            broker.respond()  # "a single message on each socket": one request per call
+            assert view.in_flight == served
         forwarded = gather(broker, dispatcher, count)
+        assert [m.identifier for m in forwarded] == [r.identifier for r in requests]
+
+
+def test_queued_requests_forwarded_and_answered_in_order_by_the_thread():
+    count = 3 * FLUSH + 5  # the first alone, then full flushes, then a partial one
+    with running_broker("inproc", timeout=60.0) as broker, open_peers() as peers:
+        dispatcher = peers.socket(zmq.DEALER, broker.address)
+        client = peers.socket(zmq.DEALER, broker.address, identity=b"client-1")
+        send(dispatcher, Message.new(Direction.DBQ, service="KTEST", dispatcher="disp1", command="welcome"))
+        assert receive(dispatcher).payload == "confirmed"
+        requests = [Message.new(Direction.CDQ, service="KTEST", dispatcher="disp1", keyword="VALUE",
+                                command="update", identifier=i.to_bytes(16, "big")) for i in range(count)]
+        for request in requests:
+            send(client, request)
+        forwarded = [receive(dispatcher) for _ in requests]
         assert [m.identifier for m in forwarded] == [r.identifier for r in requests]
         for message in forwarded:
             send(dispatcher, message.reply(message.identifier.hex()))  # back along (b"", client, b"")
-        answers = gather(broker, client, count)
+        answers = [receive(client) for _ in requests]
         assert [(a.direction, a.payload) for a in answers] == [(Direction.CDP, r.identifier.hex()) for r in requests]
 
 

@@ -6,6 +6,7 @@ import configparser
 import signal
 import subprocess
 import sys
+import types
 
 import pytest
 import zmq
@@ -53,7 +54,7 @@ def test_sub_with_tcp_addresses_starts_a_process_that_stops_cleanly():
             assert lookup.payload == handle.endpoints["subscribe"]
     finally:
         handle.stop()
-    assert not handle.is_alive() and handle.process.exitcode == 0  # SIGTERM: a clean exit
+    assert not handle.is_alive() and handle.exitcode == 0  # SIGTERM: a clean exit
 
 
 @pytest.mark.parametrize("make_config, kind", [(inproc_config, ZMQBroker), (tcp_config, BrokerProcess)])
@@ -88,7 +89,7 @@ def test_daemon_reports_a_bind_failure():
             with pytest.raises(BrokerError, match=f"127.0.0.1:{port}"):
                 handle.wait_running(timeout=60)
             handle.join(30)
-            assert handle.process.exitcode == 1
+            assert handle.exitcode == 1
         finally:
             handle.stop()
 
@@ -128,3 +129,20 @@ def test_serve_blocks_until_a_signal_then_returns(tmp_path, signum):
             proc.communicate()
     assert proc.returncode == 0, err
     assert out == "served Served False\n"
+
+
+def test_config_none_means_the_loaded_cauldron_packages_configuration(monkeypatch):
+    """Inside the existing Cauldron package (its client calls ``ZMQBroker.check(ctx=...)`` with
+    no configuration), None means its active configuration, as for the existing broker."""
+    cfg = inproc_config()
+    assert ZMQBroker.default_configuration() is None  # no Cauldron loaded: the spec's defaults
+    monkeypatch.setitem(sys.modules, "Cauldron.config", types.SimpleNamespace(cauldron_configuration=cfg))
+    assert ZMQBroker.default_configuration() is cfg
+    assert not ZMQBroker.check(timeout=0.05)
+    handle = ZMQBroker.setup(timeout=0.05)  # inproc addresses: a thread
+    try:
+        assert isinstance(handle, ZMQBroker) and handle.endpoints["broker"] == cfg["zmq"]["broker"]
+        assert ZMQBroker.check(timeout=10)
+        assert ZMQBroker.setup(timeout=10) is None
+    finally:
+        handle.stop()

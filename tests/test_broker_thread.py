@@ -160,6 +160,8 @@ def test_stop_before_start_and_start_failure_surfaces():
         with pytest.raises(BindError, match=address) as caught:
             broker.start()
         assert caught.value.mode == "ROUTER" and caught.value.errno == zmq.EADDRINUSE
+        assert isinstance(caught.value, zmq.ZMQError)  # what the existing broker raises there
+        assert str(caught.value).startswith("cannot bind the broker's ROUTER socket to")
         broker.join(10)
         assert not broker.is_alive()
         ZMQBroker("never", ANY_TCP, ANY_TCP, ANY_TCP, ANY_TCP).stop()

@@ -101,7 +101,7 @@ def test_unknown_keyword_raises_key_error_naming_it(svc):
 
 def test_service_without_dispatchers_is_a_dispatcher_error(config):
     with client.Service("EMPTY", config, timeout=WAIT) as empty:
-        with pytest.raises(client.DispatcherError, match="No dispatchers for 'EMPTY'"):
+        with pytest.raises(client.DispatcherError, match="No dispatchers for 'empty'"):
             empty["VALUE"]
 
 

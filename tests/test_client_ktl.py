@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cauldron_proto import KTL_TYPES
-from cauldron_proto.ktl import KTLValueError, check_type, from_ascii, infer_type, to_ascii
+from cauldron_proto.ktl import (KTLValueError, check_type, enumerator_name, enumerators, from_ascii, infer_type,
+                                to_ascii)
 
 
 @pytest.mark.parametrize("kind, value, text, back", [
@@ -25,7 +26,8 @@ from cauldron_proto.ktl import KTLValueError, check_type, from_ascii, infer_type
     ("boolean", 0, "0", False),
     ("string", "hello world", "hello world", "hello world"),
     ("basic", 12, "12", "12"),
-    ("enumerated", "Open", "Open", "Open"),
+    ("enumerated", 2, "2", 2),
+    ("enumerated", "1", "1", 1),
     ("integer array", [1, 2, 3], "1 2 3", [1, 2, 3]),
     ("double array", "1.5, 2", "1.5 2.0", [1.5, 2.0]),
 ])
@@ -43,6 +45,35 @@ def test_wrong_values_name_the_type_and_value(kind, value):
         to_ascii(value, kind)
     assert kind in str(info.value) and repr(value) in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+MODES = {0: "Off", 1: "On", 2: "Standby"}
+
+
+@pytest.mark.parametrize("value, text", [("Standby", "2"), ("standby", "2"), (2, "2"), ("1", "1"), (" On ", "1")])
+def test_enumerated_values_travel_as_integer_text(value, text):
+    """As existing Cauldron peers send and expect them: write('Standby') sends 2."""
+    assert to_ascii(value, "enumerated", MODES) == text
+    assert from_ascii(text, "enumerated", MODES) == int(text)
+    assert enumerator_name(int(text), MODES) in MODES.values()
+
+
+@pytest.mark.parametrize("value", ["Open", 3, "7", True])
+def test_enumerated_values_outside_the_enumerators_are_refused(value):
+    with pytest.raises(KTLValueError, match="enumerated"):
+        to_ascii(value, "enumerated", MODES)
+
+
+def test_enumerators_from_names_or_a_units_answer():
+    assert enumerators(["Off", "On"]) == {0: "Off", 1: "On"}
+    assert enumerators({"0": "Off", "2": "Standby"}) == {0: "Off", 2: "Standby"}
+    assert enumerators(None) == {} and enumerator_name(5, MODES) == "5"
+    with pytest.raises(ValueError, match="not an integer"):
+        enumerators({"x": "Off"})
+
+
+def test_no_value_is_none():
+    assert from_ascii(None, "integer") is None and from_ascii("", "string") == ""
 
 
 def test_received_text_that_does_not_parse():

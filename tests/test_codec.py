@@ -29,6 +29,7 @@ from .conftest import golden
 
 VALID = golden("valid.json")
 INVALID = golden("invalid.json")
+RECORDED = golden("recorded.json")
 
 
 def _decoded_value(value):
@@ -73,6 +74,27 @@ def test_golden_invalid_is_refused_naming_frame_and_rule(case):
     assert info.value.frame == case["frame"]
     where = "message" if case["frame"] is None else f"({case['frame']})"
     assert where in str(info.value)
+
+
+@pytest.mark.parametrize("case", RECORDED, ids=[c["source"] for c in RECORDED])
+def test_every_message_of_the_existing_implementation_decodes_and_encodes_back(case):
+    """Frames recorded from the existing client, dispatcher and broker: the ground truth."""
+    frames = [bytes.fromhex(f) for f in case["frames"]]
+    msg = decode(frames)
+    want = case["decoded"]
+    assert [p.hex() for p in msg.prefix] == want["prefix"]
+    for name in ("service", "dispatcher", "keyword", "command", "payload"):
+        assert getattr(msg, name) == _decoded_value(want[name]), name
+    assert msg.direction == want["direction"] and msg.identifier.hex() == want["identifier"]
+    assert encode(msg) == frames
+
+
+def test_the_recordings_hold_what_the_spec_says_of_them():
+    """Empty payloads in reads and units requests, lower-case services, blank for no value."""
+    reads = [c for c in RECORDED if c["decoded"]["direction"] == "CDQ" and c["decoded"]["command"] in ("update", "units")]
+    assert reads and all(c["decoded"]["payload"] == "" for c in reads)
+    assert any(c["decoded"]["payload"] is None and c["decoded"]["direction"] == "CDP" for c in RECORDED)
+    assert {c["decoded"]["service"] for c in RECORDED if c["decoded"]["direction"] == "CDB"} == {"testsvc"}
 
 
 def test_every_message_kind_has_a_golden_case():

@@ -92,6 +92,11 @@ def _broken(spec, path, value):
         (("invalid_examples", 0, "rule"), "nope", "invalid_examples[0].rule: 'nope' is not an envelope rule"),
         (("sentinels", "blank", "byte"), 300, "sentinels.blank.byte: 300 is not a byte value"),
         (("keyword_commands",), KeyError, "keyword_commands: missing section"),
+        (("payload_types", "units", "format"), "xml", "payload_types.units.format: 'xml' is not a payload format"),
+        (("payload_types", "list", "separator"), KeyError, "payload_types.list: format joined needs 'separator'"),
+        (("payload_types", "time", "digits"), "one", "payload_types.time.digits: 'one' is not a number of decimals"),
+        (("payload_types", "yesno", "values"), {}, "payload_types.yesno.values: expected a mapping of non-empty texts"),
+        (("recorded_examples", "recordings", 0), "/abs/x.jsonl", "recorded_examples.recordings[0]: '/abs/x.jsonl' is not a relative path"),
     ],
 )
 def test_malformed_spec_names_the_entry(spec, path, value, message):

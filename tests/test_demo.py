@@ -18,7 +18,7 @@ def test_demo_reads_writes_monitors_and_exits_0():
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert re.search(r"^broker +broker +tcp://127\.0\.0\.1:\d+$", out, re.M)
-    assert "client     keywords() -> ['CLOCK', 'TARGET', 'GREETING']" in out
+    assert "client     keywords() -> ['CLOCK', 'GREETING', 'TARGET']" in out
     assert "client     read GREETING -> 'hello from the demo dispatcher'" in out
     assert re.search(r"monitor .*  TARGET = 50\.0  \(primed\)", out)
     assert re.search(r"monitor .*  TARGET = 12\.5$", out, re.M)

@@ -42,7 +42,8 @@ def fake_broker():
 def accept(router: zmq.Socket) -> bytes:
     """Take a welcome, confirm it, take ready and the check; the dispatcher's peer id."""
     peer, empty, *welcome = receive(router)
-    assert empty == b"" and welcome[:7] == [b"KTEST", b"KTEST1", BLANK, b"DBQ", b"welcome", BLANK, welcome[6]]
+    # the service in lower case, as existing Cauldron peers put it on the wire
+    assert empty == b"" and welcome[:7] == [b"ktest", b"KTEST1", BLANK, b"DBQ", b"welcome", BLANK, welcome[6]]
     router.send_multipart([peer, b"", *decode(welcome).reply(Text.CONFIRMED).frames])
     ready = decode(receive(router)[2:])
     assert (ready.direction, ready.command, ready.dispatcher) == (Direction.DBQ, "ready", "KTEST1")
@@ -93,7 +94,7 @@ def test_welcome_is_sent_again_while_no_broker_answers(fake_broker):
 def test_broadcast_frames_on_every_change(tmp_path):
     with keyword_broker() as broker, open_peers() as peers:
         config = config_for(broker)
-        sub = peers.socket(zmq.SUB, broker.endpoints["subscribe"], subscribe=b"KTEST")
+        sub = peers.socket(zmq.SUB, broker.endpoints["subscribe"], subscribe=b"ktest")  # as existing clients do
         with serving("KTEST", config, "KTEST1", VALUE=("integer", 0)) as disp:
             keyword = disp["VALUE"]
             wait_for(lambda: keyword.set(keyword.value + 1) and sub.poll(50), message="a broadcast")
@@ -101,7 +102,7 @@ def test_broadcast_frames_on_every_change(tmp_path):
                 sub.recv_multipart()
             keyword.set(1234)
             frames = receive(sub)
-            assert frames[:6] == [b"KTEST", b"KTEST1", b"VALUE", b"CDB", b"broadcast", b"1234"]
+            assert frames[:6] == [b"ktest", b"KTEST1", b"VALUE", b"CDB", b"broadcast", b"1234"]
             assert len(frames) == 7 and len(frames[6]) == 16
             keyword.set(1234)  # no change: no broadcast
             keyword.set(1234, force=True)

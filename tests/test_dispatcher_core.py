@@ -91,7 +91,7 @@ def test_unknown_keyword_is_an_error_reply_naming_it(table, command):
 
 
 def test_enumerate_and_units(table):
-    assert decode(run(table, forwarded("CDQ", "enumerate", keyword=None))).payload == "VALUE:NAME:LIMIT"
+    assert decode(run(table, forwarded("CDQ", "enumerate", keyword=None))).payload == "LIMIT:NAME:VALUE"  # sorted
     assert json.loads(decode(run(table, forwarded("CDQ", "units"))).payload) == "counts"
 
 
@@ -131,7 +131,7 @@ def test_heartbeat_is_answered_with_the_same_identifier():
     beat = broker_says("DBP", "heartbeat", "beat")
     sent, reason = reg.heard(beat, 1.0, 1234.5)
     assert reason is None
-    assert encode(sent[0]) == [b"", b"KTEST", b"KTEST1", BLANK, b"DBQ", b"heartbeat", b"1234.500", beat.identifier]
+    assert encode(sent[0]) == [b"", b"KTEST", b"KTEST1", BLANK, b"DBQ", b"heartbeat", b"1234.5", beat.identifier]
 
 
 def test_no_confirmation_means_welcome_again():

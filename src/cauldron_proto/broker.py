@@ -11,12 +11,15 @@ no I/O and reads no clock. This module owns the sockets and the clock:
   broadcast relay: ``zmq.proxy_steerable(XSUB, XPUB)`` in a thread of its own, in C, which
   moves broadcasts and subscriptions unchanged until ``close()``.
 * ``respond()`` polls the ROUTER and the control socket at most until the core's next
-  deadline (forever when it has none, so an idle broker sleeps), drains the ROUTER (each
-  message goes through ``core.handle(peer, frames, now)`` and the answers go back out of
-  the ROUTER), then runs the timers that are due.
-* ``run()`` is ``prepare()``, then ``respond()`` until ``stop()``, which sets a flag and
-  writes to the control socket so a blocked poll wakes at once. Sockets close in ``finally``;
-  a terminated context (``ETERM``/``ENOTSOCK``) is a clean exit.
+  deadline (and, called by hand, at most ``timeout``), serves one ROUTER message (it goes
+  through ``core.handle(peer, frames, now)`` and the answers go back out of the ROUTER),
+  then runs the timers that are due: "a single message on each socket", as the seed says,
+  so a test driving the broker by hand sees one step per call.
+* ``run()`` is ``prepare()``, then the same step until ``stop()``, but serving up to
+  ``BATCH`` ROUTER messages per poll (forever when no timer is due, so an idle broker
+  sleeps). ``stop()`` sets a flag and writes to the control socket so a blocked poll wakes
+  at once. Sockets close in ``finally``; a terminated context (``ETERM``/``ENOTSOCK``) is a
+  clean exit.
 
 Invariants: the core never raises, so nothing a peer sends ends the loop; no send blocks
 (ROUTER and XPUB drop toward a peer that is gone or full); ``time.monotonic()`` is the only
@@ -88,6 +91,7 @@ class ZMQBroker(threading.Thread):
         self._control_address = f"inproc://cauldron_proto.broker.control.{uuid.uuid4().hex}"
 
     # Seed classmethods (implemented in broker_launch).
+    default_configuration = classmethod(launch.default_configuration)
     check = classmethod(launch.check)
     from_config = classmethod(launch.from_config)
     serve = classmethod(launch.serve)
@@ -97,12 +101,12 @@ class ZMQBroker(threading.Thread):
 
     @property
     def services(self):
-        """The core's services by upper-cased name (a read-only view)."""
-        return self.core.services
+        """The services by upper-cased name: live read-only views (see ``routing.views``)."""
+        return self.core.views(time.monotonic)
 
     def get_service(self, service):
-        """The service named ``service`` (any case), or None; never creates one."""
-        return self.core.service(service)
+        """A live read-only view of the service named ``service`` (any case), or None; never creates one."""
+        return self.core.service(service, time.monotonic)
 
     def connect(self, address, mode="ROUTER"):
         """Create a socket of type ``mode`` in the broker's context and bind it to ``address``.
@@ -170,11 +174,16 @@ class ZMQBroker(threading.Thread):
                 self.security.stop()
 
     def respond(self):
-        """Serve everything ready on every socket, then run due timers.
+        """Respond to a single message on each socket, then run due timers.
 
-        Polls at most until the core's next deadline; called by hand, also at most ``timeout``
-        seconds. In ``run()`` a broker with no deadline sleeps until something arrives.
+        Polls at most until the core's next deadline, and at most ``timeout`` seconds; serves
+        one ROUTER message if one is waiting (the broadcast relay moves XSUB/XPUB traffic on
+        its own). ``run()`` takes the same step, serving up to ``BATCH`` messages at a time.
         """
+        self._step(1)
+
+    def _step(self, batch: int) -> None:
+        """Poll, serve at most ``batch`` ROUTER messages, run due timers (see ``respond``)."""
         s = self._local.sockets
         deadline = self.core.next_deadline()
         ready = s.poll(None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1000)))
@@ -183,13 +192,13 @@ class ZMQBroker(threading.Thread):
             self._stop_requested.set()
             return
         if s.router in ready:
-            self._serve_router(s.router)
+            self._serve_router(s.router, batch)
         deadline = self.core.next_deadline()
         if deadline is not None and deadline <= time.monotonic():
             self.cleanup(s.router)
 
-    def _serve_router(self, router) -> None:
-        """Every message waiting on the ROUTER (at most BATCH) through the core; its answers out.
+    def _serve_router(self, router, batch: int) -> None:
+        """The messages waiting on the ROUTER (at most ``batch``) through the core; their answers out.
 
         The hot path: frames are read once, as bytes. The answers to the first message go out
         at once (an unloaded broker adds no wait); after that, every FLUSH messages and when the
@@ -197,7 +206,7 @@ class ZMQBroker(threading.Thread):
         """
         handle, clock, recv, send = self.core.handle, time.monotonic, router.recv, fast_send(router)
         pending: list[list[bytes]] = []
-        for count in range(BATCH):
+        for count in range(batch):
             try:
                 frame = recv(_NOBLOCK, False)
             except zmq.Again:
@@ -244,7 +253,7 @@ class ZMQBroker(threading.Thread):
         self._ready.set()
         try:
             while not self._stop_requested.is_set():
-                self.respond()
+                self._step(BATCH)
         except zmq.ZMQError as exc:
             if exc.errno not in (zmq.ETERM, zmq.ENOTSOCK):
                 self.error = exc

@@ -1,18 +1,18 @@
 """Starting brokers: from a configuration, in a thread, in a process or in the foreground.
 
 The functions here are ZMQBroker's classmethods (``check``, ``from_config``, ``serve``,
-``setup``, ``sub``, ``thread``, ``daemon``); each takes the broker class first. Whatever
-``sub()`` chooses, the handle it returns has ``running``, ``wait_running(timeout)``,
-``endpoints``, ``is_alive()``, ``join()`` and ``stop(timeout)``.
+``setup``, ``sub``, ``thread``, and ``daemon`` from :mod:`.broker_process`); each takes the
+broker class first. Whatever ``sub()`` chooses, the handle it returns has ``running``,
+``wait_running(timeout)``, ``endpoints``, ``is_alive()``, ``join()`` and ``stop(timeout)``.
 """
 
 from __future__ import annotations
 
 import configparser
 import contextlib
-import multiprocessing
 import signal
 import socket
+import sys
 import threading
 import types
 
@@ -20,15 +20,30 @@ import zmq
 
 from ._generated import Direction, Message, RemoteProtocolError, Text, decode, encode
 from . import config as _config
+from .broker_process import BrokerProcess, daemon
 from .broker_sockets import BrokerError, host_of, is_wildcard
 from .config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
 from .security import broker_curve, peer_curve
 
-__all__ = ["BrokerProcess", "DaemonFlagOrLauncher", "check", "from_config", "serve", "serve_until_signalled", "setup", "sub",
-           "thread", "daemon"]
+__all__ = ["BrokerProcess", "DaemonFlagOrLauncher", "check", "configured", "daemon", "default_configuration",
+           "from_config", "serve", "serve_until_signalled", "setup", "sub", "thread"]
 
 STARTUP_TIMEOUT = 30.0  # seconds a new broker (a spawned process on a busy machine) may take to bind
 _ADDRESS_KEYS = ("broker", "publish", "subscribe")
+
+
+def default_configuration(cls):
+    """What ``config=None`` means in the classmethods: the active configuration of the
+    existing Cauldron package when it is loaded (``Cauldron.config.cauldron_configuration``,
+    which the existing broker reads then, so a drop-in replacement inside Cauldron finds the
+    addresses its tests configure), else None: the spec's defaults."""
+    existing = getattr(sys.modules.get("Cauldron.config"), "cauldron_configuration", None)
+    return existing if isinstance(existing, configparser.RawConfigParser) else None
+
+
+def configured(cls, config) -> configparser.ConfigParser:
+    """``config`` read (``cls.default_configuration()`` when it is None), defaults filled in."""
+    return read_configuration(cls.default_configuration() if config is None else config)
 
 
 def from_config(cls, config, name="ConfiguredBroker"):
@@ -37,7 +52,7 @@ def from_config(cls, config, name="ConfiguredBroker"):
     Binds follow the configuration rules (``bind_address``); ``lookup`` answers the
     ``subscribe`` address as written; ``timeout``, ``heartbeat``, ``max_message_size`` apply.
     """
-    cfg = read_configuration(config)
+    cfg = configured(cls, config)
     connect = {key: _config.address(cfg, key) for key in _ADDRESS_KEYS}
     broker = cls(name, bind_address(connect["broker"]), bind_address(connect["subscribe"]),
                  bind_address(connect["publish"]), connect["subscribe"],
@@ -55,7 +70,7 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
     Waits at most ``timeout`` seconds; the REQ socket is closed with linger 0 whatever happens.
     With ``curve_server_key`` (and ``curve_key``) configured, the inquiry goes over CURVE.
     """
-    cfg = read_configuration(config)
+    cfg = configured(cls, config)
     if address is None:
         address = _config.address(cfg, "broker")
     if is_wildcard(address):
@@ -135,7 +150,7 @@ def thread(cls, config=None, daemon=True):
 
 def sub(cls, config=None, daemon=True):
     """A thread (in the global context) if any address is ``inproc://``, else a process."""
-    cfg = read_configuration(config)
+    cfg = configured(cls, config)
     if any(_config.address(cfg, key).startswith("inproc://") for key in _ADDRESS_KEYS):
         return cls.thread(cfg, daemon=daemon)
     return cls.daemon(cfg, daemon=daemon)
@@ -158,90 +173,6 @@ def setup(cls, config=None, timeout=2.0, daemon=True):
         handle.stop()
         raise
     return handle
-
-
-def daemon(cls, config=None, daemon=True):
-    """Start a configured broker in a subprocess (multiprocessing, spawn); returns a :class:`BrokerProcess`."""
-    cfg = read_configuration(config)
-    sections = {section: dict(cfg.items(section, raw=True)) for section in cfg.sections()}
-    mp = multiprocessing.get_context("spawn")
-    report, writer = mp.Pipe(duplex=False)
-    running = mp.Event()
-    process = mp.Process(target=_serve_in_process, args=(cls, sections, writer, running),
-                         name="ZMQBroker", daemon=daemon)
-    process.start()
-    writer.close()
-    return BrokerProcess(process, report, running)
-
-
-def _serve_in_process(cls, sections, report, running):
-    """The subprocess: bind, report the endpoints (or the failure), serve until SIGTERM."""
-    cfg = configparser.ConfigParser()
-    cfg.read_dict(sections)
-
-    def ready(broker):
-        running.set()
-        report.send(("running", dict(broker.endpoints)))
-
-    try:
-        serve_until_signalled(cls.from_config(cfg, "ProcessBroker"), ready)
-    except (BrokerError, ConfigError) as exc:
-        report.send(("error", str(exc)))
-        raise SystemExit(1) from None
-    finally:
-        running.clear()
-        report.close()
-
-
-class BrokerProcess:
-    """A broker in a subprocess, as ``daemon()``, ``sub()`` and ``setup()`` return it."""
-
-    def __init__(self, process, report, running):
-        self.process, self.running = process, running
-        self.endpoints: dict[str, str] = {}
-        self._report = report
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-    def is_alive(self) -> bool:
-        return self.process.is_alive()
-
-    isAlive = is_alive
-
-    def join(self, timeout=None) -> None:
-        self.process.join(timeout)
-
-    def wait_running(self, timeout=None) -> bool:
-        """Wait until the process's broker serves; raise BrokerError if it failed, or TimeoutError."""
-        if self.endpoints:
-            return True
-        if not self._report.poll(timeout):
-            raise TimeoutError(f"the broker process did not start within {timeout} s")
-        try:
-            kind, value = self._report.recv()
-        except EOFError:
-            self.process.join(1.0)
-            raise BrokerError(f"the broker process exited (status {self.process.exitcode}) before serving") from None
-        if kind == "error":
-            raise BrokerError(value)
-        self.endpoints = value
-        return True
-
-    def stop(self, timeout=None) -> None:
-        """SIGTERM the process (its broker stops cleanly); kill it if it is still there after
-        ``timeout`` seconds (default 10)."""
-        if self.process.is_alive():
-            self.process.terminate()
-        self.process.join(10.0 if timeout is None else timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self._report.close()
-
-    def __repr__(self) -> str:
-        return f"<BrokerProcess pid={self.pid} alive={self.is_alive()} endpoints={self.endpoints}>"
 
 
 class DaemonFlagOrLauncher:

@@ -33,13 +33,17 @@ class BrokerError(RuntimeError):
     """A broker could not be started, or started but does not answer."""
 
 
-class BindError(BrokerError):
-    """A broker socket could not be bound; names the socket type and the address."""
+class BindError(BrokerError, zmq.ZMQError):
+    """A broker socket could not be bound; names the socket type and the address.
+
+    Also a ``zmq.ZMQError`` (with its ``errno``), which the existing broker raises there.
+    """
 
     def __init__(self, mode: str, address: str, errno: int, configured: str | None = None):
         self.mode, self.address, self.errno, self.configured = mode, address, errno, configured
         where = f"{address} (configured as {configured})" if configured else address
-        super().__init__(f"cannot bind the broker's {mode} socket to {where}: {zmq.strerror(errno)}")
+        self.strerror = f"cannot bind the broker's {mode} socket to {where}: {zmq.strerror(errno)}"
+        RuntimeError.__init__(self, self.strerror)
 
 
 def is_wildcard(addr: str) -> bool:

@@ -1,10 +1,12 @@
 """KTL keyword types and their ascii form, shared by the client and dispatcher helpers.
 
 Keyword values travel as KTL "ascii" text: numbers as their decimal text, booleans as
-``0``/``1``, arrays as their elements separated by spaces. The Python ("binary") value of a
-keyword follows its KTL type: ``int`` for ``integer``, ``float`` for ``double``/``float``,
-``bool`` for ``boolean``, ``list`` for arrays, ``str`` for the rest (``basic``, ``string``,
-``enumerated``, ``mask``).
+``0``/``1``, enumerated values as the integer text of their enumerator (existing Cauldron
+peers send and expect ``2`` for ``Standby``; the names come from the keyword's ``units``
+answer, a JSON object mapping integer text to names), arrays as their elements separated by
+spaces. The Python ("binary") value of a keyword follows its KTL type: ``int`` for
+``integer`` and ``enumerated``, ``float`` for ``double``/``float``, ``bool`` for ``boolean``,
+``list`` for arrays, ``str`` for the rest (``basic``, ``string``, ``mask``).
 
 ``to_ascii(value, ktl_type)`` gives the text to send, ``from_ascii(text, ktl_type)`` the
 Python value of received text; both raise :class:`KTLValueError` (a ``ValueError``) naming
@@ -14,12 +16,13 @@ the type and the value. ``infer_type(text)`` guesses a type for a value typed by
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from ._generated import KTL_TYPES, Text
 
 __all__ = ["KTL_TYPES", "KTLValueError", "check_type", "to_ascii", "from_ascii", "infer_type",
-           "ARRAY_TYPES", "NUMERIC_TYPES", "UNKNOWN_KEYWORD", "WRITE_REFUSED"]
+           "enumerators", "enumerator_name", "ARRAY_TYPES", "NUMERIC_TYPES", "UNKNOWN_KEYWORD",
+           "WRITE_REFUSED"]
 
 #: A dispatcher's error reply to a command about a keyword it does not have (from the spec).
 UNKNOWN_KEYWORD = Text.UNKNOWN_KEYWORD
@@ -82,6 +85,48 @@ def _boolean(value: Any) -> bool:
     raise ValueError("expected 0/1, true/false, yes/no or on/off")
 
 
+def enumerators(names: Any) -> dict[int, str]:
+    """An enumerated keyword's enumerators, integer -> name, from a list of names (index is
+    the integer), a mapping of integers (or their text, as a ``units`` answer has them) to
+    names, or None (no names known)."""
+    if names is None:
+        return {}
+    items = names.items() if isinstance(names, Mapping) else enumerate(names)
+    out: dict[int, str] = {}
+    for number, name in items:
+        try:
+            out[int(number)] = str(name)
+        except (TypeError, ValueError):
+            raise ValueError(f"enumerator {number!r} is not an integer") from None
+    return out
+
+
+def enumerator_name(value: int, names: Mapping[int, str]) -> str:
+    """The name of enumerator ``value`` (its integer text when it has none)."""
+    return names.get(value, str(value))
+
+
+def _enumerated(value: Any, names: Mapping[int, str]) -> int:
+    """An enumerator: an integer (or its text), or a name (any case) when names are known."""
+    if isinstance(value, bool):
+        raise ValueError("expected an enumerator, not a boolean")
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        by_name = {name.lower(): n for n, name in names.items()}
+        if text.lower() in by_name:
+            return by_name[text.lower()]
+        try:
+            number = int(text)
+        except ValueError:
+            known = ", ".join(f"{n}={name}" for n, name in sorted(names.items()))
+            raise ValueError(f"not an enumerator ({known})" if known else "not an enumerator number") from None
+    if names and number not in names:
+        raise ValueError(f"{number} is not one of {', '.join(map(str, sorted(names)))}")
+    return number
+
+
 def _float_text(value: float) -> str:
     return repr(value) if math.isfinite(value) else str(value)
 
@@ -103,11 +148,17 @@ def _elements(value: Any) -> Iterable[Any]:
         raise ValueError("expected a sequence or space-separated text") from None
 
 
-def from_ascii(text: "str | None", ktl_type: str = "basic") -> Any:
-    """The Python value of ``text`` (KTL ascii form) for ``ktl_type``. Blank text is ''."""
+def from_ascii(text: "str | None", ktl_type: str = "basic", names: "Mapping[int, str] | None" = None) -> Any:
+    """The Python value of ``text`` (KTL ascii form) for ``ktl_type``; None for no value.
+
+    ``names``: an enumerated keyword's enumerators (:func:`enumerators`).
+    """
     kind = check_type(ktl_type)
-    text = "" if text is None else text
+    if text is None:
+        return None
     try:
+        if kind == "enumerated":
+            return _enumerated(text, names or {})
         if kind in _SCALARS:
             return _SCALARS[kind][0](text)
         if kind in ARRAY_TYPES:
@@ -118,10 +169,15 @@ def from_ascii(text: "str | None", ktl_type: str = "basic") -> Any:
     return text
 
 
-def to_ascii(value: Any, ktl_type: str = "basic") -> str:
-    """The KTL ascii text of ``value`` for ``ktl_type`` (checked: '12x' is no integer)."""
+def to_ascii(value: Any, ktl_type: str = "basic", names: "Mapping[int, str] | None" = None) -> str:
+    """The KTL ascii text of ``value`` for ``ktl_type`` (checked: '12x' is no integer).
+
+    ``names``: an enumerated keyword's enumerators; a name is sent as its integer text.
+    """
     kind = check_type(ktl_type)
     try:
+        if kind == "enumerated":
+            return str(_enumerated(value, names or {}))
         if kind in _SCALARS:
             parse, show = _SCALARS[kind]
             return show(parse(value))

@@ -195,14 +195,16 @@ KTL_TYPES = ('basic', 'string', 'integer', 'double', 'float', 'boolean', 'enumer
 PAYLOAD_TYPES = {
     'text': 'UTF-8 text',
     'blank': 'the blank sentinel (0x01)',
+    'empty': 'the empty string, an empty frame: what the existing client sends as the payload of every read and units request (a blank payload is read the same)',
     'json': 'a JSON document',
-    'list': "names joined with ':'",
+    'units': ('a keyword\'s units as JSON: null, a string such as "\\u00b0C" (non-ASCII escaped, as the existing dispatcher writes it), or for an enumerated keyword an object mapping integer text to names, {"0": '
+ '"Off", "1": "On"}'),
+    'list': "names joined with ':' (no names: the empty string)",
     'address': 'a ZMQ address (transport://host:port)',
-    'number': 'a number as its decimal text',
     'yesno': "the text 'yes' or 'no'",
     'ktl_type': 'a KTL type name, or blank for a keyword the dispatcher does not have',
-    'value': "a keyword value in KTL's ascii form (numbers as decimal text, booleans as 0/1)",
-    'time': 'a time stamp as decimal text (seconds since the epoch)',
+    'value': "a keyword value in KTL's ascii form (numbers as decimal text, booleans as 0/1, enumerated values as the integer text of their enumerator; see cauldron_proto.ktl), blank for a keyword with no value",
+    'time': 'a time stamp as decimal text, seconds since the epoch (the existing dispatcher writes one decimal)',
     'fail_or_text': "text, several answers joined with ':', or the fail sentinel (0x02)",
 }
 
@@ -434,13 +436,13 @@ MESSAGE_KINDS = {
     ),
     'lookup': MessageKind(
         name='lookup',
-        summary='A client asks for the address to connect its SUB socket to.',
+        summary='A client asks for the address to connect its SUB socket to (the existing client sends the payload `subscribe`; any payload is answered).',
         direction=Direction.CBQ,
         command='lookup',
         service='optional',
         dispatcher='optional',
         keyword='optional',
-        payload='blank',
+        payload='text',
         payload_text=None,
         replies=('lookup_reply', ),
         errors=('client_broker_error', ),
@@ -642,9 +644,10 @@ class KeywordCommand(msgspec.Struct, frozen=True, gc=False):
 
 #: The keyword commands, by name.
 KEYWORD_COMMANDS = {
-    'update': KeywordCommand('update', 'Read a keyword.', 'required', 'blank', 'value'),
+    'update': KeywordCommand('update', 'Read a keyword (the existing client sends an empty payload).', 'required', 'empty', 'value'),
     'modify': KeywordCommand('modify', 'Write a keyword; the reply is the resulting value.', 'required', 'value', 'value'),
     'identify': KeywordCommand('identify', 'Which dispatcher has this keyword, and what KTL type is it. The broker caches answers to the fan-out form.', 'required', 'text', 'ktl_type'),
-    'enumerate': KeywordCommand('enumerate', "The dispatcher's keyword names.", 'optional', 'blank', 'list'),
-    'units': KeywordCommand('units', "A keyword's units, as JSON.", 'required', 'blank', 'json'),
+    'enumerate': KeywordCommand('enumerate', "The dispatcher's keyword names, sorted.", 'optional', 'blank', 'list'),
+    'units': KeywordCommand('units', "A keyword's units, as JSON (the existing client sends an empty payload).", 'required', 'empty', 'units'),
+    'heartbeat': KeywordCommand('heartbeat', "The broker's heartbeat (DBP heartbeat, payload beat), answered with the time (DBQ heartbeat, same identifier).", 'optional', 'text', 'time'),
 }

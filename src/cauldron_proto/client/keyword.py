@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._generated import Command
-from ..ktl import KTLValueError, from_ascii, to_ascii
+from .._generated.payloads import PayloadError, decode_units
+from ..ktl import KTLValueError, enumerator_name, enumerators, from_ascii, to_ascii
 
 if TYPE_CHECKING:
     from .service import Service
@@ -21,14 +21,15 @@ __all__ = ["Keyword", "KeywordValue", "Monitor"]
 class KeywordValue:
     """One value of a keyword, as a monitor callback receives it.
 
-    ``ascii`` is the KTL ascii text, ``value`` its Python value for the keyword's type (the
-    text itself if it does not parse), ``time`` when it arrived (``time.time()``), ``primed``
-    True for the value read when monitoring started, False for a broadcast.
+    ``ascii`` is the KTL ascii text (an enumerated keyword's enumerator name; None when the
+    keyword has no value), ``value`` its Python value for the keyword's type (the text itself
+    if it does not parse), ``time`` when it arrived (``time.time()``), ``primed`` True for the
+    value read when monitoring started, False for a broadcast.
     """
 
     service: str
     keyword: str
-    ascii: str
+    ascii: Optional[str]
     value: Any
     dispatcher: Optional[str]
     time: float
@@ -58,12 +59,16 @@ class Keyword:
     """Keyword ``name`` of a client :class:`~cauldron_proto.client.Service`.
 
     ``type`` is its KTL type name and ``dispatcher`` the dispatcher that owns it, as
-    ``identify`` answered. Methods are safe to call from any thread.
+    ``identify`` answered. An enumerated keyword's ``enumerators`` (integer -> name) come from
+    its ``units`` answer, asked when it is identified: values travel as the integer text,
+    ``read()`` gives the name (``binary=True``: the integer) and ``write()`` takes either.
+    Methods are safe to call from any thread.
     """
 
     def __init__(self, service: "Service", name: str, ktl_type: str, dispatcher: Optional[str]):
         self.service, self.name = service, name.upper()
         self.type, self.dispatcher = ktl_type, dispatcher
+        self.enumerators: dict[int, str] = {}
         self._lock = threading.Lock()
         self._last: Optional[KeywordValue] = None
 
@@ -76,24 +81,32 @@ class Keyword:
         return self._last
 
     def read(self, binary: bool = False, timeout: Optional[float] = None) -> Any:
-        """The current value: ascii text, or with ``binary=True`` the Python value."""
-        reply = self.service._keyword_request(self, Command.UPDATE, None, timeout)
+        """The current value: ascii text, or with ``binary=True`` the Python value (None: the
+        keyword has no value)."""
+        reply = self.service._keyword_request(self, Command.UPDATE, "", timeout)
         value = self._remember(reply.payload, reply.dispatcher, primed=False)
         return value.value if binary else value.ascii
 
     def write(self, value: Any, timeout: Optional[float] = None) -> str:
         """Write ``value`` (checked against the type first); the resulting ascii value."""
-        text = to_ascii(value, self.type)
+        text = to_ascii(value, self.type, self.enumerators)
         reply = self.service._keyword_request(self, Command.MODIFY, text, timeout)
         return self._remember(reply.payload, reply.dispatcher, primed=False).ascii
 
     def units(self, timeout: Optional[float] = None) -> Any:
-        """The keyword's units, as the dispatcher's JSON answer decoded."""
-        reply = self.service._keyword_request(self, Command.UNITS, None, timeout)
+        """The keyword's units, as the dispatcher's JSON answer decoded (an enumerated
+        keyword's: the map of integer text to names, which also refreshes ``enumerators``)."""
+        reply = self.service._keyword_request(self, Command.UNITS, "", timeout)
         try:
-            return json.loads(reply.payload) if isinstance(reply.payload, str) else None
-        except ValueError:
+            units = decode_units(reply.payload) if reply.payload is not None else None
+        except PayloadError:
             return reply.payload
+        if self.type == "enumerated" and isinstance(units, dict):
+            try:
+                self.enumerators = enumerators(units)
+            except ValueError:
+                pass
+        return units
 
     def monitor(self, callback: Callable[[KeywordValue], Any], prime: bool = True,
                 timeout: Optional[float] = None) -> Monitor:
@@ -108,7 +121,7 @@ class Keyword:
         self.service._add_monitor(monitor)
         if prime:
             try:
-                reply = self.service._keyword_request(self, Command.UPDATE, None, timeout)
+                reply = self.service._keyword_request(self, Command.UPDATE, "", timeout)
             except BaseException:
                 monitor.cancel()
                 raise
@@ -117,11 +130,13 @@ class Keyword:
         return monitor
 
     def _remember(self, payload: Any, dispatcher: Optional[str], primed: bool) -> KeywordValue:
-        text = payload if isinstance(payload, str) else ""
+        text = payload if isinstance(payload, str) else None
         try:
-            value = from_ascii(text, self.type)
+            value = from_ascii(text, self.type, self.enumerators)
         except KTLValueError:
             value = text
+        if self.type == "enumerated" and isinstance(value, int):
+            text = enumerator_name(value, self.enumerators)
         result = KeywordValue(self.service.name, self.name, text, value, dispatcher, time.time(), primed)
         with self._lock:
             self._last = result

@@ -8,7 +8,8 @@ from typing import Any, Mapping, NamedTuple, Optional
 
 import zmq
 
-from .._generated import FAIL, KTL_TYPES, Command, Direction, Message, Text
+from .._generated import FAIL, Command, Direction, Message, Text
+from .._generated.payloads import PayloadError, decode_address, decode_ktl_type, decode_list, decode_yesno
 from ..config import ConfigLike
 from ..ktl import UNKNOWN_KEYWORD
 from ..peer import Settings, ShutDownError, term_owned_context
@@ -46,6 +47,9 @@ class Service:
                  broker: Optional[str] = None, subscribe: Optional[str] = None,
                  curve_key: Optional[str] = None, curve_server_key: Optional[str] = None):
         self.name = name
+        #: the service name as it goes on the wire: lower case, as existing Cauldron
+        #: dispatchers expect it (they compare it exactly); answers in any case are accepted
+        self.wire_name = name.lower()
         self.settings = Settings.load(config, broker=broker, subscribe=subscribe, timeout=timeout,
                                       curve_key=curve_key, curve_server_key=curve_server_key)
         self.timeout = self.settings.timeout
@@ -77,7 +81,10 @@ class Service:
         keyword = self._keywords.get(key)
         if keyword is None:
             info = self.identify(key)
-            keyword = self._keywords.setdefault(key, Keyword(self, key, info.type, info.dispatcher))
+            keyword = Keyword(self, key, info.type, info.dispatcher)
+            if keyword.type == "enumerated":
+                keyword.units()  # its enumerators: values travel as their integer text
+            keyword = self._keywords.setdefault(key, keyword)
         return keyword
 
     def __contains__(self, name: object) -> bool:
@@ -94,8 +101,14 @@ class Service:
         key = name.upper()
         reply = self._request(Direction.CSQ, Command.IDENTIFY, keyword=key, payload=key, timeout=timeout)
         self._raise_for_error(reply, key)
-        answers = reply.payload.split(":") if isinstance(reply.payload, str) else []
-        types = {answer.lower() for answer in answers if answer.lower() in KTL_TYPES}
+        answers = [] if reply.payload is FAIL else decode_list(reply.payload)
+        types = set()
+        for answer in answers:
+            try:
+                types.add(decode_ktl_type(answer))
+            except PayloadError:
+                self.log.warning("%s: identify %s: %s", self.name, key, "not a KTL type: %r" % answer)
+        types.discard(None)
         if not types:
             raise UnknownKeywordError(self.name, key)
         if len(types) > 1:
@@ -112,21 +125,21 @@ class Service:
         """The names of the service's keywords, from every dispatcher (fan-out)."""
         reply = self._request(Direction.CSQ, Command.ENUMERATE, timeout=timeout)
         self._raise_for_error(reply, None)
-        if not isinstance(reply.payload, str):
+        if reply.payload is FAIL:
             return []
-        return list(dict.fromkeys(name for name in reply.payload.split(":") if name))
+        return list(dict.fromkeys(decode_list(reply.payload)))
 
     def locate(self, timeout: Optional[float] = None) -> bool:
         """Whether the broker has at least one dispatcher for this service."""
         reply = self._request(Direction.CBQ, Command.LOCATE, timeout=timeout)
         self._raise_for_error(reply, None)
-        return reply.payload == Text.LOCATE_YES
+        return decode_yesno(reply.payload)
 
     def lookup(self, timeout: Optional[float] = None) -> str:
         """The address the broker says to connect a SUB socket to, for broadcasts."""
-        reply = self._request(Direction.CBQ, Command.LOOKUP, timeout=timeout)
+        reply = self._request(Direction.CBQ, Command.LOOKUP, payload="subscribe", timeout=timeout)
         self._raise_for_error(reply, None)
-        return reply.payload
+        return decode_address(reply.payload)
 
     # Lifecycle -------------------------------------------------------------------------
     def shutdown(self) -> None:
@@ -156,7 +169,7 @@ class Service:
         if self._closed:
             raise ShutDownError(f"{self!r} was shut down")
         wait = self.timeout if timeout is None else timeout
-        message = Message.new(direction, service=self.name, dispatcher=dispatcher, keyword=keyword,
+        message = Message.new(direction, service=self.wire_name, dispatcher=dispatcher, keyword=keyword,
                               command=command, payload=payload)
         reply = self._io.request(message, wait)
         if reply is None:

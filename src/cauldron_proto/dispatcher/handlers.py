@@ -6,19 +6,21 @@ own ``name`` in the dispatcher frame and the request's routing prefix kept, so t
 can take it back to the client. It runs in a worker thread, never in the I/O thread.
 
 Commands: ``update`` (the keyword's value), ``modify`` (write the payload; the resulting
-value), ``identify`` (the KTL type of the keyword named in the payload, or blank when this
-dispatcher does not have it), ``enumerate`` (keyword names joined with ``:``), ``units``
-(JSON), ``heartbeat`` (the time). Anything else is ``Bad command 'NAME'!``.
+value), ``identify`` (the KTL type of the keyword named in the payload, or in the keyword
+frame when the payload is empty or blank; blank when this dispatcher does not have it),
+``enumerate`` (the sorted keyword names joined with ``:``), ``units`` (JSON: the units text,
+null, or an enumerated keyword's map of integer text to names), ``heartbeat`` (the time).
+Anything else is ``Bad command 'NAME'!``. A read of a keyword with no value is answered blank.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Callable, Mapping
 
 from .._generated import Message, Text
+from .._generated.payloads import encode_ktl_type, encode_list, encode_time, encode_units
 from ..ktl import UNKNOWN_KEYWORD, WRITE_REFUSED, KTLValueError
 from .keyword import Keyword
 
@@ -55,21 +57,21 @@ def _modify(request, keywords, service):
 
 
 def _identify(request, keywords, service):
-    name = request.payload if isinstance(request.payload, str) else request.keyword
+    name = request.payload if isinstance(request.payload, str) and request.payload else request.keyword
     keyword = keywords.get(name.upper()) if name else None
-    return None if keyword is None else keyword.type
+    return encode_ktl_type(None if keyword is None else keyword.type)
 
 
 def _enumerate(request, keywords, service):
-    return ":".join(keywords) or None
+    return encode_list(sorted(keywords))  # no keywords: the empty string, as existing dispatchers answer
 
 
 def _units(request, keywords, service):
-    return json.dumps(_keyword(request, keywords, service).units)
+    return encode_units(_keyword(request, keywords, service).units_answer)
 
 
 def _heartbeat(request, keywords, service):
-    return f"{time.time():.3f}"
+    return encode_time(time.time())
 
 
 #: The commands a dispatcher answers, by name.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from ..ktl import check_type, from_ascii, to_ascii
+from ..ktl import check_type, enumerators as _enumerators, from_ascii, to_ascii
 
 if TYPE_CHECKING:
     from .service import Service
@@ -23,42 +23,56 @@ Reader = Callable[["Keyword"], Any]
 class Keyword:
     """One keyword of a dispatcher :class:`~cauldron_proto.dispatcher.Service`.
 
-    The value is kept as KTL ascii text (:attr:`ascii`); :attr:`value` is its Python value.
-    :meth:`set` changes it and broadcasts the new value when it changed. Made by
-    ``Service.add_keyword``; safe to use from any thread.
+    The value is kept as KTL ascii text as it travels (:attr:`ascii`; None while the keyword
+    has no value, answered as blank); :attr:`value` is its Python value. An enumerated
+    keyword has ``enumerators`` (integer -> name): its value travels as the integer text and
+    its ``units`` answer is the map of them, as existing Cauldron peers expect. :meth:`set`
+    changes the value and broadcasts it when it changed. Made by ``Service.add_keyword``;
+    safe to use from any thread.
     """
 
     def __init__(self, service: "Service", name: str, type: str = "basic", value: Any = None,
                  units: Optional[str] = None, validate: Optional[Validator] = None,
-                 on_read: Optional[Reader] = None):
+                 on_read: Optional[Reader] = None, enumerators: Any = None):
         self.service = service
         self.name = name.upper()
         self.type = check_type(type)
+        self.enumerators = _enumerators(enumerators)
+        if self.type == "enumerated" and not self.enumerators:
+            raise ValueError(f"enumerated keyword {self.name} needs enumerators (names, or integer -> name)")
         self.units = units
         self.validate = validate
         self.on_read = on_read
         self._lock = threading.Lock()
-        self._ascii = to_ascii(value, self.type) if value is not None else ""
+        self._ascii: Optional[str] = None if value is None else to_ascii(value, self.type, self.enumerators)
 
     def __repr__(self) -> str:
         return f"<Keyword {self.service.name}.{self.name} {self.type} = {self._ascii!r}>"
 
     @property
-    def ascii(self) -> str:
-        """The current value as KTL ascii text."""
+    def ascii(self) -> Optional[str]:
+        """The current value as KTL ascii text (None: no value)."""
         return self._ascii
 
     @property
     def value(self) -> Any:
-        """The current value as a Python value for the keyword's type."""
-        return from_ascii(self._ascii, self.type)
+        """The current value as a Python value for the keyword's type (None: no value)."""
+        return from_ascii(self._ascii, self.type, self.enumerators)
+
+    @property
+    def units_answer(self) -> Any:
+        """What ``units`` answers (as JSON): the enumerators of an enumerated keyword
+        (integer text -> name), else the units text or None."""
+        if self.type == "enumerated":
+            return {str(number): name for number, name in sorted(self.enumerators.items())}
+        return self.units
 
     def set(self, value: Any, force: bool = False) -> str:
         """Set the value (checked against the type); broadcast it if it changed or ``force``.
 
         Returns the ascii text stored. Raises ``KTLValueError`` for a value of the wrong type.
         """
-        text = to_ascii(value, self.type)
+        text = to_ascii(value, self.type, self.enumerators)
         with self._lock:
             changed = text != self._ascii
             self._ascii = text
@@ -66,8 +80,8 @@ class Keyword:
                 self.service._broadcast(self, text)
         return text
 
-    def read(self) -> str:
-        """The current ascii value, refreshed by ``on_read`` if the keyword has one."""
+    def read(self) -> Optional[str]:
+        """The current ascii value (None: no value), refreshed by ``on_read`` if it has one."""
         if self.on_read is not None:
             return self.set(self.on_read(self))
         return self._ascii
@@ -77,7 +91,7 @@ class Keyword:
 
         Raises ``KTLValueError`` for text of the wrong type, and whatever ``validate`` raises.
         """
-        value = from_ascii(text, self.type)
+        value = from_ascii("" if text is None else text, self.type, self.enumerators)
         if self.validate is not None:
             replacement = self.validate(self, value)
             if replacement is not None:

@@ -17,7 +17,7 @@ send and when to start over; it owns no socket and reads no clock.
   ``ready`` (one socket, in order), and the registration is ``routable`` (as it is on the
   first heartbeat or request, from a broker that does not answer the inquiry).
 * ``DBP heartbeat`` is answered at once (``DBQ heartbeat``, same identifier, the time as
-  payload). A ``DBE`` saying this dispatcher is not registered means start over now.
+  payload, with one decimal as the existing dispatcher writes it). A ``DBE`` saying this dispatcher is not registered means start over now.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import math
 from typing import Optional
 
 from .._generated import Command, Direction, Message, Text
+from .._generated.payloads import encode_time
 
 __all__ = ["Registration", "WELCOMING", "READY"]
 
@@ -68,7 +69,7 @@ class Registration:
                 self.routable = True  # a broker that heartbeats us or routes to us knows us
         if message.direction == Direction.DBP and message.command == Command.HEARTBEAT:
             self.routable = self.routable or self.state == READY
-            return [message.reply(f"{wall:.3f}", dispatcher=self.name).with_prefix(b"")], None
+            return [message.reply(encode_time(wall), dispatcher=self.name).with_prefix(b"")], None
         if message.direction == Direction.DBP and message.command == Command.WELCOME:
             return self._confirmed(message, now), None
         if message.direction == Direction.UBP and self._check is not None \

@@ -54,6 +54,9 @@ class Service:
                  pool: Optional[int] = None, curve_key: Optional[str] = None,
                  curve_server_key: Optional[str] = None):
         self.name = name
+        #: the service name as it goes on the wire: lower case, as existing Cauldron peers send
+        #: it and as existing clients subscribe to it (requests in any case are answered)
+        self.wire_name = name.lower()
         self.dispatcher = dispatcher or default_dispatcher_name(name)
         self.settings = Settings.load(config, broker=broker, publish=publish, timeout=timeout,
                                       heartbeat=None if heartbeat is None else ("yes" if heartbeat else "no"),
@@ -77,14 +80,18 @@ class Service:
 
     # Keywords --------------------------------------------------------------------------
     def add_keyword(self, name: str, type: str = "basic", value: Any = None, units: Optional[str] = None,
-                    *, validate: Optional[Validator] = None, on_read: Optional[Reader] = None) -> Keyword:
+                    *, validate: Optional[Validator] = None, on_read: Optional[Reader] = None,
+                    enumerators: Any = None) -> Keyword:
         """Add (or replace) keyword ``name`` with a KTL ``type``, initial ``value`` and ``units``.
+
+        An ``enumerated`` keyword needs ``enumerators``: a list of names (the index is the
+        integer) or a mapping of integers to names; its value is written as a name or an integer.
 
         ``validate(keyword, value)`` checks clients' writes (see :data:`Validator`);
         ``on_read(keyword)`` computes the value when a client reads it. Both run in the
         worker pool; they may be slow without delaying heartbeats.
         """
-        keyword = Keyword(self, name, type, value, units, validate, on_read)
+        keyword = Keyword(self, name, type, value, units, validate, on_read, enumerators)
         self._keywords[keyword.name] = keyword
         return keyword
 
@@ -152,7 +159,7 @@ class Service:
     def _broadcast(self, keyword: Keyword, text: str) -> None:
         if self._io is None:
             return
-        message = Message.new(Direction.CDB, service=self.name, dispatcher=self.dispatcher,
+        message = Message.new(Direction.CDB, service=self.wire_name, dispatcher=self.dispatcher,
                               keyword=keyword.name, command="broadcast", payload=text)
         self._io.post((PUBLISH, 0, encode(message)))
 

@@ -38,7 +38,7 @@ class DispatcherIO(IOThread):
         super().__init__(f"cauldron-dispatcher-{service.dispatcher}", context, log)
         self.service = service
         settings = service.settings
-        self.registration = Registration(service.name, service.dispatcher, settings.timeout,
+        self.registration = Registration(service.wire_name, service.dispatcher, settings.timeout,
                                          settings.heartbeat, service.liveness)
         self.generation = 0
         self.dealer: zmq.Socket | None = None

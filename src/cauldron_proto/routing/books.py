@@ -31,7 +31,11 @@ class InFlight(msgspec.Struct, gc=False):
 class DispatcherRecord:
     """One dispatcher name of one service, registered at one socket (routing id)."""
 
-    __slots__ = ("service", "service_name", "name", "peer", "ready", "expire_at", "next_beat_at", "in_flight")
+    __slots__ = ("service", "service_name", "name", "peer", "ready", "expire_at", "next_beat_at", "in_flight",
+                 "unanswered")
+
+    #: The broker's own messages (replies, heartbeats) ``unanswered`` counts at most.
+    MAX_UNANSWERED = 64
 
     def __init__(self, service_name: str, name: str, peer: bytes, now: float, timeout: float):
         self.service = service_name.upper()  #: the service key
@@ -40,6 +44,9 @@ class DispatcherRecord:
         self.peer = peer
         self.ready = False  #: heartbeats start once the dispatcher said ``ready``
         self.in_flight: dict[InFlightKey, InFlight] = {}
+        #: identifiers of the broker's own messages to it (a welcome's ``confirmed``, heartbeats,
+        #: errors) no message from it has carried since: the rest of the existing ``active`` count
+        self.unanswered: dict[bytes, None] = {}
         self.expire_at = self.next_beat_at = 0.0
         self.seen(now, timeout)
 
@@ -47,6 +54,13 @@ class DispatcherRecord:
         """Something arrived from this dispatcher: it is alive for 5 T more, idle from now."""
         self.expire_at = now + 5 * timeout
         self.next_beat_at = now + timeout
+
+    def sent(self, identifier: bytes) -> None:
+        """The broker sent it a message of its own with ``identifier`` (the oldest of too many forgotten)."""
+        unanswered = self.unanswered
+        if len(unanswered) >= self.MAX_UNANSWERED:
+            del unanswered[next(iter(unanswered))]
+        unanswered[identifier] = None
 
     def deadline(self, heartbeat: bool) -> float | None:
         if not heartbeat:

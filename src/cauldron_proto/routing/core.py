@@ -138,15 +138,24 @@ class BrokerCore(ClientHandlers, DispatcherHandlers):
             self._deadline = min((d for d in deadlines if d is not None), default=None)
         return self._deadline
 
-    def service(self, name: str) -> ServiceView | None:
-        """A read-only view of one service's books, or None; never creates a record."""
-        service = self.books.services.get(name.upper())
-        return None if service is None else ServiceView.of(service)
+    def service(self, name: str, clock: Callable[[], float] | None = None) -> ServiceView | None:
+        """A live read-only view of one service's books, or None; never creates a record.
+
+        ``clock`` gives the time a view's ``lifetime`` counts from (default: the last ``now``).
+        """
+        return self.views(clock).get(name)
 
     @property
     def services(self) -> ServicesView:
-        """The current services by name (read-only views)."""
-        return ServicesView(self.books.services)
+        """The current services by name (live read-only views; time: the last ``now``)."""
+        return self.views()
+
+    def views(self, clock: Callable[[], float] | None = None) -> ServicesView:
+        """The services as live read-only views whose times count from ``clock()``."""
+        return ServicesView(self, clock if clock is not None else self._last_now)
+
+    def _last_now(self) -> float:
+        return self._now
 
     # -- dispatch helpers ------------------------------------------------------------------
 

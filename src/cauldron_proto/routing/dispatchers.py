@@ -19,11 +19,14 @@ class DispatcherHandlers(CoreBase):
         command = message.command
         if command == Command.WELCOME:
             return self._welcome(peer, message)
-        if command not in (Command.READY, Command.HEARTBEAT):
-            return self._answer(peer, message, message.error(Text.UNKNOWN_COMMAND))
         record = self.books.registered(peer, message.service_key, message.dispatcher)  # type: ignore[arg-type]
+        if command not in (Command.READY, Command.HEARTBEAT):
+            if record is not None:
+                record.sent(message.identifier)
+            return self._answer(peer, message, message.error(Text.UNKNOWN_COMMAND))
         if record is None:
             return self._stranger(peer, message)
+        record.unanswered.pop(message.identifier, None)  # e.g. its answer to a heartbeat
         if command == Command.READY and not record.ready:
             record.ready = True
             self._schedule_changed()
@@ -64,6 +67,7 @@ class DispatcherHandlers(CoreBase):
         key, name = message.service_key, message.dispatcher
         service = self.books.services.get(key)  # type: ignore[arg-type]
         old = None if service is None else service.dispatchers.get(name)  # type: ignore[arg-type]
+        record = old
         if old is None or old.peer != peer:
             record = DispatcherRecord(message.service, name, peer, self._now, self.timeout)  # type: ignore[arg-type]
             self.books.add(record)
@@ -73,6 +77,7 @@ class DispatcherHandlers(CoreBase):
                 self.stats.replaced += 1
                 self._log_event("dispatcher %s/%s moved from %s to %s", key, name, old.peer.hex(), peer.hex())
                 self._retire(old, Text.DISPATCHER_REPLACED.format(dispatcher=name))
+        record.sent(message.identifier)  # type: ignore[union-attr]
         self._answer(peer, message, message.reply(Text.CONFIRMED))
 
     def _dispatcher_error(self, peer: bytes, message: Message) -> None:
@@ -124,6 +129,7 @@ class DispatcherHandlers(CoreBase):
             beat = Message.new(Direction.DBP, service=record.service_name, dispatcher=record.name,
                                command=Command.HEARTBEAT, payload=Text.HEARTBEAT_BEAT)
             self._send((record.peer, b""), beat)
+            record.sent(beat.identifier)
             self.stats.heartbeats += 1
             record.next_beat_at = now + self.timeout
 
