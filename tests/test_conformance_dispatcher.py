@@ -126,3 +126,11 @@ def test_dispatcher_list_and_usage(capsys):
     with pytest.raises(SystemExit):
         cli.main(["dispatcher", "--write", "NOVALUE"])
     assert "is not KEYWORD=VALUE" in capsys.readouterr().err
+
+
+def test_a_dispatcher_command_that_exits_is_reported_with_its_error(capsys):
+    command = shlex.join([sys.executable, "-c", "import sys; sys.exit('no keywords given')"])
+    status = cli.main(["dispatcher", "--command", command, "-k", "request.units"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "the dispatcher exited before it sent welcome: exit status 1: no keywords given" in out

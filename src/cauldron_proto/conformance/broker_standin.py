@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 import msgspec
 import zmq
@@ -141,13 +142,16 @@ class BrokerStandIn:
         self.send([b"", *encode(beat)])
 
     # -- outside the cases --------------------------------------------------------------
-    def await_welcome(self, timeout: float) -> None:
+    def await_welcome(self, timeout: float, gone: Callable[[], str | None] = lambda: None) -> None:
+        """Wait for the dispatcher's welcome; ``gone()`` says why it never will (its process exited)."""
         until = time.monotonic() + timeout
         while self.service is None:
             left = until - time.monotonic()
+            if (why := gone()) is not None:
+                raise NoDispatcher(f"the dispatcher exited before it sent welcome: {why}")
             if left <= 0:
                 raise NoDispatcher(f"no dispatcher sent welcome to {self.endpoints['router']} within {timeout:g} s")
-            self.receive(left)
+            self.receive(min(left, 0.1))
             if self.service is None:
                 self.inbox.clear()
 

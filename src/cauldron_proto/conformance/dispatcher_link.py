@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -93,14 +94,22 @@ def run_dispatcher_suite(settings: Settings, *, command: str | None = None, star
     broker = BrokerStandIn(context, router=settings.router or ANY, publish=settings.publish or ANY,
                            subscribe=settings.subscribe or ANY, heartbeat_timeout=settings.heartbeat_timeout)
     process = None
+    errors = tempfile.TemporaryFile()
     try:
         if on_bound is not None:
             on_bound(dict(broker.endpoints))
         if command:
             process = subprocess.Popen(shlex.split(command.format(**broker.endpoints)),
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       stdout=subprocess.DEVNULL, stderr=errors)
+
+        def gone() -> str | None:
+            if process is None or process.poll() is None:
+                return None
+            errors.seek(0)
+            tail = errors.read().decode("utf-8", "replace").strip()[-400:]
+            return f"exit status {process.returncode}" + (f": {tail}" if tail else "")
         try:
-            broker.await_welcome(startup_timeout)
+            broker.await_welcome(startup_timeout, gone)
         except NoDispatcher as exc:
             return [_not_run(case, str(exc), on_result) for case in chosen]
         return _run(chosen, broker, settings, on_result)
@@ -112,6 +121,7 @@ def run_dispatcher_suite(settings: Settings, *, command: str | None = None, star
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        errors.close()
         broker.close()
         context.term()
 
