@@ -1,6 +1,6 @@
 """The client suite: the runner plays broker and dispatcher for clients driven by commands.
 
-Our tools (cauldron-show, cauldron-modify, cauldron-monitor) pass its MUST cases; a client
+Our tools (cauldron-show, cauldron-modify, cauldron-monitor) pass it strict; a client
 that writes the wrong value fails exactly the write cases; a command missing skips its cases.
 """
 
@@ -14,9 +14,6 @@ from cauldron_proto.cli import conformance as cli
 from cauldron_proto.conformance import load_cases
 
 CASES = load_cases(suite="client")
-# Our client still reads with a blank payload where existing clients send an empty one
-# (the change is under way in the helpers); every other case passes.
-NOT_YET = {"read.empty-payload"}
 
 
 def tool(name: str, *args: str) -> str:
@@ -40,14 +37,13 @@ def test_the_client_suite_runs_commands_and_checks_both_levels():
     assert all(any(name.endswith("_command") for name in c.requires) for c in CASES)
 
 
-def test_our_tools_pass_every_must_case(tmp_path, capsys):
+def test_our_tools_pass_strict(tmp_path, capsys):
     report = tmp_path / "report.json"
-    status = cli.main(["client", "--read", READ, "--write", WRITE, "--monitor", MONITOR, "--json", str(report)])
+    status = cli.main(["client", "--read", READ, "--write", WRITE, "--monitor", MONITOR, "--json", str(report),
+                       "--strict"])
     out = capsys.readouterr().out
     assert status == 0, out
-    results = statuses(report)
-    assert {i for i, s in results.items() if s != "pass"} <= NOT_YET, out
-    assert set(results) == {c.id for c in CASES}
+    assert statuses(report) == {c.id: "pass" for c in CASES}
 
 
 def test_a_client_writing_the_wrong_value_fails_exactly_the_write_cases(tmp_path, capsys):
