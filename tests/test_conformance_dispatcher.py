@@ -37,6 +37,8 @@ def test_the_dispatcher_suite_has_opening_first_and_both_levels():
     assert all(c.suite == "dispatcher" for c in CASES)
     assert all(c.defect for c in CASES if c.level == "SHOULD" and c.id.startswith(("errors.", "liveness.")))
     assert not {c.id for c in load_cases()} & {c.id for c in CASES}, "the broker suite holds no dispatcher case"
+    assert all(c.recorded_from and c.recorded_from.startswith("reference/") for c in CASES), \
+        "every dispatcher case was seen in the existing dispatcher's traffic"
 
 
 def test_cauldron_dispatcher_passes_strict_started_by_the_suite(tmp_path, capsys):
@@ -54,7 +56,7 @@ def test_cauldron_dispatcher_passes_strict_started_by_the_suite(tmp_path, capsys
     assert summary == {"pass": len(CASES) - len(NEEDS_ENUMERATED), "skipped": len(NEEDS_ENUMERATED)}
 
 
-def _run_in_process(alter_answer=None, keep=None):
+def _run_in_process(alter_answer=None, keep=None, record=None):
     """The suite against a dispatcher.Service whose replies ``alter_answer(reply)`` may change."""
     import cauldron_proto.dispatcher.service as service_module
 
@@ -75,7 +77,7 @@ def _run_in_process(alter_answer=None, keep=None):
 
             settings = Settings(heartbeat_timeout=T, write_keyword="NAME", write_value="written-1",
                                 refuse_keyword="COUNT", refuse_value="abc")
-            return run_dispatcher_suite(settings, on_bound=bound, keep=keep)
+            return run_dispatcher_suite(settings, on_bound=bound, keep=keep, record=record)
     finally:
         service_module.answer = real_answer
         context.term()
@@ -135,3 +137,19 @@ def test_a_dispatcher_command_that_exits_is_reported_with_its_error(capsys):
     out = capsys.readouterr().out
     assert status == 1
     assert "the dispatcher exited before it sent welcome: exit status 1: no keywords given" in out
+
+
+def test_the_runner_records_its_traffic_as_cauldron_record_does(tmp_path):
+    from cauldron_proto.conformance.recorder import read_recording
+    from cauldron_proto.conformance.to_case import convert_file
+
+    path = tmp_path / "session.jsonl"
+    with open(path, "w", encoding="utf-8") as out:
+        results = _run_in_process(keep=["registration.*", "request.update-*"], record=out)
+    assert {r.status for r in results} == {"pass"}
+    header, events = read_recording(path)
+    assert header["heartbeat_timeout"] == T and header["broker"]["router"].startswith("tcp://127.0.0.1:")
+    texts = [" ".join(e["text"]) for e in events if e["socket"] == "router"]
+    assert '"DBQ" "welcome"' in texts[0] and any('"SDQ" "enumerate"' in t for t in texts)
+    assert any('"CDP" "update" "hello"' in t for t in texts)
+    assert "CDQ, update, ''" in convert_file(path, case_id="x.drafted")  # a draft case can be made of it

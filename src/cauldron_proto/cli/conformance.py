@@ -10,6 +10,7 @@ when a MUST case did not pass (any case with --strict), 2 for a usage or case-fi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -63,6 +64,8 @@ def dispatcher_parser() -> argparse.ArgumentParser:
                         "(the write and broadcast cases are skipped without it)")
     p.add_argument("--refuse", metavar="KEYWORD=VALUE", type=_assignment,
                    help="a write the dispatcher refuses (the refused-write case is skipped without it)")
+    p.add_argument("--record", metavar="FILE", type=Path,
+                   help="write every frame the runner's broker sends and receives to FILE, as cauldron-record does")
     _common(p)
     return p
 
@@ -145,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                             heartbeat_timeout=args.heartbeat_timeout, write_keyword=write[0], write_value=write[1],
                             refuse_keyword=refuse[0], refuse_value=refuse[1])
 
-        results = run_dispatcher_suite(settings, command=args.command, startup_timeout=args.startup_timeout,
-                                       cases=cases, on_bound=bound, on_result=show)
+        with open(args.record, "w", encoding="utf-8") if args.record else contextlib.nullcontext() as record:
+            results = run_dispatcher_suite(settings, command=args.command, startup_timeout=args.startup_timeout,
+                                           cases=cases, on_bound=bound, on_result=show, record=record)
     else:
         if not (args.router or args.publish or args.subscribe):
             print("cauldron-conformance: give the broker's addresses: --router, --publish, --subscribe",

@@ -19,15 +19,19 @@ Everything else the dispatcher sends is queued in ``inbox`` for the running case
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import IO
 
 import msgspec
 import zmq
 
 from cauldron_proto import Direction, Message, RemoteProtocolError, decode, encode
 
+from .frames import show
 from .settings import Settings
 
 __all__ = ["BrokerStandIn", "NoDispatcher", "ANY"]
@@ -52,8 +56,8 @@ class BrokerStandIn:
     """The sockets and bookkeeping of the broker the runner plays; ``close()`` when done."""
 
     def __init__(self, context: zmq.Context, *, router: str = ANY, publish: str = ANY,
-                 subscribe: str = ANY, heartbeat_timeout: float | None = None):
-        self.context, self.period = context, heartbeat_timeout
+                 subscribe: str = ANY, heartbeat_timeout: float | None = None, record: IO[str] | None = None):
+        self.context, self.period, self.record = context, heartbeat_timeout, record
         self.sockets: list[zmq.Socket] = []
         self.router = self._bind(zmq.ROUTER, router)
         self.xsub = self._bind(zmq.XSUB, publish)
@@ -74,6 +78,12 @@ class BrokerStandIn:
         self._beats: set[bytes] = set()
         self._next_beat = float("inf")
         self._waiting: dict[bytes, Message | None] = {}  # discovery requests and their answers
+        self._t0 = time.monotonic()
+        if record is not None:
+            header = {"recording": 1, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      "broker": self.endpoints, "listen": self.endpoints, "heartbeat_timeout": heartbeat_timeout,
+                      "note": "the broker played by cauldron-conformance dispatcher"}
+            record.write(json.dumps(header) + "\n")
 
     def _bind(self, kind: int, address: str) -> zmq.Socket:
         sock = self.context.socket(kind)
@@ -83,11 +93,22 @@ class BrokerStandIn:
         return sock
 
     # -- traffic ------------------------------------------------------------------------
+    def _log(self, side: str, peer: str, direction: str, frames: list[bytes]) -> None:
+        """A line of the recording (``cauldron-record``'s format), when one is kept."""
+        if self.record is not None:
+            line = {"t": round(time.monotonic() - self._t0, 6), "socket": side, "peer": peer, "dir": direction,
+                    "frames": [f.hex() for f in frames], "text": [show(f) for f in frames]}
+            self.record.write(json.dumps(line) + "\n")
+
+    def _to(self, peer: bytes, frames: list[bytes]) -> None:
+        self._log("router", peer.hex(), "out", frames)
+        self.router.send_multipart([peer, *frames])
+
     def send(self, frames: list[bytes]) -> None:
         """Frames as the dispatcher's DEALER is to receive them (delimiter first)."""
         if self.peer_id is None:
             raise NoDispatcher("no dispatcher has connected yet")
-        self.router.send_multipart([self.peer_id, *frames])
+        self._to(self.peer_id, frames)
 
     def receive(self, timeout: float) -> None:
         """Wait up to ``timeout`` for traffic; handle what is the broker's business, queue the rest."""
@@ -102,16 +123,19 @@ class BrokerStandIn:
                 self._from_router(self.router.recv_multipart())
             while self.xsub.poll(0, zmq.POLLIN):
                 got = True
-                self.inbox.append(("xsub", self.xsub.recv_multipart()))
+                frames = self.xsub.recv_multipart()
+                self._log("publish", "publish", "in", frames)
+                self.inbox.append(("xsub", frames))
             if got or self.inbox or time.monotonic() >= until:
                 return
 
     def _from_router(self, frames: list[bytes]) -> None:
         peer, rest = frames[0], frames[1:]
+        self._log("router", peer.hex(), "in", rest)
         message = _decoded(rest)
         if message is not None:
             if message.direction == Direction.UBQ:
-                self.router.send_multipart([peer, *encode(message.reply("Broker Alive"))])
+                self._to(peer, encode(message.reply("Broker Alive")))
                 return
             if message.direction == Direction.DBQ and message.identifier in self._beats:
                 self._beats.discard(message.identifier)

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO
 
 import msgspec
 import zmq
@@ -81,18 +82,22 @@ def run_dispatcher_suite(settings: Settings, *, command: str | None = None, star
                          cases: Iterable[Case] | None = None, cases_dir: str | Path | None = None,
                          keep: list[str] | None = None, exclude: list[str] | None = None,
                          on_bound: Callable[[dict[str, str]], None] | None = None,
-                         on_result: Callable[[Result], None] | None = None) -> list[Result]:
+                         on_result: Callable[[Result], None] | None = None,
+                         record: IO[str] | None = None) -> list[Result]:
     """Play the broker for a dispatcher and run the dispatcher suite (or ``cases``) on it.
 
     The stand-in binds ``settings.router``/``publish``/``subscribe`` (loopback ephemeral ports
     when not given) and calls ``on_bound`` with the addresses; ``command`` (its ``{router}``,
     ``{publish}`` and ``{subscribe}`` filled in) is started as the dispatcher under test and
-    stopped at the end; without it, the dispatcher is the caller's to start.
+    stopped at the end; without it, the dispatcher is the caller's to start. ``record``: a
+    text file to which every frame the stand-in sends and receives is written, in
+    ``cauldron-record``'s format (``cauldron-record --to-case`` drafts cases from it).
     """
     chosen = select_cases(load_cases(cases_dir, suite="dispatcher") if cases is None else cases, keep, exclude)
     context = zmq.Context()
     broker = BrokerStandIn(context, router=settings.router or ANY, publish=settings.publish or ANY,
-                           subscribe=settings.subscribe or ANY, heartbeat_timeout=settings.heartbeat_timeout)
+                           subscribe=settings.subscribe or ANY, heartbeat_timeout=settings.heartbeat_timeout,
+                           record=record)
     process = None
     errors = tempfile.TemporaryFile()
     try:
