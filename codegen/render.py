@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pprint
+import string
 from pathlib import Path
 
 import jinja2
@@ -54,12 +55,14 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
         "blank": blank,
         "fail": fail,
         "payload_python": {name: _payload_python(entry) for name, entry in spec["payload_types"].items()},
+        **_kind_context(spec),
     }
     files = {
         f"{GENERATED_PACKAGE}/__init__.py": "init.py.j2",
         f"{GENERATED_PACKAGE}/protocol.py": "protocol.py.j2",
         f"{GENERATED_PACKAGE}/codec.py": "codec.py.j2",
         f"{GENERATED_PACKAGE}/payloads.py": "payloads.py.j2",
+        f"{GENERATED_PACKAGE}/kinds.py": "kinds.py.j2",
         "docs/protocol.md": "protocol.md.j2",
     }
     out = {path: env.get_template(name).render(context) for path, name in files.items()}
@@ -70,6 +73,26 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
                             " spec's recorded_examples; `source` is the recording and its line.")
     out[f"{GOLDEN}/recorded.json"] = _dump({"note": recorded_note, "cases": _recorded_cases(spec, blank, fail)})
     return out
+
+
+def _kind_context(spec: dict) -> dict:
+    """What the kinds template needs: which kinds answer which, the fields of fixed texts."""
+    messages = spec["messages"]
+    answered: dict[str, list[str]] = {name: [] for name in messages}
+    for name, m in messages.items():
+        for other in m.get("replies", []) + m.get("errors", []):
+            answered[other].append(name)
+    text_fields = {}
+    for name, m in messages.items():
+        template = spec["texts"][m["payload_text"]]["template"] if "payload_text" in m else ""
+        text_fields[name] = [field for _, field, _, _ in string.Formatter().parse(template) if field]
+    used = sorted({m["payload"] for m in messages.values() if "payload_text" not in m and m["payload"] != "blank"})
+    # an answer that must name its dispatcher, to a request that may not: the builder asks for it
+    names_dispatcher = {name: messages[name]["fields"]["dispatcher"] == "required"
+                        and any(messages[r]["fields"]["dispatcher"] != "required" for r in answered[name])
+                        for name in messages}
+    return {"answered": answered, "text_fields": text_fields, "used_payload_types": used,
+            "names_dispatcher": names_dispatcher}
 
 
 def _payload_python(entry: dict) -> str:

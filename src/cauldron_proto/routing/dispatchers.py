@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._generated import Command, Direction, Message, Text
+from .._generated import Command, Direction, Message, Text, kinds
 from .base import CoreBase
 from .books import DispatcherRecord
 
@@ -78,7 +78,7 @@ class DispatcherHandlers(CoreBase):
                 self._log_event("dispatcher %s/%s moved from %s to %s", key, name, old.peer.hex(), peer.hex())
                 self._retire(old, Text.DISPATCHER_REPLACED.format(dispatcher=name))
         record.sent(message.identifier)  # type: ignore[union-attr]
-        self._answer(peer, message, message.reply(Text.CONFIRMED))
+        self._answer(peer, message, kinds.confirmed(message))
 
     def _dispatcher_error(self, peer: bytes, message: Message) -> None:
         """DBE: discarded (its arrival was a sign of life)."""
@@ -126,8 +126,7 @@ class DispatcherHandlers(CoreBase):
         if now >= record.expire_at:
             self._expire(record)
         elif record.ready and now >= record.next_beat_at:
-            beat = Message.new(Direction.DBP, service=record.service_name, dispatcher=record.name,
-                               command=Command.HEARTBEAT, payload=Text.HEARTBEAT_BEAT)
+            beat = kinds.heartbeat(record.service_name, record.name)
             self._send((record.peer, b""), beat)
             record.sent(beat.identifier)
             self.stats.heartbeats += 1
