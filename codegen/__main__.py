@@ -6,7 +6,6 @@ Regenerate the files that come from the protocol spec, or (--check) verify they 
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from pathlib import Path
 
