@@ -20,6 +20,11 @@ LAYERS = {
     "dispatcher core": (["dispatcher/registration.py"], {"_generated", "kinds", "payloads"}, IO | {"time"}),
     "dispatcher handlers": (["dispatcher/handlers.py"], {"_generated", "ktl", "dispatcher"}, IO),
     "values": (["ktl.py"], {"_generated"}, IO | {"time"}),
+    "client core": (["client/core.py"], {"_generated", "ktl", "client"}, IO | {"time"}),
+    "dispatcher steps": (["dispatcher/steps.py"], set(), IO | {"time"}),
+    # the asyncio helpers: the cores above and the shared settings, and no thread of their own
+    "asyncio helpers": (["aio/*.py"], {"_generated", "client", "dispatcher", "peer", "config", "aio"},
+                        {"threading", "multiprocessing", "subprocess"}),
     # configuration resolves `localhost` for the bind rule (socket.gethostbyname), nothing more
     "configuration": (["config.py"], {"_generated"}, (IO - {"socket"}) | {"time"}),
 }
