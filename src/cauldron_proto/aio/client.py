@@ -29,15 +29,15 @@ import zmq
 import zmq.asyncio
 
 from .._generated import Message, RemoteProtocolError, decode, encode
-from ..client.core import ClientCore, KeywordInfo, KeywordState, KeywordValue, Pending, Procedure, T, topics_for
+from ..client.core import ClientCore, KeywordInfo, Pending, Procedure, T, topics_for
 from ..client.errors import DispatcherError
 from ..config import ConfigLike
 from ..peer import Settings, ShutDownError
 from ._zmq import async_context, batch
+from .keyword import END, Feed, Keyword, Monitor
 
 __all__ = ["Service", "Keyword", "Monitor"]
 
-_END = object()  # on a monitor's queue: the service closed
 _BATCH = 500  # messages taken at once before the reader task lets others run
 
 
@@ -70,7 +70,7 @@ class Service:
         self._tasks: list[asyncio.Task] = []
         self._pending: Pending[asyncio.Future] = Pending()
         self._handles: dict[str, Keyword] = {}
-        self._feeds: dict[str, list[_Feed]] = {}  # the monitors' queues, by keyword (not the monitors:
+        self._feeds: dict[str, list[Feed]] = {}  # the monitors' queues, by keyword (not the monitors:
         # a monitor dropped after ``break`` is collected at once, and closing removes its feed)
         self._subscribe_lock = asyncio.Lock()
         self._closed = False
@@ -79,7 +79,7 @@ class Service:
         return f"<aio.Service {self.name} via {self.settings.broker}>"
 
     # Keywords --------------------------------------------------------------------------
-    def __getitem__(self, name: str) -> "Keyword":
+    def __getitem__(self, name: str) -> Keyword:
         """Keyword ``name``'s handle, at once: identified on its first awaited operation (an
         :class:`~cauldron_proto.client.UnknownKeywordError` then if no dispatcher has it)."""
         key = name.upper()
@@ -88,7 +88,7 @@ class Service:
             handle = self._handles[key] = Keyword(self, key)
         return handle
 
-    async def keyword(self, name: str, timeout: Optional[float] = None) -> "Keyword":
+    async def keyword(self, name: str, timeout: Optional[float] = None) -> Keyword:
         """Keyword ``name``'s handle, identified now."""
         return await self[name].identified(timeout)
 
@@ -136,7 +136,7 @@ class Service:
                 future.set_exception(ShutDownError(f"{self!r} was shut down"))
         for feeds in self._feeds.values():
             for feed in feeds:
-                feed.put_nowait(_END)
+                feed.put_nowait(END)
         for sock in (self._dealer, self._sub):
             if sock is not None:
                 sock.close(linger=0)
@@ -224,10 +224,10 @@ class Service:
                 for feed in feeds:
                     feed.put_nowait(value)
 
-    def _add_feed(self, key: str, feed: "_Feed") -> None:
+    def _add_feed(self, key: str, feed: Feed) -> None:
         self._feeds.setdefault(key, []).append(feed)
 
-    def _remove_feed(self, key: str, feed: "_Feed") -> None:
+    def _remove_feed(self, key: str, feed: Feed) -> None:
         feeds = self._feeds.get(key, [])
         if feed in feeds:
             feeds.remove(feed)
@@ -238,134 +238,3 @@ class Service:
     def monitoring(self) -> dict[str, int]:
         """How many monitors run, by keyword name."""
         return {key: len(feeds) for key, feeds in self._feeds.items()}
-
-
-class Keyword(KeywordState):
-    """Keyword ``name`` of an :class:`aio.Service <Service>`: a handle whose operations are awaited.
-
-    ``svc["VALUE"]`` gives the handle at once; its first awaited operation identifies it
-    (fan-out ``identify``, and ``units`` for an enumerated keyword, as the threaded client
-    does on ``svc["VALUE"]``), once however many tasks await it together. ``type``,
-    ``dispatcher`` and ``enumerators`` are None/empty until then (``is_identified`` says;
-    ``await keyword.identified()`` identifies it now).
-    Values are those of the threaded client: ascii text, or with ``binary=True`` the Python value.
-    """
-
-    def __init__(self, service: Service, name: str):
-        super().__init__(service.name, name)
-        self.service = service
-        self._identified = False
-        self._lock = asyncio.Lock()
-
-    def __repr__(self) -> str:
-        return f"<aio.Keyword {self.service.name}.{self.name} {self.type or '(not identified)'}>"
-
-    @property
-    def is_identified(self) -> bool:
-        """Whether ``identify`` has answered for this handle (its type and owner are known)."""
-        return self._identified
-
-    async def identified(self, timeout: Optional[float] = None) -> "Keyword":
-        """This handle, identified (now, if it was not yet)."""
-        if not self._identified:
-            async with self._lock:
-                if not self._identified:
-                    await self.service.run(self.service.core.describe(self), timeout)
-                    self.service.core.keywords[self.name] = self
-                    self._identified = True
-        return self
-
-    async def read(self, binary: bool = False, timeout: Optional[float] = None) -> Any:
-        """The current value: ascii text, or with ``binary=True`` the Python value."""
-        await self.identified(timeout)
-        value = await self._value(self.service.core.read(self), timeout, False)
-        return value.value if binary else value.ascii
-
-    async def write(self, value: Any, timeout: Optional[float] = None) -> str:
-        """Write ``value`` (checked against the type first); the resulting ascii value."""
-        await self.identified(timeout)
-        return (await self._value(self.service.core.write(self, value), timeout, False)).ascii
-
-    async def units(self, timeout: Optional[float] = None) -> Any:
-        """The keyword's units, decoded (an enumerated keyword's: the map of integer text to names)."""
-        await self.identified(timeout)
-        return await self.service.run(self.service.core.units(self), timeout)
-
-    def monitor(self, prime: bool = True, timeout: Optional[float] = None) -> "Monitor":
-        """The keyword's values as they come: ``async for value in keyword.monitor():``, first
-        the current value (``prime``), then every broadcast, as :class:`KeywordValue` s.
-        Leaving the loop (or ``async with``) stops it."""
-        return Monitor(self, prime, timeout)
-
-    async def _value(self, procedure: Procedure[Message], timeout: Optional[float], primed: bool) -> KeywordValue:
-        reply = await self.service.run(procedure, timeout)
-        return self.value_of(reply.payload, reply.dispatcher, time.time(), primed)
-
-
-class _Feed(asyncio.Queue):
-    """A monitor's queue of values (unbounded: a consumer slower than the broadcasts holds them all)."""
-
-
-class Monitor:
-    """An async iterator of a keyword's values (see :meth:`Keyword.monitor`).
-
-    Started by its first ``__anext__``: the keyword is identified, the service subscribes to
-    broadcasts (once), the current value is read if ``prime``. :meth:`close` (or leaving
-    ``async with``, or the iterator being dropped after ``break``) stops it; it also ends
-    when the service closes. A broadcast in the moment after it starts may be missed while
-    the subscription travels to the dispatcher (ZMQ's slow joiner).
-    """
-
-    def __init__(self, keyword: Keyword, prime: bool = True, timeout: Optional[float] = None):
-        self.keyword, self.prime, self.timeout = keyword, prime, timeout
-        self._feed = _Feed()
-        self._started = self._closed = False
-
-    def __aiter__(self) -> "Monitor":
-        return self
-
-    async def __anext__(self) -> KeywordValue:
-        if self._closed:
-            raise StopAsyncIteration
-        if not self._started:
-            primed = await self._start()
-            if primed is not None:
-                return primed
-        value = await self._feed.get()
-        if value is _END:
-            self.close()
-            raise StopAsyncIteration
-        return value
-
-    async def _start(self) -> Optional[KeywordValue]:
-        service = self.keyword.service
-        await self.keyword.identified(self.timeout)
-        service._add_feed(self.keyword.name, self._feed)
-        try:
-            await service._subscribe(self.timeout)
-            self._started = True
-            if self.prime:
-                return await self.keyword._value(service.core.read(self.keyword), self.timeout, True)
-        except BaseException:
-            self.close()
-            raise
-        return None
-
-    def close(self) -> None:
-        """Stop: no more values are taken for it."""
-        if not self._closed:
-            self._closed = True
-            self.keyword.service._remove_feed(self.keyword.name, self._feed)
-
-    async def aclose(self) -> None:
-        self.close()
-
-    async def __aenter__(self) -> "Monitor":
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            self.close()
