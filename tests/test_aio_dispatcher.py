@@ -279,3 +279,49 @@ def test_a_burst_of_requests_larger_than_a_batch_is_all_answered():
         finally:
             raw.close()
     asyncio.run(scenario())
+
+
+def test_replies_wait_for_room_in_the_send_queue_rather_than_being_dropped():
+    """Over inproc (no kernel buffers), a broker that reads nothing while 1,500 requests are
+    answered: more replies than the queue holds (about 1,000) wait for room, none is dropped."""
+    async def scenario():
+        context = zmq.asyncio.Context()
+        router = context.socket(zmq.ROUTER)
+        router.linger = 0
+        router.rcvhwm = 1
+        router.sndhwm = 0
+        router.bind("inproc://aio-dispatcher-backpressure")
+        config = {"broker": "inproc://aio-dispatcher-backpressure", "publish": "inproc://aio-nobody", "timeout": "5"}
+        try:
+            async with aio.Dispatcher("KTEST", config, "RAW1", context=context) as disp:
+                disp.add_keyword("VALUE", "integer", 7)
+                heard, real = [0], disp.registration.heard
+
+                def counting(message, now, wall):
+                    heard[0] += message.direction == Direction.CDQ
+                    return real(message, now, wall)
+
+                disp.registration.heard = counting
+                peer, *frames = await asyncio.wait_for(router.recv_multipart(), WAIT)
+                await router.send_multipart([peer, *encode(decode(frames).reply(Text.CONFIRMED))])
+                for _ in range(2):  # ready, check
+                    await asyncio.wait_for(router.recv_multipart(), WAIT)
+                requests = [Message.new(Direction.CDQ, service="ktest", keyword="VALUE", command="update", payload="")
+                            for _ in range(1500)]
+                for start in range(0, len(requests), 100):
+                    for request in requests[start:start + 100]:
+                        router.send_multipart([peer, *encode(request.with_prefix(b"", b"c", b""))], zmq.NOBLOCK)
+                    await asyncio.sleep(0)  # let the dispatcher take them and answer
+                await eventually(lambda: heard[0] == len(requests), message="every request taken")
+                for _ in range(3):  # each request's task answers and tries to send
+                    await asyncio.sleep(0)
+                assert len(disp._requests) > 0  # some wait for room: the broker reads nothing yet
+                replies = set()
+                while len(replies) < len(requests):
+                    peer, *frames = await asyncio.wait_for(router.recv_multipart(), WAIT)
+                    replies.add(decode(frames).identifier)
+                assert replies == {request.identifier for request in requests}
+        finally:
+            router.close(linger=0)
+            context.term()
+    asyncio.run(scenario())

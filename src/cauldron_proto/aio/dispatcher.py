@@ -13,9 +13,10 @@ registration, whose answers (``ready``, heartbeat answers) it sends at once, and
 for no longer than the registration's ``expire_at`` (loop time), starting over on a new
 socket when the registration says so. Each request gets a task of its own, so a handler
 that awaits something slow never delays a heartbeat; its reply is sent only if its socket
-is still the current one. Broadcasts go out on the PUB at once when a value changes.
-Sends never wait (a full queue drops the message with a warning, as the threaded
-dispatcher does). Nothing starts an event loop or a thread.
+is still the current one; a request task awaits room in the send queue for its reply (a
+burst of a thousand replies is not dropped). Broadcasts go out on the PUB at once when a
+value changes, and the serving task's own sends never wait (a full queue drops the message
+with a warning, as the threaded dispatcher does). Nothing starts an event loop or a thread.
 """
 
 from __future__ import annotations
@@ -230,7 +231,9 @@ class Dispatcher:
             self.log.exception("%s: answering %r failed", self.dispatcher, request)
             return
         if generation == self._generation and self._dealer is not None:
-            send_now(self._dealer, encode(reply), self.log, f"{self.dispatcher}: reply")
+            # Awaited: a burst of replies waits for room in the queue rather than being dropped;
+            # a socket closed meanwhile (registering again, closing) cancels the wait.
+            await self._dealer.send_multipart(encode(reply))
 
     def _send(self, message: Message) -> None:
         send_now(self._dealer, encode(message), self.log, f"{self.dispatcher}: {message.command}")
