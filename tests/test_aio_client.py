@@ -365,3 +365,25 @@ def test_a_burst_of_answers_larger_than_a_batch_is_all_delivered():
             router.close(linger=0)
             context.term()
     asyncio.run(scenario())
+
+
+def test_closing_fails_requests_in_flight_with_shut_down_error():
+    async def scenario(broker, config):
+        entered, release = asyncio.Event(), asyncio.Event()
+
+        async def stuck(keyword):
+            entered.set()
+            await release.wait()
+            return 1
+
+        async with serving_aio("KSTUCK", config, "STUCK1", VALUE={"type": "integer", "value": 0, "on_read": stuck}):
+            svc = aio.Service("KSTUCK", config, timeout=WAIT)
+            keyword = await svc.keyword("VALUE")
+            read = asyncio.ensure_future(keyword.read())
+            await asyncio.wait_for(entered.wait(), WAIT)
+            await svc.aclose()
+            with pytest.raises(client.ShutDownError):
+                await read
+            assert len(svc._pending) == 0 and svc._dealer is None
+            release.set()
+    run_with_broker("tcp", scenario)
