@@ -39,7 +39,7 @@ import zmq
 from . import broker_launch as launch
 from ._generated import Text, encode
 from .broker_sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
-                             is_wildcard, poke, transmit, transmit_all)
+                             is_wildcard, poke, transmit, transmit_all, user_id)
 from .routing import BrokerCore
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
@@ -68,6 +68,9 @@ class ZMQBroker(threading.Thread):
     #: CURVE for the ROUTER, XPUB and XSUB (a :class:`~cauldron_proto.security.BrokerCurve`, or
     #: None): set before ``start()``/``prepare()``; ``from_config`` sets it from the config.
     security = None
+    #: the broadcast relay once prepared: C (``broker_sockets.Relay``), or with a
+    #: ``curve_dispatchers`` policy a ``broker_relay.PolicyRelay`` (``relayed``, ``refused``)
+    relay = None
 
     def __init__(self, name, address, pub_address, sub_address, mon_address, context=None,
                  timeout=1.0, heartbeat=True):
@@ -153,8 +156,11 @@ class ZMQBroker(threading.Thread):
             if self.security is not None:
                 self.security.stop()
             raise
+        policy = None if self.security is None else self.security.policy
+        self.core.policy = policy  # who may register what (None: any key a free name)
         # Called by hand, respond() waits at most `timeout`; run() lifts the limit.
-        self._local.sockets = BrokerSockets(*opened, longest_wait=math.ceil(self.timeout * 1000))
+        self._local.sockets = BrokerSockets(*opened, longest_wait=math.ceil(self.timeout * 1000), policy=policy)
+        self.relay = self._local.sockets.relay
         self._record_endpoints(opened[0], opened[1], opened[2])
 
     def _record_endpoints(self, router, xpub, xsub) -> None:
@@ -192,7 +198,10 @@ class ZMQBroker(threading.Thread):
             self._stop_requested.set()
             return
         if s.router in ready:
-            self._serve_router(s.router, batch)
+            if self.security is None:
+                self._serve_router(s.router, batch)
+            else:
+                self._serve_router_keyed(s.router, batch)
         deadline = self.core.next_deadline()
         if deadline is not None and deadline <= time.monotonic():
             self.cleanup(s.router)
@@ -216,6 +225,26 @@ class ZMQBroker(threading.Thread):
                 frame = recv(_NOBLOCK, False)
                 frames.append(frame.bytes)
             pending += handle(peer, frames, clock())
+            if count % FLUSH == 0:
+                transmit_all(send, pending)
+                pending = []
+        transmit_all(send, pending)
+
+    def _serve_router_keyed(self, router, batch: int) -> None:
+        """``_serve_router`` under CURVE: each message goes to the core with the key name of the
+        connection it came by (the ZAP User-Id on its frames), for the core's key rules."""
+        handle, clock, recv, send = self.core.handle, time.monotonic, router.recv, fast_send(router)
+        pending: list[list[bytes]] = []
+        for count in range(batch):
+            try:
+                frame = recv(_NOBLOCK, False)
+            except zmq.Again:
+                break
+            peer, frames, key = frame.bytes, [], user_id(frame)
+            while frame.more:
+                frame = recv(_NOBLOCK, False)
+                frames.append(frame.bytes)
+            pending += handle(peer, frames, clock(), key)
             if count % FLUSH == 0:
                 transmit_all(send, pending)
                 pending = []

@@ -1,0 +1,98 @@
+"""What a curve_dispatchers policy costs broadcasts: the Python relay that checks each
+publisher's key against the C relay, in the same run.
+
+Three brokers (the ``cauldron-broker`` command, each in its own process), publisher and
+subscriber in processes of their own, over tcp loopback, round-robin, median of --runs:
+
+* ``plain``: no CURVE, the C relay (``zmq.proxy_steerable``);
+* ``curve``: CURVE, no policy: still the C relay (the CURVE encryption is what it adds);
+* ``curve+policy``: CURVE with a policy letting the publisher's key serve the service: the
+  Python :class:`cauldron_proto.broker_relay.PolicyRelay`, every broadcast checked.
+
+    python benchmarks/relay_policy.py [--runs 3] [--count 100000] [--size 100]
+
+Figures: broadcasts per second received in a flood (the publisher as fast as it can), and
+the latency percentiles of the same flood; ``received_percent`` below 100 means the relay
+(or the subscriber) dropped some at a high-water mark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import peers  # noqa: E402
+from broker import _broadcast_with  # noqa: E402
+
+from cauldron_proto.cli.keygen import generate  # noqa: E402
+from cauldron_proto.security import load_public_key, load_secret_key  # noqa: E402
+
+VERSIONS = ("plain", "curve", "curve+policy")
+
+
+def _keys(folder: Path) -> dict:
+    made = {name: generate(folder / "keys", name) for name in ("broker", "pub", "sub")}
+    (folder / "authorized").mkdir()
+    for name in ("pub", "sub"):
+        shutil.copy(made[name][0], folder / "authorized")
+    (folder / "dispatchers").write_text(f"pub: {peers.SERVICE}\n")
+    server = load_public_key(made["broker"][0])
+    return {"folder": folder, "broker": made["broker"],
+            **{name: (server, *load_secret_key(made[name][1])) for name in ("pub", "sub")}}
+
+
+def _flags(version: str, keys: dict) -> tuple[str, ...]:
+    if version == "plain":
+        return ()
+    flags = ("--curve-secret-key", str(keys["broker"][1]), "--curve-authorized", str(keys["folder"] / "authorized"))
+    if version == "curve+policy":
+        flags += ("--curve-dispatchers", str(keys["folder"] / "dispatchers"))
+    return flags
+
+
+def flood(version: str, keys: dict, count: int, size: int) -> dict:
+    proc, endpoints = peers.start_broker(5.0, extra=_flags(version, keys))
+    try:
+        curves = (None, None) if version == "plain" else (keys["pub"], keys["sub"])
+        return _broadcast_with(endpoints["publish"], endpoints["subscribe"], count, size, 0.0, *curves)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--size", type=int, default=100, help="payload bytes")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        keys = _keys(Path(tmp))
+        results: dict[str, list[dict]] = {version: [] for version in VERSIONS}
+        for run in range(args.runs):
+            for version in VERSIONS:
+                result = flood(version, keys, args.count, args.size)
+                results[version].append(result)
+                print(f"run {run + 1}: {version:<13} {result['rate_per_s']:>9,.0f}/s  p50 {result['p50_us']:,.0f} us"
+                      f"  received {result['received_percent']:.1f}%", flush=True)
+    medians = {v: {k: statistics.median(r[k] for r in rs) for k in ("rate_per_s", "p50_us", "p99_us",
+                                                                    "received_percent")}
+               for v, rs in results.items()}
+    print(f"\nmedian of {args.runs} runs, {args.count:,} broadcasts of {args.size} B each:")
+    base = medians["curve"]["rate_per_s"]
+    for version, m in medians.items():
+        print(f"{version:<13} {m['rate_per_s']:>9,.0f}/s ({m['rate_per_s'] / base:.2f}x curve's C relay)  "
+              f"p50 {m['p50_us']:,.0f} us  p99 {m['p99_us']:,.0f} us  received {m['received_percent']:.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
