@@ -37,7 +37,7 @@ import uuid
 import zmq
 
 from . import broker_launch as launch
-from ._generated import Text, encode
+from ._generated import ENVELOPE_SIZE, FRAME_NAMES, Direction, Text, encode
 from .broker_sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
                              is_wildcard, poke, transmit, transmit_all, user_id)
 from .routing import BrokerCore
@@ -51,6 +51,8 @@ LISTEN_BACKLOG = 1024
 #: Messages a peer's ROUTER queue holds beyond the core's requests in flight (heartbeats, replies).
 ROUTER_QUEUE_MARGIN = 1024
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: cheaper than the enum
+_DIRECTION_AT = FRAME_NAMES.index("direction") - ENVELOPE_SIZE  # where a message's direction frame is
+_DBQ = Direction.DBQ.encode("ascii")  # the direction of every registration (welcome, ready, heartbeat answer)
 _log = logging.getLogger("cauldron_proto.broker")
 
 
@@ -157,7 +159,7 @@ class ZMQBroker(threading.Thread):
                 self.security.stop()
             raise
         policy = None if self.security is None else self.security.policy
-        self.core.policy = policy  # who may register what (None: any key a free name)
+        self.core.policy = None if policy is None else policy.current()  # the rules, as data
         # Called by hand, respond() waits at most `timeout`; run() lifts the limit.
         self._local.sockets = BrokerSockets(*opened, longest_wait=math.ceil(self.timeout * 1000), policy=policy)
         self.relay = self._local.sockets.relay
@@ -232,8 +234,14 @@ class ZMQBroker(threading.Thread):
 
     def _serve_router_keyed(self, router, batch: int) -> None:
         """``_serve_router`` under CURVE: each message goes to the core with the key name of the
-        connection it came by (the ZAP User-Id on its frames), for the core's key rules."""
-        handle, clock, recv, send = self.core.handle, time.monotonic, router.recv, fast_send(router)
+        connection it came by (the ZAP User-Id on its frames), for the core's key rules.
+
+        With a policy, the core's rules are brought up to date (the file looked at, read again
+        if it changed) before each DBQ, the direction of every registration: the core itself
+        reads no file.
+        """
+        core, policy = self.core, self.security.policy
+        handle, clock, recv, send = core.handle, time.monotonic, router.recv, fast_send(router)
         pending: list[list[bytes]] = []
         for count in range(batch):
             try:
@@ -244,6 +252,8 @@ class ZMQBroker(threading.Thread):
             while frame.more:
                 frame = recv(_NOBLOCK, False)
                 frames.append(frame.bytes)
+            if policy is not None and len(frames) >= ENVELOPE_SIZE and frames[_DIRECTION_AT] == _DBQ:
+                core.policy = policy.current()
             pending += handle(peer, frames, clock(), key)
             if count % FLUSH == 0:
                 transmit_all(send, pending)

@@ -30,7 +30,7 @@ import uuid
 import zmq
 
 from ._generated import RemoteProtocolError, decode
-from .broker_sockets import BrokerError, user_id
+from .broker_sockets import BrokerError, fast_send, user_id
 from .policy import PolicyFile
 
 __all__ = ["PolicyRelay"]
@@ -86,7 +86,7 @@ class PolicyRelay:
     def _broadcasts(self, xsub, xpub) -> None:
         """Up to a batch of waiting broadcasts: each passed on or dropped, as the policy says."""
         self._refresh()
-        recv, send, decisions = xsub.recv, xpub.send, self._decisions
+        recv, send, decisions = xsub.recv, fast_send(xpub), self._decisions
         for _ in range(_BATCH):
             try:
                 frame = recv(_NOBLOCK, False)
@@ -159,7 +159,7 @@ class PolicyRelay:
 
 def _move(source, destination) -> None:
     """Pass up to a batch of whole messages from ``source`` to ``destination`` unchanged."""
-    recv, send = source.recv, destination.send
+    recv, send = source.recv, fast_send(destination)
     for _ in range(_BATCH):
         try:
             frame = recv(_NOBLOCK, False)

@@ -139,7 +139,7 @@ class PolicyFile:
                 except PolicyError as exc:
                     return self._kept(exc, stamp)
                 self._policy, self._stamp, self._failed = policy, stamp, None
-                _log.warning("%s: policy read again: %s", self.path, _summary(policy))
+                _log.info("%s: policy read again: %s", self.path, _summary(policy))
         return self._policy
 
     def _kept(self, exc: PolicyError, stamp: Optional[tuple[int, int, int]]) -> ServePolicy:

@@ -21,6 +21,11 @@ data the core holds:
    by another peer): the record is retired at once (its requests in flight answered
    ``Dispatcher Timed Out``) and the message is handled as a stranger's.
 
+The policy is data the core holds (a :class:`~cauldron_proto.policy.ServePolicy`, or any
+object with ``allows``); the broker's shell keeps it current, handing the core the rules of
+the ``curve_dispatchers`` file (read again if it changed) before each DBQ, the direction of
+every registration. The core reads no file.
+
 A refusal is counted (``stats.registrations_refused``), logged at WARNING with both key
 names (at most one line per key and reason per 10 s), and answered at most once per T per
 socket (an existing dispatcher answers every DBE with a DBQ: no ping-pong).
