@@ -132,6 +132,13 @@ def test_a_forged_broadcast_never_reaches_a_subscriber(keys, context):
 
         wait_for(lambda: broadcast(real, "real") or "real" in received(), message="disp's broadcast")
         wait_for(lambda: broadcast(forger, "HIJACKED") or broker.relay.refused, message="the forgery refused")
+        refused = broker.relay.refused
+        real.send_multipart([b"SECURE", b"\xff"])  # not a broadcast: dropped, the relay unharmed
+        other = Message.new(Direction.CDB, service="OTHER", dispatcher="d1", keyword="VALUE", command="broadcast",
+                            payload="HIJACKED")
+        real.send_multipart([b"SECURE", *encode(other)])  # a prefix: its envelope's service is not the topic
+        forger.send_multipart([b"SECURE", b"d1", b"VALUE", b"XXX", b"broadcast", b"HIJACKED", b""])
+        wait_for(lambda: broker.relay.refused >= refused + 3, message="the malformed broadcasts dropped")
         broadcast(real, "after")
         wait_for(lambda: "after" in received(), message="the broadcast after the forgery")
         assert "HIJACKED" not in received() and set(got) == {"real", "after"}

@@ -9,12 +9,17 @@ no I/O and reads no clock. This module owns the sockets and the clock:
   (``address``), the XPUB (``pub_address``: subscribers connect), the XSUB
   (``sub_address``: publishers connect) and an inproc PULL control socket, and starts the
   broadcast relay: ``zmq.proxy_steerable(XSUB, XPUB)`` in a thread of its own, in C, which
-  moves broadcasts and subscriptions unchanged until ``close()``.
+  moves broadcasts and subscriptions unchanged until ``close()`` (with a ``curve_dispatchers``
+  policy, :class:`~cauldron_proto.broker_relay.PolicyRelay` instead: Python, dropping the
+  broadcasts of a key not allowed to serve their service).
 * ``respond()`` polls the ROUTER and the control socket at most until the core's next
   deadline (and, called by hand, at most ``timeout``), serves one ROUTER message (it goes
   through ``core.handle(peer, frames, now)`` and the answers go back out of the ROUTER),
   then runs the timers that are due: "a single message on each socket", as the seed says,
-  so a test driving the broker by hand sees one step per call.
+  so a test driving the broker by hand sees one step per call. With CURVE (``security``) the
+  step reads each message's key name (ZAP User-Id on the received frame) and hands it to
+  ``core.handle(peer, frames, now, key)``, and keeps ``core.policy`` current before each DBQ;
+  without CURVE the step is the same as it always was.
 * ``run()`` is ``prepare()``, then the same step until ``stop()``, but serving up to
   ``BATCH`` ROUTER messages per poll (forever when no timer is due, so an idle broker
   sleeps). ``stop()`` sets a flag and writes to the control socket so a blocked poll wakes

@@ -10,9 +10,11 @@ User-Id of the publisher's connection, on the frames received with ``copy=False`
 service frame:
 
 * subscriptions (XPUB to XSUB) pass unchanged;
-* a broadcast (XSUB to XPUB) passes when ``policy.allows(User-Id, service)``; else it is
+* a broadcast (XSUB to XPUB) is seven frames with no prefix, the first the service (what
+  subscribers' topics match): it passes when ``policy.allows(User-Id, service)``; else it is
   dropped, counted in ``refused`` and logged at WARNING (one line per key and service per
-  10 s). A message the codec cannot read has no service and is dropped too.
+  10 s). A message of another length, or whose first frame is not a service name, is dropped
+  too. The rest of a message that passes is not read: it is relayed as the C relay would.
 
 Decisions are remembered per (key, service frame) and forgotten when the policy changes; the
 policy file is looked at (one ``stat``) at most every ``PolicyFile.relay_interval`` seconds.
@@ -29,7 +31,7 @@ import uuid
 
 import zmq
 
-from ._generated import RemoteProtocolError, decode
+from ._generated import BLANK, ENVELOPE_SIZE, Direction, RemoteProtocolError, decode
 from .broker_sockets import BrokerError, fast_send, user_id
 from .policy import PolicyFile
 
@@ -38,6 +40,7 @@ __all__ = ["PolicyRelay"]
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _BATCH = 1000
+_CDB = Direction.CDB.encode("ascii")
 _LOG_INTERVAL = 10.0  # seconds between two WARNING lines about one (key, service)
 _log = logging.getLogger("cauldron_proto.broker.relay")
 
@@ -73,10 +76,15 @@ class PolicyRelay:
                 ready = dict(poller.poll())
                 if control in ready:
                     return
-                if xpub in ready:
-                    _move(xpub, xsub)  # subscriptions, unchanged
-                if xsub in ready:
-                    self._broadcasts(xsub, xpub)
+                try:
+                    if xpub in ready:
+                        _move(xpub, xsub)  # subscriptions, unchanged
+                    if xsub in ready:
+                        self._broadcasts(xsub, xpub)
+                except zmq.ZMQError:
+                    raise
+                except Exception:  # noqa: BLE001 - nothing a publisher sends may stop the relay
+                    _log.exception("the broadcast relay failed on a message; it goes on")
         except zmq.ZMQError as exc:
             if exc.errno not in (zmq.ETERM, zmq.ENOTSOCK):
                 _log.exception("the broadcast relay stopped")
@@ -96,13 +104,13 @@ class PolicyRelay:
             while frame.more:
                 frame = recv(_NOBLOCK, False)
                 frames.append(frame)
-            if len(frames) < 7:
-                self._refuse("", b"", frames)
+            key = (user_id(frames[0]), frames[0].bytes)
+            if len(frames) != ENVELOPE_SIZE:
+                self._refuse(key[0], key[1], frames)
                 continue
-            key = (user_id(frames[0]), frames[-7].bytes)
             allowed = decisions.get(key)
             if allowed is None:
-                allowed = self._decide(key, frames)
+                allowed = self._decide(key)
             if not allowed:
                 self._refuse(key[0], key[1], frames)
                 continue
@@ -114,12 +122,12 @@ class PolicyRelay:
                 pass  # XPUB drops toward a subscriber that cannot take more, as the C relay does
             self.relayed += 1
 
-    def _decide(self, key: tuple[str, bytes], frames) -> bool:
-        try:
-            message = decode([part.bytes for part in frames])
+    def _decide(self, key: tuple[str, bytes]) -> bool:
+        """Whether key name ``key[0]`` may broadcast with service frame ``key[1]`` (remembered)."""
+        try:  # the service frame read as the codec reads it, in an envelope of blanks
+            service = decode([key[1], BLANK, BLANK, _CDB, BLANK, BLANK, BLANK]).service_key
         except RemoteProtocolError:
-            return False  # not remembered: nothing to know about its service
-        service = message.service_key
+            service = None  # not a text frame
         allowed = service is not None and self._rules.allows(key[0], service)
         if len(self._decisions) >= 4096:
             self._decisions.clear()
