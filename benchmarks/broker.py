@@ -28,7 +28,6 @@ import multiprocessing
 import os
 import queue as queues
 import shlex
-import signal
 import socket
 import statistics
 import subprocess
@@ -40,6 +39,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers  # noqa: E402
+
+from cauldron_proto.processes import terminate  # noqa: E402
 
 MP = multiprocessing.get_context("spawn")
 PATHS = ("no broker", "zmq.proxy device", "Python forwarding loop", "cauldron_proto broker")
@@ -106,12 +107,7 @@ def broker_process(timeout: float = 5.0, src: str | None = None):
     try:
         yield endpoints, proc.pid
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except Exception:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
         proc.stdout.close()
 
 
@@ -143,12 +139,7 @@ def reference_process(command: str, timeout: float = 5.0):
                 raise RuntimeError(f"the existing broker ({command}) did not start (status {proc.poll()})")
         yield {"broker": router, "publish": publish, "subscribe": subscribe}, proc.pid
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import time
 
 import zmq
 
-from cauldron_proto import Direction, Message, decode, encode
+from cauldron_proto import Direction, Message, decode, encode, kinds
 
 SERVICE = "BENCH"
 KEYWORD = "VALUE"
@@ -217,8 +217,8 @@ def dispatchers(report, router: str, count: int, prefix: str = "disp") -> None:
                     except zmq.Again:
                         break
                     msg = decode(frames[1:])
-                    if msg.command == "heartbeat":
-                        answer = msg.reply(f"{time.time():.6f}")
+                    if kinds.is_heartbeat(msg):
+                        answer = kinds.heartbeat_answer(msg, time.time())
                     else:
                         answer = msg.reply("42", dispatcher=names[sock])
                     send_frames(sock, [b"", *encode(answer)])

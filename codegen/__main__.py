@@ -6,12 +6,17 @@ Regenerate the files that come from the protocol spec, or (--check) verify they 
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from pathlib import Path
 
-from .render import render_all
 from .spec import SpecError, load
+
+try:
+    from .render import render_all
+except ModuleNotFoundError as exc:  # the codegen extra is not installed
+    if exc.name != "jinja2":
+        raise
+    sys.exit("codegen: needs Jinja2, which the package itself does not: python -m pip install -e '.[codegen]'")
 
 REGENERATE = "python -m codegen"
 REPOSITORY = Path(__file__).resolve().parent.parent

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from cauldron_proto import FAIL, Direction, Kind, Message, RemoteProtocolError, decode, encode, salvage
+from cauldron_proto import FAIL, Direction, Kind, Message, RemoteProtocolError, decode, encode, kinds, salvage
 from cauldron_proto.routing import BrokerCore
 
 from .seeds import NAMES, Mutation, mutate, seed
@@ -80,7 +80,7 @@ class CoreDriver:
             self._reply(*action[1:])
         elif kind == BEAT and self.beats:
             peer, beat = self.beats[action[1] % len(self.beats)]
-            self.send(peer, encode(beat.reply("1764326400.25").with_prefix(b"")))
+            self.send(peer, encode(kinds.heartbeat_answer(beat, 1764326400.25).with_prefix(b"")))
         elif kind == ADVANCE:
             self.advance(STEPS[action[1] % len(STEPS)] * self.timeout)
         self.steps += 1

@@ -56,6 +56,7 @@ from typing import Any, Callable, Iterator
 import zmq
 
 from cauldron_proto import ZMQBroker, client, dispatcher
+from cauldron_proto.processes import terminate
 
 SERVICE = "testsvc"
 DISPATCHER = "disp1"
@@ -150,14 +151,7 @@ def stopping(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGCONT)
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process, 5)
 
 
 def wait_line(process: subprocess.Popen, prefix: str, timeout: float = 15.0) -> str:

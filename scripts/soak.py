@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -38,6 +36,7 @@ from pathlib import Path
 import zmq
 
 from cauldron_proto import Direction, Message, RemoteProtocolError, client, decode, dispatcher, encode
+from cauldron_proto.processes import terminate
 
 SERVICE = "KLOAD"
 SLOTS = 4  # keywords of their own per raw client: one write in flight per keyword
@@ -359,12 +358,12 @@ def run(args) -> Report:
             proc.stdin.close()
         for proc in [*dispatchers, broker]:
             if proc is broker:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                terminate(proc)
+            else:  # its stdin closed: it stops by itself
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    terminate(proc)
             if proc.stdout:
                 proc.stdout.close()
 

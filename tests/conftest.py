@@ -1,13 +1,29 @@
-"""Shared fixtures: the repository root and the golden codec fixtures."""
+"""Shared fixtures: the repository root, the golden codec fixtures, and the test kinds.
+
+Every test is ``unit`` (the I/O-free parts: codec, kinds, payloads, routing core, dispatcher
+core, conformance cases on the core, fuzzing of the core and codec; no socket, no process,
+which an autouse guard enforces) or ``integration`` (real sockets, threads and processes).
+``python -m pytest -m unit`` runs the first kind in a few seconds.
+"""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
+import zmq
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: Test modules that do no I/O; every other module is an integration test.
+UNIT_MODULES = frozenset({
+    "test_codec", "test_client_ktl", "test_conformance", "test_conformance_format", "test_dispatcher_core",
+    "test_fuzz_codec", "test_fuzz_core", "test_kinds", "test_payloads", "test_readme", "test_routing_basic",
+    "test_routing_fanout", "test_routing_malformed", "test_routing_properties", "test_routing_requests",
+    "test_unit_guard", "test_layers",
+})
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +33,24 @@ def root() -> Path:
 
 def golden(name: str) -> list[dict]:
     return json.loads((ROOT / "conformance" / "golden" / name).read_text(encoding="utf-8"))["cases"]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        item.add_marker(pytest.mark.unit if module in UNIT_MODULES else pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_do_no_io(request, monkeypatch):
+    """A unit test that opens a ZMQ socket or starts a process fails, naming what it did."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(what):
+        def refused(*args, **kwargs):
+            raise AssertionError(f"a unit test may not {what}: mark its module an integration test")
+        return refused
+
+    monkeypatch.setattr(zmq.Context, "socket", refuse("open a ZMQ socket"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("start a process"))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from cauldron_proto import BLANK, FAIL, Direction, Message, Text, decode, encode
+from cauldron_proto import BLANK, FAIL, Direction, Message, Text, decode, encode, kinds
 from cauldron_proto.routing import BrokerCore
 
 LOOKUP = "tcp://localhost:6511"
@@ -136,7 +136,7 @@ class DispatcherPeer:
 
     def beat_answer(self, beat: Sent) -> Message:
         """How a dispatcher answers a heartbeat: the reply of the DBP (a DBQ), same identifier."""
-        return beat.message.reply("1764326400.25").with_prefix(b"")
+        return kinds.heartbeat_answer(beat.message, 1764326400.25).with_prefix(b"")
 
     def command(self, command: str, **fields: Any) -> Message:
         return query("DBQ", self.service, dispatcher=self.name, command=command, **fields)

@@ -115,6 +115,27 @@ def test_dispatcher_with_a_bad_type_exits_1():
     assert "'int' is not a KTL type" in result.stderr
 
 
+@pytest.mark.parametrize("args, reason", [
+    (["-k", "MODE:enumerated=On"], "MODE: an enumerated keyword, and only one, needs --enumerators MODE=NAME,..."),
+    (["-k", "MODE=1", "--enumerators", "MODE=Off,On"], "MODE: an enumerated keyword, and only one, needs --enumerators"),
+    (["-k", "MODE:enumerated=On", "--enumerators", "MODE=Off,,On"], "is not KEYWORD=NAME,NAME,... (a name is empty)"),
+])
+def test_dispatcher_enumerated_keywords_need_their_names(args, reason):
+    result = run("cauldron-dispatcher", "-s", "KCLI", *args, "--router", NO_BROKER)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert reason in result.stderr
+
+
+def test_dispatcher_serves_an_enumerated_keyword_as_existing_peers_expect(config):
+    args = ["-s", "KENUM", "-n", "kenum1", "-k", "MODE:enumerated=On", "--enumerators", "MODE=Off,On,Standby"]
+    with started("cauldron-dispatcher", *args, *address_options(config)) as proc:
+        assert "kenum1 serving KENUM: MODE" in read_line(proc)
+        with client.Service("KENUM", config, timeout=WAIT) as svc:
+            assert svc["MODE"].units() == {"0": "Off", "1": "On", "2": "Standby"}
+            assert svc["MODE"].read() == "On" and svc["MODE"].write("Standby") == "Standby"
+            assert svc["MODE"].read(binary=True) == 2
+
+
 # cauldron-show / cauldron-modify ---------------------------------------------------------
 def test_show_prints_keyword_lines(config, ktest):
     result = run("cauldron-show", "-s", "ktest", *address_options(config), "VALUE", "name")

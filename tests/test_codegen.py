@@ -135,3 +135,39 @@ def test_spec_change_changes_the_codec(root, tmp_path, spec):
     files = render_all(data, SPEC)
     assert "GONE_FISHING = 'Gone fishing'" in files["src/cauldron_proto/_generated/protocol.py"]
     assert "`gone_fishing`" in files["docs/protocol.md"]
+
+
+def _generated_package(tmp_path, spec, name):
+    """Import the codec generated from ``spec`` as a package of its own."""
+    import importlib
+
+    package = tmp_path / name
+    package.mkdir()
+    for rel, content in render_all(spec, SPEC).items():
+        if rel.startswith("src/cauldron_proto/_generated/"):
+            (package / rel.rsplit("/", 1)[1]).write_text(content, encoding="utf-8")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def test_a_spec_with_frames_in_another_order_gives_a_codec_that_follows_it(tmp_path, spec):
+    """Frame positions come from the spec, not from the template: swap keyword and command."""
+    swapped = copy.deepcopy(spec)
+    frames = swapped["envelope"]["frames"]
+    frames[2], frames[4] = frames[4], frames[2]
+    gen = _generated_package(tmp_path, swapped, "swapped_codec")
+    assert gen.FRAME_NAMES == ("service", "dispatcher", "command", "direction", "keyword", "payload", "identifier")
+    built = gen.Message.new("CDQ", service="S", keyword="VALUE", command="update", payload="")
+    assert built.frames[2] == b"update" and built.frames[4] == b"VALUE"
+    again = gen.decode(list(built.frames))
+    assert (again.keyword, again.command, again.keyword_key) == ("VALUE", "update", "VALUE")
+    assert again.reply("42").frames[4] == b"VALUE" and again.with_dispatcher("d").dispatcher == "d"
+    with pytest.raises(gen.RemoteProtocolError, match=r"frame 4 \(keyword\): invalid UTF-8") as info:
+        gen.decode([b"S", b"d", b"update", b"CDQ", b"\xff", b"", b"id"])
+    assert info.value.frame == "keyword"
+    with pytest.raises(gen.RemoteProtocolError, match=r"frame 4 \(keyword\): a keyword needs a service"):
+        gen.decode([b"\x01", b"\x01", b"update", b"CDQ", b"VALUE", b"", b"id"])
+    assert gen.salvage([b"\x01", b"d", b"update", b"CDQ", b"VALUE", b"", b"id"]).frames[4] == b"\x01"

@@ -15,6 +15,8 @@ from cauldron_proto.conformance import load_cases, run_suite_on_core
 from cauldron_proto.conformance.trace import SETTINGS, step_frames
 from cauldron_proto.routing import BrokerCore
 
+from .conftest import golden
+
 CASES = load_cases()
 # Texts no portable case can reach: a limit of our broker (10,000 requests in flight at one
 # dispatcher), not protocol behaviour; the routing core's own tests cover it.
@@ -38,7 +40,9 @@ def test_the_suite_has_enough_cases_with_unique_ids_and_crash_risks_last():
     risks = [c.crash_risk for c in CASES]
     assert risks == sorted(risks) and any(risks)
     assert {c.level for c in CASES} == {"MUST", "SHOULD"}
-    assert all(c.recorded_from for c in CASES), "every case comes from a recording"
+    assert all(c.recorded_from or c.generated_from for c in CASES), "every case comes from a recording or the spec"
+    assert {c.generated_from.rsplit(".", 1)[1] for c in CASES if c.generated_from} == {
+        e["name"] for e in golden("invalid.json")}  # every frame list every decoder must refuse
 
 
 def test_every_message_kind_and_every_text_is_covered():
@@ -112,6 +116,9 @@ def test_a_core_without_fanout_fails_exactly_the_fanout_cases():
         "fanout.one-dispatcher", "fanout.two-answers-joined", "fanout.none-usable-is-fail",
         "fanout.one-usable-of-two", "fanout.identify-cache", "heartbeat.expiry-completes-fanout",
         "helpers.client-read-write", "helpers.keywords-units-locate", "tools.show-modify",  # they identify first
+        "reference.read-empty-payload", "reference.write-values-and-refusal", "reference.identify-miss",
+        "reference.identify-cache-second-client", "reference.enumerate-units-types",
+        "reference.dispatcher-error-relayed",
     }
     timed_out = next(r for r in results if r.id == "fanout.one-dispatcher")
     assert timed_out.status == "timeout" and "'dispatcher' got nothing" in timed_out.reason
@@ -120,7 +127,8 @@ def test_a_core_without_fanout_fails_exactly_the_fanout_cases():
 
 def test_a_core_with_a_wrong_error_text_fails_exactly_the_cases_with_that_text():
     results = run_suite_on_core(lambda lookup, t: BrokenCore(lookup, t, wrong_unknown_command_text))
-    assert failing(results) == {"client.unknown-command", "dispatcher.unknown-command"}
+    assert failing(results) == {"client.unknown-command", "dispatcher.unknown-command",
+                                "reference.lookup-locate-unknown-command"}
     result = next(r for r in results if r.id == "client.unknown-command")
     assert result.status == "fail" and result.level == "MUST"
     assert '"unknown command"' in " ".join(result.expected[0])
@@ -136,10 +144,29 @@ def test_a_core_that_raises_fails_the_case_with_the_reason():
 
     results = run_suite_on_core(lambda lookup, t: Crashing(lookup, timeout=t), keep=["robust.*"])
     crashed = {r.id: r.reason for r in results if r.status == "fail"}
-    assert crashed.keys() == {"robust.one-frame", "robust.three-frames", "robust.six-frames", "robust.no-delimiter"}
+    assert crashed.keys() == {"robust.one-frame", "robust.spec-no-frames", "robust.spec-three-frames",
+                              "robust.spec-six-frames", "robust.no-delimiter"}
     assert all("core.handle() raised IndexError" in reason for reason in crashed.values())
 
 
-def test_settings_a_case_may_require_are_the_runner_options():
+def test_settings_a_case_may_require_or_read_are_the_runner_options():
     assert set(SETTINGS) == {"heartbeat_timeout", "lookup"}
-    assert {name for c in CASES for name in c.requires} == set(SETTINGS)
+    read = {v.setting for c in CASES for v in c.vars.values() if v.setting}
+    assert {name for c in CASES for name in c.requires} | read == set(SETTINGS)
+
+
+def test_a_failed_case_carries_its_known_defect_and_a_passed_one_does_not():
+    from cauldron_proto.conformance.trace import parse_case
+
+    def inquiry(answer):
+        return parse_case({
+            "id": f"x.{answer.lower().replace(' ', '-')}", "description": "d", "level": "SHOULD",
+            "defect": "existing Cauldron broker, PROTOCOL-NOTES 6.0: made up", "vars": {"ID": {"random": "identifier"}},
+            "peers": {"c": {"socket": "DEALER"}},
+            "steps": [{"send": "c", "frames": ["", "\x01", "\x01", "\x01", "UBQ", "check", "\x01", "${ID}"]},
+                      {"expect": "c", "frames": ["", "\x01", "\x01", "\x01", "UBP", "check", answer, "${ID}"]}]},
+            "x.yaml")
+
+    results = run_suite_on_core(make_core, cases=[inquiry("Broker Alive"), inquiry("Not Alive")])
+    assert [(r.status, r.defect) for r in results] == [
+        ("pass", None), ("fail", "existing Cauldron broker, PROTOCOL-NOTES 6.0: made up")]

@@ -58,7 +58,7 @@ def test_cases_needing_a_setting_not_given_are_skipped_with_the_reason(capsys):
     rows = {line.split()[2]: line for line in out.splitlines() if line[:4] in ("PASS", "SKIP")}
     assert set(rows) == {"heartbeat.none-before-ready", "client.lookup", "client.unknown-command"}
     assert "needs --heartbeat-timeout" in rows["heartbeat.none-before-ready"]
-    assert "needs --lookup" in rows["client.lookup"]
+    assert rows["client.lookup"].startswith("PASS")  # it checks the address's form without --lookup
     assert rows["client.unknown-command"].startswith("PASS")
 
 
@@ -110,3 +110,15 @@ def test_a_failing_should_case_fails_the_run_only_with_strict(tmp_path, strict, 
         status = cli.main([*addresses(broker), "--cases", str(tmp_path)] + (["--strict"] if strict else []))
     assert status == expected
     assert "FAIL     SHOULD x.should" in capsys.readouterr().out
+
+
+def test_lookup_cases_compare_with_lookup_when_given(capsys):
+    """Without --lookup the answer's form is checked; with a --lookup the broker does not answer, they fail."""
+    with running_broker("tcp", timeout=T) as broker:
+        right = cli.main([*addresses(broker), "-k", "client.lookup", "-k", "pubsub.lookup-*"])
+        wrong = cli.main([*addresses(broker), "--lookup", "tcp://127.0.0.1:1", "-k", "client.lookup",
+                          "-k", "pubsub.lookup-*"])
+    out = capsys.readouterr().out
+    assert right == 0 and wrong == 1
+    assert out.count("FAIL     MUST   client.lookup") == 1
+    assert 'expected ${LOOKUP} = "tcp://127.0.0.1:1"' in out

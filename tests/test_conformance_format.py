@@ -124,3 +124,65 @@ def test_reports_show_expected_actual_and_wire_log_and_write_json_and_junit():
     assert suite.get("tests") == "3" and suite.get("failures") == "1" and suite.get("skipped") == "1"
     failure = suite.find("testcase[@name='b.should']/failure")
     assert failure.get("message") == "got something else" and "wire log" in failure.text
+
+
+def test_json_frames_and_settings_variables():
+    assert match_frames([FramePattern(json=True)], [b'{"0": "Off"}'], {})[0] == {}
+    assert "expected a JSON document" in match_frames([FramePattern(json=True)], [b"{0: Off}"], {})[1]
+    both = FramePattern(json=True, match=r"\{.*\}", bind="U")
+    assert match_frames([both], [b"null"], {})[0] is None
+    assert match_frames([both], [b"{}"], {})[0] == {"U": b"{}"}
+    c = case([{"send": "c", "frames": ["x"]}, {"expect": "c", "frames": [{"bind": "L"}]}],
+             vars={"L": {"setting": "lookup"}})
+    assert "L" not in fresh_env(c, Settings())  # unbound: the {bind: L} captures it
+    assert fresh_env(c, Settings(lookup="tcp://h:1"))["L"] == b"tcp://h:1"  # bound: it must equal it
+
+
+def test_validation_of_settings_addresses_and_suites():
+    with pytest.raises(CaseError, match="exactly one of random, value or setting"):
+        case([{"send": "c", "frames": ["x"]}], vars={"L": {"setting": "lookup", "value": "x"}})
+    with pytest.raises(CaseError, match="no setting 'nope'"):
+        case([{"send": "c", "frames": ["x"]}], vars={"L": {"setting": "nope"}})
+    with pytest.raises(CaseError, match="variable 'L' is not declared or bound"):
+        case([{"send": "c", "frames": ["${L}"]}], vars={"L": {"setting": "lookup"}})
+    lazy = {"c": {"socket": "DEALER"}, "s": {"socket": "SUB", "address": "${A}"}}
+    with pytest.raises(CaseError, match="opens peer 's' at its address.*'A' is not declared or bound"):
+        case([{"expect": "s", "frames": ["x"]}], peers=lazy, vars={"A": {"setting": "lookup"}})
+    case([{"expect": "c", "frames": [{"bind": "A"}]}, {"expect": "s", "frames": ["x"]}], peers=lazy,
+         vars={"A": {"setting": "lookup"}})
+    with pytest.raises(CaseError, match="a broker case's peers are REQ, DEALER, SUB, PUB"):
+        case([{"send": "r", "frames": ["x"]}], peers={"r": {"socket": "ROUTER"}})
+    with pytest.raises(CaseError, match="a dispatcher case's peers are ROUTER, XSUB"):
+        case([{"send": "c", "frames": ["x"]}], suite="dispatcher")
+    with pytest.raises(CaseError, match="only a dispatcher case is an opening case"):
+        case([{"send": "c", "frames": ["x"]}], opening=True)
+    with pytest.raises(CaseError, match="requires 'keyword': a broker case may require heartbeat_timeout, lookup"):
+        case([{"send": "c", "frames": ["x"]}], requires=["keyword"])
+    d = case([{"send": "r", "frames": ["${settings.service}", "${settings.keyword}"]}],
+             peers={"r": {"socket": "ROUTER", "role": "broker"}}, suite="dispatcher", requires=["keyword"])
+    assert d.suite == "dispatcher"
+
+
+def test_a_known_defect_is_named_in_reports_of_failed_cases_only():
+    failed_one = Result("a", "SHOULD", "fail", reason="differs", defect="existing broker, 6.6: twice")
+    text = details(failed_one)
+    assert "known defect: existing broker, 6.6: twice" in text
+    from cauldron_proto.conformance.report import by_level, row, summary
+    assert "[known defect: existing broker, 6.6: twice]" in row(failed_one)
+    passed = Result("b", "MUST", "pass")
+    assert summary([failed_one, passed]) == "1 passed, 1 failed (1 of them known defects)"
+    assert by_level([failed_one, passed]) == {"SHOULD": {"passed": 0, "failed": 1, "skipped": 0, "known_defects": 1},
+                                              "MUST": {"passed": 1, "failed": 0, "skipped": 0, "known_defects": 0}}
+
+
+def test_client_steps_run_and_finish_are_checked():
+    client = {"b": {"socket": "ROUTER", "role": "broker"}}
+    ok = case([{"run": "read"}, {"finish": "read", "status": "nonzero", "output": {"match": "x"}}],
+              peers=client, suite="client", requires=["read_command"])
+    assert [type(s).__name__ for s in ok.steps] == ["Run", "Finish"]
+    with pytest.raises(CaseError, match="a client case that requires read_command runs 'read'"):
+        case([{"run": "read"}], peers=client, suite="client")
+    with pytest.raises(CaseError, match="'read' finishes before it runs"):
+        case([{"finish": "read"}], peers=client, suite="client", requires=["read_command"])
+    with pytest.raises(CaseError, match="'read' runs again before it finished"):
+        case([{"run": "read"}, {"run": "read"}], peers=client, suite="client", requires=["read_command"])

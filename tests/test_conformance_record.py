@@ -114,3 +114,12 @@ def test_converting_needs_an_id_and_a_recording(tmp_path, capsys):
     assert "not a cauldron-record recording" in capsys.readouterr().err
     assert cli.main([]) == 2
     assert "give the broker's addresses" in capsys.readouterr().err
+
+
+def test_a_draft_names_its_recording_under_recordings(tmp_path):
+    from cauldron_proto.conformance.to_case import recorded_name
+
+    assert recorded_name(tmp_path / "recordings" / "reference" / "scenario-1-read.jsonl") == \
+        "reference/scenario-1-read.jsonl"
+    assert recorded_name(tmp_path / "recordings" / "lookup.jsonl") == "lookup.jsonl"
+    assert recorded_name(tmp_path / "elsewhere" / "x.jsonl") == "x.jsonl"

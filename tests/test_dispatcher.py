@@ -68,6 +68,17 @@ def test_registration_heartbeat_and_request_frames(fake_broker):
                                b"update", b"1", request.identifier]
 
 
+def test_requests_in_any_case_of_the_service_are_answered_as_sent(fake_broker):
+    """Our dispatcher puts its service on the wire in lower case and answers others in any case,
+    the service frame as the request had it."""
+    router, svc = fake_broker
+    peer = accept(router)
+    for service in (b"KTEST", b"KTest", b"ktest"):
+        request = Message.new(Direction.CDQ, service=service.decode(), keyword="VALUE", command="update", payload="")
+        router.send_multipart([peer, b"", b"client-7", b"", *request.frames])
+        assert receive(router)[4:10] == [service, b"KTEST1", b"VALUE", b"CDP", b"update", b"1"]
+
+
 def test_not_registered_error_makes_it_register_again_from_a_new_socket(fake_broker, caplog):
     router, svc = fake_broker
     caplog.set_level(logging.INFO, "cauldron_proto.dispatcher")

@@ -2,17 +2,48 @@
 
 The codecs are generated from ``spec/protocol.yaml`` (see ``python -m codegen``);
 ``decode(frames)`` and ``encode(message)`` are the only way frames are read and written.
+
+The protocol (codec, tables, payloads, kinds), configuration and the I/O-free routing core
+import no zmq; the broker, the helpers and security load it, on first use of their names
+(PEP 562 lazy exports), so ``import cauldron_proto.routing`` stays free of I/O libraries.
 """
+
+from importlib import import_module
 
 from ._generated import *  # noqa: F401,F403
 from ._generated import __all__ as _generated_all
 from .config import ConfigError, read_configuration
-from .routing import BrokerCore
-from .broker import BindError, BrokerError, ZMQBroker
-from . import client, dispatcher, ktl, security  # the KTL-style helpers; CURVE (security)
 from .ktl import KTLValueError
+from .routing import BrokerCore
 
 __version__ = "0.1.0"
 
+#: Names loaded on first use: name -> (module, attribute or None for the module itself).
+_LAZY = {
+    "ZMQBroker": (".broker", "ZMQBroker"),
+    "BindError": (".broker", "BindError"),
+    "BrokerError": (".broker", "BrokerError"),
+    "client": (".client", None),
+    "dispatcher": (".dispatcher", None),
+    "security": (".security", None),
+}
+
 __all__ = [*_generated_all, "BindError", "BrokerCore", "BrokerError", "ConfigError", "ZMQBroker",
-           "read_configuration", "__version__", "client", "dispatcher", "ktl", "security", "KTLValueError"]
+           "read_configuration", "__version__", "client", "dispatcher", "ktl", "security", "KTLValueError",
+           "kinds", "payloads"]
+
+
+def __getattr__(name: str):
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = import_module(module, __name__)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | set(__all__))

@@ -33,6 +33,7 @@ import threading
 import weakref
 
 from .broker_sockets import BrokerError
+from .processes import terminate
 
 __all__ = ["BrokerProcess", "daemon", "main"]
 
@@ -166,13 +167,7 @@ class BrokerProcess:
         """SIGTERM the child (its broker stops cleanly); kill it if it is still there after
         ``timeout`` seconds (default 10)."""
         _daemonic.discard(self)
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            self.process.wait(STOP_TIMEOUT if timeout is None else timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, STOP_TIMEOUT if timeout is None else timeout)
         self._reader.join(STOP_TIMEOUT)  # the child's stdout is at its end: the reader is done
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None and not pipe.closed:

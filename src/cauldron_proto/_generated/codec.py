@@ -93,6 +93,9 @@ _DIRECTION_BY_FRAME = {code.encode("ascii"): code for code in Direction}
 _REPLY_FRAME = {code: REPLY_DIRECTION[code].encode("ascii") for code in Direction}
 _ERROR_FRAME = {code: ERROR_DIRECTION[code].encode("ascii") for code in Direction}
 _SENTINEL_BYTES = (BLANK[0], FAIL_FRAME[0])
+#: Positions of the text frames, and of the frames that may not hold the fail sentinel (spec order).
+_TEXT_INDICES = (0, 1, 2, 3, 4, 5, )
+_NO_FAIL_INDICES = (0, 1, 2, 3, 4, )
 _KEEP: Any = object()
 
 
@@ -190,13 +193,13 @@ class Message(msgspec.Struct, frozen=True, gc=False):
             raise LocalProtocolError(f"direction: {direction!r} is not a direction code")
         if service is None and (keyword is not None or dispatcher is not None):
             raise LocalProtocolError("service: a keyword or dispatcher needs a service")
-        frames = (
-            _to_frame(service, "service"),
-            _to_frame(dispatcher, "dispatcher"),
-            _to_frame(keyword, "keyword"),
+        frames = (  # in the spec's frame order
+            _to_frame(service, 'service'),
+            _to_frame(dispatcher, 'dispatcher'),
+            _to_frame(keyword, 'keyword'),
             code.encode("ascii"),
-            _to_frame(command, "command"),
-            _to_frame(payload, "payload"),
+            _to_frame(command, 'command'),
+            _to_frame(payload, 'payload'),
             _to_frame(new_identifier() if identifier is None else identifier, "identifier"),
         )
         return cls(tuple(bytes(p) for p in prefix), code, frames)
@@ -280,8 +283,9 @@ class Message(msgspec.Struct, frozen=True, gc=False):
         return self.prefix[-2] if len(self.prefix) >= 2 else None
 
     def fields_text(self) -> str:
-        """The six text fields joined with '|', as the existing implementation prints them."""
-        return "|".join(f.decode("utf-8", "replace") for f in self.frames[:6])
+        """The text fields joined with '|' in wire order, as the existing implementation prints them."""
+        f = self.frames
+        return "|".join(f[i].decode("utf-8", "replace") for i in _TEXT_INDICES)
 
     def reply(self, payload: "str | Fail | None" = None, *, dispatcher: Any = _KEEP) -> "Message":
         """The reply: same fields, ``payload``, Q/B turned into P (P/E into Q)."""
@@ -300,8 +304,9 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     def with_dispatcher(self, name: str | None) -> "Message":
         """The same message with ``name`` in the dispatcher frame (as the broker names a
         keyword's learned owner in a request it routes by keyword)."""
-        f = self.frames
-        return Message(self.prefix, self.direction, (f[0], _to_frame(name, "dispatcher"), *f[2:]))
+        frames = list(self.frames)
+        frames[1] = _to_frame(name, "dispatcher")
+        return Message(self.prefix, self.direction, tuple(frames))
 
     def with_prefix(self, *prefix: bytes) -> "Message":
         """The same envelope behind another routing prefix."""
@@ -331,7 +336,8 @@ def decode(frames: list[bytes] | tuple[bytes, ...]) -> Message:
     direction = _DIRECTION_BY_FRAME.get(envelope[3])
     if direction is None:
         raise _refuse("direction", "invalid_direction", value=envelope[3])
-    service, dispatcher, keyword, _, command, payload, _ = envelope
+    service, dispatcher, keyword = envelope[0], envelope[1], envelope[2]
+    command, payload = envelope[4], envelope[5]
     if _is_blank(service) and not (_is_blank(keyword) and _is_blank(dispatcher)):
         if not _is_blank(keyword):
             raise _refuse("keyword", "keyword_without_service")
@@ -343,8 +349,8 @@ def decode(frames: list[bytes] | tuple[bytes, ...]) -> Message:
         except UnicodeDecodeError:
             raise _bad_text(envelope) from None
     if FAIL_FRAME in (service, dispatcher, keyword, command):
-        for index, frame in enumerate(envelope[:5]):
-            if frame == FAIL_FRAME:
+        for index in _NO_FAIL_INDICES:
+            if envelope[index] == FAIL_FRAME:
                 raise _refuse(FRAME_NAMES[index], "fail_not_allowed")
     return Message(tuple(frames[: n - ENVELOPE_SIZE]), direction, envelope)
 
@@ -372,7 +378,8 @@ def salvage(frames: list[bytes] | tuple[bytes, ...]) -> Message | None:
         elif name in TEXT_FRAMES and not _is_utf8(frame):
             envelope[index] = BLANK
     if _is_blank(envelope[0]):
-        envelope[1:3] = [frame if _is_blank(frame) else BLANK for frame in envelope[1:3]]
+        for index in (1, 2):
+            envelope[index] = envelope[index] if _is_blank(envelope[index]) else BLANK
     return Message(tuple(frames[: n - ENVELOPE_SIZE]), direction, tuple(envelope))
 
 
@@ -385,9 +392,9 @@ def _is_utf8(frame: bytes) -> bool:
 
 
 def _bad_text(envelope: tuple[bytes, ...]) -> RemoteProtocolError:
-    for index, frame in enumerate(envelope[:6]):
+    for index in _TEXT_INDICES:
         try:
-            frame.decode("utf-8")
+            envelope[index].decode("utf-8")
         except UnicodeDecodeError as exc:
             return _refuse(FRAME_NAMES[index], "invalid_utf8", error=exc.reason + f" at byte {exc.start}")
     raise AssertionError("unreachable: the joined frames did not decode")

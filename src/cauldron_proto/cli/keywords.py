@@ -1,6 +1,6 @@
 """Keyword command-line tools: serve keywords, show, modify and monitor them.
 
-    cauldron-dispatcher -s SERVICE [-n NAME] -k KEYWORD[:TYPE]=VALUE [-k ...]
+    cauldron-dispatcher -s SERVICE [-n NAME] -k KEYWORD[:TYPE]=VALUE [-k ...] [--enumerators KEYWORD=NAME,...]
     cauldron-show       -s SERVICE [--terse] KEYWORD...
     cauldron-modify     -s SERVICE KEYWORD=VALUE...
     cauldron-monitor    -s SERVICE [--count N] [--no-prime] KEYWORD...
@@ -122,6 +122,9 @@ def dispatcher_main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("-k", "--keyword", action="append", required=True, metavar="KEYWORD[:TYPE]=VALUE",
                    help=f"a keyword and its initial value; TYPE is one of {', '.join(KTL_TYPES)} "
                         "(default: integer, double or string, from the value)")
+    p.add_argument("--enumerators", action="append", default=[], metavar="KEYWORD=NAME,NAME,...",
+                   help="the names of an enumerated keyword's values, 0 first "
+                        "(e.g. -k MODE:enumerated=On --enumerators MODE=Off,On,Standby)")
     p.add_argument("--wait", type=positive_seconds, default=10.0, metavar="SECONDS",
                    help="how long to wait for the broker to confirm registration (default 10)")
     args = p.parse_args(argv)
@@ -129,13 +132,29 @@ def dispatcher_main(argv: Optional[list[str]] = None) -> int:
     return _run(p.prog, lambda: _serve(p.prog, args))
 
 
+def parse_enumerators(texts: list[str]) -> dict[str, list[str]]:
+    """``KEYWORD=NAME,NAME,...`` options as {KEYWORD: [NAME, ...]}; ValueError naming the text."""
+    out = {}
+    for text in texts:
+        name, names = parse_assignment(text)
+        values = [n.strip() for n in names.split(",")]
+        if not all(values):
+            raise ValueError(f"{text!r} is not KEYWORD=NAME,NAME,... (a name is empty)")
+        out[name.upper()] = values
+    return out
+
+
 def _serve(prog: str, args: argparse.Namespace) -> int:
     specs = [parse_keyword_spec(text) for text in args.keyword]
+    names = parse_enumerators(args.enumerators)
+    for name, kind, _ in specs:
+        if (kind == "enumerated") != (name.upper() in names):
+            raise ValueError(f"{name}: an enumerated keyword, and only one, needs --enumerators {name}=NAME,...")
     with stop_on_signals() as stop:
         with dispatcher.Service(args.service, args.config, args.name, start=False,
                                 **_dispatcher_settings(args)) as svc:
             for name, kind, value in specs:
-                svc.add_keyword(name, kind, value)
+                svc.add_keyword(name, kind, value, enumerators=names.get(name.upper()))
             svc.begin()
             if not svc.wait_registered(args.wait):
                 print(f"{prog}: no broker confirmed registration at {svc.settings.broker} "

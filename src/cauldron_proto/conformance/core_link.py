@@ -52,7 +52,8 @@ class CoreLink:
             return "pub/sub relay: not part of the routing core"
         return None
 
-    def open(self, name: str, peer: Peer, routing_id: bytes | None, subscriptions: list[bytes]) -> None:
+    def open(self, name: str, peer: Peer, routing_id: bytes | None, subscriptions: list[bytes],
+             address: str | None = None) -> None:
         routing_id = routing_id or b"\x00" + secrets.token_bytes(4)
         self.peers[name] = _FakePeer(peer, routing_id)
         self.by_id[routing_id] = name

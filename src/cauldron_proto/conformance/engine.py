@@ -13,6 +13,8 @@ a heartbeat) fails the case: a broker must not send what the case does not expec
 from __future__ import annotations
 
 import secrets
+import shlex
+import subprocess
 import time
 import traceback
 from collections import deque
@@ -22,22 +24,13 @@ import msgspec
 
 from cauldron_proto import Direction, RemoteProtocolError, decode, encode
 
-from .frames import CaseError, Env, match_frames, render, show, show_spec
-from .trace import AwaitSubscription, Case, Expect, Nothing, Peer, Send, Step, Wait, seconds
+from .frames import CaseError, Env, match_frames, names_used, render, show, show_spec
+from .settings import Settings, needs
+from .trace import AwaitSubscription, Case, Expect, Finish, Nothing, Peer, Run, Send, Step, Wait, seconds
 
 __all__ = ["Settings", "Result", "WireEvent", "Link", "BrokerFailure", "run_case", "fresh_env"]
 
 Status = Literal["pass", "fail", "timeout", "skipped", "error"]
-
-
-class Settings(msgspec.Struct, frozen=True, omit_defaults=True):
-    """What the runner knows of the broker under test."""
-
-    router: str | None = None
-    publish: str | None = None
-    subscribe: str | None = None
-    lookup: str | None = None
-    heartbeat_timeout: float | None = None
 
 
 class WireEvent(msgspec.Struct, frozen=True):
@@ -59,6 +52,7 @@ class Result(msgspec.Struct, omit_defaults=True):
     expected: list[list[str]] | None = None
     actual: list[str] | None = None
     wire: list[WireEvent] = []
+    defect: str | None = None  # the case's known defect, when it did not pass
 
 
 class BrokerFailure(AssertionError):
@@ -68,7 +62,8 @@ class BrokerFailure(AssertionError):
 class Link(Protocol):
     def now(self) -> float: ...
     def skip_reason(self, case: Case) -> str | None: ...
-    def open(self, name: str, peer: Peer, routing_id: bytes | None, subscriptions: list[bytes]) -> None: ...
+    def open(self, name: str, peer: Peer, routing_id: bytes | None, subscriptions: list[bytes],
+             address: str | None = None) -> None: ...
     def send(self, name: str, frames: list[bytes]) -> None: ...
     def poll(self, timeout: float) -> list[tuple[str, list[bytes]]]: ...
     def await_subscription(self, name: str, topic: bytes, timeout: float) -> bool: ...
@@ -92,12 +87,15 @@ def fresh_env(case: Case, settings: Settings) -> Env:
             env[name] = f"{var.prefix or 'peer-'}{token}".encode()
         elif var.random == "name":
             env[name] = f"{var.prefix or 'X'}{token.upper() if var.prefix.isupper() else token}".encode()
+        elif var.setting is not None:
+            if settings.value(var.setting) is not None:
+                env[name] = settings.value(var.setting).encode("utf-8")
         else:
             env[name] = (var.value or "").encode("utf-8")
-    for key in ("lookup", "heartbeat_timeout"):
-        value = getattr(settings, key)
+    for key in msgspec.structs.fields(Settings):
+        value = settings.value(key.name)
         if value is not None:
-            env[f"settings.{key}"] = str(value).encode()
+            env[f"settings.{key.name}"] = value.encode("utf-8")
     return env
 
 
@@ -107,6 +105,8 @@ class _CaseRun:
         self.env = fresh_env(case, settings)
         self.inbox: dict[str, deque[list[bytes]]] = {name: deque() for name in case.peers}
         self.wire: list[WireEvent] = []
+        self.unopened: set[str] = set()
+        self.processes: dict[str, subprocess.Popen] = {}
         self.start = link.now()
 
     def log(self, peer: str, what: str, frames: list[bytes] | list[str]) -> None:
@@ -114,9 +114,19 @@ class _CaseRun:
         self.wire.append(WireEvent(round(self.link.now() - self.start, 4), peer, what, shown))
 
     def open_peers(self) -> None:
+        self.unopened = {name for name, peer in self.case.peers.items() if peer.lazy}
         for name, peer in self.case.peers.items():
-            rid = render(peer.routing_id, self.env) if peer.routing_id is not None else None
-            topics = [render(t, self.env) for t in peer.subscribe]
+            if not peer.lazy:
+                self.open(name, peer)
+
+    def open(self, name: str, peer: Peer) -> None:
+        rid = render(peer.routing_id, self.env) if peer.routing_id is not None else None
+        topics = [render(t, self.env) for t in peer.subscribe]
+        if peer.lazy:
+            address = render(peer.address, self.env)
+            self.log(name, "note", [f"connect to {show(address)}"])
+            self.link.open(name, peer, rid, topics, address=address.decode("utf-8", "replace"))
+        else:
             self.link.open(name, peer, rid, topics)
 
     def pump(self, timeout: float) -> None:
@@ -138,7 +148,15 @@ class _CaseRun:
     def deadline(self, value) -> float:
         return self.link.now() + seconds(value, self.settings.heartbeat_timeout)
 
+    def open_when_bound(self) -> None:
+        """Open the peers whose address the steps so far have bound."""
+        for name in sorted(self.unopened):
+            if names_used(self.case.peers[name].address) <= self.env.keys():
+                self.unopened.discard(name)
+                self.open(name, self.case.peers[name])
+
     def step(self, step: Step) -> None:
+        self.open_when_bound()
         if isinstance(step, Send):
             frames = [render(f, self.env) for f in step.frames]
             self.log(step.send, "send", frames)
@@ -156,6 +174,47 @@ class _CaseRun:
             if not self.link.await_subscription(step.await_subscription, topic, timeout):
                 raise _Stop("timeout", f"the subscription {show(topic)} did not reach publisher "
                                        f"{step.await_subscription!r} within {timeout:g} s")
+        elif isinstance(step, Run):
+            self.run(step)
+        elif isinstance(step, Finish):
+            self.finish(step)
+
+    def run(self, step: Run) -> None:
+        """Start a client command, its ``{router}``, ``{service}``, ``{keyword}``, ... filled in."""
+        fields = {"router": self.settings.router, "publish": self.settings.publish,
+                  "subscribe": self.settings.subscribe, "service": self.settings.service,
+                  "keyword": self.settings.keyword, "value": self.settings.write_value}
+        argv = shlex.split(self.settings.value(f"{step.run}_command").format(**fields))
+        self.log(step.run, "note", [f"run {shlex.join(argv)}"])
+        self.processes[step.run] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                    stderr=subprocess.PIPE)
+
+    def finish(self, step: Finish) -> None:
+        process = self.processes.pop(step.finish)
+        until = self.deadline(step.within)
+        while process.poll() is None and (left := until - self.link.now()) > 0:
+            self.pump(min(left, 0.05))  # the sockets keep being served while the command runs
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+            raise _Stop("timeout", f"{step.finish!r} did not finish within the deadline")
+        out, err = process.communicate()
+        self.log(step.finish, "note", [f"exit {process.returncode}", show(out.strip()), show(err.strip()[-300:])])
+        if (process.returncode == 0) if step.status == "nonzero" else (process.returncode != step.status):
+            raise _Stop("fail", f"{step.finish!r} exited {process.returncode}, not {step.status}: "
+                                f"{err.decode('utf-8', 'replace').strip()[-300:]}")
+        if step.output is not None:
+            bound, reason = match_frames([step.output], [out.strip()], self.env)
+            if bound is None:
+                raise _Stop("fail", f"{step.finish!r} printed something else: {reason}",
+                            [[show_spec(step.output, self.env)]], [show(out.strip())])
+            self.env.update(bound)
+
+    def stop_processes(self) -> None:
+        for process in self.processes.values():
+            process.kill()
+            process.communicate()
+        self.processes.clear()
 
     def idle(self, until: float) -> None:
         while (left := until - self.link.now()) > 0:
@@ -219,8 +278,8 @@ def run_case(case: Case, link: Link, settings: Settings) -> Result:
     """Play one case through ``link``; the link is closed afterwards."""
     started = time.monotonic()
     result = Result(case.id, case.level, "pass")
-    missing = [name for name in case.requires if getattr(settings, name) is None]
-    skip = link.skip_reason(case) or (f"needs --{missing[0].replace('_', '-')}" if missing else None)
+    missing = [name for name in case.requires if settings.value(name) is None]
+    skip = link.skip_reason(case) or (needs(missing[0]) if missing else None)
     if skip:
         link.close()
         result.status, result.reason = "skipped", skip
@@ -246,7 +305,10 @@ def run_case(case: Case, link: Link, settings: Settings) -> Result:
         result.reason = "".join(traceback.format_exception_only(exc)).strip()
     finally:
         if run is not None:
+            run.stop_processes()
             result.wire = run.wire
         link.close()
+    if result.status in ("fail", "timeout", "error"):
+        result.defect = case.defect
     result.seconds = round(time.monotonic() - started, 3)
     return result

@@ -10,13 +10,15 @@ A frame in a case is either a string or a small mapping (see ``conformance/READM
   already bound, requires the same bytes), ``{any: true}`` accepts any frame,
   ``{match: REGEX}`` accepts a frame the regular expression matches in full (``${NAME}``
   inside it stands for the variable's bytes, escaped), ``{one_of: [frame, ...]}`` accepts
-  any of the alternatives. ``match`` and ``bind`` may be combined.
+  any of the alternatives, ``{json: true}`` accepts a frame that is a JSON document.
+  ``match``, ``json`` and ``bind`` may be combined.
 
 Rendering gives bytes; matching gives the new bindings or the reason it failed.
 """
 
 from __future__ import annotations
 
+import json as _json
 import re
 
 import msgspec
@@ -38,6 +40,7 @@ class FramePattern(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     bind: str | None = None
     any: bool = False
     match: str | None = None
+    json: bool = False
     one_of: list["str | FramePattern"] | None = None
 
 
@@ -104,6 +107,11 @@ def match_frame(spec: Frame, actual: bytes, env: Env) -> tuple[dict[str, bytes] 
         pattern = re.compile(_substitute(spec.match, env, escape=True), re.DOTALL)
         if pattern.fullmatch(actual) is None:
             return None, f"expected a frame matching /{spec.match}/"
+    if spec.json:
+        try:
+            _json.loads(actual)
+        except ValueError:
+            return None, "expected a JSON document"
     if spec.bind is not None:
         if spec.bind in env:
             return ({}, "") if env[spec.bind] == actual else (None, f"expected ${{{spec.bind}}} = {show(env[spec.bind])}")
@@ -154,6 +162,8 @@ def show_spec(spec: Frame, env: Env | None = None) -> str:
     parts = []
     if spec.match is not None:
         parts.append(f"/{spec.match}/")
+    if spec.json:
+        parts.append("<JSON>")
     if spec.bind is not None:
         parts.append(show(env[spec.bind]) if spec.bind in env else f"<bind {spec.bind}>")
     return " ".join(parts) or "<any>"

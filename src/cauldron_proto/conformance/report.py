@@ -14,7 +14,7 @@ import msgspec
 
 from .engine import Result, Settings
 
-__all__ = ["row", "details", "summary", "failed", "is_failure", "to_json", "to_junit"]
+__all__ = ["row", "details", "summary", "by_level", "failed", "is_failure", "to_json", "to_junit"]
 
 _BAD = ("fail", "timeout", "error")
 
@@ -30,6 +30,8 @@ def failed(results: Iterable[Result], strict: bool) -> bool:
 def row(result: Result, width: int = 44) -> str:
     """One table line: status, level, id, time and the reason."""
     reason = f"  {result.reason}" if result.reason else ""
+    if result.defect:
+        reason += f"  [known defect: {result.defect}]"
     return f"{result.status.upper():<8} {result.level:<6} {result.id:<{width}} {result.seconds:6.2f}s{reason}"
 
 
@@ -37,6 +39,8 @@ def details(result: Result) -> str:
     """Expected and actual frames and the wire log of a case that did not pass."""
     lines = [f"--- {result.id} ({result.level}, {result.status}"
              + (f" at step {result.step}" if result.step else "") + f"): {result.reason}"]
+    if result.defect:
+        lines.append(f"  known defect: {result.defect}")
     if result.expected is not None:
         if not result.expected:
             lines.append("  expected: nothing")
@@ -54,15 +58,28 @@ def details(result: Result) -> str:
 
 def summary(results: list[Result]) -> str:
     counts = Counter(r.status for r in results)
-    return ", ".join(f"{counts[s]} {label}" for s, label in
+    text = ", ".join(f"{counts[s]} {label}" for s, label in
                      (("pass", "passed"), ("fail", "failed"), ("timeout", "timed out"),
                       ("error", "errors"), ("skipped", "skipped")) if counts[s] or s in ("pass", "fail"))
+    known = sum(1 for r in results if r.defect)
+    return text + (f" ({known} of them known defects)" if known else "")
+
+
+def by_level(results: list[Result]) -> dict[str, dict[str, int]]:
+    """Counts of passed, not passed (failed, timed out, errors) and skipped cases per level."""
+    table: dict[str, dict[str, int]] = {}
+    for r in results:
+        counts = table.setdefault(r.level, {"passed": 0, "failed": 0, "skipped": 0, "known_defects": 0})
+        key = "passed" if r.status == "pass" else "skipped" if r.status == "skipped" else "failed"
+        counts[key] += 1
+        counts["known_defects"] += bool(r.defect)
+    return table
 
 
 def to_json(results: list[Result], settings: Settings) -> bytes:
     counts = Counter(r.status for r in results)
     return msgspec.json.format(msgspec.json.encode(
-        {"settings": settings, "summary": dict(counts), "results": results}), indent=2)
+        {"settings": settings, "summary": dict(counts), "levels": by_level(results), "results": results}), indent=2)
 
 
 def to_junit(results: list[Result]) -> bytes:

@@ -42,7 +42,8 @@ class ZmqLink:
                 return f"needs --{peer.connect} (a {peer.socket} peer connects there)"
         return None
 
-    def open(self, name: str, peer: Peer, routing_id: bytes | None, subscriptions: list[bytes]) -> None:
+    def open(self, name: str, peer: Peer, routing_id: bytes | None, subscriptions: list[bytes],
+             address: str | None = None) -> None:
         sock = self.context.socket(_SOCKET_TYPES[peer.socket])
         self.sockets[name] = sock
         sock.linger = 0
@@ -50,7 +51,7 @@ class ZmqLink:
             sock.setsockopt(zmq.ROUTING_ID, routing_id)
         for topic in subscriptions:
             sock.setsockopt(zmq.SUBSCRIBE, topic)
-        sock.connect(getattr(self.settings, peer.connect))
+        sock.connect(address or getattr(self.settings, peer.connect))
         if peer.socket == "PUB":
             self.seen_subscriptions[name] = set()
         else:

@@ -36,7 +36,7 @@ from cauldron_proto import Direction, RemoteProtocolError, decode
 
 from .recorder import read_recording
 
-__all__ = ["recording_to_case", "dump_case", "convert_file"]
+__all__ = ["recording_to_case", "dump_case", "convert_file", "recorded_name"]
 
 _ROLE_BY_ORIGIN = {"D": "dispatcher", "S": "dispatcher", "C": "client", "U": "inquirer"}
 
@@ -226,9 +226,19 @@ def recording_to_case(header: dict, events: list[dict], *, case_id: str, descrip
     return case
 
 
+def recorded_name(recording: str | Path) -> str:
+    """How a case names its recording: the path under ``recordings/`` (``reference/x.jsonl``),
+    or the file name when the recording is elsewhere."""
+    path = Path(recording).resolve()
+    for parent in path.parents:
+        if parent.name == "recordings":
+            return path.relative_to(parent).as_posix()
+    return path.name
+
+
 def convert_file(recording: str | Path, *, case_id: str, description: str | None = None,
                  keep_heartbeats: bool = False) -> str:
     header, events = read_recording(recording)
     case = recording_to_case(header, events, case_id=case_id, description=description,
-                             keep_heartbeats=keep_heartbeats, source=Path(recording).name)
+                             keep_heartbeats=keep_heartbeats, source=recorded_name(recording))
     return dump_case(case)

@@ -19,11 +19,21 @@ import yaml
 from .frames import CaseError, Frame, FramePattern, names_used
 
 __all__ = ["Case", "Peer", "Var", "Send", "Expect", "Nothing", "Wait", "AwaitSubscription",
-           "Step", "SETTINGS", "load_case", "load_cases", "parse_case", "default_cases_dir", "seconds",
-           "step_frames", "binds", "names_used", "Frame", "FramePattern"]
+           "Step", "Run", "Finish", "SETTINGS", "DISPATCHER_SETTINGS", "CLIENT_SETTINGS", "Suite", "load_case", "load_cases", "parse_case", "default_cases_dir", "seconds",
+           "step_frames", "step_peers", "binds", "names_used", "Frame", "FramePattern"]
 
 #: Broker settings a case may require, and the ``${settings.NAME}`` variables they give.
 SETTINGS = ("heartbeat_timeout", "lookup")
+#: What the dispatcher suite knows of the dispatcher under test: learned from its welcome
+#: (``service``, ``dispatcher``) and its keywords (``keyword``, ``keyword_type``,
+#: ``enumerated``), or given (``write_*``, ``refuse_*``); ``${settings.NAME}`` in its cases.
+DISPATCHER_SETTINGS = ("heartbeat_timeout", "service", "dispatcher", "keyword", "keyword_type", "enumerated",
+                       "write_keyword", "write_value", "refuse_keyword", "refuse_value")
+#: What the client suite knows: the commands that drive the client under test (``run: read``
+#: starts ``read_command``), and the service, keyword and value they are given.
+CLIENT_SETTINGS = ("service", "dispatcher", "keyword", "write_value", "read_command", "write_command",
+                   "monitor_command")
+Suite = Literal["broker", "dispatcher", "client"]
 
 Level = Literal["MUST", "SHOULD"]
 Deadline = float | str
@@ -36,21 +46,32 @@ class Var(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     random: Literal["name", "identifier", "routing_id"] | None = None
     prefix: str = ""
     value: str | None = None
+    setting: str | None = None  # the setting's value when the run has it, else unbound (for {bind: ...})
 
 
 class Peer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One socket the runner opens toward the broker."""
+    """One socket the runner opens toward the broker (broker suite), or one side of the
+    broker the runner plays (dispatcher and client suites: ``ROUTER``, what the peer's DEALER
+    or REQ sends and receives; ``XSUB``, the broadcasts a dispatcher's PUB publishes;
+    ``XPUB``, broadcasts to a client's SUB and the subscriptions it sends)."""
 
-    socket: Literal["REQ", "DEALER", "SUB", "PUB"]
-    role: Literal["client", "dispatcher", "inquirer", "publisher", "subscriber"] = "client"
+    socket: Literal["REQ", "DEALER", "SUB", "PUB", "ROUTER", "XSUB", "XPUB"]
+    role: Literal["client", "dispatcher", "inquirer", "publisher", "subscriber", "broker"] = "client"
     routing_id: Frame | None = None
     subscribe: list[Frame] = []
     answer_heartbeats: bool | None = None
+    address: Frame | None = None  # connect here (a variable bound by an earlier step) on first use
+    send_heartbeats: bool = True  # ROUTER: the runner heartbeats the dispatcher while the case runs
 
     @property
     def connect(self) -> str:
         """The broker address this socket connects to."""
         return {"SUB": "subscribe", "PUB": "publish"}.get(self.socket, "router")
+
+    @property
+    def lazy(self) -> bool:
+        """Opened when a step first names it (its address is bound by then)."""
+        return self.address is not None
 
     @property
     def auto_heartbeat(self) -> bool:
@@ -99,9 +120,27 @@ class AwaitSubscription(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     note: str | None = None
 
 
-Step = Send | Expect | Nothing | Wait | AwaitSubscription
+class Run(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Client suite: start the command that drives the client under test (``read``: ``read_command``)."""
+
+    run: str
+    note: str | None = None
+
+
+class Finish(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Client suite: the command started by ``run`` exits within the deadline, with this
+    status, its standard output matching ``output`` (a frame pattern, e.g. ``{match: ...}``)."""
+
+    finish: str
+    status: int | Literal["nonzero"] = 0
+    output: Frame | None = None
+    within: Deadline = 10.0
+    note: str | None = None
+
+
+Step = Send | Expect | Nothing | Wait | AwaitSubscription | Run | Finish
 _STEP_KINDS = {"send": Send, "expect": Expect, "nothing": Nothing, "wait": Wait,
-               "await_subscription": AwaitSubscription}
+               "await_subscription": AwaitSubscription, "run": Run, "finish": Finish}
 
 
 class Case(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -111,10 +150,14 @@ class Case(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     peers: dict[str, Peer]
     steps: list[Any]  # each a Step (Send, Expect, ...), converted by its key in parse_case
     vars: dict[str, Var] = {}
-    requires: list[Literal["heartbeat_timeout", "lookup"]] = []
+    requires: list[str] = []
     crash_risk: bool = False
     covers: list[str] = []
     recorded_from: str | None = None
+    generated_from: str | None = None  # the spec entry a generated case comes from (python -m codegen)
+    defect: str | None = None  # the known defect of an implementation this case catches
+    suite: Suite = "broker"    # what the case checks: a broker, a dispatcher or a client (the runner plays the rest)
+    opening: bool = False      # dispatcher suite: the dispatcher's first exchange; runs first
     source: str | None = None
 
 
@@ -176,16 +219,19 @@ def default_cases_dir() -> Path:
     return Path(str(resources.files("cauldron_proto.conformance") / "cases"))
 
 
-def load_cases(directory: str | Path | None = None) -> list[Case]:
-    """Every ``*.yaml`` case in a directory, in run order (crash-risk cases last)."""
-    directory = Path(directory) if directory is not None else default_cases_dir()
-    cases = [load_case(path) for path in sorted(directory.glob("*.yaml"))]
+def load_cases(directory: str | Path | None = None, suite: Suite = "broker") -> list[Case]:
+    """Every ``*.yaml`` case of ``suite`` in a directory, in run order: the opening case
+    first, crash-risk cases last. The packaged dispatcher suite is in ``cases/dispatcher``."""
+    if directory is None:
+        directory = default_cases_dir() / ("" if suite == "broker" else suite)
+    cases = [case for case in (load_case(path) for path in sorted(Path(directory).glob("*.yaml")))
+             if case.suite == suite]
     seen: dict[str, str] = {}
     for case in cases:
         if case.id in seen:
             raise CaseError(f"{case.source}: case id {case.id!r} already used by {seen[case.id]}")
         seen[case.id] = case.source or ""
-    return sorted(cases, key=lambda c: (c.crash_risk, c.id))
+    return sorted(cases, key=lambda c: (not c.opening, c.crash_risk, c.id))
 
 
 def step_frames(step: Step) -> list[Frame]:
@@ -196,6 +242,21 @@ def step_frames(step: Step) -> list[Frame]:
         return [f for alternative in step.alternatives for f in alternative]
     if isinstance(step, AwaitSubscription):
         return [step.topic]
+    if isinstance(step, Finish) and step.output is not None:
+        return [step.output]
+    return []
+
+
+def step_peers(step: Step) -> list[str]:
+    """The peers a step names."""
+    if isinstance(step, Send):
+        return [step.send]
+    if isinstance(step, Expect):
+        return [step.expect]
+    if isinstance(step, Nothing):
+        return step.peers
+    if isinstance(step, AwaitSubscription):
+        return [step.await_subscription]
     return []
 
 

@@ -25,8 +25,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from .._generated import Command, Direction, Message, Text
-from .._generated.payloads import encode_time
+from .._generated import Command, Direction, Message, Text, kinds
 
 __all__ = ["Registration", "WELCOMING", "READY"]
 
@@ -50,15 +49,12 @@ class Registration:
         self.routable = False
         self._check: Optional[Message] = None
 
-    def _message(self, command: str) -> Message:
-        return Message.new(Direction.DBQ, service=self.service, dispatcher=self.name, command=command)
-
     def welcome(self, now: float) -> Message:
         """Start (over): the welcome to send on a new socket."""
         self.state = WELCOMING
         self.routable = False
         self.expire_at = now + self.welcome_wait
-        return self._message(Command.WELCOME)
+        return kinds.welcome(self.service, self.name)
 
     def heard(self, message: Message, now: float, wall: float) -> tuple[list[Message], Optional[str]]:
         """A message from the broker: (messages to send, a reason to start over or None)."""
@@ -69,7 +65,7 @@ class Registration:
                 self.routable = True  # a broker that heartbeats us or routes to us knows us
         if message.direction == Direction.DBP and message.command == Command.HEARTBEAT:
             self.routable = self.routable or self.state == READY
-            return [message.reply(encode_time(wall), dispatcher=self.name).with_prefix(b"")], None
+            return [kinds.heartbeat_answer(message, wall, dispatcher=self.name).with_prefix(b"")], None
         if message.direction == Direction.DBP and message.command == Command.WELCOME:
             return self._confirmed(message, now), None
         if message.direction == Direction.UBP and self._check is not None \
@@ -86,9 +82,8 @@ class Registration:
         self.state = READY
         self.registrations += 1
         self.expire_at = now + self.liveness * self.period if self.heartbeat else math.inf
-        self._check = Message.new(Direction.UBQ, service=self.service, dispatcher=self.name,
-                                  command=Command.CHECK)
-        return [self._message(Command.READY), self._check]
+        self._check = kinds.inquiry(Command.CHECK, service=self.service, dispatcher=self.name)
+        return [kinds.ready(self.service, self.name), self._check]
 
     def _not_registered(self, payload) -> bool:
         return isinstance(payload, str) and payload.startswith(_NOT_REGISTERED) \

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._generated import Command, Direction, Message, Text
+from .._generated import Command, Direction, Message, Text, kinds
 from .books import DispatcherRecord
 from .keys import KeyRules
 
@@ -77,7 +77,7 @@ class DispatcherHandlers(KeyRules):
                 self._log_event("dispatcher %s/%s moved from %s to %s", key, name, old.peer.hex(), peer.hex())
                 self._retire(old, Text.DISPATCHER_REPLACED.format(dispatcher=name))
         record.sent(message.identifier)  # type: ignore[union-attr]
-        self._answer(peer, message, message.reply(Text.CONFIRMED))
+        self._answer(peer, message, kinds.confirmed(message))
 
     def _dispatcher_error(self, peer: bytes, message: Message) -> None:
         """DBE: discarded (its arrival was a sign of life)."""
@@ -125,8 +125,7 @@ class DispatcherHandlers(KeyRules):
         if now >= record.expire_at:
             self._expire(record)
         elif record.ready and now >= record.next_beat_at:
-            beat = Message.new(Direction.DBP, service=record.service_name, dispatcher=record.name,
-                               command=Command.HEARTBEAT, payload=Text.HEARTBEAT_BEAT)
+            beat = kinds.heartbeat(record.service_name, record.name)
             self._send((record.peer, b""), beat)
             record.sent(beat.identifier)
             self.stats.heartbeats += 1
