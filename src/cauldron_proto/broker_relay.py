@@ -106,13 +106,13 @@ class PolicyRelay:
                 frames.append(frame)
             key = (user_id(frames[0]), frames[0].bytes)
             if len(frames) != ENVELOPE_SIZE:
-                self._refuse(key[0], key[1], frames)
+                self._refuse(key[0], key[1], frames, "not a broadcast (a broadcast is 7 frames, no prefix)")
                 continue
             allowed = decisions.get(key)
             if allowed is None:
                 allowed = self._decide(key)
             if not allowed:
-                self._refuse(key[0], key[1], frames)
+                self._refuse(key[0], key[1], frames, "the policy does not let that key serve it")
                 continue
             try:
                 for part in frames[:-1]:
@@ -144,15 +144,15 @@ class PolicyRelay:
         if rules is not self._rules:
             self._rules, self._decisions = rules, {}
 
-    def _refuse(self, user: str, service: bytes, frames) -> None:
+    def _refuse(self, user: str, service: bytes, frames, why: str) -> None:
         self.refused += 1
         now, key = self._clock(), (user, service)
         if now - self._logged.get(key, -_LOG_INTERVAL) >= _LOG_INTERVAL and _log.isEnabledFor(logging.WARNING):
             if len(self._logged) >= 4096:
                 self._logged.clear()
             self._logged[key] = now
-            _log.warning("broadcast for %r from key %r not relayed: the policy does not let that key serve it "
-                         "(%d frames)", service.decode("utf-8", "replace"), user, len(frames))
+            _log.warning("broadcast for %r from key %r not relayed: %s (%d frames)",
+                         service.decode("utf-8", "replace"), user, why, len(frames))
 
     def stop(self, timeout: float = 10.0) -> None:
         try:
