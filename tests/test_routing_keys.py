@@ -6,10 +6,13 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cauldron_proto.policy import ServePolicy
 
 from .harness import DELIMITER, Harness, Text, query
+from .test_routing_properties import STEP
 
 OWNED = Text.DISPATCHER_OWNED_BY_ANOTHER_KEY.format(dispatcher="d1", service="SECURE")
 
@@ -134,3 +137,33 @@ def test_without_curve_no_key_rule_applies(policy):
     assert [(s.to, s.message.payload) for s in sent] == [(b"M", Text.CONFIRMED)]
     assert h.core.stats.replaced == 1 and h.core.stats.registrations_refused == 0
     assert sent[0].message.prefix == DELIMITER
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(STEP, st.sampled_from(["disp", "mallory", "alice"])), max_size=40), st.booleans())
+def test_random_traffic_under_curve_never_breaks_the_key_rules(steps, with_policy):
+    """Random frames from random peers, each under a random key (so routing ids change keys
+    too): the core never fails, and every registration obeys the key rules."""
+    h = Harness(timeout=1.0, fanout_timeout=4.0)
+    policy = ServePolicy({"disp": ["KTEST"], "mallory": ["OTHER"]}) if with_policy else None
+    h.core.policy = policy
+    owners: dict[tuple[str, str], tuple[str, bytes]] = {}  # (service, name) -> (key, routing id)
+    for (kind, a, b), key in steps:
+        if kind == "frames":
+            for name, (owner, peer) in list(owners.items()):
+                if peer == a and owner != key:
+                    del owners[name]  # its routing id now speaks for another key: that connection is gone
+            h.send(a, b, key=key)
+        elif kind == "advance":
+            h.advance(a or 0.0)
+        h.books_are_consistent()
+        assert "internal_error" not in h.core.stats.dropped_by_reason
+        registered = {(r.service, r.name): r for r in h.core.books.records()}
+        for gone in set(owners) - set(registered):
+            del owners[gone]  # free again: the next registration decides
+        for name, record in registered.items():
+            assert record.key is not None
+            assert policy is None or policy.allows(record.key, record.service), record
+            held, _ = owners.setdefault(name, (record.key, record.peer))
+            assert held == record.key, f"{record} taken over from key {held!r}"
+            owners[name] = (record.key, record.peer)
