@@ -215,11 +215,17 @@ def fanout(dispatcher_count: int, count: int, reference: str | None = None) -> d
 # -- 5: broadcasts --------------------------------------------------------------------------
 
 def _broadcast(publish: str, subscribe: str, count: int, size: int, interval: float) -> dict:
+    return _broadcast_with(publish, subscribe, count, size, interval)
+
+
+def _broadcast_with(publish: str, subscribe: str, count: int, size: int, interval: float,
+                    pub_curve=None, sub_curve=None) -> dict:
+    """``_broadcast``, the publisher and subscriber CURVE clients with these keys (see peers)."""
     with processes() as group:
         go = MP.Queue()  # the subscriber puts a token once probes arrive: the subscription is in place
         group.queues.append(go)
-        results = group.start(peers.subscriber, subscribe, count, go)
-        group.start(peers.publisher, publish, count, size, go, interval)
+        results = group.start(peers.subscriber, subscribe, count, go, 2000, sub_curve)
+        group.start(peers.publisher, publish, count, size, go, interval, pub_curve)
         result = results.get(timeout=600)
         received = len(result["latencies_ns"])
         out = summary(result, received)

@@ -228,23 +228,24 @@ def dispatchers(report, router: str, count: int, prefix: str = "disp") -> None:
         ctx.term()
 
 
-def broker_command(timeout: float = 5.0) -> list[str]:
-    """The ``cauldron-broker`` command on ephemeral loopback ports (as a user runs it)."""
+def broker_command(timeout: float = 5.0, extra: tuple[str, ...] = ()) -> list[str]:
+    """The ``cauldron-broker`` command on ephemeral loopback ports (as a user runs it), ``extra`` appended."""
     anyport = "tcp://localhost:*"
     return [sys.executable, "-m", "cauldron_proto.cli.broker", "--router", anyport, "--publish", anyport,
-            "--subscribe", anyport, "--timeout", repr(timeout)]
+            "--subscribe", anyport, "--timeout", repr(timeout), *extra]
 
 
-def start_broker(timeout: float = 5.0, src: str | None = None) -> tuple[subprocess.Popen, dict[str, str]]:
+def start_broker(timeout: float = 5.0, src: str | None = None,
+                 extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, dict[str, str]]:
     """Run ``cauldron-broker``; returns the process and its endpoints by config key once bound.
 
     ``src``: run the ``cauldron_proto`` found in this directory instead (another version of
-    the broker, for before/after comparisons).
+    the broker, for before/after comparisons). ``extra``: more arguments (e.g. CURVE's).
     """
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (os.path.abspath(src), env.get("PYTHONPATH"))))
-    proc = subprocess.Popen(broker_command(timeout), stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(broker_command(timeout, extra), stdout=subprocess.PIPE, text=True, env=env)
     endpoints = {}
     while len(endpoints) < 3:
         line = proc.stdout.readline()
@@ -374,15 +375,23 @@ def _broadcast(keyword: str, payload: str) -> list[bytes]:
                               command="broadcast", payload=payload))
 
 
-def publisher(report, address: str, count: int, size: int, go, interval: float = 0.0) -> None:
+def _curve_client(sock: zmq.Socket, curve: tuple[bytes, bytes, bytes] | None) -> None:
+    """Make ``sock`` a CURVE client: ``curve`` is (broker's public key, own public, own secret)."""
+    if curve is not None:
+        sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve
+
+
+def publisher(report, address: str, count: int, size: int, go, interval: float = 0.0,
+              curve: tuple[bytes, bytes, bytes] | None = None) -> None:
     """Publish probes until something is put on queue ``go``, then ``count`` broadcasts of ``size`` bytes.
 
     Each payload starts with its send time (perf_counter_ns, 20 digits). ``interval``: seconds
-    between broadcasts (0: as fast as possible).
+    between broadcasts (0: as fast as possible). ``curve``: see ``_curve_client``.
     """
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUB)
     sock.linger = 2000
+    _curve_client(sock, curve)
     sock.connect(address)
     pad = "x" * max(0, size - 20)
     try:
@@ -403,7 +412,8 @@ def publisher(report, address: str, count: int, size: int, go, interval: float =
         ctx.term()
 
 
-def subscriber(report, address: str, count: int, go, quiet_ms: int = 2000) -> None:
+def subscriber(report, address: str, count: int, go, quiet_ms: int = 2000,
+               curve: tuple[bytes, bytes, bytes] | None = None) -> None:
     """Put a token on queue ``go`` at the first probe, then receive up to ``count`` broadcasts.
 
     Stops after ``count``, or ``quiet_ms`` with nothing arriving (some were dropped on the
@@ -414,6 +424,7 @@ def subscriber(report, address: str, count: int, go, quiet_ms: int = 2000) -> No
     sock.linger = 0
     sock.rcvhwm = 0
     sock.setsockopt(zmq.SUBSCRIBE, SERVICE.encode())
+    _curve_client(sock, curve)
     sock.connect(address)
     clock = time.perf_counter_ns
     latencies = []

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import pprint
+import re
 import string
 from pathlib import Path
 
 import jinja2
+import yaml
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: Where the spec's relative paths (recordings) are found: the repository.
 REPOSITORY = Path(__file__).resolve().parent.parent
 GENERATED_PACKAGE = "src/cauldron_proto/_generated"
 GOLDEN = "conformance/golden"
+CASES = "src/cauldron_proto/conformance/cases"
 FIXTURE_NOTE = (
     "GENERATED FILE: do not edit by hand. Generated from {spec} by `python -m codegen`. "
     "Frames are hex strings; decoded fields use null for blank and {{\"sentinel\": \"fail\"}} "
@@ -72,6 +75,8 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
     recorded_note = note + (" Every distinct message of the existing implementation's recordings named in the"
                             " spec's recorded_examples; `source` is the recording and its line.")
     out[f"{GOLDEN}/recorded.json"] = _dump({"note": recorded_note, "cases": _recorded_cases(spec, blank, fail)})
+    for case in spec["invalid_examples"]:
+        out[f"{CASES}/robust.spec-{case['name'].replace('_', '-')}.yaml"] = _robust_case(spec, spec_path, case)
     return out
 
 
@@ -198,3 +203,54 @@ def _recorded_cases(spec: dict, blank: bytes, fail: bytes) -> list[dict]:
             out.append({"source": f"{rel}:{number}", "socket": entry["socket"], "dir": entry["dir"],
                         "frames": [f.hex() for f in frames], "decoded": decoded})
     return out
+
+
+def _case_frame(frame: bytes):
+    """A frame as the conformance case format writes it: printable text as text, else hex."""
+    try:
+        text = frame.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"hex": frame.hex()}
+    return text if text.isprintable() else {"hex": frame.hex()}
+
+
+def _robust_case(spec: dict, spec_path: str, example: dict) -> str:
+    """A broker conformance case from one of the spec's invalid examples: a client sends the
+    frames; any answer to them is an error reply naming the fault, or no answer at all; then
+    the broker still answers an inquiry (it did not die, and answered nothing twice)."""
+    frames = [_spec_frame(f) for f in example["frames"]]
+    rule = next(r for r in spec["envelope"]["rules"] if r["id"] == example["rule"])
+    where = "the message" if example["frame"] is None else f"frame {example['frame']}"
+    steps = [{"send": "client", "frames": [""] + [_case_frame(f) for f in frames]},
+             {"send": "client", "frames": ["", {"hex": "01"}, {"hex": "01"}, {"hex": "01"}, "UBQ", "check",
+                                           {"hex": "01"}, "${ID}"]}]
+    if len(frames) >= 7:
+        def any_():
+            return {"any": True}
+        steps.append({
+            "expect": "client",
+            "one_of": [["", any_(), any_(), any_(), {"match": "^..E$"}, any_(), {"match": "^Malformed message: .+"},
+                        _case_frame(frames[-1])],
+                       ["", any_(), any_(), any_(), {"match": "^..P$"}, any_(), any_(), _case_frame(frames[-1])]],
+            "optional": True,
+            "note": "an error reply naming the fault, an answer that ignores it, or nothing",
+        })
+    steps.append({"expect": "client", "frames": ["", {"hex": "01"}, {"hex": "01"}, {"hex": "01"}, "UBP", "check",
+                                                 "Broker Alive", "${ID}"]})
+    case = {
+        "id": f"robust.spec-{example['name'].replace('_', '-')}",
+        "description": (f"Frames every decoder must refuse ({where}: {re.sub(r'{[^}]*}', '...', rule['reason'])}) "
+                        "sent to the ROUTER: "
+                        "at most an answer to them, and the broker still answers an inquiry."),
+        "level": "SHOULD",
+        "defect": "existing Cauldron broker, PROTOCOL-NOTES 6.1: a malformed message kills the broker thread",
+        "covers": ["malformed"],
+        "crash_risk": True,
+        "generated_from": f"{spec_path}: invalid_examples.{example['name']}",
+        "vars": {"CLIENT_ID": {"random": "routing_id", "prefix": "client-"}, "ID": {"random": "identifier"}},
+        "peers": {"client": {"socket": "DEALER", "role": "client", "routing_id": "${CLIENT_ID}"}},
+        "steps": steps,
+    }
+    header = (f"# GENERATED FILE: do not edit by hand. Generated from {spec_path} (invalid_examples."
+              f"{example['name']}) by `python -m codegen`.\n")
+    return header + yaml.safe_dump(case, sort_keys=False, allow_unicode=True, width=120, default_flow_style=None)

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 UNIT_MODULES = frozenset({
     "test_codec", "test_client_core", "test_client_ktl", "test_conformance", "test_conformance_format", "test_dispatcher_core",
     "test_fuzz_codec", "test_fuzz_core", "test_kinds", "test_payloads", "test_readme", "test_routing_basic",
-    "test_routing_fanout", "test_routing_malformed", "test_routing_properties", "test_routing_requests",
+    "test_routing_fanout", "test_routing_keys", "test_routing_malformed", "test_routing_properties",
+    "test_routing_requests",
     "test_unit_guard", "test_layers",
 })
 

@@ -68,10 +68,13 @@ class Harness:
         self.now = start
 
     def send(self, peer: bytes, message: Message | Sequence[bytes],
-             expect: Sequence[tuple[bytes, Matcher]] | None = None) -> list[Sent]:
-        """``peer`` sends ``message`` (a REQ/DEALER peer's frames); what the core sends back."""
+             expect: Sequence[tuple[bytes, Matcher]] | None = None, *, key: str | None = None) -> list[Sent]:
+        """``peer`` sends ``message`` (a REQ/DEALER peer's frames); what the core sends back.
+
+        ``key``: the CURVE key name ``peer``'s connection authenticated with (None: no CURVE).
+        """
         frames = encode(message) if isinstance(message, Message) else list(message)
-        return self._sent(self.core.handle(peer, frames, self.now), expect)
+        return self._sent(self.core.handle(peer, frames, self.now, key), expect)
 
     def advance(self, seconds: float, expect: Sequence[tuple[bytes, Matcher]] | None = None) -> list[Sent]:
         """Move the clock and run the timers; what they send."""
@@ -84,15 +87,17 @@ class Harness:
             check(sent, expect)
         return sent
 
-    def dispatcher(self, peer: bytes, service: str, name: str, *, ready: bool = True) -> "DispatcherPeer":
-        """Register a dispatcher at ``peer`` (welcome, checked; then ready unless told not to)."""
+    def dispatcher(self, peer: bytes, service: str, name: str, *, ready: bool = True,
+                   key: str | None = None) -> "DispatcherPeer":
+        """Register a dispatcher at ``peer`` (welcome, checked; then ready unless told not to),
+        its connection authenticated as CURVE key ``key`` (None: no CURVE)."""
         welcome = query("DBQ", service, dispatcher=name, command="welcome")
         self.send(peer, welcome, expect=[(peer, {"prefix": DELIMITER, "direction": "DBP",
                                                  "payload": Text.CONFIRMED,
-                                                 "identifier": welcome.identifier})])
+                                                 "identifier": welcome.identifier})], key=key)
         if ready:
-            self.send(peer, query("DBQ", service, dispatcher=name, command="ready"), expect=[])
-        return DispatcherPeer(self, peer, service, name)
+            self.send(peer, query("DBQ", service, dispatcher=name, command="ready"), expect=[], key=key)
+        return DispatcherPeer(self, peer, service, name, key)
 
     def books_are_consistent(self) -> None:
         """The core's indexes agree, and nothing idle is remembered."""
@@ -118,6 +123,7 @@ class DispatcherPeer:
     peer: bytes
     service: str
     name: str
+    key: str | None = None  #: its CURVE key name (None: no CURVE)
 
     def answer(self, forwarded: Sent | Message, payload: Any = "42", *, error: bool = False,
                dispatcher: Any = "self") -> Message:

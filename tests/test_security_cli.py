@@ -6,6 +6,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import pytest
+import zmq
+
+from cauldron_proto import Direction, Message, Text
+from cauldron_proto.security import PeerCurve
+
+from .brokers import ask, open_peers
 from .fault_processes import broker_process, dispatcher_process, tool
 
 T = 0.5
@@ -48,3 +55,57 @@ def test_broker_refuses_a_public_key_as_its_secret_key(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"cauldron-broker: {tmp_path / 'broker.key'}: holds no secret "
                                                   "key (a NAME.key_secret file is needed, not NAME.key)"]
+
+
+def _hijack_keys(tmp_path):
+    keys, authorized = tmp_path / "keys", tmp_path / "authorized"
+    for name in ("broker", "disp", "alice", "mallory"):
+        assert run("cauldron-keygen", str(keys), name).returncode == 0
+    authorized.mkdir()
+    for name in ("disp", "alice", "mallory"):
+        shutil.copy(keys / f"{name}.key", authorized)
+    return keys, ("--curve-secret-key", str(keys / "broker.key_secret"), "--curve-authorized", str(authorized))
+
+
+@pytest.mark.parametrize("policy", [None, "disp: SECURE*\n"])
+def test_the_hijack_of_the_issue_is_refused(tmp_path, policy):
+    """The issue's story as processes: mallory's welcome for SECURE/d1 is refused; alice reads 'real'."""
+    keys, curve = _hijack_keys(tmp_path)
+    if policy is not None:
+        (tmp_path / "dispatchers").write_text(policy)
+        curve += ("--curve-dispatchers", str(tmp_path / "dispatchers"))
+    with broker_process(T, extra=curve) as broker:
+        config, server = broker.config(), ("--curve-server-key", str(keys / "broker.key"))
+        with dispatcher_process(config, "SECURE", "d1", "VALUE=real",
+                                extra=("--curve-key", str(keys / "disp.key_secret"), *server)):
+            refused = _welcome_as(keys, "mallory", config["broker"])
+            expected = (Text.DISPATCHER_OWNED_BY_ANOTHER_KEY.format(dispatcher="d1", service="SECURE")
+                        if policy is None else Text.KEY_MAY_NOT_SERVE.format(key="mallory", service="SECURE"))
+            assert (refused.direction, refused.payload) == (Direction.DBE, expected)
+            address = ("--router", config["broker"], "--subscribe", config["subscribe"], "--timeout", repr(T))
+            shown = run("cauldron-show", "-s", "SECURE", *address, "--curve-key", str(keys / "alice.key_secret"),
+                        *server, "VALUE")
+            assert (shown.returncode, shown.stdout) == (0, "VALUE = real\n"), shown.stderr
+
+
+def _welcome_as(keys, name: str, address: str) -> Message:
+    ctx = zmq.Context()
+    try:
+        with open_peers(ctx) as peers:
+            sock = peers.socket(zmq.DEALER)
+            PeerCurve.from_files(keys / "broker.key", keys / f"{name}.key_secret").client_socket(sock)
+            sock.connect(address)
+            return ask(sock, Message.new(Direction.DBQ, service="SECURE", dispatcher="d1", command="welcome"))
+    finally:
+        ctx.term()
+
+
+def test_a_malformed_policy_file_is_a_clear_error_naming_the_line(tmp_path):
+    keys, curve = _hijack_keys(tmp_path)
+    policy = tmp_path / "dispatchers"
+    policy.write_text("# who serves what\ndisp: SECURE*\nalice SECURE\n")
+    result = run("cauldron-broker", "--router", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*",
+                 "--subscribe", "tcp://127.0.0.1:*", *curve, "--curve-dispatchers", str(policy))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"cauldron-broker: {policy}, line 3: expected 'KEY: SERVICE ...', got 'alice SECURE' (no ':')"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 
-from cauldron_proto import Direction, Message
+from cauldron_proto import Direction, Message, encode
 
 from .net import T, Net, Peer, session
 
@@ -223,9 +223,9 @@ def identify_cache(net: Net):
 def heartbeat_sent_and_answered(net: Net):
     disp = net.dispatcher(answer_heartbeats=False)
     beat = disp.recv(4 * T)
-    disp.answer(beat, f"{time.time():.2f}")
+    disp.beat_answer(beat)
     beat = disp.recv(4 * T)
-    disp.answer(beat, f"{time.time():.2f}")
+    disp.beat_answer(beat)
 
 
 @session(timeout=T)
@@ -269,15 +269,20 @@ def fanout_completes_on_expiry(net: Net):
 
 
 @session(timeout=T)
-def expired_dispatcher_must_welcome_again(net: Net):
-    disp = net.dispatcher(answer_heartbeats=False)
-    time.sleep(7 * T)
-    disp.send(Direction.DBQ, service="KTEST", dispatcher="disp1", command="ready")
-    while disp.recv(2).direction != Direction.DBE:
+def expired_dispatcher_served_again(net: Net):
+    """A dispatcher silent past 5 T answers a heartbeat again, as a stalled existing one does."""
+    disp, client = net.dispatcher(service="testsvc", answer_heartbeats=False), net.dealer()
+    client.send(Direction.CDQ, service="testsvc", dispatcher="disp1", keyword="STRING", command="update", payload="")
+    disp.recv()
+    while client.recv(7 * T).direction != Direction.CDE:  # Dispatcher Timed Out
         pass
-    client = net.dealer()
-    client.send(Direction.CDQ, service="KTEST", dispatcher="disp1", keyword="VALUE", command="update")
-    client.recv()
+    disp.send(Direction.DBQ, service="testsvc", dispatcher="disp1", command="heartbeat", payload="1795870850.2")
+    check = disp.send(Direction.UBQ, command="check")
+    while disp.recv().identifier != check.identifier:
+        pass
+    client.send(Direction.CDQ, service="testsvc", dispatcher="disp1", keyword="STRING", command="update", payload="")
+    while disp.recv().direction != Direction.CDQ:
+        pass
 
 
 # -- sessions: defects of the existing broker that ours avoids --------------------------
@@ -304,10 +309,16 @@ def duplicate_reply_relayed_once(net: Net):
 
 
 @session()
-def unregistered_dispatcher_message(net: Net):
-    disp = net.dealer()
-    disp.send(Direction.DBQ, service="KTEST", dispatcher="disp1", command="ready")
-    disp.recv()
+def held_name_told_to_welcome(net: Net):
+    """A heartbeat answer for a name another socket holds: told to welcome, once per T."""
+    net.dispatcher()
+    other = net.dealer()
+    beat = other.send(Direction.DBQ, service="KTEST", dispatcher="disp1", command="heartbeat", payload="1795870850.2")
+    assert other.recv().direction == Direction.DBE
+    other.send(Direction.DBQ, service="KTEST", dispatcher="disp1", command="heartbeat", payload="1795870850.3",
+               identifier=beat.identifier)
+    check = other.send(Direction.UBQ, command="check")
+    assert other.recv().identifier == check.identifier  # no second DBE before it
 
 
 # -- sessions: publish/subscribe relay --------------------------------------------------

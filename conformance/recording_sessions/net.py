@@ -18,7 +18,7 @@ from pathlib import Path
 
 import zmq
 
-from cauldron_proto import Direction, Message, decode, encode
+from cauldron_proto import Direction, Message, decode, encode, kinds
 from cauldron_proto.broker import ZMQBroker
 
 HERE = Path(__file__).resolve().parent.parent  # conformance/
@@ -52,6 +52,9 @@ class Peer:
     def answer(self, message: Message, payload, **kw) -> None:
         self.sock.send_multipart(encode(message.reply(payload, **kw)))
 
+    def beat_answer(self, beat: Message) -> None:
+        self.sock.send_multipart(encode(kinds.heartbeat_answer(beat, time.time())))
+
     def error(self, message: Message, payload, **kw) -> None:
         self.sock.send_multipart(encode(message.error(payload, **kw)))
 
@@ -63,7 +66,7 @@ class Peer:
                 raise TimeoutError("no message")
             message = decode(self.sock.recv_multipart())
             if self.answer_heartbeats and message.direction == "DBP" and message.command == "heartbeat":
-                self.answer(message, f"{time.time():.2f}")
+                self.beat_answer(message)
                 continue
             return message
 
@@ -128,12 +131,13 @@ class Net:
 
 
 @contextmanager
-def recording(name: str, timeout: float):
-    """Our broker and cauldron-record in front of it; yields the recorder's addresses."""
+def recording(name: str, timeout: float, folder: Path = RECORDINGS):
+    """Our broker and cauldron-record in front of it, recording into ``folder``; yields the
+    recorder's addresses."""
     context = zmq.Context()
     broker = ZMQBroker(f"session-{name}", ANY, ANY, ANY, ANY, context=context, timeout=timeout)
     broker.start()
-    out = RECORDINGS / f"{name}.jsonl"
+    out = folder / f"{name}.jsonl"
     command = [sys.executable, "-m", "cauldron_proto.cli.record", "--router", broker.endpoints["broker"],
                "--publish", broker.endpoints["publish"], "--subscribe", broker.endpoints["subscribe"],
                "--lookup", broker.core.lookup_address, "--heartbeat-timeout", str(timeout), "-o", str(out)]
@@ -152,6 +156,7 @@ def recording(name: str, timeout: float):
     finally:
         recorder.send_signal(signal.SIGINT)
         recorder.wait(10)
+        recorder.stderr.close()
         broker.stop()
         context.term()
 

@@ -9,12 +9,17 @@ no I/O and reads no clock. This module owns the sockets and the clock:
   (``address``), the XPUB (``pub_address``: subscribers connect), the XSUB
   (``sub_address``: publishers connect) and an inproc PULL control socket, and starts the
   broadcast relay: ``zmq.proxy_steerable(XSUB, XPUB)`` in a thread of its own, in C, which
-  moves broadcasts and subscriptions unchanged until ``close()``.
+  moves broadcasts and subscriptions unchanged until ``close()`` (with a ``curve_dispatchers``
+  policy, :class:`~cauldron_proto.broker_relay.PolicyRelay` instead: Python, dropping the
+  broadcasts of a key not allowed to serve their service).
 * ``respond()`` polls the ROUTER and the control socket at most until the core's next
   deadline (and, called by hand, at most ``timeout``), serves one ROUTER message (it goes
   through ``core.handle(peer, frames, now)`` and the answers go back out of the ROUTER),
   then runs the timers that are due: "a single message on each socket", as the seed says,
-  so a test driving the broker by hand sees one step per call.
+  so a test driving the broker by hand sees one step per call. With CURVE (``security``) the
+  step reads each message's key name (ZAP User-Id on the received frame) and hands it to
+  ``core.handle(peer, frames, now, key)``, and keeps ``core.policy`` current before each DBQ;
+  without CURVE the step is the same as it always was.
 * ``run()`` is ``prepare()``, then the same step until ``stop()``, but serving up to
   ``BATCH`` ROUTER messages per poll (forever when no timer is due, so an idle broker
   sleeps). ``stop()`` sets a flag and writes to the control socket so a blocked poll wakes
@@ -37,9 +42,9 @@ import uuid
 import zmq
 
 from . import broker_launch as launch
-from ._generated import Text, encode
+from ._generated import ENVELOPE_SIZE, FRAME_NAMES, Direction, Text, encode
 from .broker_sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
-                             is_wildcard, poke, transmit, transmit_all)
+                             is_wildcard, poke, transmit, transmit_all, user_id)
 from .routing import BrokerCore
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
@@ -51,6 +56,8 @@ LISTEN_BACKLOG = 1024
 #: Messages a peer's ROUTER queue holds beyond the core's requests in flight (heartbeats, replies).
 ROUTER_QUEUE_MARGIN = 1024
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: cheaper than the enum
+_DIRECTION_AT = FRAME_NAMES.index("direction") - ENVELOPE_SIZE  # where a message's direction frame is
+_DBQ = Direction.DBQ.encode("ascii")  # the direction of every registration (welcome, ready, heartbeat answer)
 _log = logging.getLogger("cauldron_proto.broker")
 
 
@@ -68,6 +75,9 @@ class ZMQBroker(threading.Thread):
     #: CURVE for the ROUTER, XPUB and XSUB (a :class:`~cauldron_proto.security.BrokerCurve`, or
     #: None): set before ``start()``/``prepare()``; ``from_config`` sets it from the config.
     security = None
+    #: the broadcast relay once prepared: C (``broker_sockets.Relay``), or with a
+    #: ``curve_dispatchers`` policy a ``broker_relay.PolicyRelay`` (``relayed``, ``refused``)
+    relay = None
 
     def __init__(self, name, address, pub_address, sub_address, mon_address, context=None,
                  timeout=1.0, heartbeat=True):
@@ -153,8 +163,11 @@ class ZMQBroker(threading.Thread):
             if self.security is not None:
                 self.security.stop()
             raise
+        policy = None if self.security is None else self.security.policy
+        self.core.policy = None if policy is None else policy.current()  # the rules, as data
         # Called by hand, respond() waits at most `timeout`; run() lifts the limit.
-        self._local.sockets = BrokerSockets(*opened, longest_wait=math.ceil(self.timeout * 1000))
+        self._local.sockets = BrokerSockets(*opened, longest_wait=math.ceil(self.timeout * 1000), policy=policy)
+        self.relay = self._local.sockets.relay
         self._record_endpoints(opened[0], opened[1], opened[2])
 
     def _record_endpoints(self, router, xpub, xsub) -> None:
@@ -192,7 +205,10 @@ class ZMQBroker(threading.Thread):
             self._stop_requested.set()
             return
         if s.router in ready:
-            self._serve_router(s.router, batch)
+            if self.security is None:
+                self._serve_router(s.router, batch)
+            else:
+                self._serve_router_keyed(s.router, batch)
         deadline = self.core.next_deadline()
         if deadline is not None and deadline <= time.monotonic():
             self.cleanup(s.router)
@@ -216,6 +232,34 @@ class ZMQBroker(threading.Thread):
                 frame = recv(_NOBLOCK, False)
                 frames.append(frame.bytes)
             pending += handle(peer, frames, clock())
+            if count % FLUSH == 0:
+                transmit_all(send, pending)
+                pending = []
+        transmit_all(send, pending)
+
+    def _serve_router_keyed(self, router, batch: int) -> None:
+        """``_serve_router`` under CURVE: each message goes to the core with the key name of the
+        connection it came by (the ZAP User-Id on its frames), for the core's key rules.
+
+        With a policy, the core's rules are brought up to date (the file looked at, read again
+        if it changed) before each DBQ, the direction of every registration: the core itself
+        reads no file.
+        """
+        core, policy = self.core, self.security.policy
+        handle, clock, recv, send = core.handle, time.monotonic, router.recv, fast_send(router)
+        pending: list[list[bytes]] = []
+        for count in range(batch):
+            try:
+                frame = recv(_NOBLOCK, False)
+            except zmq.Again:
+                break
+            peer, frames, key = frame.bytes, [], user_id(frame)
+            while frame.more:
+                frame = recv(_NOBLOCK, False)
+                frames.append(frame.bytes)
+            if policy is not None and len(frames) >= ENVELOPE_SIZE and frames[_DIRECTION_AT] == _DBQ:
+                core.policy = policy.current()
+            pending += handle(peer, frames, clock(), key)
             if count % FLUSH == 0:
                 transmit_all(send, pending)
                 pending = []

@@ -18,7 +18,7 @@ import uuid
 import zmq
 
 __all__ = ["BATCH", "FLUSH", "BindError", "BrokerError", "BrokerSockets", "connect_form", "is_wildcard",
-           "drain", "fast_send", "poke", "receive", "Relay", "transmit", "transmit_all"]
+           "drain", "fast_send", "poke", "receive", "Relay", "transmit", "transmit_all", "user_id"]
 
 BATCH = 1000
 FLUSH = 32
@@ -85,6 +85,17 @@ def receive(recv) -> list[bytes]:
         frame = recv(_NOBLOCK, copy=False)
         frames.append(frame.bytes)
     return frames
+
+
+def user_id(frame) -> str:
+    """The key name of the CURVE connection a received ``zmq.Frame`` came by (its ZAP User-Id).
+
+    '' if it has none (every connection to a CURVE broker has one): a name no rule allows.
+    """
+    try:
+        return frame.get("User-Id")
+    except zmq.ZMQError:
+        return ""
 
 
 def transmit(send, frames) -> None:
@@ -195,18 +206,24 @@ class BrokerSockets:
 
     ``longest_wait``: milliseconds a poll may last when no timer is due (None: forever).
     ``wakeup``: a ``set_wakeup_fd`` socket polled too, so no signal waits for the next message.
+    ``policy``: a ``curve_dispatchers`` policy (:class:`~cauldron_proto.policy.PolicyFile`): the
+    relay is then a :class:`~cauldron_proto.broker_relay.PolicyRelay` (Python) instead of C.
     """
 
     __slots__ = ("router", "xpub", "xsub", "control", "relay", "poller", "wakeup", "longest_wait")
 
-    def __init__(self, router, xpub, xsub, control, longest_wait: int | None = None):
+    def __init__(self, router, xpub, xsub, control, longest_wait: int | None = None, policy=None):
         self.router, self.xpub, self.xsub, self.control = router, xpub, xsub, control
         self.wakeup = None
         self.longest_wait = longest_wait
         self.poller = zmq.Poller()
         for sock in (control, router):
             self.poller.register(sock, zmq.POLLIN)
-        self.relay = Relay(xsub, xpub)
+        if policy is None:
+            self.relay = Relay(xsub, xpub)
+        else:
+            from .broker_relay import PolicyRelay  # it imports this module
+            self.relay = PolicyRelay(xsub, xpub, policy)
 
     def watch(self, wakeup) -> None:
         self.wakeup = wakeup

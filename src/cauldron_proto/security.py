@@ -20,7 +20,10 @@ the public and the secret key.
 A peer whose public key is not in the folder, or that does not speak CURVE, fails the
 handshake: it never gets a message through, and ZMQ keeps trying to reconnect it. With
 ``curve_authorized = *`` any key is accepted: encrypted, but not authenticated.
-Nothing here touches frames: CURVE is a property of the connection.
+Nothing here touches frames: CURVE is a property of the connection. What a key may do once
+connected is the routing core's (``handle(..., key=User-Id)``: a dispatcher name belongs to
+its key) and, with ``curve_dispatchers``, the policy's (:attr:`BrokerCurve.policy`, a
+:class:`~cauldron_proto.policy.PolicyFile`: who may register and broadcast for what).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import zmq.auth
 from . import zap
 from ._generated import CONFIG_SECTION
 from .config import ConfigError
+from .policy import PolicyFile
 from .zap import ANY_KEY, KeyRing
 
 __all__ = ["ANY_KEY", "BrokerCurve", "PeerCurve", "KeyRing", "load_public_key", "load_secret_key",
@@ -67,12 +71,22 @@ def _load(path: "str | os.PathLike[str]") -> tuple[bytes, Optional[bytes]]:
 
 
 class BrokerCurve:
-    """The broker's CURVE settings: its key pair and the authorized keys."""
+    """The broker's CURVE settings: its key pair, the authorized keys, and who may serve what.
 
-    def __init__(self, secret_key_file: "str | os.PathLike[str]", authorized: "str | os.PathLike[str]"):
+    ``dispatchers``: the ``curve_dispatchers`` policy file (None: any authorized key may
+    register a free dispatcher name); it needs ``authorized`` to be a folder (its key names).
+    """
+
+    def __init__(self, secret_key_file: "str | os.PathLike[str]", authorized: "str | os.PathLike[str]",
+                 dispatchers: "str | os.PathLike[str] | None" = None):
         self.secret_key_file, self.authorized = os.fspath(secret_key_file), os.fspath(authorized)
         self.public, self.secret = load_secret_key(secret_key_file)
         self.ring = KeyRing(authorized)
+        if dispatchers is not None and self.ring.any:
+            raise ConfigError(f"[zmq] curve_dispatchers names keys by their file names: it needs curve_authorized "
+                              f"to be a folder of key files, not {ANY_KEY}")
+        #: the ``curve_dispatchers`` policy (read again when it changes), or None
+        self.policy: Optional[PolicyFile] = PolicyFile(dispatchers) if dispatchers is not None else None
         self.domain = f"cauldron-{uuid.uuid4().hex}"
         self._context: Optional[zmq.Context] = None
 
@@ -98,7 +112,10 @@ class BrokerCurve:
         """Whom the broker accepts, in words."""
         if self.ring.any:
             return "accepting any key"
-        return f"accepting {len(self.ring)} authorized key{'s' * (len(self.ring) != 1)} in {self.authorized}"
+        text = f"accepting {len(self.ring)} authorized key{'s' * (len(self.ring) != 1)} in {self.authorized}"
+        if self.policy is None:
+            return text + "; any of them may serve a free dispatcher name"
+        return text + f"; dispatchers as {self.policy.path} says"
 
     def __repr__(self) -> str:
         return f"<BrokerCurve {self.public.decode()} {self.accepting()}>"
@@ -137,18 +154,20 @@ def _value(config: Any, key: str) -> str:
 
 
 def broker_curve(config: Any) -> Optional[BrokerCurve]:
-    """The broker's CURVE settings from `[zmq]` keys ``curve_secret_key`` and ``curve_authorized``
-    (a ConfigParser or a mapping); None when ``curve_secret_key`` is not set."""
+    """The broker's CURVE settings from `[zmq]` keys ``curve_secret_key``, ``curve_authorized``
+    and ``curve_dispatchers`` (a ConfigParser or a mapping); None when ``curve_secret_key`` is not set."""
     secret, authorized = _value(config, "curve_secret_key"), _value(config, "curve_authorized")
+    dispatchers = _value(config, "curve_dispatchers")
     if not secret:
-        if authorized:
-            raise ConfigError("[zmq] curve_authorized is set but curve_secret_key is not: "
-                              "the broker needs its secret key to use CURVE")
+        for key, value in (("curve_authorized", authorized), ("curve_dispatchers", dispatchers)):
+            if value:
+                raise ConfigError(f"[zmq] {key} is set but curve_secret_key is not: "
+                                  "the broker needs its secret key to use CURVE")
         return None
     if not authorized:
         raise ConfigError("[zmq] curve_secret_key is set but curve_authorized is not: give a folder "
                           f"of authorized public key files (or {ANY_KEY} for any key)")
-    return BrokerCurve(secret, authorized)
+    return BrokerCurve(secret, authorized, dispatchers or None)
 
 
 def peer_curve(config: Any) -> Optional[PeerCurve]:

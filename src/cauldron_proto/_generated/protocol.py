@@ -238,6 +238,10 @@ class Text:
     DISPATCHER_REPLACED = "Dispatcher '{dispatcher}' re-registered before answering"
     #: DBE to a ready or heartbeat answer from a socket the dispatcher name is not registered at while another socket holds the name (at most once per T per socket); it must send welcome (sent by the broker)
     DISPATCHER_NOT_REGISTERED = "Dispatcher '{dispatcher}' is not registered for '{service}'; send welcome"
+    #: DBE to a welcome (CURVE) for a dispatcher name registered by a connection authenticated with another key (at most once per T per socket); only the same key takes a name over (sent by the broker)
+    DISPATCHER_OWNED_BY_ANOTHER_KEY = "Dispatcher '{dispatcher}' of '{service}' is registered by another key; refused"
+    #: DBE to a welcome, ready or heartbeat answer (CURVE with a curve_dispatchers policy) from a key the policy does not let serve that service (at most once per T per socket) (sent by the broker)
+    KEY_MAY_NOT_SERVE = "Key '{key}' may not register dispatchers of '{service}'; refused"
     #: error reply to a request whose frames break a rule but can still be answered (sent by the broker)
     MALFORMED_REQUEST = 'Malformed message: {reason}'
     #: error reply to a well-formed query with a direction the broker does not serve (for example SDQ from a client) (sent by the broker)
@@ -267,6 +271,8 @@ TEXTS = {
     'locate_no': Text.LOCATE_NO,
     'dispatcher_replaced': Text.DISPATCHER_REPLACED,
     'dispatcher_not_registered': Text.DISPATCHER_NOT_REGISTERED,
+    'dispatcher_owned_by_another_key': Text.DISPATCHER_OWNED_BY_ANOTHER_KEY,
+    'key_may_not_serve': Text.KEY_MAY_NOT_SERVE,
     'malformed_request': Text.MALFORMED_REQUEST,
     'no_handler': Text.NO_HANDLER,
     'dispatcher_busy': Text.DISPATCHER_BUSY,
@@ -300,6 +306,8 @@ CONFIG_KEYS = {
     'max_message_size': ConfigKey('max_message_size', '16777216', 'integer', "the largest frame in bytes the broker's ROUTER accepts (16 MiB); a peer that sends a larger one is disconnected"),
     'curve_secret_key': ConfigKey('curve_secret_key', '', 'path', "broker: its CURVE secret key file (NAME.key_secret, from cauldron-keygen); when set, the broker's ROUTER, XSUB and XPUB accept only CURVE peers whose key is authorized (empty: no CURVE)"),
     'curve_authorized': ConfigKey('curve_authorized', '', 'path', 'broker: a folder of the public key files (NAME.key) of the peers allowed to connect, read again when it changes; * accepts any key (encrypted, not authenticated)'),
+    'curve_dispatchers': ConfigKey('curve_dispatchers', '', 'path', ('broker, with CURVE: a policy file naming, per key name (a file stem in curve_authorized), the services whose dispatchers it may register (names or globs), read again when it changes; keys not '
+ 'named are clients only, and broadcasts for a service from a key not allowed to serve it are not relayed (empty: any authorized key may register a free name)')),
     'curve_key': ConfigKey('curve_key', '', 'path', 'clients and dispatchers: their own CURVE secret key file (NAME.key_secret); empty with curve_server_key set: a new key pair each time (accepted only with curve_authorized = *)'),
     'curve_server_key': ConfigKey('curve_server_key', '', 'path', "clients and dispatchers: the broker's public key file (NAME.key); when set, every socket to the broker uses CURVE (empty: no CURVE)"),
 }

@@ -2,7 +2,7 @@
 
     cauldron-broker [-c CONFIG] [--router ADDR] [--publish ADDR] [--subscribe ADDR]
                     [--lookup ADDR] [--timeout SECONDS] [--no-heartbeat]
-                    [--curve-secret-key FILE --curve-authorized DIR] [-v]
+                    [--curve-secret-key FILE --curve-authorized DIR [--curve-dispatchers FILE]] [-v]
 
 Prints one line per bound socket (its real endpoint, a wildcard port resolved), then serves.
 Exit status: 0 after SIGINT/SIGTERM, 1 when the configuration is unusable or a bind fails
@@ -49,6 +49,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--curve-authorized", metavar="DIR",
                    help="with CURVE: the folder of authorized public key files, NAME.key; * for any key "
                         "(config key curve_authorized)")
+    p.add_argument("--curve-dispatchers", metavar="FILE",
+                   help="with CURVE: the policy file of which key may register dispatchers of which services "
+                        "(lines 'KEY: SERVICE ...', globs allowed); keys not named are clients only, and "
+                        "broadcasts are relayed only from keys allowed to serve their service "
+                        "(config key curve_dispatchers)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
     return p
 
@@ -64,7 +69,8 @@ def configure(args: argparse.Namespace) -> ZMQBroker:
         section["timeout"] = repr(args.timeout)
     if args.no_heartbeat:
         section["heartbeat"] = "no"
-    for key, value in (("curve_secret_key", args.curve_secret_key), ("curve_authorized", args.curve_authorized)):
+    for key, value in (("curve_secret_key", args.curve_secret_key), ("curve_authorized", args.curve_authorized),
+                       ("curve_dispatchers", args.curve_dispatchers)):
         if value is not None:
             section[key] = value
     broker = ZMQBroker.from_config(cfg, name=PROG)

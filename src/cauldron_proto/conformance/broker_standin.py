@@ -29,7 +29,7 @@ from typing import IO
 import msgspec
 import zmq
 
-from cauldron_proto import Direction, Message, RemoteProtocolError, decode, encode
+from cauldron_proto import Direction, Message, RemoteProtocolError, decode, encode, kinds
 
 from .frames import show
 from .settings import Settings
@@ -160,8 +160,7 @@ class BrokerStandIn:
         self._next_beat = time.monotonic() + self.period
         if not self.heartbeats:
             return
-        beat = Message.new(Direction.DBP, service=self.service, dispatcher=self.name, command="heartbeat",
-                           payload="beat")
+        beat = kinds.heartbeat(self.service, self.name)
         self._beats.add(beat.identifier)
         self.send([b"", *encode(beat)])
 

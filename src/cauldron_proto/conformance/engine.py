@@ -22,7 +22,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from cauldron_proto import Direction, RemoteProtocolError, decode, encode
+from cauldron_proto import Direction, RemoteProtocolError, decode, encode, kinds
 
 from .frames import CaseError, Env, match_frames, names_used, render, show, show_spec
 from .settings import Settings, needs
@@ -140,7 +140,7 @@ class _CaseRun:
         if not peer.auto_heartbeat or not _is_heartbeat(frames):
             return False
         self.log(name, "auto", frames)
-        answer = encode(decode(frames).reply(f"{time.time():.3f}"))
+        answer = encode(kinds.heartbeat_answer(decode(frames), time.time()))
         self.log(name, "auto", answer)
         self.link.send(name, answer)
         return True

@@ -154,6 +154,7 @@ class Case(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     crash_risk: bool = False
     covers: list[str] = []
     recorded_from: str | None = None
+    generated_from: str | None = None  # the spec entry a generated case comes from (python -m codegen)
     defect: str | None = None  # the known defect of an implementation this case catches
     suite: Suite = "broker"    # what the case checks: a broker, a dispatcher or a client (the runner plays the rest)
     opening: bool = False      # dispatcher suite: the dispatcher's first exchange; runs first

@@ -31,6 +31,12 @@ class CoreBase:
         self.books = Books()
         #: routing id -> when it was last told to welcome (rate limit of that DBE)
         self._told_to_welcome: dict[bytes, float] = {}
+        #: routing id -> when a registration from it was last refused (rate limit of that DBE)
+        self._told_refused: dict[bytes, float] = {}
+        #: with CURVE, who may register dispatchers of what (``allows(key, service)``;
+        #: ``cauldron_proto.policy``), or None: any key may register a free name
+        self.policy = None
+        self._key: str | None = None  # the CURVE key of the message being handled (None: no CURVE)
         self.stats = Stats()
         self.drops = DropLog(self.stats)
         self._out: list[list[bytes]] = []
@@ -70,6 +76,16 @@ class CoreBase:
         got = len(request.prefix)
         self._refuse(peer, request, f"expected one empty delimiter frame before the envelope, got {got} prefix frame{'s' * (got != 1)}")
 
+    def _once_per_period(self, told: dict[bytes, float], peer: bytes) -> bool:
+        """True (and noted in ``told``) unless ``peer`` was told within the last T."""
+        if told.get(peer, -float("inf")) + self.timeout > self._now:
+            return False
+        if len(told) >= 4096:
+            for stale in [p for p, at in told.items() if at + self.timeout <= self._now]:
+                del told[stale]
+        told[peer] = self._now
+        return True
+
     def _drop(self, reason: str, peer: bytes, detail: object = "") -> None:
         self.drops.drop(reason, self._now, peer, detail)
 
@@ -91,6 +107,15 @@ class CoreBase:
             else:
                 self._send((client, b""), entry.request.error(text, dispatcher=record.name))
         self.books.forget_if_idle(record.service, self._now)
+
+    def _expire(self, record: DispatcherRecord) -> None:
+        self.stats.expired += 1
+        self.stats.timed_out += sum(1 for e in record.in_flight.values() if e.fanout is None)
+        self._log_event("dispatcher %s/%s at %s expired", record.service, record.name, record.peer.hex())
+        service = self.books.services.get(record.service)
+        if service is not None:
+            service.forget_types_of(record.name)
+        self._retire(record, Text.DISPATCHER_TIMED_OUT)
 
     def _finish_fanout(self, fanout: FanOut) -> None:
         """Answer the client with the merged result and forget the fan-out."""

@@ -31,17 +31,19 @@ class InFlight(msgspec.Struct, gc=False):
 class DispatcherRecord:
     """One dispatcher name of one service, registered at one socket (routing id)."""
 
-    __slots__ = ("service", "service_name", "name", "peer", "ready", "expire_at", "next_beat_at", "in_flight",
-                 "unanswered")
+    __slots__ = ("service", "service_name", "name", "peer", "key", "ready", "expire_at", "next_beat_at",
+                 "in_flight", "unanswered")
 
     #: The broker's own messages (replies, heartbeats) ``unanswered`` counts at most.
     MAX_UNANSWERED = 64
 
-    def __init__(self, service_name: str, name: str, peer: bytes, now: float, timeout: float):
+    def __init__(self, service_name: str, name: str, peer: bytes, now: float, timeout: float,
+                 key: str | None = None):
         self.service = service_name.upper()  #: the service key
         self.service_name = service_name  #: the service name as the dispatcher wrote it
         self.name = name  #: the dispatcher name, case-sensitive
         self.peer = peer
+        self.key = key  #: the CURVE key its socket authenticated with (None without CURVE)
         self.ready = False  #: heartbeats start once the dispatcher said ``ready``
         self.in_flight: dict[InFlightKey, InFlight] = {}
         #: identifiers of the broker's own messages to it (a welcome's ``confirmed``, heartbeats,

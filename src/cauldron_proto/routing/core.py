@@ -27,7 +27,7 @@ Invariants, true after every call:
 4. Memory is bounded by what is registered and in flight: there is no per-client record;
    a service exists only while it has a dispatcher or a fan-out in flight (looking one up,
    or a request naming an unknown one, never creates it); the identify cache lives in its
-   service and goes with it, learned keyword owners are kept a while longer (6.). A dispatcher has at most
+   service and goes with it, learned keyword owners are kept a while longer (7.). A dispatcher has at most
    ``max_in_flight`` requests in flight: more are answered ``Dispatcher 'X' has N requests
    in flight; try again later`` at once (a fan-out skips it, an unusable answer).
 5. A dispatcher is routable from its ``welcome`` (heartbeats start at ``ready``) until it
@@ -37,7 +37,10 @@ Invariants, true after every call:
    registered again at that socket, ready (an existing Cauldron dispatcher never welcomes
    twice); if another socket holds the name it gets DBE ``Dispatcher 'X' is not registered
    for 'S'; send welcome``, at most once per T per socket (no ping-pong).
-6. Learned keyword owners outlive their service's last dispatcher by
+6. With CURVE (``handle(..., key=NAME)``), a dispatcher name belongs to the key that
+   registered it, and a ``policy`` says which keys may serve which services: see
+   :mod:`.keys`. Without CURVE (``key`` None) nothing of that applies.
+7. Learned keyword owners outlive their service's last dispatcher by
    ``books.owner_retention`` seconds (a day; at most ``books.max_retained`` services): a
    dispatcher that comes back under the same name is routed to by keyword again, for
    clients that never identify twice.
@@ -86,12 +89,17 @@ class BrokerCore(ClientHandlers, DispatcherHandlers):
         Direction.SDE: DispatcherHandlers._dispatcher_reply,
     }
 
-    def handle(self, peer: bytes, frames: Sequence[bytes], now: float) -> list[list[bytes]]:
-        """One message from the ROUTER (``frames`` after the routing id); what to send."""
-        self._out, self._now = [], now
+    def handle(self, peer: bytes, frames: Sequence[bytes], now: float,
+               key: str | None = None) -> list[list[bytes]]:
+        """One message from the ROUTER (``frames`` after the routing id); what to send.
+
+        ``key``: with CURVE, the name of the key the sender's connection authenticated with
+        (its ZAP User-Id); the key rules of :mod:`.keys` apply. None: no CURVE, no key rules.
+        """
+        self._out, self._now, self._key = [], now, key
         self.stats.received += 1
         try:
-            if peer in self.books.by_peer:
+            if peer in self.books.by_peer and (key is None or self._same_key(peer, key)):
                 self._seen(peer, now)
             try:
                 message = decode(frames)

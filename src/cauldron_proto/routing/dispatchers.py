@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from .._generated import Command, Direction, Message, Text, kinds
-from .base import CoreBase
 from .books import DispatcherRecord
+from .keys import KeyRules
 
 _ROUTED_REPLY = {Direction.CDP: "CD", Direction.CDE: "CD", Direction.SDP: "SD", Direction.SDE: "SD"}
 
 
-class DispatcherHandlers(CoreBase):
+class DispatcherHandlers(KeyRules):
     """Handlers of dispatcher messages, and the timers that watch dispatchers."""
 
     def _dispatcher_query(self, peer: bytes, message: Message) -> None:
@@ -44,7 +44,9 @@ class DispatcherHandlers(CoreBase):
         key, name = message.service_key, message.dispatcher
         service = self.books.services.get(key)  # type: ignore[arg-type]
         if service is None or name not in service.dispatchers:
-            record = DispatcherRecord(message.service, name, peer, self._now, self.timeout)  # type: ignore[arg-type]
+            if not self._may_register(peer, message, None):
+                return
+            record = DispatcherRecord(message.service, name, peer, self._now, self.timeout, self._key)  # type: ignore[arg-type]
             record.ready = True
             self.books.add(record)
             self.stats.readmitted += 1
@@ -52,13 +54,8 @@ class DispatcherHandlers(CoreBase):
             self._log_event("dispatcher %s/%s at %s registered again by its %s (no welcome)",
                             key, name, peer.hex(), message.command)
             return
-        told = self._told_to_welcome
-        if told.get(peer, -float("inf")) + self.timeout > self._now:
+        if not self._once_per_period(self._told_to_welcome, peer):
             return self._drop("not_registered_told_already", peer, message)
-        if len(told) >= 4096:
-            for stale in [p for p, at in told.items() if at + self.timeout <= self._now]:
-                del told[stale]
-        told[peer] = self._now
         text = Text.DISPATCHER_NOT_REGISTERED.format(dispatcher=name, service=message.service)
         self._answer(peer, message, message.error(text))
 
@@ -69,7 +66,9 @@ class DispatcherHandlers(CoreBase):
         old = None if service is None else service.dispatchers.get(name)  # type: ignore[arg-type]
         record = old
         if old is None or old.peer != peer:
-            record = DispatcherRecord(message.service, name, peer, self._now, self.timeout)  # type: ignore[arg-type]
+            if not self._may_register(peer, message, old):
+                return
+            record = DispatcherRecord(message.service, name, peer, self._now, self.timeout, self._key)  # type: ignore[arg-type]
             self.books.add(record)
             self.stats.registered += 1
             self._schedule_changed()
@@ -131,12 +130,3 @@ class DispatcherHandlers(CoreBase):
             record.sent(beat.identifier)
             self.stats.heartbeats += 1
             record.next_beat_at = now + self.timeout
-
-    def _expire(self, record: DispatcherRecord) -> None:
-        self.stats.expired += 1
-        self.stats.timed_out += sum(1 for e in record.in_flight.values() if e.fanout is None)
-        self._log_event("dispatcher %s/%s at %s expired", record.service, record.name, record.peer.hex())
-        service = self.books.services.get(record.service)
-        if service is not None:
-            service.forget_types_of(record.name)
-        self._retire(record, Text.DISPATCHER_TIMED_OUT)

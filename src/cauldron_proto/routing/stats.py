@@ -30,6 +30,7 @@ class Stats(msgspec.Struct):
     timed_out: int = 0  #: requests answered 'Dispatcher Timed Out'
     fanouts: int = 0  #: fan-outs answered (merged, by deadline or after expiries)
     cache_hits: int = 0  #: identify fan-outs answered from the cache
+    registrations_refused: int = 0  #: welcomes and re-admissions refused by the key rules (CURVE)
 
 
 class DropLog:
@@ -39,8 +40,8 @@ class DropLog:
         self.stats = stats
         self.interval = interval
         self.logger = logger
-        self._last_logged: dict[str, float] = {}
-        self._unlogged: dict[str, int] = {}
+        self._last_logged: dict[object, float] = {}
+        self._unlogged: dict[object, int] = {}
 
     def drop(self, reason: str, now: float, peer: bytes, detail: object = "",
              level: int = logging.DEBUG) -> None:
@@ -51,17 +52,27 @@ class DropLog:
         stats = self.stats
         stats.dropped += 1
         stats.dropped_by_reason[reason] = stats.dropped_by_reason.get(reason, 0) + 1
+        if self.logger.isEnabledFor(level):
+            self.note(reason, now, level, "dropped from peer %s: %s %s", _hex(peer), reason, detail,
+                      exc_info=level >= logging.ERROR)
+
+    def note(self, reason: object, now: float, level: int, text: str, *args: object,
+             exc_info: bool = False) -> None:
+        """Log ``text % args`` unless a line of ``reason`` was logged in the last ``interval``
+        (then count it, and say how many were not logged on the next line of ``reason``)."""
         if not self.logger.isEnabledFor(level):
             return
         last = self._last_logged.get(reason)
         if last is not None and now - last < self.interval:
             self._unlogged[reason] = self._unlogged.get(reason, 0) + 1
             return
+        if len(self._last_logged) >= 4096:  # reasons may name keys: bounded like everything else
+            self._last_logged.clear()
+            self._unlogged.clear()
         self._last_logged[reason] = now
         skipped = self._unlogged.pop(reason, 0)
         more = f" ({skipped} more since the last line)" if skipped else ""
-        self.logger.log(level, "dropped from peer %s: %s %s%s", _hex(peer), reason, detail, more,
-                        exc_info=level >= logging.ERROR)
+        self.logger.log(level, text + "%s", *args, more, exc_info=exc_info)
 
 
 def _hex(peer: object) -> str:

@@ -1,0 +1,110 @@
+"""What a curve_dispatchers policy costs broadcasts: the Python relay that checks each
+publisher's key against the C relay, in the same run.
+
+Three brokers (the ``cauldron-broker`` command, each in its own process), publisher and
+subscriber in processes of their own, over tcp loopback, round-robin, median of --runs:
+
+* ``plain``: no CURVE, the C relay (``zmq.proxy_steerable``);
+* ``curve``: CURVE, no policy: still the C relay (the CURVE encryption is what it adds);
+* ``curve+policy``: CURVE with a policy letting the publisher's key serve the service: the
+  Python :class:`cauldron_proto.broker_relay.PolicyRelay`, every broadcast checked.
+
+    python benchmarks/relay_policy.py [--runs 3] [--count 100000] [--size 100]
+
+Figures: broadcasts per second received (a flood: the publisher as fast as it can; or
+paced with --interval), latency percentiles, ``received_percent`` (below 100: some were
+dropped at a high-water mark), and the broker process's CPU per broadcast received, whole
+and without its ZMQ I/O threads (the relay's own work: the C proxy or the Python thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import peers  # noqa: E402
+from broker import _broadcast_with  # noqa: E402
+
+from cauldron_proto.cli.keygen import generate  # noqa: E402
+from cauldron_proto.security import load_public_key, load_secret_key  # noqa: E402
+
+VERSIONS = ("plain", "curve", "curve+policy")
+FIGURES = ("rate_per_s", "p50_us", "p99_us", "received_percent", "cpu_us", "cpu_us_app")
+
+
+def _keys(folder: Path) -> dict:
+    made = {name: generate(folder / "keys", name) for name in ("broker", "pub", "sub")}
+    (folder / "authorized").mkdir()
+    for name in ("pub", "sub"):
+        shutil.copy(made[name][0], folder / "authorized")
+    (folder / "dispatchers").write_text(f"pub: {peers.SERVICE}\n")
+    server = load_public_key(made["broker"][0])
+    return {"folder": folder, "broker": made["broker"],
+            **{name: (server, *load_secret_key(made[name][1])) for name in ("pub", "sub")}}
+
+
+def _flags(version: str, keys: dict) -> tuple[str, ...]:
+    if version == "plain":
+        return ()
+    flags = ("--curve-secret-key", str(keys["broker"][1]), "--curve-authorized", str(keys["folder"] / "authorized"))
+    if version == "curve+policy":
+        flags += ("--curve-dispatchers", str(keys["folder"] / "dispatchers"))
+    return flags
+
+
+def flood(version: str, keys: dict, count: int, size: int, interval: float = 0.0) -> dict:
+    """Broadcasts through a broker of ``version``; with the broker's CPU per broadcast received."""
+    proc, endpoints = peers.start_broker(5.0, extra=_flags(version, keys))
+    try:
+        curves = (None, None) if version == "plain" else (keys["pub"], keys["sub"])
+        before = peers.cpu_ns(proc.pid)
+        result = _broadcast_with(endpoints["publish"], endpoints["subscribe"], count, size, interval, *curves)
+        received = max(1, round(result["received_percent"] * count / 100))
+        cpu = peers.cpu_us_per(proc.pid, before, received)
+        result.update(cpu_us=cpu["cpu_us_per_rt"], cpu_us_app=cpu["cpu_us_per_rt_app"])
+        return result
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--size", type=int, default=100, help="payload bytes")
+    parser.add_argument("--interval", type=float, default=0.0,
+                        help="seconds between broadcasts (0: a flood; e.g. 0.0002 for 5,000/s, paced)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        keys = _keys(Path(tmp))
+        results: dict[str, list[dict]] = {version: [] for version in VERSIONS}
+        for run in range(args.runs):
+            for version in VERSIONS:
+                result = flood(version, keys, args.count, args.size, args.interval)
+                results[version].append(result)
+                print(f"run {run + 1}: {version:<13} {result['rate_per_s']:>9,.0f}/s  p50 {result['p50_us']:,.0f} us"
+                      f"  received {result['received_percent']:.1f}%  broker CPU {result['cpu_us']:.1f} us"
+                      f" ({result['cpu_us_app']:.1f} without ZMQ I/O)", flush=True)
+    medians = {v: {k: statistics.median(r[k] for r in rs) for k in FIGURES} for v, rs in results.items()}
+    how = "a flood" if not args.interval else f"paced, one per {args.interval * 1e6:g} us"
+    print(f"\nmedian of {args.runs} runs, {args.count:,} broadcasts of {args.size} B each, {how}:")
+    base = medians["curve"]
+    for version, m in medians.items():
+        print(f"{version:<13} {m['rate_per_s']:>9,.0f}/s ({m['rate_per_s'] / base['rate_per_s']:.2f}x curve's C relay)"
+              f"  p50 {m['p50_us']:,.0f} us  p99 {m['p99_us']:,.0f} us  received {m['received_percent']:.1f}%"
+              f"  broker CPU per broadcast {m['cpu_us']:.1f} us, {m['cpu_us_app']:.1f} without ZMQ I/O"
+              f" ({m['cpu_us_app'] / base['cpu_us_app']:.1f}x curve's C relay)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
