@@ -11,7 +11,9 @@ IO_MODULES = ("zmq", "zmq.auth", "asyncio", "multiprocessing", "jinja2")
 
 
 @pytest.mark.parametrize("module", ["cauldron_proto", "cauldron_proto.routing", "cauldron_proto.kinds",
-                                    "cauldron_proto.payloads", "cauldron_proto.ktl", "cauldron_proto.config"])
+                                    "cauldron_proto.payloads", "cauldron_proto.ktl", "cauldron_proto.config",
+                                    "cauldron_proto.client.core", "cauldron_proto.dispatcher.handlers",
+                                    "cauldron_proto.dispatcher.registration"])
 def test_the_io_free_parts_import_no_io_library(module):
     code = (f"import sys, {module}; "
             f"print(' '.join(m for m in {IO_MODULES!r} if m in sys.modules))")
@@ -26,6 +28,9 @@ def test_public_names_load_on_first_use():
 
     assert ZMQBroker.__module__ == "cauldron_proto.broker" and issubclass(BindError, BrokerError)
     assert client.Service and dispatcher.Service and security.BrokerCurve
+    assert client.Service.__module__ == "cauldron_proto.client.service" and dispatcher.default_dispatcher_name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        client.nope  # noqa: B018
     assert {"ZMQBroker", "client", "dispatcher", "security", "kinds", "payloads"} <= set(dir(cauldron_proto))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         cauldron_proto.nope  # noqa: B018

@@ -11,21 +11,21 @@ sent ``FLUSH`` messages at a time (see ``ZMQBroker._serve_router``).
 
 from __future__ import annotations
 
-import re
 import threading
 import uuid
 
 import zmq
 
+from .config import TCP_ADDRESS
+
 __all__ = ["BATCH", "FLUSH", "BindError", "BrokerError", "BrokerSockets", "connect_form", "is_wildcard",
-           "drain", "fast_send", "poke", "receive", "Relay", "transmit", "transmit_all", "user_id"]
+           "drain", "fast_send", "poke", "Relay", "transmit", "transmit_all", "user_id"]
 
 BATCH = 1000
 FLUSH = 32
 LARGE = 65536  # bytes: frames this large are sent without copying (pyzmq's own copy threshold)
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
-_TCP = re.compile(r"^tcp://(?P<host>\[[^\]]*\]|[^/]*?):(?P<port>\d+|\*)$")
 _ANY_HOST = {"*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]", "[::0]": "[::1]"}
 
 
@@ -48,7 +48,7 @@ class BindError(BrokerError, zmq.ZMQError):
 
 def is_wildcard(addr: str) -> bool:
     """Whether ``addr`` is a tcp address with a port left for the system to choose (``*`` or 0)."""
-    match = _TCP.match(addr or "")
+    match = TCP_ADDRESS.match(addr or "")
     return match is not None and match["port"] in ("*", "0")
 
 
@@ -57,7 +57,7 @@ def connect_form(bound: str, host: str | None = None) -> str:
 
     A wildcard host (all interfaces) becomes ``host`` (the configured one) or loopback.
     """
-    match = _TCP.match(bound)
+    match = TCP_ADDRESS.match(bound)
     if match is None or match["host"] not in _ANY_HOST:
         return bound
     return f"tcp://{host or _ANY_HOST[match['host']]}:{match['port']}"
@@ -65,7 +65,7 @@ def connect_form(bound: str, host: str | None = None) -> str:
 
 def host_of(addr: str) -> str | None:
     """The host of a tcp address, None for another transport or a wildcard host."""
-    match = _TCP.match(addr)
+    match = TCP_ADDRESS.match(addr)
     return None if match is None or match["host"] in _ANY_HOST else match["host"]
 
 
@@ -75,16 +75,6 @@ def fast_send(sock):
     if backend is not None and isinstance(sock, backend):
         return backend.send.__get__(sock)
     return sock.send
-
-
-def receive(recv) -> list[bytes]:
-    """One whole multipart message from a socket's ``recv``; raises zmq.Again if none is ready."""
-    frame = recv(_NOBLOCK, copy=False)
-    frames = [frame.bytes]
-    while frame.more:
-        frame = recv(_NOBLOCK, copy=False)
-        frames.append(frame.bytes)
-    return frames
 
 
 def user_id(frame) -> str:

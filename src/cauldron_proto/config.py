@@ -14,11 +14,13 @@ from typing import Union
 
 from ._generated import CONFIG_DEFAULTS, CONFIG_SECTION
 
-__all__ = ["ConfigLike", "ConfigError", "read_configuration", "address", "bind_address",
+__all__ = ["ConfigLike", "ConfigError", "TCP_ADDRESS", "read_configuration", "address", "bind_address",
            "get_float", "get_bool", "get_int"]
 
 ConfigLike = Union[str, "os.PathLike[str]", configparser.ConfigParser, None]
-_TCP = re.compile(r"^tcp://(?P<host>\[[^\]]*\]|[^:/]*):(?P<port>\d+|\*)$")
+#: A tcp address: its host (a name, an IPv4 address, a bracketed IPv6 address, ``*``) and port
+#: (a number, or ``*`` for one the system chooses). The one pattern the package parses them with.
+TCP_ADDRESS = re.compile(r"^tcp://(?P<host>\[[^\]]*\]|[^/]*?):(?P<port>\d+|\*)$")
 
 
 class ConfigError(ValueError):
@@ -62,7 +64,7 @@ def bind_address(value: str) -> str:
     ``tcp://localhost:PORT`` binds the resolved loopback address; any other
     ``tcp://HOST:PORT`` binds ``tcp://*:PORT`` (all interfaces); other transports bind as written.
     """
-    match = _TCP.match(value)
+    match = TCP_ADDRESS.match(value)
     if match is None:
         return value
     host, port = match["host"], match["port"]

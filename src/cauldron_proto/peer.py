@@ -31,14 +31,11 @@ import zmq
 from ._generated import CONFIG_SECTION
 from .config import ConfigLike, address, get_bool, get_float, get_int, read_configuration
 from .security import PeerCurve, peer_curve
+from .client.errors import ShutDownError
 
 __all__ = ["Settings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError", "term_owned_context"]
 
 _STOP = object()
-
-
-class ShutDownError(RuntimeError):
-    """The helper was shut down: no more requests can be sent through it."""
 
 
 @dataclass(frozen=True)

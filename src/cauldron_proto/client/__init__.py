@@ -14,12 +14,23 @@ dispatcher went silent with the request in flight);
 :class:`UnknownKeywordError` (a ``KeyError``) names a keyword no dispatcher has.
 """
 
+from importlib import import_module
+
+from .core import ClientCore, KeywordInfo, KeywordState, KeywordValue, is_broadcast_for, topics_for
 from .errors import (ClientError, DispatcherError, DispatcherTimeoutError, RequestTimeoutError, ShutDownError,
                      UnknownKeywordError)
-from .core import ClientCore, KeywordState
-from .keyword import Keyword, KeywordValue, Monitor
-from .service import KeywordInfo, Service
-from .transport import is_broadcast_for, topics_for
+from .keyword import Keyword, Monitor
+
+#: The I/O layer (zmq, threads), loaded on first use: ``client.core`` and the errors load no zmq.
+_LAZY = {"Service": ".service"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = ["Service", "Keyword", "KeywordValue", "KeywordInfo", "Monitor", "ClientCore", "KeywordState", "ClientError",
            "DispatcherError", "DispatcherTimeoutError", "RequestTimeoutError", "UnknownKeywordError", "ShutDownError",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..peer import ShutDownError
+
+
+class ShutDownError(RuntimeError):
+    """The helper was shut down: no more requests can be sent through it."""
 
 __all__ = ["ClientError", "RequestTimeoutError", "DispatcherError", "DispatcherTimeoutError",
            "UnknownKeywordError", "ShutDownError"]
