@@ -8,12 +8,11 @@ import no zmq; the broker, the helpers and security load it, on first use of the
 (PEP 562 lazy exports), so ``import cauldron_proto.routing`` stays free of I/O libraries.
 """
 
-from importlib import import_module
-
 from ._generated import *  # noqa: F401,F403
 from ._generated import __all__ as _generated_all
 from .config import ConfigError, read_configuration
 from .ktl import KTLValueError
+from ._lazy import lazy_exports
 from .routing import BrokerCore
 
 __version__ = "0.1.0"
@@ -33,16 +32,7 @@ __all__ = [*_generated_all, "BindError", "BrokerCore", "BrokerError", "ConfigErr
            "kinds", "payloads"]
 
 
-def __getattr__(name: str):
-    try:
-        module, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = import_module(module, __name__)
-    if attribute is not None:
-        value = getattr(value, attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import math
 import time
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import zmq
 import zmq.asyncio
@@ -33,7 +33,7 @@ import zmq.asyncio
 from .._generated import Direction, Message, RemoteProtocolError, decode, encode
 from ..config import ConfigLike
 from ..dispatcher.handlers import answering
-from ..dispatcher.keyword import Keyword, Reader, Validator
+from ..dispatcher.keyword import Keyword, KeywordTable
 from ..dispatcher.registration import Registration
 from ..dispatcher.service import default_dispatcher_name
 from ..dispatcher.steps import run_async
@@ -46,7 +46,7 @@ _REQUESTS = frozenset({Direction.CDQ, Direction.SDQ})
 _BATCH = 200  # messages taken at once before the serving task lets others run
 
 
-class Dispatcher:
+class Dispatcher(KeywordTable):
     """Asyncio dispatcher ``dispatcher`` of service ``name``; ``async with`` serves it.
 
     ``config``, ``broker``, ``publish``, ``timeout`` (the broker's heartbeat period),
@@ -88,34 +88,6 @@ class Dispatcher:
     def __repr__(self) -> str:
         return f"<aio.Dispatcher {self.name} ({self.dispatcher}) {len(self._keywords)} keywords>"
 
-    # Keywords --------------------------------------------------------------------------
-    def add_keyword(self, name: str, type: str = "basic", value: Any = None, units: Optional[str] = None,
-                    *, validate: Optional[Validator] = None, on_read: Optional[Reader] = None,
-                    enumerators: Any = None) -> Keyword:
-        """Add (or replace) keyword ``name``, as ``dispatcher.Service.add_keyword`` does;
-        ``validate`` and ``on_read`` may be coroutine functions."""
-        keyword = Keyword(self, name, type, value, units, validate, on_read, enumerators)
-        self._keywords[keyword.name] = keyword
-        return keyword
-
-    def __getitem__(self, name: str) -> Keyword:
-        try:
-            return self._keywords[name.upper()]
-        except KeyError:
-            raise KeyError(f"service {self.name} has no keyword {name!r}") from None
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.upper() in self._keywords
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._keywords))
-
-    def __len__(self) -> int:
-        return len(self._keywords)
-
-    def keywords(self) -> list[str]:
-        """The names of this dispatcher's keywords, in the order they were added."""
-        return list(self._keywords)
 
     # Lifecycle -------------------------------------------------------------------------
     def start(self) -> None:

@@ -29,8 +29,13 @@ SERVICE = "DEMO"
 ANY = "tcp://127.0.0.1:*"
 
 
+_SAY = threading.Lock()
+
+
 def say(text: str) -> None:
-    print(text, flush=True)
+    """One whole line: the client's thread and the monitor callbacks' thread both print."""
+    with _SAY:
+        print(text, flush=True)
 
 
 def parser() -> argparse.ArgumentParser:

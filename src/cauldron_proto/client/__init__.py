@@ -14,23 +14,14 @@ dispatcher went silent with the request in flight);
 :class:`UnknownKeywordError` (a ``KeyError``) names a keyword no dispatcher has.
 """
 
-from importlib import import_module
-
+from .._lazy import lazy_exports
 from .core import ClientCore, KeywordInfo, KeywordState, KeywordValue, is_broadcast_for, topics_for
 from .errors import (ClientError, DispatcherError, DispatcherTimeoutError, RequestTimeoutError, ShutDownError,
                      UnknownKeywordError)
 from .keyword import Keyword, Monitor
 
 #: The I/O layer (zmq, threads), loaded on first use: ``client.core`` and the errors load no zmq.
-_LAZY = {"Service": ".service"}
-
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, {"Service": (".service", "Service")})
 
 __all__ = ["Service", "Keyword", "KeywordValue", "KeywordInfo", "Monitor", "ClientCore", "KeywordState", "ClientError",
            "DispatcherError", "DispatcherTimeoutError", "RequestTimeoutError", "UnknownKeywordError", "ShutDownError",

@@ -11,22 +11,14 @@ The service registers with the broker (``welcome``, then ``ready``), answers ``u
 every change of value, and registers again by itself when the broker goes silent.
 """
 
-from importlib import import_module
-
+from .._lazy import lazy_exports
 from .handlers import HANDLERS, answer, answering
 from .keyword import Keyword, Reader, Validator
 from .registration import Registration
 
 #: The I/O layer (zmq, threads), loaded on first use: the cores above load no zmq.
-_LAZY = {"Service": ".service", "default_dispatcher_name": ".service"}
-
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, {"Service": (".service", "Service"),
+                                      "default_dispatcher_name": (".service", "default_dispatcher_name")})
 
 __all__ = ["Service", "Keyword", "Validator", "Reader", "Registration", "HANDLERS", "answer", "answering",
            "default_dispatcher_name"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 from ..ktl import check_type, enumerators as _enumerators, from_ascii, to_ascii
 from .steps import Steps, run
@@ -12,7 +12,7 @@ from .steps import Steps, run
 if TYPE_CHECKING:
     from .service import Service
 
-__all__ = ["Keyword", "Validator", "Reader"]
+__all__ = ["Keyword", "KeywordTable", "Validator", "Reader"]
 
 #: ``validate(keyword, value)``: return None to accept a client's write of ``value`` (the
 #: Python value for the keyword's type), return another value to store that instead, or
@@ -109,3 +109,47 @@ class Keyword:
             if replacement is not None:
                 value = replacement
         return self.set(value)
+
+
+class KeywordTable:
+    """The keywords a dispatcher owns, by upper-cased name: the mapping side of the threaded
+    ``dispatcher.Service`` and of ``aio.Dispatcher`` (which set ``name`` and ``_keywords``)."""
+
+    name: str
+    _keywords: dict[str, Keyword]
+
+    def add_keyword(self, name: str, type: str = "basic", value: Any = None, units: Optional[str] = None,
+                    *, validate: Optional[Validator] = None, on_read: Optional[Reader] = None,
+                    enumerators: Any = None) -> Keyword:
+        """Add (or replace) keyword ``name`` with a KTL ``type``, initial ``value`` and ``units``.
+
+        An ``enumerated`` keyword needs ``enumerators``: a list of names (the index is the
+        integer) or a mapping of integers to names; its value is written as a name or an integer.
+
+        ``validate(keyword, value)`` checks clients' writes (see :data:`Validator`);
+        ``on_read(keyword)`` computes the value when a client reads it. The threaded service
+        runs both in its worker pool, ``aio.Dispatcher`` awaits them when they are
+        coroutine functions; either way they may be slow without delaying heartbeats.
+        """
+        keyword = Keyword(self, name, type, value, units, validate, on_read, enumerators)
+        self._keywords[keyword.name] = keyword
+        return keyword
+
+    def __getitem__(self, name: str) -> Keyword:
+        try:
+            return self._keywords[name.upper()]
+        except KeyError:
+            raise KeyError(f"service {self.name} has no keyword {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.upper() in self._keywords
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._keywords))
+
+    def __len__(self) -> int:
+        return len(self._keywords)
+
+    def keywords(self) -> list[str]:
+        """The names of this dispatcher's keywords, in the order they were added."""
+        return list(self._keywords)

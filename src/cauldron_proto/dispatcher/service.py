@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import threading
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import zmq
 
@@ -15,7 +15,7 @@ from .._generated import Direction, Message, encode
 from ..config import ConfigLike
 from ..peer import Settings, WorkerPool, term_owned_context
 from .handlers import answer
-from .keyword import Keyword, Reader, Validator
+from .keyword import Keyword, KeywordTable
 from .transport import PUBLISH, SEND, DispatcherIO
 
 __all__ = ["Service", "default_dispatcher_name"]
@@ -31,7 +31,7 @@ def default_dispatcher_name(service: str) -> str:
     return base if n == 1 else f"{base}-{n}"
 
 
-class Service:
+class Service(KeywordTable):
     """A dispatcher: owns keywords of service ``name`` and answers for them via the broker.
 
     ``config`` is a path, a ConfigParser, a mapping of `[zmq]` keys or None (the defaults);
@@ -78,41 +78,6 @@ class Service:
     def __repr__(self) -> str:
         return f"<dispatcher.Service {self.name} ({self.dispatcher}) {len(self._keywords)} keywords>"
 
-    # Keywords --------------------------------------------------------------------------
-    def add_keyword(self, name: str, type: str = "basic", value: Any = None, units: Optional[str] = None,
-                    *, validate: Optional[Validator] = None, on_read: Optional[Reader] = None,
-                    enumerators: Any = None) -> Keyword:
-        """Add (or replace) keyword ``name`` with a KTL ``type``, initial ``value`` and ``units``.
-
-        An ``enumerated`` keyword needs ``enumerators``: a list of names (the index is the
-        integer) or a mapping of integers to names; its value is written as a name or an integer.
-
-        ``validate(keyword, value)`` checks clients' writes (see :data:`Validator`);
-        ``on_read(keyword)`` computes the value when a client reads it. Both run in the
-        worker pool; they may be slow without delaying heartbeats.
-        """
-        keyword = Keyword(self, name, type, value, units, validate, on_read, enumerators)
-        self._keywords[keyword.name] = keyword
-        return keyword
-
-    def __getitem__(self, name: str) -> Keyword:
-        try:
-            return self._keywords[name.upper()]
-        except KeyError:
-            raise KeyError(f"service {self.name} has no keyword {name!r}") from None
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.upper() in self._keywords
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._keywords))
-
-    def __len__(self) -> int:
-        return len(self._keywords)
-
-    def keywords(self) -> list[str]:
-        """The names of this dispatcher's keywords, in the order they were added."""
-        return list(self._keywords)
 
     # Lifecycle -------------------------------------------------------------------------
     def begin(self) -> None:
