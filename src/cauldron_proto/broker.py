@@ -44,7 +44,7 @@ import zmq
 from . import broker_launch as launch
 from ._generated import ENVELOPE_SIZE, FRAME_NAMES, Direction, Text, encode
 from .broker_sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
-                             is_wildcard, poke, transmit, transmit_all, user_id)
+                             host_of, is_wildcard, poke, transmit, transmit_all, user_id)
 from .routing import BrokerCore
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
@@ -113,6 +113,12 @@ class ZMQBroker(threading.Thread):
     def services(self):
         """The services by upper-cased name: live read-only views (see ``routing.views``)."""
         return self.core.views(time.monotonic)
+
+    def configured_as(self, connect: dict[str, str]) -> None:
+        """Remember the configured (connect-form) address of each socket by config key: bind
+        errors then name the configuration line, and wildcard endpoints the configured host."""
+        self._hosts = {key: host_of(value) for key, value in connect.items()}
+        self._configured = {key: f"{key} = {value}" for key, value in connect.items()}
 
     def get_service(self, service):
         """A live read-only view of the service named ``service`` (any case), or None; never creates one."""

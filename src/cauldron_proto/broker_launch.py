@@ -21,7 +21,7 @@ import zmq
 from ._generated import Direction, Message, RemoteProtocolError, Text, decode, encode
 from . import config as _config
 from .broker_process import BrokerProcess, daemon
-from .broker_sockets import BrokerError, host_of, is_wildcard
+from .broker_sockets import BrokerError, is_wildcard
 from .config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
 from .security import broker_curve, peer_curve
 
@@ -59,8 +59,7 @@ def from_config(cls, config, name="ConfiguredBroker"):
                  timeout=get_float(cfg, "timeout"), heartbeat=get_bool(cfg, "heartbeat"))
     broker.max_message_size = get_int(cfg, "max_message_size")
     broker.security = broker_curve(cfg)  # CURVE (curve_secret_key, curve_authorized), or None
-    broker._hosts = {key: host_of(value) for key, value in connect.items()}
-    broker._configured = {key: f"{key} = {value}" for key, value in connect.items()}
+    broker.configured_as(connect)
     return broker
 
 
