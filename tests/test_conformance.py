@@ -12,7 +12,7 @@ import pytest
 
 from cauldron_proto import MESSAGE_KINDS, TEXTS, Direction, decode, encode
 from cauldron_proto.conformance import load_cases, run_suite_on_core
-from cauldron_proto.conformance.trace import SETTINGS, step_frames
+from cauldron_proto.conformance.case_format import SETTINGS, step_frames
 from cauldron_proto.routing import BrokerCore
 
 from .conftest import golden
@@ -156,7 +156,7 @@ def test_settings_a_case_may_require_or_read_are_the_runner_options():
 
 
 def test_a_failed_case_carries_its_known_defect_and_a_passed_one_does_not():
-    from cauldron_proto.conformance.trace import parse_case
+    from cauldron_proto.conformance.case_format import parse_case
 
     def inquiry(answer):
         return parse_case({

@@ -20,7 +20,7 @@ from .core import ClientCore, KeywordInfo, Procedure, T, topics_for
 from .errors import DispatcherError
 from .keyword import Keyword
 from .notifier import Monitors
-from .transport import ClientIO
+from .io_thread import ClientIO
 
 __all__ = ["Service", "KeywordInfo"]
 

@@ -27,7 +27,7 @@ from cauldron_proto import Direction, RemoteProtocolError, decode, encode
 
 from .engine import Result, Settings, run_case
 from .runner import select_cases
-from .trace import Case, Peer, load_cases
+from .case_format import Case, Peer, load_cases
 
 __all__ = ["ClientStandIn", "ClientLink", "run_client_suite"]
 

@@ -26,7 +26,7 @@ from cauldron_proto import Direction, RemoteProtocolError, decode, encode, kinds
 
 from .frames import CaseError, Env, match_frames, names_used, render, show, show_spec
 from .settings import Settings, needs
-from .trace import AwaitSubscription, Case, Expect, Finish, Nothing, Peer, Run, Send, Step, Wait, seconds
+from .case_format import AwaitSubscription, Case, Expect, Finish, Nothing, Peer, Run, Send, Step, Wait, seconds
 
 __all__ = ["Settings", "Result", "WireEvent", "Link", "BrokerFailure", "run_case", "fresh_env"]
 

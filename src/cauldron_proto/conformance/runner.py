@@ -17,7 +17,7 @@ from pathlib import Path
 import zmq
 
 from .engine import Link, Result, Settings, run_case
-from .trace import Case, Peer, load_cases
+from .case_format import Case, Peer, load_cases
 
 __all__ = ["ZmqLink", "run_suite", "run_cases", "select_cases"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from .frames import CaseError, Frame
-from .trace import (
+from .case_format import (
     CLIENT_SETTINGS,
     DISPATCHER_SETTINGS,
     SETTINGS,

@@ -16,7 +16,7 @@ from ..config import ConfigLike
 from ..peer import Settings, WorkerPool, term_owned_context
 from .handlers import answer
 from .keyword import Keyword, KeywordTable
-from .transport import PUBLISH, SEND, DispatcherIO
+from .io_thread import PUBLISH, SEND, DispatcherIO
 
 __all__ = ["Service", "default_dispatcher_name"]
 
