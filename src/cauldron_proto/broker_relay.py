@@ -25,14 +25,12 @@ relay's does; the broker's routing loop never waits for it.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-import uuid
 
 import zmq
 
 from ._generated import BLANK, ENVELOPE_SIZE, Direction, RemoteProtocolError, decode
-from .broker_sockets import BrokerError, fast_send, user_id
+from .broker_sockets import Relay, fast_send, user_id
 from .policy import PolicyFile
 
 __all__ = ["PolicyRelay"]
@@ -45,8 +43,11 @@ _LOG_INTERVAL = 10.0  # seconds between two WARNING lines about one (key, servic
 _log = logging.getLogger("cauldron_proto.broker.relay")
 
 
-class PolicyRelay:
-    """XSUB to XPUB (broadcasts, filtered by the policy) and back (subscriptions), in a thread."""
+class PolicyRelay(Relay):
+    """XSUB to XPUB (broadcasts, filtered by the policy) and back (subscriptions), in a thread
+    (started and stopped as the C relay's: only ``_run`` differs)."""
+
+    name = "cauldron_proto broadcast relay (policy)"
 
     def __init__(self, xsub, xpub, policy: PolicyFile, clock=time.monotonic):
         self.policy, self._clock = policy, clock
@@ -56,16 +57,7 @@ class PolicyRelay:
         self._looked_at = clock()
         self._decisions: dict[tuple[str, bytes], bool] = {}
         self._logged: dict[tuple[str, bytes], float] = {}
-        context, address = xsub.context, f"inproc://cauldron_proto.broker.relay.{uuid.uuid4().hex}"
-        self._steer = context.socket(zmq.PAIR)
-        self._steer.linger = 0
-        self._steer.bind(address)
-        control = context.socket(zmq.PAIR)
-        control.linger = 0
-        control.connect(address)
-        self._thread = threading.Thread(target=self._run, args=(xsub, xpub, control), daemon=True,
-                                        name="cauldron_proto broadcast relay (policy)")
-        self._thread.start()
+        super().__init__(xsub, xpub)
 
     def _run(self, xsub, xpub, control) -> None:
         poller = zmq.Poller()
@@ -153,16 +145,6 @@ class PolicyRelay:
             self._logged[key] = now
             _log.warning("broadcast for %r from key %r not relayed: %s (%d frames)",
                          service.decode("utf-8", "replace"), user, why, len(frames))
-
-    def stop(self, timeout: float = 10.0) -> None:
-        try:
-            self._steer.send(b"TERMINATE", _NOBLOCK)
-        except zmq.ZMQError:
-            pass  # the context is terminating, which ends the thread too
-        self._thread.join(timeout)
-        self._steer.close(linger=0)
-        if self._thread.is_alive():
-            raise BrokerError("the broadcast relay did not stop")
 
 
 def _move(source, destination) -> None:

@@ -126,7 +126,10 @@ class Relay:
     then join) returns; only then may they be closed.
     """
 
+    name = "cauldron_proto broadcast relay"
+
     def __init__(self, xsub, xpub):
+        """Start the relay's thread (``_run``), steered by an inproc PAIR."""
         context, address = xsub.context, f"inproc://cauldron_proto.broker.relay.{uuid.uuid4().hex}"
         self._steer = context.socket(zmq.PAIR)
         self._steer.linger = 0
@@ -135,11 +138,10 @@ class Relay:
         control.linger = 0
         control.connect(address)
         self._thread = threading.Thread(target=self._run, args=(xsub, xpub, control), daemon=True,
-                                        name="cauldron_proto broadcast relay")
+                                        name=self.name)
         self._thread.start()
 
-    @staticmethod
-    def _run(xsub, xpub, control) -> None:
+    def _run(self, xsub, xpub, control) -> None:
         try:
             zmq.proxy_steerable(xsub, xpub, None, control)
         except zmq.ZMQError:

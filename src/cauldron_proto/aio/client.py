@@ -28,8 +28,8 @@ from typing import Any, Mapping, Optional
 import zmq
 import zmq.asyncio
 
-from .._generated import Message, RemoteProtocolError, decode, encode
-from ..client.core import ClientCore, KeywordInfo, Pending, Procedure, T, topics_for
+from .._generated import Message, encode
+from ..client.core import ClientCore, KeywordInfo, Pending, Procedure, T, received, topics_for
 from ..client.errors import DispatcherError
 from ..config import ConfigLike
 from ..peer import Settings, ShutDownError
@@ -183,12 +183,9 @@ class Service:
         now = zmq.Socket.shadow(sock.underlying)  # the same socket, for receives that never wait
         while True:
             for frames in batch(await sock.recv_multipart(), now, _BATCH):
-                try:
-                    message = decode(frames)
-                except RemoteProtocolError as exc:
-                    self.log.warning("dropped a malformed message: %s", exc)
-                    continue
-                handle(message)
+                message = received(frames, self.log)
+                if message is not None:
+                    handle(message)
 
     def _answered(self, message: Message) -> None:
         future = self._pending.answer(message)

@@ -28,14 +28,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Generator, Generic, NamedTuple, Optional, TypeVar
 
-from .._generated import FAIL, Command, Direction, Message, Text
+from .._generated import FAIL, Command, Direction, Message, RemoteProtocolError, Text, decode
 from .._generated.payloads import (PayloadError, decode_address, decode_ktl_type, decode_list, decode_units,
                                    decode_yesno)
 from ..ktl import UNKNOWN_KEYWORD, KTLValueError, enumerator_name, enumerators, from_ascii, to_ascii
 from .errors import DispatcherError, DispatcherTimeoutError, RequestTimeoutError, UnknownKeywordError
 
 __all__ = ["ClientCore", "KeywordState", "KeywordValue", "KeywordInfo", "Pending", "Procedure",
-           "is_broadcast_for", "topics_for"]
+           "is_broadcast_for", "topics_for", "received"]
 
 T = TypeVar("T")
 W = TypeVar("W")
@@ -49,6 +49,16 @@ _FAIL_ALLOWED = frozenset({Command.IDENTIFY, Command.ENUMERATE})
 def topics_for(service: str) -> list[bytes]:
     """SUB topics for ``service``: as written, upper- and lower-cased (names are case-insensitive)."""
     return sorted({name.encode("utf-8") for name in (service, service.upper(), service.lower())})
+
+
+def received(frames: list[bytes], log: logging.Logger) -> Optional[Message]:
+    """A message a client received, decoded; None, logged at WARNING, when its frames break
+    the protocol (the client drops it and goes on)."""
+    try:
+        return decode(frames)
+    except RemoteProtocolError as exc:
+        log.warning("dropped a malformed message: %s", exc)
+        return None
 
 
 def is_broadcast_for(message: Message, service_key: str) -> bool:

@@ -20,10 +20,10 @@ from typing import Callable, Iterable, Optional
 
 import zmq
 
-from .._generated import Message, RemoteProtocolError, decode, encode
+from .._generated import Message, encode
 from ..peer import IOThread, ShutDownError
 from ..security import PeerCurve
-from .core import ClientCore, Pending, is_broadcast_for, topics_for
+from .core import ClientCore, Pending, is_broadcast_for, received, topics_for
 
 __all__ = ["ClientIO", "is_broadcast_for", "topics_for"]
 
@@ -121,12 +121,9 @@ class ClientIO(IOThread):
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            try:
-                message = decode(frames)
-            except RemoteProtocolError as exc:
-                self.log.warning("dropped a malformed message: %s", exc)
-                continue
-            handle(message)
+            message = received(frames, self.log)
+            if message is not None:
+                handle(message)
 
     def _answer(self, message: Message) -> None:
         with self._lock:
