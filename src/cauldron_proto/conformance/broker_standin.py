@@ -52,19 +52,40 @@ def _decoded(frames: list[bytes]) -> Message | None:
         return None
 
 
-class BrokerStandIn:
-    """The sockets and bookkeeping of the broker the runner plays; ``close()`` when done."""
+class BoundSockets:
+    """A broker's three bound sockets, as a suite playing the broker binds them: the ROUTER,
+    the XSUB (publishers connect) and the XPUB (subscribers connect); ``close()`` when done."""
 
-    def __init__(self, context: zmq.Context, *, router: str = ANY, publish: str = ANY,
-                 subscribe: str = ANY, heartbeat_timeout: float | None = None, record: IO[str] | None = None):
-        self.context, self.period, self.record = context, heartbeat_timeout, record
+    def __init__(self, context: zmq.Context, router: str = ANY, publish: str = ANY, subscribe: str = ANY):
+        self.context = context
         self.sockets: list[zmq.Socket] = []
         self.router = self._bind(zmq.ROUTER, router)
         self.xsub = self._bind(zmq.XSUB, publish)
         self.xpub = self._bind(zmq.XPUB, subscribe)
-        self.xsub.send(b"\x01")  # every broadcast, from every publisher that connects
         self.endpoints = {name: sock.getsockopt_string(zmq.LAST_ENDPOINT) for name, sock in
                           (("router", self.router), ("publish", self.xsub), ("subscribe", self.xpub))}
+
+    def _bind(self, kind: int, address: str) -> zmq.Socket:
+        sock = self.context.socket(kind)
+        sock.linger = 0
+        self.sockets.append(sock)
+        sock.bind(address)
+        return sock
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close(linger=0)
+        self.sockets.clear()
+
+
+class BrokerStandIn(BoundSockets):
+    """The sockets and bookkeeping of the broker the runner plays; ``close()`` when done."""
+
+    def __init__(self, context: zmq.Context, *, router: str = ANY, publish: str = ANY,
+                 subscribe: str = ANY, heartbeat_timeout: float | None = None, record: IO[str] | None = None):
+        super().__init__(context, router, publish, subscribe)
+        self.period, self.record = heartbeat_timeout, record
+        self.xsub.send(b"\x01")  # every broadcast, from every publisher that connects
         self.poller = zmq.Poller()
         self.poller.register(self.router, zmq.POLLIN)
         self.poller.register(self.xsub, zmq.POLLIN)
@@ -84,13 +105,6 @@ class BrokerStandIn:
                       "broker": self.endpoints, "listen": self.endpoints, "heartbeat_timeout": heartbeat_timeout,
                       "note": "the broker played by cauldron-conformance dispatcher"}
             record.write(json.dumps(header) + "\n")
-
-    def _bind(self, kind: int, address: str) -> zmq.Socket:
-        sock = self.context.socket(kind)
-        sock.linger = 0
-        self.sockets.append(sock)
-        sock.bind(address)
-        return sock
 
     # -- traffic ------------------------------------------------------------------------
     def _log(self, side: str, peer: str, direction: str, frames: list[bytes]) -> None:
@@ -222,7 +236,3 @@ class BrokerStandIn:
         given = {k: v for k, v in msgspec.structs.asdict(settings).items() if v is not None}
         return Settings(**{**{k: v for k, v in learned.items() if v is not None}, **given})
 
-    def close(self) -> None:
-        for sock in self.sockets:
-            sock.close(linger=0)
-        self.sockets.clear()

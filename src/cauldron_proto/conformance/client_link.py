@@ -25,36 +25,23 @@ import zmq
 
 from cauldron_proto import Direction, RemoteProtocolError, decode, encode
 
+from .broker_standin import ANY, BoundSockets
 from .engine import Result, Settings, run_case
 from .runner import select_cases
 from .case_format import Case, Peer, load_cases
 
 __all__ = ["ClientStandIn", "ClientLink", "run_client_suite"]
 
-_ANY = "tcp://127.0.0.1:*"
 
 
-class ClientStandIn:
+class ClientStandIn(BoundSockets):
     """The broker's sockets for clients; ``close()`` when done."""
 
-    def __init__(self, context: zmq.Context, *, router: str = _ANY, publish: str = _ANY, subscribe: str = _ANY):
-        self.sockets: list[zmq.Socket] = []
-        self.context = context
-        self.router = self._bind(zmq.ROUTER, router)
-        self.xsub = self._bind(zmq.XSUB, publish)
-        self.xpub = self._bind(zmq.XPUB, subscribe)
+    def __init__(self, context: zmq.Context, *, router: str = ANY, publish: str = ANY, subscribe: str = ANY):
+        super().__init__(context, router, publish, subscribe)
         self.xpub.setsockopt(zmq.XPUB_VERBOSE, 1)
-        self.endpoints = {name: sock.getsockopt_string(zmq.LAST_ENDPOINT) for name, sock in
-                          (("router", self.router), ("publish", self.xsub), ("subscribe", self.xpub))}
         self.inbox: deque[list[bytes]] = deque()
         self.last_client: bytes | None = None
-
-    def _bind(self, kind: int, address: str) -> zmq.Socket:
-        sock = self.context.socket(kind)
-        sock.linger = 0
-        self.sockets.append(sock)
-        sock.bind(address)
-        return sock
 
     def receive(self, timeout: float) -> None:
         if self.router.poll(max(0.0, timeout) * 1000, zmq.POLLIN):
@@ -84,12 +71,6 @@ class ClientStandIn:
         if self.last_client is None:
             raise AssertionError("no client has sent anything to answer")
         self.router.send_multipart([self.last_client, *frames])
-
-    def close(self) -> None:
-        for sock in self.sockets:
-            sock.close(linger=0)
-        self.sockets.clear()
-
 
 class ClientLink:
     """One case's peers on the stand-in: its ROUTER side (the clients) and its XPUB side."""
@@ -153,8 +134,8 @@ def run_client_suite(settings: Settings, *, cases: Iterable[Case] | None = None,
     """Play broker and dispatcher for the client driven by ``settings.*_command``."""
     chosen = select_cases(load_cases(cases_dir, suite="client") if cases is None else cases, keep, exclude)
     context = zmq.Context()
-    broker = ClientStandIn(context, router=settings.router or _ANY, publish=settings.publish or _ANY,
-                           subscribe=settings.subscribe or _ANY)
+    broker = ClientStandIn(context, router=settings.router or ANY, publish=settings.publish or ANY,
+                           subscribe=settings.subscribe or ANY)
     try:
         if on_bound is not None:
             on_bound(dict(broker.endpoints))
