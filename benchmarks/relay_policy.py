@@ -7,7 +7,7 @@ subscriber in processes of their own, over tcp loopback, round-robin, median of 
 * ``plain``: no CURVE, the C relay (``zmq.proxy_steerable``);
 * ``curve``: CURVE, no policy: still the C relay (the CURVE encryption is what it adds);
 * ``curve+policy``: CURVE with a policy letting the publisher's key serve the service: the
-  Python :class:`cauldron_proto.broker_relay.PolicyRelay`, every broadcast checked.
+  Python :class:`cauldron_proto.broker.relay.PolicyRelay`, every broadcast checked.
 
     python benchmarks/relay_policy.py [--runs 3] [--count 100000] [--size 100]
 

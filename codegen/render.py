@@ -14,7 +14,7 @@ import yaml
 TEMPLATES = Path(__file__).parent / "templates"
 #: Where the spec's relative paths (recordings) are found: the repository.
 REPOSITORY = Path(__file__).resolve().parent.parent
-GENERATED_PACKAGE = "src/cauldron_proto/_generated"
+GENERATED_PACKAGE = "src/cauldron_proto/protocol"
 GOLDEN = "conformance/golden"
 CASES = "src/cauldron_proto/conformance/cases"
 FIXTURE_NOTE = (
@@ -62,7 +62,7 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
     }
     files = {
         f"{GENERATED_PACKAGE}/__init__.py": "init.py.j2",
-        f"{GENERATED_PACKAGE}/protocol.py": "protocol.py.j2",
+        f"{GENERATED_PACKAGE}/tables.py": "tables.py.j2",
         f"{GENERATED_PACKAGE}/codec.py": "codec.py.j2",
         f"{GENERATED_PACKAGE}/payloads.py": "payloads.py.j2",
         f"{GENERATED_PACKAGE}/kinds.py": "kinds.py.j2",

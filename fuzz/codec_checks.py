@@ -18,7 +18,7 @@ from typing import Sequence
 
 from cauldron_proto import (FAIL, Direction, LocalProtocolError, Message, RemoteProtocolError, check_kind,
                             classify, decode, encode, salvage)
-from cauldron_proto._generated.protocol import FRAME_NAMES, RULES
+from cauldron_proto.protocol.tables import FRAME_NAMES, RULES
 
 __all__ = ["check_codec"]
 

@@ -30,7 +30,7 @@ from collections import Counter
 from typing import Sequence
 
 from cauldron_proto import FAIL, Direction, Kind, Message, RemoteProtocolError, decode, encode, kinds, salvage
-from cauldron_proto.routing import BrokerCore
+from cauldron_proto.broker.core import BrokerCore
 
 from .seeds import NAMES, Mutation, mutate, seed
 

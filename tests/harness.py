@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from cauldron_proto import BLANK, FAIL, Direction, Message, Text, decode, encode, kinds
-from cauldron_proto.routing import BrokerCore
+from cauldron_proto.broker.core import BrokerCore
 
 LOOKUP = "tcp://localhost:6511"
 DELIMITER = (b"",)

@@ -11,7 +11,7 @@ import zmq
 
 from cauldron_proto import ConfigError, ZMQBroker
 from cauldron_proto.broker import DEFAULT_MAX_MESSAGE_SIZE
-from cauldron_proto.broker_sockets import connect_form, is_wildcard
+from cauldron_proto.broker.sockets import connect_form, is_wildcard
 
 from .brokers import ANY_TCP, open_peers, running_broker
 

@@ -9,8 +9,8 @@ import threading
 import zmq
 
 from cauldron_proto import Direction, Message, decode, encode
-from cauldron_proto.broker import LISTEN_BACKLOG
-from cauldron_proto.broker_sockets import FLUSH
+from cauldron_proto.broker.zmq_broker import LISTEN_BACKLOG
+from cauldron_proto.broker.sockets import FLUSH
 
 from .brokers import hand_broker, open_peers, receive, running_broker, send
 

@@ -12,7 +12,7 @@ import pytest
 import zmq
 
 from cauldron_proto import BrokerError, Direction, Message, ZMQBroker
-from cauldron_proto.broker_launch import BrokerProcess
+from cauldron_proto.broker.launch import BrokerProcess
 
 from .brokers import ask, inproc_addresses, open_peers
 

@@ -1,7 +1,7 @@
 """daemon(), sub() and setup() from a plain script with no ``if __name__ == "__main__":`` guard.
 
 Each test runs a real script in a subprocess, at its top level, as a user would; the broker
-it starts is a child process of its own (``python -m cauldron_proto.broker_process``).
+it starts is a child process of its own (``python -m cauldron_proto.broker.process``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 import pytest
 
 from cauldron_proto import BrokerError, ZMQBroker
-from cauldron_proto.broker_process import BrokerProcess, _importable_name
+from cauldron_proto.broker.process import BrokerProcess, _importable_name
 
 WAIT = 60.0  # seconds: a fresh interpreter on a busy machine
 
@@ -123,8 +123,8 @@ def test_the_handle_reports_a_broker_that_cannot_start():
 
 
 def test_the_child_runs_the_callers_class_when_it_can_import_it():
-    assert _importable_name(ZMQBroker) == "cauldron_proto.broker:ZMQBroker"
-    assert _importable_name(BrokerProcess) == "cauldron_proto.broker_process:BrokerProcess"
+    assert _importable_name(ZMQBroker) == "cauldron_proto.broker.zmq_broker:ZMQBroker"
+    assert _importable_name(BrokerProcess) == "cauldron_proto.broker.process:BrokerProcess"
     local = type("Local", (ZMQBroker,), {"__module__": "__main__"})
     assert _importable_name(local) == "cauldron_proto.broker:ZMQBroker"  # a script's own class
 

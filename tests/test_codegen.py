@@ -38,14 +38,14 @@ def test_every_generated_file_says_do_not_edit(spec):
 
 def test_check_names_the_stale_file_line_and_the_fix(root, tmp_path, capsys):
     assert main(["--spec", str(root / SPEC), "--root", str(tmp_path)]) == 0
-    target = tmp_path / "src/cauldron_proto/_generated/protocol.py"
+    target = tmp_path / "src/cauldron_proto/protocol/tables.py"
     lines = target.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[20] = "# edited by hand\n"
     target.write_text("".join(lines), encoding="utf-8")
     capsys.readouterr()
     assert main(["--check", "--spec", str(root / SPEC), "--root", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "src/cauldron_proto/_generated/protocol.py:21:" in err
+    assert "src/cauldron_proto/protocol/tables.py:21:" in err
     assert "# edited by hand" in err
     assert "run `python -m codegen`" in err
 
@@ -133,7 +133,7 @@ def test_spec_change_changes_the_codec(root, tmp_path, spec):
     data["texts"]["gone_fishing"] = {"template": "Gone fishing", "sent_by": "broker", "use": "test"}
     shutil.copy(root / SPEC, tmp_path / "orig.yaml")
     files = render_all(data, SPEC)
-    assert "GONE_FISHING = 'Gone fishing'" in files["src/cauldron_proto/_generated/protocol.py"]
+    assert "GONE_FISHING = 'Gone fishing'" in files["src/cauldron_proto/protocol/tables.py"]
     assert "`gone_fishing`" in files["docs/protocol.md"]
 
 
@@ -144,7 +144,7 @@ def _generated_package(tmp_path, spec, name):
     package = tmp_path / name
     package.mkdir()
     for rel, content in render_all(spec, SPEC).items():
-        if rel.startswith("src/cauldron_proto/_generated/"):
+        if rel.startswith("src/cauldron_proto/protocol/"):
             (package / rel.rsplit("/", 1)[1]).write_text(content, encoding="utf-8")
     sys.path.insert(0, str(tmp_path))
     try:

@@ -13,7 +13,7 @@ import pytest
 from cauldron_proto import MESSAGE_KINDS, TEXTS, Direction, decode, encode
 from cauldron_proto.conformance import load_cases, run_suite_on_core
 from cauldron_proto.conformance.case_format import SETTINGS, step_frames
-from cauldron_proto.routing import BrokerCore
+from cauldron_proto.broker.core import BrokerCore
 
 from .conftest import golden
 

@@ -14,7 +14,7 @@ from cauldron_proto.conformance import Settings, load_case, run_suite, run_suite
 from cauldron_proto.conformance.recorder import RecordingProxy, read_recording
 from cauldron_proto.conformance.to_case import recording_to_case
 from cauldron_proto.conformance.case_format import parse_case
-from cauldron_proto.routing import BrokerCore
+from cauldron_proto.broker.core import BrokerCore
 
 from .brokers import open_peers, running_broker
 

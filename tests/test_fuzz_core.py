@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cauldron_proto.routing import base as routing_base
+from cauldron_proto.broker.core import base as routing_base
 from fuzz.core_driver import ADVANCE, BEAT, PEERS, REPLY, SEND, STEPS, CoreDriver, run_program
 from fuzz.programs import program_from_bytes, random_program
 from fuzz.seeds import N_OPS, TEMPLATES

@@ -10,10 +10,11 @@ import pytest
 IO_MODULES = ("zmq", "zmq.auth", "asyncio", "multiprocessing", "jinja2")
 
 
-@pytest.mark.parametrize("module", ["cauldron_proto", "cauldron_proto.routing", "cauldron_proto.kinds",
+@pytest.mark.parametrize("module", ["cauldron_proto", "cauldron_proto.protocol", "cauldron_proto.broker",
+                                    "cauldron_proto.broker.core", "cauldron_proto.routing", "cauldron_proto.kinds",
                                     "cauldron_proto.payloads", "cauldron_proto.ktl", "cauldron_proto.config",
                                     "cauldron_proto.client.core", "cauldron_proto.dispatcher.handlers",
-                                    "cauldron_proto.dispatcher.registration"])
+                                    "cauldron_proto.dispatcher.registration", "cauldron_proto.security.policy"])
 def test_the_io_free_parts_import_no_io_library(module):
     code = (f"import sys, {module}; "
             f"print(' '.join(m for m in {IO_MODULES!r} if m in sys.modules))")
@@ -26,7 +27,7 @@ def test_public_names_load_on_first_use():
 
     from cauldron_proto import BindError, BrokerError, ZMQBroker, client, dispatcher, security
 
-    assert ZMQBroker.__module__ == "cauldron_proto.broker" and issubclass(BindError, BrokerError)
+    assert ZMQBroker.__module__ == "cauldron_proto.broker.zmq_broker" and issubclass(BindError, BrokerError)
     assert client.Service and dispatcher.Service and security.BrokerCurve
     assert client.Service.__module__ == "cauldron_proto.client.service" and dispatcher.default_dispatcher_name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

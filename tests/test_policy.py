@@ -8,7 +8,7 @@ import os
 import pytest
 
 from cauldron_proto.config import ConfigError
-from cauldron_proto.policy import PolicyError, PolicyFile, ServePolicy
+from cauldron_proto.security.policy import PolicyError, PolicyFile, ServePolicy
 
 EXAMPLE = """\
 # key name: services

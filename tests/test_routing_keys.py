@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cauldron_proto.policy import ServePolicy
+from cauldron_proto.security.policy import ServePolicy
 
 from .harness import DELIMITER, Harness, Text, query
 from .test_routing_properties import STEP

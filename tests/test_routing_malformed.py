@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from cauldron_proto import BLANK, FAIL, FAIL_FRAME, Direction, Text, decode, encode, salvage
-from cauldron_proto.routing.stats import DropLog, Stats
+from cauldron_proto.broker.core.stats import DropLog, Stats
 
 from .harness import Harness, query
 

@@ -11,8 +11,8 @@ import pytest
 import zmq
 
 from cauldron_proto import ConfigError, Direction, Message, Text, client, encode
-from cauldron_proto.broker_relay import PolicyRelay
-from cauldron_proto.broker_sockets import Relay
+from cauldron_proto.broker.relay import PolicyRelay
+from cauldron_proto.broker.sockets import Relay
 from cauldron_proto.cli.keygen import generate
 from cauldron_proto.security import BrokerCurve, PeerCurve, broker_curve
 

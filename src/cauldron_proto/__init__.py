@@ -3,19 +3,28 @@
 The codecs are generated from ``spec/protocol.yaml`` (see ``python -m codegen``);
 ``decode(frames)`` and ``encode(message)`` are the only way frames are read and written.
 
-The protocol (codec, tables, payloads, kinds), configuration and the I/O-free routing core
-import no zmq; the broker, the helpers and security load it, on first use of their names
-(PEP 562 lazy exports), so ``import cauldron_proto.routing`` stays free of I/O libraries.
+Layout: ``protocol`` (generated from the spec: tables, codec, ``payloads``, ``kinds``),
+``broker`` (``broker.core``: the I/O-free ``BrokerCore``; the ZMQ shell, ``ZMQBroker``),
+``client`` and ``dispatcher`` (each an I/O-free core, an I/O layer and the public
+``Service``), ``aio`` (both on asyncio), ``security`` (CURVE, the ``curve_dispatchers``
+policy), ``conformance``, ``cli``, ``testing`` (brokers and raw peers for tests).
+
+The protocol, configuration and the I/O-free cores import no zmq; the broker shell, the
+helpers and security load it on first use of their names (PEP 562 lazy exports), so
+``import cauldron_proto.broker.core`` stays free of I/O libraries.
 """
 
-from ._generated import *  # noqa: F401,F403
-from ._generated import __all__ as _generated_all
+from .protocol import *  # noqa: F401,F403
+from .protocol import __all__ as _protocol_all
 from .config import ConfigError, read_configuration
 from .ktl import KTLValueError
 from ._lazy import lazy_exports
-from .routing import BrokerCore
+from ._moved import install as _install_moved
+from .broker.core import BrokerCore
 
 __version__ = "0.1.0"
+
+_install_moved()  # the old module paths (cauldron_proto.routing, ...) keep working
 
 #: Names loaded on first use: name -> (module, attribute or None for the module itself).
 _LAZY = {
@@ -25,9 +34,11 @@ _LAZY = {
     "client": (".client", None),
     "dispatcher": (".dispatcher", None),
     "security": (".security", None),
+    "kinds": (".protocol.kinds", None),
+    "payloads": (".protocol.payloads", None),
 }
 
-__all__ = [*_generated_all, "BindError", "BrokerCore", "BrokerError", "ConfigError", "ZMQBroker",
+__all__ = [*_protocol_all, "BindError", "BrokerCore", "BrokerError", "ConfigError", "ZMQBroker",
            "read_configuration", "__version__", "client", "dispatcher", "ktl", "security", "KTLValueError",
            "kinds", "payloads"]
 

@@ -12,7 +12,7 @@ import re
 import socket
 from typing import Union
 
-from ._generated import CONFIG_DEFAULTS, CONFIG_SECTION
+from .protocol import CONFIG_DEFAULTS, CONFIG_SECTION
 
 __all__ = ["ConfigLike", "ConfigError", "TCP_ADDRESS", "read_configuration", "address", "bind_address",
            "get_float", "get_bool", "get_int"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Iterable, Mapping
 
-from ._generated import KTL_TYPES, Text
+from .protocol import KTL_TYPES, Text
 
 __all__ = ["KTL_TYPES", "KTLValueError", "check_type", "to_ascii", "from_ascii", "infer_type",
            "enumerators", "enumerator_name", "ARRAY_TYPES", "NUMERIC_TYPES", "UNKNOWN_KEYWORD",

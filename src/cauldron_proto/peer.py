@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import zmq
 
-from ._generated import CONFIG_SECTION
+from .protocol import CONFIG_SECTION
 from .config import ConfigLike, address, get_bool, get_float, get_int, read_configuration
 from .security import PeerCurve, peer_curve
 from .client.errors import ShutDownError

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Optional
 import zmq
 import zmq.asyncio
 
-from .._generated import Message, encode
+from ..protocol import Message, encode
 from ..client.core import ClientCore, KeywordInfo, Pending, Procedure, T, received, topics_for
 from ..client.errors import DispatcherError
 from ..config import ConfigLike

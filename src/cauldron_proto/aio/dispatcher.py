@@ -30,7 +30,7 @@ from typing import Any, Mapping, Optional
 import zmq
 import zmq.asyncio
 
-from .._generated import Direction, Message, RemoteProtocolError, decode, encode
+from ..protocol import Direction, Message, RemoteProtocolError, decode, encode
 from ..config import ConfigLike
 from ..dispatcher.handlers import answering
 from ..dispatcher.keyword import Keyword, KeywordTable

@@ -12,7 +12,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
-from .._generated import Message
+from ..protocol import Message
 from ..client.core import KeywordState, KeywordValue, Procedure
 
 if TYPE_CHECKING:

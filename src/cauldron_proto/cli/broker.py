@@ -17,7 +17,7 @@ import sys
 
 from . import positive_seconds
 from ..broker import BrokerError, ZMQBroker
-from ..broker_launch import serve_until_signalled
+from ..broker.launch import serve_until_signalled
 from ..config import ConfigError, read_configuration
 
 PROG = "cauldron-broker"

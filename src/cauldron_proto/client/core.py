@@ -28,8 +28,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Generator, Generic, NamedTuple, Optional, TypeVar
 
-from .._generated import FAIL, Command, Direction, Message, RemoteProtocolError, Text, decode
-from .._generated.payloads import (PayloadError, decode_address, decode_ktl_type, decode_list, decode_units,
+from ..protocol import FAIL, Command, Direction, Message, RemoteProtocolError, Text, decode
+from ..protocol.payloads import (PayloadError, decode_address, decode_ktl_type, decode_list, decode_units,
                                    decode_yesno)
 from ..ktl import UNKNOWN_KEYWORD, KTLValueError, enumerator_name, enumerators, from_ascii, to_ascii
 from .errors import DispatcherError, DispatcherTimeoutError, RequestTimeoutError, UnknownKeywordError

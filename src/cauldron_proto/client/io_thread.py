@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Optional
 
 import zmq
 
-from .._generated import Message, encode
+from ..protocol import Message, encode
 from ..peer import IOThread, ShutDownError
 from ..security import PeerCurve
 from .core import ClientCore, Pending, is_broadcast_for, received, topics_for

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional
 
 import zmq
 
-from .._generated import Message
+from ..protocol import Message
 from ..config import ConfigLike
 from ..peer import Settings, ShutDownError, term_owned_context
 from .core import ClientCore, KeywordInfo, Procedure, T, topics_for

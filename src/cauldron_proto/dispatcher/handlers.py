@@ -25,8 +25,8 @@ import time
 from types import GeneratorType
 from typing import Callable, Mapping
 
-from .._generated import Message, Text
-from .._generated.payloads import encode_ktl_type, encode_list, encode_time, encode_units
+from ..protocol import Message, Text
+from ..protocol.payloads import encode_ktl_type, encode_list, encode_time, encode_units
 from ..ktl import UNKNOWN_KEYWORD, WRITE_REFUSED, KTLValueError
 from .keyword import Keyword
 from .steps import Steps, run

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from .._generated import Direction, Message, RemoteProtocolError, decode, encode
+from ..protocol import Direction, Message, RemoteProtocolError, decode, encode
 from ..peer import IOThread
 from .registration import Registration
 

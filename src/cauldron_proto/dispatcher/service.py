@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import zmq
 
-from .._generated import Direction, Message, encode
+from ..protocol import Direction, Message, encode
 from ..config import ConfigLike
 from ..peer import Settings, WorkerPool, term_owned_context
 from .handlers import answer

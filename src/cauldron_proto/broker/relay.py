@@ -4,7 +4,7 @@ service may broadcast for it.
 Theory of operation
 -------------------
 Without a policy the broker relays broadcasts in C (``zmq.proxy_steerable``, see
-:class:`cauldron_proto.broker_sockets.Relay`). With one, :class:`PolicyRelay` does the same
+:class:`cauldron_proto.broker.sockets.Relay`). With one, :class:`PolicyRelay` does the same
 job in a Python thread of its own, because a decision needs each message's key (the ZAP
 User-Id of the publisher's connection, on the frames received with ``copy=False``) and its
 service frame:
@@ -29,9 +29,9 @@ import time
 
 import zmq
 
-from ._generated import BLANK, ENVELOPE_SIZE, Direction, RemoteProtocolError, decode
-from .broker_sockets import Relay, fast_send, user_id
-from .policy import PolicyFile
+from ..protocol import BLANK, ENVELOPE_SIZE, Direction, RemoteProtocolError, decode
+from .sockets import Relay, fast_send, user_id
+from ..security.policy import PolicyFile
 
 __all__ = ["PolicyRelay"]
 

@@ -1,6 +1,6 @@
 """The broker's I/O-free routing core: ``BrokerCore`` takes frames and a time, gives frames.
 
-See :mod:`cauldron_proto.routing.core` for the theory of operation.
+See :mod:`cauldron_proto.broker.core.core` for the theory of operation.
 """
 
 from .core import BrokerCore

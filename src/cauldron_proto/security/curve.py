@@ -8,7 +8,7 @@ the public and the secret key.
 
 * The broker (:class:`BrokerCurve`) has its own secret key file and a folder of authorized
   public key files. :meth:`BrokerCurve.start` registers the folder with the ZAP
-  authenticator of the broker's own context (see :mod:`cauldron_proto.zap`: pyzmq's
+  authenticator of the broker's own context (see :mod:`cauldron_proto.security.zap`: pyzmq's
   ``zmq.auth`` core in a thread, one per context), under a ZAP domain of its own;
   :meth:`BrokerCurve.server_socket` makes a socket a CURVE server in that domain (before
   it binds); :meth:`BrokerCurve.stop` unregisters it. The folder is read again whenever it
@@ -23,7 +23,7 @@ handshake: it never gets a message through, and ZMQ keeps trying to reconnect it
 Nothing here touches frames: CURVE is a property of the connection. What a key may do once
 connected is the routing core's (``handle(..., key=User-Id)``: a dispatcher name belongs to
 its key) and, with ``curve_dispatchers``, the policy's (:attr:`BrokerCurve.policy`, a
-:class:`~cauldron_proto.policy.PolicyFile`: who may register and broadcast for what).
+:class:`~cauldron_proto.security.policy.PolicyFile`: who may register and broadcast for what).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import zmq
 import zmq.auth
 
 from . import zap
-from ._generated import CONFIG_SECTION
-from .config import ConfigError
+from ..protocol import CONFIG_SECTION
+from ..config import ConfigError
 from .policy import PolicyFile
 from .zap import ANY_KEY, KeyRing
 

@@ -63,7 +63,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence
 
-from .._generated import Direction, Kind, Message, RemoteProtocolError, Text, decode, salvage
+from ...protocol import Direction, Kind, Message, RemoteProtocolError, Text, decode, salvage
 from .clients import ClientHandlers
 from .dispatchers import _ROUTED_REPLY, DispatcherHandlers
 from .views import ServicesView, ServiceView

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import msgspec
 
 from .codec import FAIL, Fail
-from .protocol import KTL_TYPES
+from .tables import KTL_TYPES
 
 __all__ = [
     "PayloadError", "PAYLOAD_CODECS", "COMMAND_PAYLOADS", "decode_reply", "encode_reply",

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Every routing decision is made by :class:`cauldron_proto.routing.BrokerCore`, which does
+Every routing decision is made by :class:`cauldron_proto.broker.core.BrokerCore`, which does
 no I/O and reads no clock. This module owns the sockets and the clock:
 
 * ``prepare()`` binds, in the calling thread (the sockets are thread-local), the ROUTER
@@ -10,7 +10,7 @@ no I/O and reads no clock. This module owns the sockets and the clock:
   (``sub_address``: publishers connect) and an inproc PULL control socket, and starts the
   broadcast relay: ``zmq.proxy_steerable(XSUB, XPUB)`` in a thread of its own, in C, which
   moves broadcasts and subscriptions unchanged until ``close()`` (with a ``curve_dispatchers``
-  policy, :class:`~cauldron_proto.broker_relay.PolicyRelay` instead: Python, dropping the
+  policy, :class:`~cauldron_proto.broker.relay.PolicyRelay` instead: Python, dropping the
   broadcasts of a key not allowed to serve their service).
 * ``respond()`` polls the ROUTER and the control socket at most until the core's next
   deadline (and, called by hand, at most ``timeout``), serves one ROUTER message (it goes
@@ -41,11 +41,11 @@ import uuid
 
 import zmq
 
-from . import broker_launch as launch
-from ._generated import ENVELOPE_SIZE, FRAME_NAMES, Direction, Text, encode
-from .broker_sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
+from . import launch
+from ..protocol import ENVELOPE_SIZE, FRAME_NAMES, Direction, Text, encode
+from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
                              host_of, is_wildcard, poke, transmit, transmit_all, user_id)
-from .routing import BrokerCore
+from .core import BrokerCore
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
 

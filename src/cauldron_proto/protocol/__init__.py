@@ -5,7 +5,7 @@
 
 from .codec import *  # noqa: F401,F403
 from .codec import __all__ as _codec_all
-from .protocol import (  # noqa: F401
+from .tables import (  # noqa: F401
     BLANK,
     BLANK_FRAMES,
     CONFIG_DEFAULTS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._generated import BLANK, Command, Message, Text
+from ...protocol import BLANK, Command, Message, Text
 from .books import DispatcherRecord, InFlight
 from .base import DELIMITER, CoreBase
 from .fanout import FanOut

@@ -1,6 +1,6 @@
 """The broker's sockets: errors, addresses, and moving whole messages without blocking.
 
-Used by :mod:`cauldron_proto.broker` (the thread) and :mod:`cauldron_proto.broker_launch`.
+Used by :mod:`cauldron_proto.broker.zmq_broker` (the thread) and :mod:`cauldron_proto.broker.launch`.
 The hot path passes flags as plain ints (pyzmq's flag enums cost more than a send), reads
 frames without copying them twice, and sends through the backend socket's ``send`` (pyzmq's
 Python-level ``Socket.send`` only adds draft-socket arguments and doubles the cost of a
@@ -16,7 +16,7 @@ import uuid
 
 import zmq
 
-from .config import TCP_ADDRESS
+from ..config import TCP_ADDRESS
 
 __all__ = ["BATCH", "FLUSH", "BindError", "BrokerError", "BrokerSockets", "connect_form", "is_wildcard",
            "drain", "fast_send", "poke", "Relay", "transmit", "transmit_all", "user_id"]
@@ -198,8 +198,8 @@ class BrokerSockets:
 
     ``longest_wait``: milliseconds a poll may last when no timer is due (None: forever).
     ``wakeup``: a ``set_wakeup_fd`` socket polled too, so no signal waits for the next message.
-    ``policy``: a ``curve_dispatchers`` policy (:class:`~cauldron_proto.policy.PolicyFile`): the
-    relay is then a :class:`~cauldron_proto.broker_relay.PolicyRelay` (Python) instead of C.
+    ``policy``: a ``curve_dispatchers`` policy (:class:`~cauldron_proto.security.policy.PolicyFile`): the
+    relay is then a :class:`~cauldron_proto.broker.relay.PolicyRelay` (Python) instead of C.
     """
 
     __slots__ = ("router", "xpub", "xsub", "control", "relay", "poller", "wakeup", "longest_wait")
@@ -214,7 +214,7 @@ class BrokerSockets:
         if policy is None:
             self.relay = Relay(xsub, xpub)
         else:
-            from .broker_relay import PolicyRelay  # it imports this module
+            from .relay import PolicyRelay  # it imports this module
             self.relay = PolicyRelay(xsub, xpub, policy)
 
     def watch(self, wakeup) -> None:

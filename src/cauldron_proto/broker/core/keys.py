@@ -21,7 +21,7 @@ data the core holds:
    by another peer): the record is retired at once (its requests in flight answered
    ``Dispatcher Timed Out``) and the message is handled as a stranger's.
 
-The policy is data the core holds (a :class:`~cauldron_proto.policy.ServePolicy`, or any
+The policy is data the core holds (a :class:`~cauldron_proto.security.policy.ServePolicy`, or any
 object with ``allows``); the broker's shell keeps it current, handing the core the rules of
 the ``curve_dispatchers`` file (read again if it changed) before each DBQ, the direction of
 every registration. The core reads no file.
@@ -36,13 +36,13 @@ from __future__ import annotations
 import logging
 from typing import Optional, Protocol
 
-from .._generated import Message, Text
+from ...protocol import Message, Text
 from .base import CoreBase
 from .books import DispatcherRecord
 
 
 class ServicePolicy(Protocol):
-    """What the core asks a ``curve_dispatchers`` policy (``cauldron_proto.policy``)."""
+    """What the core asks a ``curve_dispatchers`` policy (``cauldron_proto.security.policy``)."""
 
     def allows(self, key: Optional[str], service: str) -> bool: ...
 

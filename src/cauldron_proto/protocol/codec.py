@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from .protocol import (
+from .tables import (
     BLANK,
     ENVELOPE_SIZE,
     ERROR_DIRECTION,

@@ -28,7 +28,7 @@ import re
 import threading
 from typing import Mapping, Optional, Sequence
 
-from .config import ConfigError
+from ..config import ConfigError
 
 __all__ = ["PolicyError", "PolicyFile", "ServePolicy"]
 

@@ -15,7 +15,7 @@ A usable answer is a non-error reply whose payload is neither blank nor fail.
 
 from __future__ import annotations
 
-from .._generated import FAIL, Direction, Message
+from ...protocol import FAIL, Direction, Message
 from .books import DispatcherRecord, InFlight, InFlightKey
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .._generated import Message, RemoteProtocolError, Text, check_kind, encode
+from ...protocol import Message, RemoteProtocolError, Text, check_kind, encode
 from .books import Books, DispatcherRecord, Service
 from .fanout import FanOut
 from .stats import DropLog, Stats, log
@@ -34,7 +34,7 @@ class CoreBase:
         #: routing id -> when a registration from it was last refused (rate limit of that DBE)
         self._told_refused: dict[bytes, float] = {}
         #: with CURVE, who may register dispatchers of what (``allows(key, service)``;
-        #: ``cauldron_proto.policy``), or None: any key may register a free name
+        #: ``cauldron_proto.security.policy``), or None: any key may register a free name
         self.policy = None
         self._key: str | None = None  # the CURVE key of the message being handled (None: no CURVE)
         self.stats = Stats()

@@ -28,7 +28,7 @@ import zmq.auth
 from zmq.auth.base import Authenticator
 from zmq.utils import z85
 
-from .config import ConfigError
+from ..config import ConfigError
 
 __all__ = ["ANY_KEY", "KeyRing", "register", "unregister"]
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import msgspec
 
-from .._generated import Message
+from ...protocol import Message
 
 if TYPE_CHECKING:
     from .fanout import FanOut

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._generated import Command, Direction, Message, Text, kinds
+from ...protocol import Command, Direction, Message, Text, kinds
 from .books import DispatcherRecord
 from .keys import KeyRules
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .codec import Message
 from .payloads import encode_address, encode_fail_or_text, encode_text, encode_time, encode_value, encode_yesno
-from .protocol import Direction, Text
+from .tables import Direction, Text
 
 __all__ = [
     "inquiry", "is_inquiry",

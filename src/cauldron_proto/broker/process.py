@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 The child is a fresh interpreter running this module's ``main()`` (the same as ``python -m
-cauldron_proto.broker_process``), started with :mod:`subprocess`, not
+cauldron_proto.broker.process``), started with :mod:`subprocess`, not
 :mod:`multiprocessing`: it runs none of the caller's code, so a plain
 script may call ``setup()``, ``sub()`` or ``daemon()`` at its top level with no
 ``if __name__ == "__main__":`` guard, and it inherits no thread and no ZMQ context.
@@ -32,18 +32,18 @@ import sys
 import threading
 import weakref
 
-from .broker_sockets import BrokerError
-from .processes import terminate
+from .sockets import BrokerError
+from ..processes import terminate
 
 __all__ = ["BrokerProcess", "daemon", "main"]
 
 STOP_TIMEOUT = 10.0  # seconds stop() waits for a clean exit before killing the child
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _daemonic: "weakref.WeakSet[BrokerProcess]" = weakref.WeakSet()
 #: The child's program: this module's main(), found where the parent found this package
 #: (appended to the child's path, so it shadows nothing the child would import otherwise).
 _CHILD = (f"import sys; sys.path.append({_PACKAGE_ROOT!r}); "
-          f"from cauldron_proto.broker_process import main; sys.exit(main())")
+          f"from cauldron_proto.broker.process import main; sys.exit(main())")
 
 
 def daemon(cls, config=None, daemon=True):
@@ -53,8 +53,8 @@ def daemon(cls, config=None, daemon=True):
     ValueError, as the existing method does, for an ``inproc://`` address (no other process
     can reach it).
     """
-    from . import config as _config
-    from .broker_launch import configured
+    from .. import config as _config
+    from .launch import configured
 
     cfg = configured(cls, config)
     for key in ("broker", "publish", "subscribe"):
@@ -201,8 +201,8 @@ def main() -> int:
         report.write(json.dumps(what) + "\n")
         report.flush()
 
-    from .broker_launch import serve_until_signalled
-    from .config import ConfigError
+    from .launch import serve_until_signalled
+    from ..config import ConfigError
 
     try:
         broker = _broker_class(order.get("broker", "cauldron_proto.broker:ZMQBroker")).from_config(cfg, "ProcessBroker")
@@ -216,7 +216,7 @@ def main() -> int:
 
 
 def _broker_class(name: str):
-    from .broker import ZMQBroker
+    from .zmq_broker import ZMQBroker
 
     module, _, qualname = name.partition(":")
     found = importlib.import_module(module)

@@ -18,12 +18,12 @@ import types
 
 import zmq
 
-from ._generated import Direction, Message, RemoteProtocolError, Text, decode, encode
-from . import config as _config
-from .broker_process import BrokerProcess, daemon
-from .broker_sockets import BrokerError, is_wildcard
-from .config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
-from .security import broker_curve, peer_curve
+from ..protocol import Direction, Message, RemoteProtocolError, Text, decode, encode
+from .. import config as _config
+from .process import BrokerProcess, daemon
+from .sockets import BrokerError, is_wildcard
+from ..config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
+from ..security import broker_curve, peer_curve
 
 __all__ = ["BrokerProcess", "DaemonFlagOrLauncher", "check", "configured", "daemon", "default_configuration",
            "from_config", "serve", "serve_until_signalled", "setup", "sub", "thread"]
