@@ -85,9 +85,9 @@ def main() -> None:
     core = registered(1)
     for i in range(opt.clients):
         round_trip(core, client=i.to_bytes(5, "big"))
-    kept = sum(len(r.in_flight) for r in core.books.records())
-    print(f"after {opt.clients} distinct clients: {len(core.books.services)} service(s), "
-          f"{kept} request(s) in flight, {len(core.books.by_peer)} dispatcher socket(s) remembered")
+    kept = sum(len(table) for table in core.requests.at.values())
+    print(f"after {opt.clients} distinct clients: {len(core.registry.services)} service(s), "
+          f"{kept} request(s) in flight, {len(core.registry.by_peer)} dispatcher socket(s) remembered")
 
 
 if __name__ == "__main__":

@@ -123,10 +123,11 @@ class CoreDriver:
         """Run the clock on until every dispatcher expired and every fan-out ended; final checks."""
         for _ in range(3):
             self.advance(5 * self.timeout + self.fanout_timeout + 1.0)
-        books = self.core.books
-        if self.core.heartbeat:
-            assert books.services == {} and books.by_peer == {}, f"the core still remembers {books.services}"
-            assert self.core.next_deadline() is None
+        core = self.core
+        if core.heartbeat:
+            assert core.registry.services == {} and core.registry.by_peer == {} and core.requests.at == {} \
+                and core.fanouts.by_service == {}, f"the core still remembers {core.registry.services}"
+            assert core.next_deadline() is None
         for key, count in self.must_answer.items():
             got = self.answers[key]
             if self.core.heartbeat:
@@ -158,31 +159,20 @@ class CoreDriver:
         self._check_books()
 
     def _check_books(self) -> None:
-        core, books = self.core, self.core.books
+        core = self.core
         assert "internal_error" not in core.stats.dropped_by_reason, "the core logged an internal error"
+        problems = core.audit()
+        assert not problems, problems
         requests = 0
-        for key, service in books.services.items():
-            assert not service.idle, f"idle service {key!r} kept"
-            requests += len(service.fanouts)
-            for (client, ident), fanout in service.fanouts.items():
+        for fanouts in core.fanouts.by_service.values():
+            requests += len(fanouts)
+            for client, ident in fanouts:
                 assert self.answers[(client, ident)] < self.sent[(client, ident)], "answered fan-out kept"
-                for record in fanout.waiting.values():
-                    entry = record.in_flight.get(fanout.key)
-                    assert entry is not None and entry.fanout is fanout, f"fan-out copy at {record} lost"
-            for name, record in service.dispatchers.items():
-                assert books.by_peer[record.peer][(key, name)] is record
-                assert len(record.in_flight) <= core.max_in_flight, f"{record} over the limit"
-                for (_, client, ident), entry in record.in_flight.items():
-                    assert self.answers[(client, ident)] < self.sent[(client, ident)], \
-                        f"request {(client, ident)} answered but still in flight at {record}"
-                    if entry.fanout is None:
-                        requests += 1
-                    else:
-                        assert service.fanouts.get((client, ident)) is entry.fanout, "orphaned fan-out copy"
-        for peer, records in books.by_peer.items():
-            assert records, f"empty peer entry kept for {peer!r}"
-            for (key, name), record in records.items():
-                assert books.services[key].dispatchers[name] is record
+        for table in core.requests.at.values():
+            for (_, client, ident), entry in table.items():
+                assert self.answers[(client, ident)] < self.sent[(client, ident)], \
+                    f"request {(client, ident)} answered but still in flight"
+                requests += entry.fanout is None
         assert requests <= self.waiting, f"{requests} requests in flight, only {self.waiting} unanswered"
 
 

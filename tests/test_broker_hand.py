@@ -126,3 +126,25 @@ def test_respond_by_hand_returns_when_nothing_arrives():
         assert broker.core.next_deadline() is None
         broker.respond()
         broker.respond()
+
+
+def test_a_write_to_a_socket_given_to_wake_on_ends_a_blocked_respond():
+    """With no timer due for a minute, respond() returns as soon as the woken socket is written
+    to, and drains it (the test's timeout, 60 s, would fail a respond() that waited)."""
+    import socket
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    try:
+        with hand_broker(timeout=60.0, heartbeat=False) as broker:
+            broker.wake_on(reader)
+            writer.send(b"\x02")  # as signal.set_wakeup_fd writes the signal number
+            broker.respond()
+            try:
+                leftover = reader.recv(16)
+            except BlockingIOError:
+                leftover = b""
+            assert leftover == b"", "respond() returned without draining the woken socket"
+    finally:
+        reader.close()
+        writer.close()

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cauldron_proto.broker.core import base as routing_base
+from cauldron_proto.broker.core.requests import Requests
 from fuzz.core_driver import ADVANCE, BEAT, PEERS, REPLY, SEND, STEPS, CoreDriver, run_program
 from fuzz.programs import program_from_bytes, random_program
 from fuzz.seeds import N_OPS, TEMPLATES
@@ -74,12 +74,11 @@ def test_clock_jumps_without_heartbeats(program):
 
 def test_the_driver_catches_a_core_that_forgets_requests(monkeypatch):
     """The checks can fail: a core that drops a leaving dispatcher's requests unanswered."""
-    def forgetful_retire(self, record, text):
-        self.books.remove(record)
-        record.in_flight = {}
-        self.books.forget_if_idle(record.service, self._now)
+    def forgetful_withdraw(self, record):
+        self.at.pop(record, None)
+        return {}
 
-    monkeypatch.setattr(routing_base.CoreBase, "_retire", forgetful_retire)
+    monkeypatch.setattr(Requests, "withdraw", forgetful_withdraw)
     program = [(SEND, 3, 2, 0, ()), (SEND, 3, 4, 0, ()), (SEND, 0, len(TEMPLATES) - 7, 0, ()), (ADVANCE, 16)]
     with pytest.raises(AssertionError, match="never answered"):
         run_program(program)

@@ -158,7 +158,7 @@ def test_random_traffic_under_curve_never_breaks_the_key_rules(steps, with_polic
             h.advance(a or 0.0)
         h.books_are_consistent()
         assert "internal_error" not in h.core.stats.dropped_by_reason
-        registered = {(r.service, r.name): r for r in h.core.books.records()}
+        registered = {(r.service, r.name): r for r in h.core.registry.records()}
         for gone in set(owners) - set(registered):
             del owners[gone]  # free again: the next registration decides
         for name, record in registered.items():

@@ -219,3 +219,20 @@ def test_drop_log_counts_even_when_debug_is_off(caplog):
     for now in range(5):
         drops.drop("x", float(now), b"p")
     assert drops.stats.dropped == 5 and not caplog.records
+
+
+def test_a_dispatcher_name_no_heartbeat_could_carry_is_refused_not_registered():
+    """The frame 02 02 reads as the text "\\x02", which cannot be sent back (every reader takes
+    it for the fail sentinel): a welcome or a ready with it is refused, so no timer ever has to
+    beat it (a heartbeat that cannot be built stopped every timer of the tick)."""
+    h = Harness(timeout=1.0)
+    for command in ("welcome", "ready"):
+        bad = query("DBQ", "KTEST", dispatcher="d", command=command)
+        frames = encode(bad)
+        frames[2] = b"\x02\x02"  # the dispatcher frame
+        assert frames[1:3] == [b"KTEST", b"\x02\x02"]
+        [sent] = h.send(b"D1", frames)
+        assert sent.message.direction == Direction.DBE
+        assert sent.message.payload.startswith("Malformed message: dispatcher: the text '\\x02'")
+    assert h.core.registry.services == {}
+    assert h.core.tick(100.0) == [] and "internal_error" not in h.core.stats.dropped_by_reason

@@ -49,7 +49,7 @@ def test_random_frames_from_random_peers_never_break_the_core(steps):
         h.books_are_consistent()
         assert "internal_error" not in h.core.stats.dropped_by_reason
     h.advance(5.0)  # everyone silent for 5 T (and past every fan-out deadline)
-    assert h.core.books.services == {} and h.core.books.by_peer == {}
+    assert h.core.registry.services == {} and h.core.registry.by_peer == {} and h.core.requests.at == {}
     assert h.core.next_deadline() is None or h.core.tick(h.core.next_deadline()) == []
 
 
@@ -87,7 +87,7 @@ def test_every_request_gets_exactly_one_answer(actions):
         if kind == "welcome":
             deliver(h.send(f"D{a}.{b}".encode(), query("DBQ", "KTEST", dispatcher=names[a], command="welcome")))
         elif kind == "ready":
-            for peer, records in list(h.core.books.by_peer.items()):
+            for peer, records in list(h.core.registry.by_peer.items()):
                 if ("KTEST", names[a]) in records:
                     deliver(h.send(peer, query("DBQ", "KTEST", dispatcher=names[a], command="ready")))
         elif kind in ("cdq", "csq"):
@@ -113,4 +113,28 @@ def test_every_request_gets_exactly_one_answer(actions):
     deliver(h.advance(5.0))
     deliver(h.advance(5.0))
     assert answers == asked
-    assert h.core.books.services == {} and "internal_error" not in h.core.stats.dropped_by_reason
+    assert h.core.registry.services == {} and h.core.requests.at == {} and "internal_error" not in h.core.stats.dropped_by_reason
+
+
+def test_audit_names_each_kind_of_inconsistency():
+    """The audit the harness and the fuzzer rely on can fail: books broken by hand are reported."""
+    h = Harness(timeout=1.0)
+    d1 = h.dispatcher(b"D1", "KTEST", "disp1")
+    h.dispatcher(b"D2", "KTEST", "disp2")
+    assert h.core.audit() == []
+    [fwd] = h.send(b"C1", query("CDQ", "KTEST", dispatcher="disp1", keyword="VALUE", command="update"))
+    h.send(b"D1", d1.answer(fwd, "7"))  # teaches the owner of VALUE
+    h.send(b"C2", query("CSQ", "KTEST", keyword="VALUE", command="update"))  # a fan-out to both
+    h.send(b"C1", query("CDQ", "KTEST", dispatcher="disp1", keyword="VALUE", command="update"))
+    registry, requests, fanouts = h.core.registry, h.core.requests, h.core.fanouts
+    record = registry.get("KTEST", "disp1")
+    del registry.by_peer[b"D1"]
+    fanout = next(iter(fanouts.by_service["KTEST"].values()))
+    requests.discard(registry.get("KTEST", "disp2"), fanout.key)
+    h.core.owners.owners["GONE"] = {"X": "d"}
+    problems = "\n".join(h.core.audit())
+    assert "missing from its socket's index" in problems
+    assert "fan-out copy at" in problems and "lost" in problems
+    assert "learned owners of GONE" in problems
+    registry.services["KTEST"].pop("disp1")
+    assert f"requests kept in flight at {record}, which left" in "\n".join(h.core.audit())

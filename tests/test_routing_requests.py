@@ -301,26 +301,27 @@ def test_learned_owners_outlive_the_last_dispatcher_and_route_again_when_it_retu
     [fwd] = h.send(b"C1", q, expect=[forwarded_to(b"D1", q)])
     h.send(b"D1", d.answer(fwd, "7"), expect=[(b"C1", lambda m: m.payload == "7")])
     expire(h, d)
-    assert "KTEST" in h.core.books.retained
+    assert "KTEST" in h.core.owners.retained
     blank = query("CDQ", "KTEST", keyword="VALUE", command="update", payload="")
     h.send(b"C1", blank, expect=[(b"C1", blank.error("No dispatcher is available for KTEST.VALUE"))])
     h.dispatcher(b"D9", "KTEST", "disp1")  # restarted: a new socket, the same name
     h.send(b"C1", blank, expect=[(b"D9", lambda m: m.keyword == "VALUE" and m.prefix == (b"", b"C1", b""))])
-    assert h.core.books.retained == {}
+    assert h.core.owners.retained == {}
 
 
 def test_retained_owners_are_bounded_in_time_and_count():
     h = Harness(timeout=1.0)
-    h.core.books.owner_retention, h.core.books.max_retained = 100.0, 3
+    h.core.books.owner_retention, h.core.books.max_retained = 100.0, 3  # the documented names
+    assert h.core.books is h.core.owners
     for n in range(5):
         d = h.dispatcher(b"D%d" % n, f"S{n}", "disp")
         q = query("CDQ", f"S{n}", keyword="VALUE", command="update", payload="", dispatcher="disp")
         [fwd] = h.send(b"C1", q)
         h.send(d.peer, d.answer(fwd, "1"))
     h.advance(5.0)
-    assert list(h.core.books.retained) == ["S2", "S3", "S4"]
+    assert list(h.core.owners.retained) == ["S2", "S3", "S4"] == list(h.core.owners.owners)
     h.advance(100.0)
-    assert h.core.books.retained == {}
+    assert h.core.owners.retained == {} == h.core.owners.owners
 
 
 def test_reply_from_a_socket_that_never_welcomed_is_dropped():

@@ -127,7 +127,7 @@ def serve_until_signalled(broker, ready=None):
     with _stop_on_signals(broker) as wakeup:
         broker.prepare()
         if wakeup is not None:
-            broker._watch_wakeup(wakeup)
+            broker.wake_on(wakeup)
         if ready is not None:
             ready(broker)
         broker.run()

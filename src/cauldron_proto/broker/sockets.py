@@ -218,8 +218,10 @@ class BrokerSockets:
             self.relay = PolicyRelay(xsub, xpub, policy)
 
     def watch(self, wakeup) -> None:
+        """Poll ``wakeup`` (a non-blocking ``socket.socket``) too; what arrives on it is discarded."""
         self.wakeup = wakeup
-        self.poller.register(wakeup, zmq.POLLIN)
+        # the poller reports a non-zmq socket by its file descriptor: register that, to find it
+        self.poller.register(wakeup.fileno(), zmq.POLLIN)
 
     def poll(self, wait_ms: int | None) -> dict:
         """Ready sockets, waiting at most ``wait_ms`` (None: ``longest_wait``), never longer."""
@@ -227,8 +229,9 @@ class BrokerSockets:
         if wait_ms is None or (longest is not None and longest < wait_ms):
             wait_ms = longest
         ready = dict(self.poller.poll(wait_ms))
-        if self.wakeup is not None and self.wakeup in ready:
-            drain_wakeup(self.wakeup)  # a signal arrived; its Python handler runs on return
+        wakeup = self.wakeup
+        if wakeup is not None and wakeup.fileno() in ready:
+            drain_wakeup(wakeup)  # a signal arrived; its Python handler runs on return
         return ready
 
     def close(self) -> None:

@@ -271,8 +271,9 @@ class ZMQBroker(threading.Thread):
                 pending = []
         transmit_all(send, pending)
 
-    def _watch_wakeup(self, sock) -> None:
-        """Poll ``sock`` (the read end of ``signal.set_wakeup_fd``) too: no signal waits for traffic."""
+    def wake_on(self, sock) -> None:
+        """After ``prepare()``: poll ``sock`` too (a non-blocking ``socket.socket``, e.g. the read end of
+        ``signal.set_wakeup_fd``), so a write to it wakes a blocked poll: no signal waits for traffic."""
         self._local.sockets.watch(sock)
 
     def cleanup(self, socket):

@@ -2,6 +2,22 @@
 
 Theory of operation
 -------------------
+:class:`BrokerCore` is one class composing small owners of state, each of which returns what
+to send and none of which sends or keeps output:
+
+- :class:`~.registry.Registry`: the dispatcher records (by service and name, by socket),
+  their registration and their liveness (heartbeats, expiry), asking the
+  :class:`~.keys.KeyRules` under CURVE;
+- :class:`~.requests.Requests`: the requests in flight at each dispatcher, routed by name
+  or by the :class:`~.owners.LearnedOwners` of keywords;
+- :class:`~.fanouts.FanOuts`: the questions to a whole service, merged.
+
+The core reads each message, checks the rules every routed request must keep, hands it to
+the owner it concerns, and joins what they do when one event touches several of them: a
+dispatcher that leaves (expired, replaced, or its routing id reused) is removed from the
+registry, and each of its requests in flight is answered (an error to its client, or an
+unusable answer to its fan-out).
+
 ``handle(peer, frames, now)`` takes one multipart message as the broker's ROUTER received
 it (``peer`` is the sender's routing id) and returns the multipart messages to send on the
 ROUTER, each starting with its destination's routing id. ``tick(now)`` runs the timers
@@ -63,75 +79,138 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence
 
-from ...protocol import Direction, Kind, Message, RemoteProtocolError, Text, decode, salvage
-from .clients import ClientHandlers
-from .dispatchers import _ROUTED_REPLY, DispatcherHandlers
+from ...protocol import Command, Direction, Kind, Message, RemoteProtocolError, Text, check_kind, decode, salvage
+from .answers import DELIMITER, Out, answer, to_client
+from .fanouts import FanOuts
+from .keys import KeyRules, ServicePolicy
+from .owners import LearnedOwners
+from .registry import DispatcherRecord, Registry
+from .requests import ROUTED_REPLY, Requests
+from .stats import DropLog, Stats, log
 from .views import ServicesView, ServiceView
 
 __all__ = ["BrokerCore"]
 
-Handler = Callable[["BrokerCore", bytes, Message], None]
+Handler = Callable[["BrokerCore", bytes, Message, float, "str | None"], Out]
 
 
-class BrokerCore(ClientHandlers, DispatcherHandlers):
-    """The I/O-free routing core of the broker (see the module docstring)."""
+class BrokerCore:
+    """The I/O-free routing core of the broker (see the module docstring).
 
-    _HANDLERS: dict[Direction, Handler] = {
-        Direction.UBQ: ClientHandlers._inquiry,
-        Direction.CBQ: ClientHandlers._client_broker,
-        Direction.CDQ: ClientHandlers._client_dispatcher,
-        Direction.CSQ: ClientHandlers._client_service,
-        Direction.DBQ: DispatcherHandlers._dispatcher_query,
-        Direction.DBE: DispatcherHandlers._dispatcher_error,
-        Direction.CDP: DispatcherHandlers._dispatcher_reply,
-        Direction.CDE: DispatcherHandlers._dispatcher_reply,
-        Direction.SDP: DispatcherHandlers._dispatcher_reply,
-        Direction.SDE: DispatcherHandlers._dispatcher_reply,
-    }
+    ``lookup_address``: what ``lookup`` answers (settable); ``timeout``: the heartbeat period
+    T; ``heartbeat``: False for no heartbeats and no expiry; ``fanout_timeout``: seconds a
+    fan-out waits; ``owner_retention``, ``max_retained``: how long, and for how many
+    services, learned keyword owners outlive their service (:mod:`.owners`).
+    """
+
+    #: Requests in flight one dispatcher may have (``max_in_flight`` is settable per core).
+    MAX_IN_FLIGHT = Requests.MAX_IN_FLIGHT
+
+    def __init__(self, lookup_address: str, *, timeout: float = 1.0, heartbeat: bool = True,
+                 fanout_timeout: float = 10.0, name: str = "broker", owner_retention: float = 86_400.0,
+                 max_retained: int = 1024):
+        self.lookup_address = lookup_address  #: what ``lookup`` answers (settable)
+        self.name = name
+        self.stats = Stats()
+        self.drops = DropLog(self.stats)
+        self.keys = KeyRules(self.stats, self.drops, timeout=timeout, name=name)
+        self.registry = Registry(self.stats, self.drops, self.keys, timeout=timeout, heartbeat=heartbeat, name=name)
+        self.owners = LearnedOwners(owner_retention, max_retained)
+        self.requests = Requests(self.registry, self.owners, self.stats, self.drops)
+        self.fanouts = FanOuts(self.registry, self.requests, self.owners, self.stats, self.drops,
+                               timeout=fanout_timeout)
+        self.now = 0.0  #: the ``now`` of the last call
+        self._deadline: float | None = None
+        self._deadline_stale = False
+
+    # -- settings, read where their owner keeps them ------------------------------------------
+
+    @property
+    def timeout(self) -> float:
+        """The heartbeat period T (seconds)."""
+        return self.registry.timeout
+
+    @property
+    def heartbeat(self) -> bool:
+        return self.registry.heartbeat
+
+    @property
+    def fanout_timeout(self) -> float:
+        return self.fanouts.timeout
+
+    @property
+    def max_in_flight(self) -> int:
+        """Requests in flight one dispatcher may have; more are answered ``Dispatcher 'X' has N
+        requests in flight; try again later`` at once (a fan-out skips it). Settable."""
+        return self.requests.max_in_flight
+
+    @max_in_flight.setter
+    def max_in_flight(self, value: int) -> None:
+        self.requests.max_in_flight = value
+
+    @property
+    def policy(self) -> ServicePolicy | None:
+        """With CURVE, who may register dispatchers of what (``allows(key, service)``;
+        ``cauldron_proto.security.policy``), or None: any key may register a free name. Settable."""
+        return self.keys.policy
+
+    @policy.setter
+    def policy(self, value: ServicePolicy | None) -> None:
+        self.keys.policy = value
+
+    @property
+    def books(self) -> LearnedOwners:
+        """The learned owners' retention settings under their first documented name
+        (``core.books.owner_retention``, ``core.books.max_retained``): :attr:`owners`."""
+        return self.owners
+
+    # -- the three calls -------------------------------------------------------------------------
 
     def handle(self, peer: bytes, frames: Sequence[bytes], now: float,
-               key: str | None = None) -> list[list[bytes]]:
+               key: str | None = None) -> Out:
         """One message from the ROUTER (``frames`` after the routing id); what to send.
 
         ``key``: with CURVE, the name of the key the sender's connection authenticated with
         (its ZAP User-Id); the key rules of :mod:`.keys` apply. None: no CURVE, no key rules.
         """
-        self._out, self._now, self._key = [], now, key
+        self.now = now
         self.stats.received += 1
         try:
-            if peer in self.books.by_peer and (key is None or self._same_key(peer, key)):
-                self._seen(peer, now)
+            retired = self._reused(peer, key, now) if key is not None else None
+            if not retired:
+                self.registry.seen(peer, now)
             try:
                 message = decode(frames)
             except RemoteProtocolError as exc:
-                self._refused(peer, frames, exc)
+                out = self._refused(peer, frames, exc, now)
             else:
                 handler = self._HANDLERS.get(message.direction)
-                if handler is None:
-                    self._unhandled(peer, message)
-                else:
-                    handler(self, peer, message)
+                out = self._unhandled(peer, message, now) if handler is None else handler(self, peer, message, now, key)
+            if retired:
+                out = retired + out
         except Exception:  # noqa: BLE001 - the core must never take the broker down
-            self._internal_error(peer)
-        out, self._out = self._out, []
+            self._internal_error(peer, now)
+            out = []
         self.stats.sent += len(out)
         return out
 
-    def tick(self, now: float) -> list[list[bytes]]:
+    def tick(self, now: float) -> Out:
         """Heartbeats, expiry and fan-out deadlines due at ``now``; what to send."""
-        self._out, self._now = [], now
+        self.now = now
+        out: Out = []
         try:
-            if self.heartbeat:
-                for record in list(self.books.records()):
-                    self._watch(record, now)
-            for service in list(self.books.services.values()):
-                for fanout in [f for f in service.fanouts.values() if now >= f.deadline]:
-                    self._finish_fanout(fanout)
-            self.books.purge_retained(now)
-            self._schedule_changed()
+            for record, beat in self.registry.due(now):
+                if beat is None:
+                    out += self._expire(record, now)
+                else:
+                    out.append(beat)
+            out += self.fanouts.due(now)
+            self.owners.purge(now)
+            self._deadline_stale = True
         except Exception:  # noqa: BLE001
-            self._internal_error(b"")
-        return self._sent()
+            self._internal_error(b"", now)
+        self.stats.sent += len(out)
+        return out
 
     def next_deadline(self) -> float | None:
         """The earliest ``now`` at which ``tick`` may have work (None: nothing scheduled).
@@ -141,10 +220,11 @@ class BrokerCore(ClientHandlers, DispatcherHandlers):
         """
         if self._deadline_stale:
             self._deadline_stale = False
-            deadlines = [r.deadline(self.heartbeat) for r in self.books.records()]
-            deadlines += [f.deadline for s in self.books.services.values() for f in s.fanouts.values()]
+            deadlines = (self.registry.deadline(), self.fanouts.deadline())
             self._deadline = min((d for d in deadlines if d is not None), default=None)
         return self._deadline
+
+    # -- introspection -------------------------------------------------------------------------
 
     def service(self, name: str, clock: Callable[[], float] | None = None) -> ServiceView | None:
         """A live read-only view of one service's books, or None; never creates a record.
@@ -163,39 +243,223 @@ class BrokerCore(ClientHandlers, DispatcherHandlers):
         return ServicesView(self, clock if clock is not None else self._last_now)
 
     def _last_now(self) -> float:
-        return self._now
+        return self.now
 
-    # -- dispatch helpers ------------------------------------------------------------------
+    def audit(self) -> list[str]:
+        """What is inconsistent in the owners' books (nothing, always: for tests and fuzzing).
 
-    def _seen(self, peer: bytes, now: float) -> None:
-        """Any message from a registered dispatcher's socket is a sign of life."""
-        at_peer = self.books.by_peer.get(peer)
-        if at_peer:
-            for record in at_peer.values():
-                record.seen(now, self.timeout)
+        The registry's two indexes agree; every request in flight is at a registered record,
+        within ``max_in_flight``; every fan-out copy in flight belongs to a fan-out that
+        waits for it; learned owners are kept only for registered or retained services.
+        """
+        problems, registry = [], self.registry
+        for service, dispatchers in registry.services.items():
+            if not dispatchers:
+                problems.append(f"service {service} kept without a dispatcher")
+            for name, record in dispatchers.items():
+                if registry.at(record.peer).get((service, name)) is not record:
+                    problems.append(f"{record} missing from its socket's index")
+        for peer, records in registry.by_peer.items():
+            if not records:
+                problems.append(f"empty socket entry kept for {peer!r}")
+            for (service, name), record in records.items():
+                if registry.get(service, name) is not record:
+                    problems.append(f"{record} at socket {peer!r} is not the registered one")
+        for record, table in self.requests.at.items():
+            if registry.get(record.service, record.name) is not record and \
+                    registry.registered(record.peer, record.service, record.name) is not record:
+                problems.append(f"requests kept in flight at {record}, which left")
+            if len(table) > self.max_in_flight:
+                problems.append(f"{record} has {len(table)} requests in flight, over the limit")
+            for entry_key, entry in table.items():
+                fanout = entry.fanout
+                if fanout is not None and (fanout.waiting.get(record.name) is not record
+                                           or self.fanouts.by_service.get(fanout.service, {}).get(
+                                               (fanout.client, fanout.request.identifier)) is not fanout):
+                    problems.append(f"orphaned fan-out copy {entry_key} at {record}")
+        for service, fanouts in self.fanouts.by_service.items():
+            if not fanouts:
+                problems.append(f"empty fan-out entry kept for {service}")
+            for fanout in fanouts.values():
+                for record in fanout.waiting.values():
+                    if self.requests.pending(record).get(fanout.key, None) is None:
+                        problems.append(f"fan-out copy at {record} lost")
+        for service in self.owners.owners:
+            if service not in registry.services and service not in self.owners.retained:
+                problems.append(f"learned owners of {service} kept, neither registered nor retained")
+        return problems
 
-    def _refused(self, peer: bytes, frames: Sequence[bytes], exc: RemoteProtocolError) -> None:
+    # -- handlers: one per direction, each returning what to send --------------------------------
+
+    def _inquiry(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
+        """UB?: the broker is alive (answered along any prefix)."""
+        return [answer(peer, message, message.reply(Text.BROKER_ALIVE))]
+
+    def _client_broker(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
+        """CBQ: lookup, locate, or 'unknown command'."""
+        refused = self._breach(peer, message, routed=False)
+        if refused:
+            return refused
+        command = message.command
+        if command == Command.LOOKUP:
+            reply = message.reply(self.lookup_address)
+        elif command == Command.LOCATE:
+            found = bool(self.registry.dispatchers(message.service_key))  # type: ignore[arg-type]
+            reply = message.reply(Text.LOCATE_YES if found else Text.LOCATE_NO)
+        else:
+            reply = message.error(Text.UNKNOWN_COMMAND)
+        return [answer(peer, message, reply)]
+
+    def _client_dispatcher(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
+        """CDQ: route to the named dispatcher, or to the keyword's learned owner."""
+        if message.prefix != DELIMITER:  # no field rules to check here: the hot path
+            return self._refuse_prefix(peer, message)
+        record = self.requests.route(message)
+        if record is None:
+            return [answer(peer, message, message.error(self.requests.unroutable(message)))]
+        return self.requests.forward(peer, message, record, now)
+
+    def _client_service(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
+        """CSQ: fan out to every dispatcher of the service (identify: maybe from the cache)."""
+        refused = self._breach(peer, message)
+        if refused:
+            return refused
+        self._deadline_stale = True
+        return self.fanouts.start(peer, message, now)
+
+    def _dispatcher_query(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
+        """DBQ: welcome, ready, heartbeat, or 'unknown command'."""
+        refused = self._breach(peer, message)
+        if refused:
+            return refused
+        command = message.command
+        if command == Command.WELCOME:
+            self._deadline_stale = True
+            replaced, out = self.registry.welcome(peer, message, now, key)
+            if replaced is not None:
+                out = self._retire(replaced, Text.DISPATCHER_REPLACED.format(dispatcher=replaced.name), now) + out
+            self._owners_back(message.service_key)  # type: ignore[arg-type]
+            return out
+        if command in (Command.READY, Command.HEARTBEAT):
+            self._deadline_stale = True
+            out = self.registry.alive(peer, message, now, key)
+            self._owners_back(message.service_key)  # type: ignore[arg-type]
+            return out
+        return self.registry.unknown_command(peer, message)
+
+    def _dispatcher_error(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
+        """DBE: discarded (its arrival was a sign of life)."""
+        self.drops.drop("dispatcher_error_discarded", now, peer, message)
+        return []
+
+    def _dispatcher_reply(self, peer: bytes, message: Message, now: float, key: str | None = None,
+                          error: str | None = None) -> Out:
+        """CDP/CDE relayed to its client, SDP/SDE given to its fan-out; exactly once.
+
+        ``error``: the reply's frames broke a rule; the request gets this error instead.
+        """
+        found = self.requests.take(peer, message, now)
+        if found is None:
+            return []
+        record, entry = found
+        if entry.fanout is not None:
+            return self.fanouts.answer(entry.fanout, record, None if error is not None else message)
+        return [self.requests.relay(record, entry, message.prefix[1], message, error)]
+
+    _HANDLERS: dict[Direction, Handler] = {
+        Direction.UBQ: _inquiry,
+        Direction.CBQ: _client_broker,
+        Direction.CDQ: _client_dispatcher,
+        Direction.CSQ: _client_service,
+        Direction.DBQ: _dispatcher_query,
+        Direction.DBE: _dispatcher_error,
+        Direction.CDP: _dispatcher_reply,
+        Direction.CDE: _dispatcher_reply,
+        Direction.SDP: _dispatcher_reply,
+        Direction.SDE: _dispatcher_reply,
+    }
+
+    def _owners_back(self, service: str) -> None:
+        """After a registration: a service registered again has its learned owners back."""
+        if service in self.registry.services:
+            self.owners.back(service)
+
+    # -- dispatchers leaving -------------------------------------------------------------------
+
+    def _retire(self, record: DispatcherRecord, text: str, now: float) -> Out:
+        """Forget ``record``; answer each of its requests in flight (``text``: the error)."""
+        self.registry.remove(record)
+        out: Out = []
+        for (_, client, _), entry in self.requests.withdraw(record).items():
+            if entry.fanout is not None:
+                out += self.fanouts.answer(entry.fanout, record, None)
+            else:
+                out.append(to_client(client, entry.request.error(text, dispatcher=record.name)))
+        if record.service not in self.registry.services:
+            self.owners.left(record.service, now)
+        return out
+
+    def _expire(self, record: DispatcherRecord, now: float) -> Out:
+        """5 T of silence: ``record`` goes, its requests answered ``Dispatcher Timed Out``."""
+        self.stats.expired += 1
+        self.stats.timed_out += sum(1 for e in self.requests.pending(record).values() if e.fanout is None)
+        log.log(logging.INFO, "%s: dispatcher %s/%s at %s expired", self.name, record.service, record.name,
+                record.peer.hex())
+        self.owners.forget_types_of(record.service, record.name)
+        return self._retire(record, Text.DISPATCHER_TIMED_OUT, now)
+
+    def _reused(self, peer: bytes, key: str, now: float) -> Out | None:
+        """Under CURVE: retire the records at ``peer`` registered by another key (rule 3 of
+        :mod:`.keys`); what that sends, or None when there were none."""
+        stale = self.keys.reused(peer, key, list(self.registry.at(peer).values()), now)
+        if not stale:
+            return None
+        self._deadline_stale = True
+        out: Out = []
+        for record in stale:
+            out += self._expire(record, now)  # as if it had expired: its connection is gone
+        return out
+
+    # -- bad input --------------------------------------------------------------------------
+
+    def _breach(self, peer: bytes, request: Message, *, routed: bool = True) -> Out:
+        """The error answer of a request that breaks a rule, or nothing: a routed request
+        (``routed``) needs exactly one empty delimiter, and every request its kind's field rules."""
+        if routed and request.prefix != DELIMITER:
+            return self._refuse_prefix(peer, request)
+        try:
+            check_kind(request)
+        except RemoteProtocolError as exc:
+            return self._refuse(peer, request, exc)
+        return []
+
+    def _refuse(self, peer: bytes, request: Message, reason: object) -> Out:
+        """Answer a request that breaks a rule with ``Malformed message: <reason>``."""
+        self.stats.refused += 1
+        return [answer(peer, request, request.error(Text.MALFORMED_REQUEST.format(reason=reason)))]
+
+    def _refuse_prefix(self, peer: bytes, request: Message) -> Out:
+        got = len(request.prefix)
+        return self._refuse(peer, request, f"expected one empty delimiter frame before the envelope, got {got} "
+                                           f"prefix frame{'s' * (got != 1)}")
+
+    def _refused(self, peer: bytes, frames: Sequence[bytes], exc: RemoteProtocolError, now: float) -> Out:
         """Frames ``decode`` refused: answer them if they are a query or an awaited reply."""
         salvaged = salvage(frames)
-        if salvaged is None:
-            return self._drop(exc.rule, peer, exc)
-        if salvaged.direction.kind == Kind.QUERY:
-            return self._refuse(peer, salvaged, exc)
-        if salvaged.direction in _ROUTED_REPLY:
-            error = Text.MALFORMED_REQUEST.format(reason=f"the dispatcher's reply: {exc}")
-            return self._dispatcher_reply(peer, salvaged, error)
-        self._drop(exc.rule, peer, exc)
+        if salvaged is not None:
+            if salvaged.direction.kind == Kind.QUERY:
+                return self._refuse(peer, salvaged, exc)
+            if salvaged.direction in ROUTED_REPLY:
+                error = Text.MALFORMED_REQUEST.format(reason=f"the dispatcher's reply: {exc}")
+                return self._dispatcher_reply(peer, salvaged, now, error=error)
+        self.drops.drop(exc.rule, now, peer, exc)
+        return []
 
-    def _unhandled(self, peer: bytes, message: Message) -> None:
+    def _unhandled(self, peer: bytes, message: Message, now: float) -> Out:
         if message.direction.kind == Kind.QUERY:
-            error = Text.NO_HANDLER.format(direction=message.direction)
-            return self._answer(peer, message, message.error(error))
-        self._drop("unhandled_direction", peer, message)
+            return [answer(peer, message, message.error(Text.NO_HANDLER.format(direction=message.direction)))]
+        self.drops.drop("unhandled_direction", now, peer, message)
+        return []
 
-    def _internal_error(self, peer: bytes) -> None:
-        self.drops.drop("internal_error", self._now, peer, "", level=logging.ERROR)
-
-    def _sent(self) -> list[list[bytes]]:
-        out, self._out = self._out, []
-        self.stats.sent += len(out)
-        return out
+    def _internal_error(self, peer: bytes, now: float) -> None:
+        self.drops.drop("internal_error", now, peer, "", level=logging.ERROR)

@@ -5,7 +5,7 @@ Theory of operation
 With CURVE on, the shell hands ``handle`` the name of the key each message's connection
 authenticated with (``key``, the ZAP User-Id); without CURVE it is None and none of this
 applies. A registration is a ``welcome`` that creates a record, or the re-admission of a free
-name by ``ready`` or a heartbeat answer (``_stranger``). The rules, all decided here from
+name by ``ready`` or a heartbeat answer (:meth:`.Registry.alive`). The rules, all decided here from
 data the core holds:
 
 1. A record remembers its ``key``. A name held by a record of key K is taken over only by a
@@ -34,11 +34,11 @@ socket (an existing dispatcher answers every DBE with a DBQ: no ping-pong).
 from __future__ import annotations
 
 import logging
-from typing import Optional, Protocol
+from typing import Iterable, Optional, Protocol
 
 from ...protocol import Message, Text
-from .base import CoreBase
-from .books import DispatcherRecord
+from .answers import OncePerPeriod, Out, answer
+from .stats import DropLog, Stats
 
 
 class ServicePolicy(Protocol):
@@ -47,48 +47,53 @@ class ServicePolicy(Protocol):
     def allows(self, key: Optional[str], service: str) -> bool: ...
 
 
-class KeyRules(CoreBase):
-    """The registration rules by CURVE key (see the module docstring)."""
+class KeyRules:
+    """The registration rules by CURVE key (see the module docstring).
 
-    def _same_key(self, peer: bytes, key: str) -> bool:
-        """Whether the records at ``peer`` belong to ``key``; if not, they are retired (rule 3)."""
-        at_peer = self.books.by_peer.get(peer, {})
-        stale = [record for record in at_peer.values() if record.key != key]
+    ``policy``: who may register dispatchers of what (``allows(key, service)``), or None: any
+    key may register a free name. The broker's shell keeps it current.
+    """
+
+    def __init__(self, stats: Stats, drops: DropLog, *, timeout: float, name: str):
+        self.stats, self.drops, self.name = stats, drops, name
+        self.policy: ServicePolicy | None = None
+        self._told_refused = OncePerPeriod(float(timeout))
+
+    def reused(self, peer: bytes, key: str, records: Iterable, now: float) -> list:
+        """The ``records`` at ``peer`` that belong to another key than ``key`` (rule 3: the
+        routing id now names another connection; the caller retires them), each logged."""
+        stale = [record for record in records if record.key != key]
         for record in stale:
-            self._warn(("reused", key), "routing id %s of dispatcher %s/%s (key %r) is now used by key %r: "
+            self._warn(("reused", key), now, "routing id %s of dispatcher %s/%s (key %r) is now used by key %r: "
                        "dispatcher retired", peer.hex(), record.service, record.name, record.key, key)
-            self._expire(record)  # as if it had expired: its connection is gone
-        if stale:
-            self._schedule_changed()
-        return not stale
+        return stale
 
-    def _may_register(self, peer: bytes, message: Message, old: DispatcherRecord | None) -> bool:
-        """Whether the connection's key may register ``message``'s dispatcher; if not, refuse it."""
-        key = self._key
+    def refusal(self, peer: bytes, message: Message, old, key: str | None, now: float) -> Out | None:
+        """None when the connection's ``key`` may register ``message``'s dispatcher (``old``: the
+        record holding the name, if any); else what to send for the refusal (maybe nothing)."""
         if key is None:
-            return True  # no CURVE: no key rules
+            return None  # no CURVE: no key rules
         if self.policy is not None and not self.policy.allows(key, message.service_key):  # type: ignore[arg-type]
             text = Text.KEY_MAY_NOT_SERVE.format(key=key, service=message.service)
-            self._warn(("policy", key), "refused %s of %s/%s from key %r at %s: the policy does not let it "
+            self._warn(("policy", key), now, "refused %s of %s/%s from key %r at %s: the policy does not let it "
                        "serve %s", message.command, message.service_key, message.dispatcher, key, peer.hex(),
                        message.service_key)
-            return self._refuse_registration(peer, message, text)
+            return self._refuse(peer, message, text, now)
         if old is not None and old.key != key:
             text = Text.DISPATCHER_OWNED_BY_ANOTHER_KEY.format(dispatcher=message.dispatcher, service=message.service)
-            self._warn(("owned", key), "refused %s of %s/%s from key %r at %s: registered by key %r at %s",
+            self._warn(("owned", key), now, "refused %s of %s/%s from key %r at %s: registered by key %r at %s",
                        message.command, message.service_key, message.dispatcher, key, peer.hex(), old.key,
                        old.peer.hex())
-            return self._refuse_registration(peer, message, text)
-        return True
+            return self._refuse(peer, message, text, now)
+        return None
 
-    def _refuse_registration(self, peer: bytes, message: Message, text: str) -> bool:
-        """Count a refused registration and answer it (at most once per T per socket). False."""
+    def _refuse(self, peer: bytes, message: Message, text: str, now: float) -> Out:
+        """Count a refused registration; its answer, at most once per T per socket."""
         self.stats.registrations_refused += 1
-        if self._once_per_period(self._told_refused, peer):
-            self._answer(peer, message, message.error(text))
-        else:
-            self._drop("registration_refused_told_already", peer, message)
-        return False
+        if self._told_refused(peer, now):
+            return [answer(peer, message, message.error(text))]
+        self.drops.drop("registration_refused_told_already", now, peer, message)
+        return []
 
-    def _warn(self, reason: object, text: str, *args: object) -> None:
-        self.drops.note(reason, self._now, logging.WARNING, "%s: " + text, self.name, *args)
+    def _warn(self, reason: object, now: float, text: str, *args: object) -> None:
+        self.drops.note(reason, now, logging.WARNING, "%s: " + text, self.name, *args)

@@ -16,10 +16,10 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from .books import DispatcherRecord, Service
+from .registry import DispatcherRecord
 
 if TYPE_CHECKING:
-    from .base import CoreBase
+    from .core import BrokerCore
 
 Clock = Callable[[], float]
 
@@ -60,14 +60,13 @@ class DispatcherView:
 
     __slots__ = ("_core", "_clock", "_service", "_name", "_last")
 
-    def __init__(self, core: "CoreBase", clock: Clock, record: DispatcherRecord):
+    def __init__(self, core: "BrokerCore", clock: Clock, record: DispatcherRecord):
         self._core, self._clock = core, clock
         self._service, self._name, self._last = record.service, record.name, record
 
     def _record(self) -> tuple[DispatcherRecord, bool]:
         """The current record of this name (or the last one seen) and whether it is registered."""
-        service = self._core.books.services.get(self._service)
-        current = None if service is None else service.dispatchers.get(self._name)
+        current = self._core.registry.get(self._service, self._name)
         if current is not None:
             self._last = current
         return self._last, current is not None
@@ -94,12 +93,12 @@ class DispatcherView:
     @property
     def in_flight(self) -> int:
         record, registered = self._record()
-        return len(record.in_flight) if registered else 0
+        return len(self._core.requests.pending(record)) if registered else 0
 
     @property
     def active(self) -> int:
         record, registered = self._record()
-        return len(record.in_flight) + len(record.unanswered) if registered else 0
+        return len(self._core.requests.pending(record)) + len(record.unanswered) if registered else 0
 
     @property
     def expire_at(self) -> float:
@@ -126,12 +125,12 @@ class DispatcherView:
     @property
     def keywords(self) -> Mapping[str, str]:
         """Keyword key -> KTL type, for the keywords ``identify`` answers say it owns."""
+        learned = self._core.owners
+
         def owned() -> dict[str, str]:
-            service = self._core.books.services.get(self._service)
-            if service is None:
-                return {}
-            owners = service.owners  # list(): copied at once, while the broker thread may be changing it
-            return {k: t for k, t in list(service.types.items()) if owners.get(k) == self._name}
+            owners = learned.owners.get(self._service, {})  # list(): copied at once, while the broker
+            types = learned.types.get(self._service, {})  # thread may be changing it
+            return {k: t for k, t in list(types.items()) if owners.get(k) == self._name}
         return _LiveMapping(owned)
 
     def __repr__(self) -> str:
@@ -146,21 +145,8 @@ class ServiceView:
 
     __slots__ = ("_core", "_clock", "_name")
 
-    def __init__(self, core: "CoreBase", clock: Clock, name: str):
+    def __init__(self, core: "BrokerCore", clock: Clock, name: str):
         self._core, self._clock, self._name = core, clock, name
-
-    def _service(self) -> Service:
-        """The service's books now (one that left shows no dispatcher, and the keyword owners
-        the books still keep for it)."""
-        books = self._core.books
-        current = books.services.get(self._name)
-        if current is not None:
-            return current
-        gone = Service(self._name)
-        kept = books.retained.get(self._name)
-        if kept is not None:
-            gone.owners = dict(kept[1])
-        return gone
 
     @property
     def name(self) -> str:
@@ -169,19 +155,23 @@ class ServiceView:
     @property
     def dispatchers(self) -> Mapping[str, DispatcherView]:
         core, clock = self._core, self._clock
-        return _LiveMapping(lambda: self._service().dispatchers, lambda record: DispatcherView(core, clock, record))
+        return _LiveMapping(lambda: core.registry.dispatchers(self._name),
+                            lambda record: DispatcherView(core, clock, record))
 
     @property
     def keywords(self) -> Mapping[str, str]:
-        return _LiveMapping(lambda: self._service().owners)
+        """Keyword key -> the dispatcher learned to own it (kept a while after the service left)."""
+        owners = self._core.owners.owners
+        return _LiveMapping(lambda: owners.get(self._name, {}))
 
     @property
     def identify(self) -> Mapping[str, str]:
-        return _LiveMapping(lambda: self._service().types)
+        types = self._core.owners.types
+        return _LiveMapping(lambda: types.get(self._name, {}))
 
     @property
     def fanouts(self) -> int:
-        return len(self._service().fanouts)
+        return self._core.fanouts.count(self._name)
 
     def __repr__(self) -> str:
         return f"<ServiceView {self._name} dispatchers={sorted(self.dispatchers)}>"
@@ -190,7 +180,7 @@ class ServiceView:
 class ServicesView(Mapping[str, ServiceView]):
     """The current services by key; looking one up never creates it (any case works)."""
 
-    def __init__(self, core: "CoreBase", clock: Clock):
+    def __init__(self, core: "BrokerCore", clock: Clock):
         self._core, self._clock = core, clock
 
     def __getitem__(self, name: str) -> ServiceView:
@@ -199,13 +189,13 @@ class ServicesView(Mapping[str, ServiceView]):
         return ServiceView(self._core, self._clock, name.upper())
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.upper() in self._core.books.services
+        return isinstance(name, str) and name.upper() in self._core.registry.services
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._core.books.services))
+        return iter(list(self._core.registry.services))
 
     def __len__(self) -> int:
-        return len(self._core.books.services)
+        return len(self._core.registry.services)
 
     def __repr__(self) -> str:
         return f"<ServicesView {sorted(self)}>"

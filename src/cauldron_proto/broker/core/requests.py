@@ -1,0 +1,155 @@
+"""Requests in flight: forwarded to a dispatcher and not answered yet.
+
+A client's routed request (CDQ) goes to the dispatcher it names, or to its keyword's learned
+owner (:class:`~.owners.LearnedOwners`), and is remembered at that dispatcher's record under
+(pair, client routing id, identifier) until its one answer: the dispatcher's reply (relayed
+to the client, teaching the keyword's owner), or an error when the dispatcher leaves first
+(answered by the caller from :meth:`Requests.withdraw`). A fan-out's copies are remembered
+here too, pointing to their :class:`~.fanouts.FanOut`. A dispatcher has at most
+``max_in_flight`` requests in flight.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping
+
+import msgspec
+
+from ...protocol import BLANK, Command, Direction, Message, Text, encode
+from .answers import Out, answer, to_client
+from .owners import LearnedOwners
+from .registry import DispatcherRecord, Registry
+from .stats import DropLog, Stats
+
+if TYPE_CHECKING:
+    from .fanouts import FanOut
+
+#: What identifies a request in flight at one dispatcher: the pair it travels on ("CD" for
+#: a routed request, "SD" for a fan-out copy), the client's routing id and the identifier.
+#: Two clients may use the same identifier; one client's requests are told apart by it.
+InFlightKey = tuple[str, bytes, bytes]
+
+#: The replies a dispatcher sends for a client, by the pair their request travelled on.
+ROUTED_REPLY = {Direction.CDP: "CD", Direction.CDE: "CD", Direction.SDP: "SD", Direction.SDE: "SD"}
+
+_NOTHING: Mapping = {}
+
+
+class InFlight(msgspec.Struct, gc=False):
+    """A request forwarded to a dispatcher and not answered yet."""
+
+    request: Message  #: the client's request as received (prefix ``(b"",)``; the client is in the key)
+    fanout: "FanOut | None" = None  #: the fan-out this is a copy of (SD only)
+
+
+class Requests:
+    """The requests in flight at each dispatcher record (see the module docstring)."""
+
+    #: Requests in flight one dispatcher may have by default.
+    MAX_IN_FLIGHT = 10_000
+
+    def __init__(self, registry: Registry, owners: LearnedOwners, stats: Stats, drops: DropLog):
+        self.registry, self.owners, self.stats, self.drops = registry, owners, stats, drops
+        #: more than this many at one dispatcher get ``Dispatcher 'X' has N requests in flight;
+        #: try again later`` at once (a fan-out skips it)
+        self.max_in_flight = self.MAX_IN_FLIGHT
+        self.at: dict[DispatcherRecord, dict[InFlightKey, InFlight]] = {}  #: record -> its requests
+
+    # -- looking up ------------------------------------------------------------------------
+
+    def pending(self, record: DispatcherRecord) -> Mapping[InFlightKey, InFlight]:
+        """The requests in flight at ``record`` (read-only use)."""
+        return self.at.get(record, _NOTHING)
+
+    def full(self, record: DispatcherRecord) -> bool:
+        return len(self.at.get(record, _NOTHING)) >= self.max_in_flight
+
+    def route(self, message: Message) -> DispatcherRecord | None:
+        """The dispatcher a CDQ goes to: by name, else by its keyword's learned owner."""
+        service, name = message.service_key, message.dispatcher
+        if name is None:
+            keyword = message.keyword_key
+            name = None if keyword is None else self.owners.owner(service, keyword)  # type: ignore[arg-type]
+        return self.registry.get(service, name)  # type: ignore[arg-type]
+
+    # -- routed requests (CDQ) ----------------------------------------------------------------
+
+    def forward(self, peer: bytes, message: Message, record: DispatcherRecord, now: float) -> Out:
+        """Send client ``peer``'s CDQ to ``record`` and remember it; or say why not."""
+        key = ("CD", peer, message.identifier)
+        table = self.at.get(record)
+        if table is None:
+            table = self.at[record] = {}
+        elif key in table:
+            # The same request again (a retry): its one answer is on its way already.
+            self.drops.drop("duplicate_request", now, peer, message)
+            return []
+        if len(table) >= self.max_in_flight:
+            busy = Text.DISPATCHER_BUSY.format(dispatcher=record.name, count=len(table))
+            return [answer(peer, message, message.error(busy))]
+        table[key] = InFlight(message)
+        if message.frames[1] == BLANK:  # routed by keyword: name its owner, as the existing broker does
+            message = message.with_dispatcher(record.name)
+        return [encode(message, (record.peer, b"", peer, b""))]
+
+    @staticmethod
+    def unroutable(message: Message) -> str:
+        """Why a CDQ has no dispatcher to go to."""
+        if message.dispatcher is not None:
+            return Text.DISPATCHER_NOT_AVAILABLE.format(dispatcher=message.dispatcher, service=message.service)
+        if message.keyword is not None:
+            return Text.NO_DISPATCHER_FOR_KEYWORD.format(service=message.service, keyword=message.keyword)
+        return Text.AMBIGUOUS_DISPATCHER.format(fields=message.fields_text())
+
+    # -- replies ----------------------------------------------------------------------------
+
+    def take(self, peer: bytes, message: Message, now: float) -> tuple[DispatcherRecord, InFlight] | None:
+        """The request a dispatcher's reply answers, no longer in flight; None (the reply
+        dropped, with its reason) when it answers nothing in flight."""
+        at_peer = self.registry.at(peer)
+        if not at_peer:
+            self.drops.drop("reply_from_unregistered_peer", now, peer, message)
+            return None
+        prefix = message.prefix
+        if len(prefix) != 3 or prefix[0] or prefix[2]:
+            self.drops.drop("reply_without_client_prefix", now, peer, message)
+            return None
+        key = (ROUTED_REPLY[message.direction], prefix[1], message.identifier)
+        for record in at_peer.values():
+            table = self.at.get(record)
+            entry = None if table is None else table.pop(key, None)
+            if entry is not None:
+                return record, entry
+        self.drops.drop("reply_to_nothing_in_flight", now, peer, message)
+        return None
+
+    def relay(self, record: DispatcherRecord, entry: InFlight, client: bytes, reply: Message,
+              error: str | None) -> list[bytes]:
+        """The answer to a routed request ``entry`` taken by ``record``'s ``reply``: the reply
+        itself (teaching its keyword's owner), or the ``error`` its broken frames deserve."""
+        if error is not None:
+            return to_client(client, entry.request.error(error, dispatcher=record.name))
+        if reply.is_usable:
+            keyword = reply.keyword_key
+            if keyword is not None:
+                command = reply.command  # the payload is only worth reading for identify
+                payload = reply.payload if command == Command.IDENTIFY else None
+                self.owners.learn(record.service, keyword, record.name, command, payload)
+        return to_client(client, reply)
+
+    # -- fan-out copies, and a dispatcher leaving --------------------------------------------------
+
+    def put(self, record: DispatcherRecord, key: InFlightKey, entry: InFlight) -> None:
+        self.at.setdefault(record, {})[key] = entry
+
+    def discard(self, record: DispatcherRecord, key: InFlightKey) -> None:
+        table = self.at.get(record)
+        if table is not None:
+            table.pop(key, None)
+
+    def withdraw(self, record: DispatcherRecord) -> dict[InFlightKey, InFlight]:
+        """Everything in flight at ``record``, forgotten: the caller answers each (it left)."""
+        return self.at.pop(record, {})
+
+
+__all__ = ["InFlight", "InFlightKey", "ROUTED_REPLY", "Requests"]
