@@ -13,7 +13,7 @@ from cauldron_proto import Direction, Message, decode
 from cauldron_proto.client import (DispatcherError, RequestTimeoutError, UnknownKeywordError,
                                    is_broadcast_for, topics_for)
 from cauldron_proto.config import ConfigError
-from cauldron_proto.peer import Mailbox, Settings, WorkerPool
+from cauldron_proto.peer import Mailbox, HelperSettings, WorkerPool
 
 
 def broadcast(service: str, keyword: str = "VALUE") -> Message:
@@ -40,7 +40,7 @@ def test_topics_cover_the_written_upper_and_lower_names():
 
 
 def test_settings_from_a_mapping_with_overrides():
-    settings = Settings.load({"broker": "tcp://h:1", "timeout": 2}, subscribe="tcp://h:3", timeout=None)
+    settings = HelperSettings.load({"broker": "tcp://h:1", "timeout": 2}, subscribe="tcp://h:3", timeout=None)
     assert (settings.broker, settings.subscribe, settings.timeout) == ("tcp://h:1", "tcp://h:3", 2.0)
     assert (settings.publish, settings.heartbeat, settings.pool) == ("tcp://localhost:6512", True, 8)
 
@@ -48,18 +48,18 @@ def test_settings_from_a_mapping_with_overrides():
 def test_settings_from_a_file_and_a_parser(tmp_path):
     path = tmp_path / "zmq.cfg"
     path.write_text("[zmq]\nbroker = tcp://file:9\npool = 2\nheartbeat = no\n")
-    settings = Settings.load(str(path), broker="tcp://override:1")
+    settings = HelperSettings.load(str(path), broker="tcp://override:1")
     assert (settings.broker, settings.pool, settings.heartbeat) == ("tcp://override:1", 2, False)
     parser = configparser.ConfigParser()
     parser.read_dict({"zmq": {"timeout": "0.5"}})
-    assert Settings.load(parser).timeout == 0.5
+    assert HelperSettings.load(parser).timeout == 0.5
 
 
 def test_bad_settings_name_the_key():
     with pytest.raises(ConfigError, match="timeout"):
-        Settings.load({"timeout": "soon"})
+        HelperSettings.load({"timeout": "soon"})
     with pytest.raises(ConfigError, match="broker"):
-        Settings.load(broker="localhost:6513")
+        HelperSettings.load(broker="localhost:6513")
 
 
 def test_mailbox_wakes_the_receiver_and_keeps_order():

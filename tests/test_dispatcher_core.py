@@ -13,7 +13,7 @@ import pytest
 
 from cauldron_proto import BLANK, Direction, Message, Text, decode, encode
 from cauldron_proto.dispatcher import Registration, Service, answer, answering
-from cauldron_proto.dispatcher.registration import READY, WELCOMING
+from cauldron_proto.dispatcher.core.registration import READY, WELCOMING
 
 CLIENT = b"\x00k\x8bEg"
 

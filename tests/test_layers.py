@@ -19,11 +19,13 @@ LAYERS = {
     "protocol": (["protocol/*.py"], {"protocol"}, IO | {"time"}),
     "broker core": (["broker/core/*.py"], {"protocol", "broker.core"}, IO | {"time"}),
     "broker package": (["broker/__init__.py"], {"_lazy", "broker.core"}, IO | {"time"}),
-    "dispatcher core": (["dispatcher/registration.py"], {"protocol"}, IO | {"time"}),
-    "dispatcher handlers": (["dispatcher/handlers.py"], {"protocol", "ktl", "dispatcher.keyword", "dispatcher.steps"}, IO),
+    "dispatcher core": (["dispatcher/core/registration.py", "dispatcher/core/steps.py"], {"protocol"},
+                        IO | {"time"}),
+    # the handlers read the keyword table (its values; the dispatcher's clock for heartbeats)
+    "dispatcher handlers": (["dispatcher/core/handlers.py"], {"protocol", "ktl", "dispatcher.keyword",
+                                                            "dispatcher.core"}, IO),
     "values": (["ktl.py"], {"protocol"}, IO | {"time"}),
     "client core": (["client/core.py"], {"protocol", "ktl", "client.errors"}, IO | {"time"}),
-    "dispatcher steps": (["dispatcher/steps.py"], set(), IO | {"time"}),
     # the asyncio helpers: the cores above and the shared settings, and no thread of their own
     "asyncio helpers": (["aio/*.py"], {"protocol", "client", "dispatcher", "peer", "config", "aio"},
                         {"threading", "multiprocessing", "subprocess"}),

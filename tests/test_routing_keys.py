@@ -1,5 +1,5 @@
 """The key rules of the routing core under CURVE, with no sockets: a name belongs to the key
-that registered it; a policy says which keys may serve which services (routing/keys.py)."""
+that registered it; a policy says which keys may serve which services (broker/core/keys.py)."""
 
 from __future__ import annotations
 

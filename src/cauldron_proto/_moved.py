@@ -22,6 +22,9 @@ MOVED = {
     "cauldron_proto.broker_process": "cauldron_proto.broker.process",
     "cauldron_proto.zap": "cauldron_proto.security.zap",
     "cauldron_proto.policy": "cauldron_proto.security.policy",
+    "cauldron_proto.dispatcher.registration": "cauldron_proto.dispatcher.core.registration",
+    "cauldron_proto.dispatcher.handlers": "cauldron_proto.dispatcher.core.handlers",
+    "cauldron_proto.dispatcher.steps": "cauldron_proto.dispatcher.core.steps",
     "cauldron_proto.kinds": "cauldron_proto.protocol.kinds",
     "cauldron_proto.payloads": "cauldron_proto.protocol.payloads",
 }
@@ -30,16 +33,24 @@ MOVED = {
 class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds the old paths of :data:`MOVED` and loads each as the module it moved to."""
 
+    def __init__(self) -> None:
+        self._specs: dict = {}  # a moved module's name -> its own spec
+
     def find_spec(self, fullname, path=None, target=None):
         if fullname not in MOVED:
             return None
         return importlib.machinery.ModuleSpec(fullname, self)
 
     def create_module(self, spec):
-        return importlib.import_module(MOVED[spec.name])
+        module = importlib.import_module(MOVED[spec.name])
+        self._specs[module.__name__] = module.__spec__
+        return module
 
     def exec_module(self, module) -> None:
-        """Nothing to run: the module was imported under its new path."""
+        """Nothing to run (the module was imported under its new path), but the import system
+        set ``__spec__`` to the old path's: the module keeps its own (its relative imports
+        resolve against it)."""
+        module.__spec__ = self._specs[module.__name__]
 
 
 def install() -> None:

@@ -1,4 +1,4 @@
-"""What the client and dispatcher helpers share: settings, the I/O thread and a worker pool.
+"""What the client and dispatcher helpers share: their settings, the I/O thread and a worker pool.
 
 Theory of operation
 -------------------
@@ -33,13 +33,13 @@ from .config import ConfigLike, address, get_bool, get_float, get_int, read_conf
 from .security import PeerCurve, peer_curve
 from .client.errors import ShutDownError
 
-__all__ = ["Settings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError", "term_owned_context"]
+__all__ = ["HelperSettings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError", "term_owned_context"]
 
 _STOP = object()
 
 
 @dataclass(frozen=True)
-class Settings:
+class HelperSettings:
     """The `[zmq]` settings a helper uses: addresses, the heartbeat period, pool size, and
     CURVE keys (``curve``: None unless ``curve_server_key`` is set)."""
 
@@ -52,8 +52,8 @@ class Settings:
     curve: Optional[PeerCurve] = None
 
     @classmethod
-    def load(cls, config: "ConfigLike | Mapping[str, Any]" = None, **overrides: Any) -> "Settings":
-        """Settings from a path, a ConfigParser, a mapping of `[zmq]` keys or None.
+    def load(cls, config: "ConfigLike | Mapping[str, Any]" = None, **overrides: Any) -> "HelperSettings":
+        """The settings from a path, a ConfigParser, a mapping of `[zmq]` keys or None.
 
         Keyword arguments that are not None replace the configured value of that key.
         """

@@ -32,7 +32,7 @@ from ..protocol import Message, encode
 from ..client.core import ClientCore, KeywordInfo, Pending, Procedure, T, received, topics_for
 from ..client.errors import DispatcherError
 from ..config import ConfigLike
-from ..peer import Settings, ShutDownError
+from ..peer import HelperSettings, ShutDownError
 from ._zmq import async_context, batch
 from .keyword import END, Feed, Keyword, Monitor
 
@@ -55,7 +55,7 @@ class Service:
                  broker: Optional[str] = None, subscribe: Optional[str] = None,
                  curve_key: Optional[str] = None, curve_server_key: Optional[str] = None):
         self.name = name
-        self.settings = Settings.load(config, broker=broker, subscribe=subscribe, timeout=timeout,
+        self.settings = HelperSettings.load(config, broker=broker, subscribe=subscribe, timeout=timeout,
                                       curve_key=curve_key, curve_server_key=curve_server_key)
         self.timeout = self.settings.timeout
         self.log = logging.getLogger(f"cauldron_proto.aio.client.{name}")

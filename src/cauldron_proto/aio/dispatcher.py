@@ -5,7 +5,7 @@ Theory of operation
 A thin layer over the threaded dispatcher's I/O-free parts: its
 :class:`~cauldron_proto.dispatcher.Registration` (welcome, ready, heartbeats, when to start
 over), its answers (:func:`~cauldron_proto.dispatcher.answering`, run by
-:func:`~cauldron_proto.dispatcher.steps.run_async`, which awaits a keyword's ``validate``
+:func:`~cauldron_proto.dispatcher.core.steps.run_async`, which awaits a keyword's ``validate``
 or ``on_read`` when it is a coroutine function) and its :class:`~cauldron_proto.dispatcher.Keyword`.
 
 One task owns the DEALER: it receives every message from the broker and tells the
@@ -32,12 +32,12 @@ import zmq.asyncio
 
 from ..protocol import Direction, Message, RemoteProtocolError, decode, encode
 from ..config import ConfigLike
-from ..dispatcher.handlers import answering
+from ..dispatcher.core.handlers import answering
 from ..dispatcher.keyword import Keyword, KeywordTable
-from ..dispatcher.registration import Registration
+from ..dispatcher.core.registration import Registration
 from ..dispatcher.service import default_dispatcher_name
-from ..dispatcher.steps import run_async
-from ..peer import Settings
+from ..dispatcher.core.steps import run_async
+from ..peer import HelperSettings
 from ._zmq import async_context, batch, send_now
 
 __all__ = ["Dispatcher"]
@@ -65,7 +65,7 @@ class Dispatcher(KeywordTable):
         self.name = name
         self.wire_name = name.lower()
         self.dispatcher = dispatcher or default_dispatcher_name(name)
-        self.settings = Settings.load(config, broker=broker, publish=publish, timeout=timeout,
+        self.settings = HelperSettings.load(config, broker=broker, publish=publish, timeout=timeout,
                                       heartbeat=None if heartbeat is None else ("yes" if heartbeat else "no"),
                                       curve_key=curve_key, curve_server_key=curve_server_key)
         self.liveness = liveness

@@ -1,7 +1,7 @@
 """Starting brokers: from a configuration, in a thread, in a process or in the foreground.
 
 The functions here are ZMQBroker's classmethods (``check``, ``from_config``, ``serve``,
-``setup``, ``sub``, ``thread``, and ``daemon`` from :mod:`.broker_process`); each takes the
+``setup``, ``sub``, ``thread``, and ``daemon`` from :mod:`.process`); each takes the
 broker class first. Whatever ``sub()`` chooses, the handle it returns has ``running``,
 ``wait_running(timeout)``, ``endpoints``, ``is_alive()``, ``join()`` and ``stop(timeout)``.
 """

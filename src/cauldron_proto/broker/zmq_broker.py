@@ -75,8 +75,8 @@ class ZMQBroker(threading.Thread):
     #: CURVE for the ROUTER, XPUB and XSUB (a :class:`~cauldron_proto.security.BrokerCurve`, or
     #: None): set before ``start()``/``prepare()``; ``from_config`` sets it from the config.
     security = None
-    #: the broadcast relay once prepared: C (``broker_sockets.Relay``), or with a
-    #: ``curve_dispatchers`` policy a ``broker_relay.PolicyRelay`` (``relayed``, ``refused``)
+    #: the broadcast relay once prepared: C (``sockets.Relay``), or with a
+    #: ``curve_dispatchers`` policy a ``relay.PolicyRelay`` (``relayed``, ``refused``)
     relay = None
 
     def __init__(self, name, address, pub_address, sub_address, mon_address, context=None,
@@ -100,7 +100,7 @@ class ZMQBroker(threading.Thread):
         self._ready = threading.Event()  # set once serving, or once starting failed
         self._control_address = f"inproc://cauldron_proto.broker.control.{uuid.uuid4().hex}"
 
-    # Seed classmethods (implemented in broker_launch).
+    # Seed classmethods (implemented in launch).
     default_configuration = classmethod(launch.default_configuration)
     check = classmethod(launch.check)
     from_config = classmethod(launch.from_config)

@@ -15,7 +15,7 @@ import zmq
 
 from ..protocol import Message
 from ..config import ConfigLike
-from ..peer import Settings, ShutDownError, term_owned_context
+from ..peer import HelperSettings, ShutDownError, term_owned_context
 from .core import ClientCore, KeywordInfo, Procedure, T, topics_for
 from .errors import DispatcherError
 from .keyword import Keyword
@@ -43,7 +43,7 @@ class Service:
         #: the service name as it goes on the wire: lower case, as existing Cauldron
         #: dispatchers expect it (they compare it exactly); answers in any case are accepted
         self.wire_name = name.lower()
-        self.settings = Settings.load(config, broker=broker, subscribe=subscribe, timeout=timeout,
+        self.settings = HelperSettings.load(config, broker=broker, subscribe=subscribe, timeout=timeout,
                                       curve_key=curve_key, curve_server_key=curve_server_key)
         self.timeout = self.settings.timeout
         self.log = logging.getLogger(f"cauldron_proto.client.{name}")

@@ -12,9 +12,9 @@ every change of value, and registers again by itself when the broker goes silent
 """
 
 from .._lazy import lazy_exports
-from .handlers import HANDLERS, answer, answering
+from .core.handlers import HANDLERS, answer, answering
 from .keyword import Keyword, Reader, Validator
-from .registration import Registration
+from .core.registration import Registration
 
 #: The I/O layer (zmq, threads), loaded on first use: the cores above load no zmq.
 __getattr__ = lazy_exports(__name__, {"Service": (".service", "Service"),

@@ -19,7 +19,7 @@ import zmq
 
 from ..protocol import Direction, Message, RemoteProtocolError, decode, encode
 from ..peer import IOThread
-from .registration import Registration
+from .core.registration import Registration
 
 if TYPE_CHECKING:
     from .service import Service

@@ -7,7 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 from ..ktl import check_type, enumerators as _enumerators, from_ascii, to_ascii
-from .steps import Steps, run
+from .core.steps import Steps, run
 
 if TYPE_CHECKING:
     from .service import Service

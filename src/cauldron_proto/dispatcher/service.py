@@ -13,8 +13,8 @@ import zmq
 
 from ..protocol import Direction, Message, encode
 from ..config import ConfigLike
-from ..peer import Settings, WorkerPool, term_owned_context
-from .handlers import answer
+from ..peer import HelperSettings, WorkerPool, term_owned_context
+from .core.handlers import answer
 from .keyword import Keyword, KeywordTable
 from .io_thread import PUBLISH, SEND, DispatcherIO
 
@@ -58,7 +58,7 @@ class Service(KeywordTable):
         #: it and as existing clients subscribe to it (requests in any case are answered)
         self.wire_name = name.lower()
         self.dispatcher = dispatcher or default_dispatcher_name(name)
-        self.settings = Settings.load(config, broker=broker, publish=publish, timeout=timeout,
+        self.settings = HelperSettings.load(config, broker=broker, publish=publish, timeout=timeout,
                                       heartbeat=None if heartbeat is None else ("yes" if heartbeat else "no"),
                                       pool=pool, curve_key=curve_key, curve_server_key=curve_server_key)
         self.liveness = liveness

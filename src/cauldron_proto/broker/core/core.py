@@ -177,7 +177,7 @@ class BrokerCore:
         self.stats.received += 1
         try:
             retired = self._reused(peer, key, now) if key is not None else None
-            if not retired:
+            if not retired and peer in self.registry.by_peer:
                 self.registry.seen(peer, now)
             try:
                 message = decode(frames)

@@ -28,7 +28,7 @@ from .stats import DropLog, Stats
 class FanOut:
     """One fan-out in flight: who still owes an answer, and the usable answers so far."""
 
-    __slots__ = ("request", "client", "service", "deadline", "copy", "waiting", "answers")
+    __slots__ = ("request", "client", "service", "deadline", "copy", "key", "waiting", "answers")
 
     def __init__(self, request: Message, client: bytes, service: str, deadline: float):
         self.request = request  #: the client's CSQ
@@ -37,17 +37,18 @@ class FanOut:
         self.deadline = deadline
         #: the SDQ copy every dispatcher gets, carrying the client's prefix
         self.copy = request.replace(direction=Direction.SDQ, prefix=(client, b""))
+        #: what its copies are in flight under at each dispatcher
+        self.key: InFlightKey = ("SD", client, request.identifier)
         self.waiting: dict[str, DispatcherRecord] = {}  #: dispatcher name -> record owing an answer
         self.answers: dict[str, str] = {}  #: dispatcher name -> usable payload, in arrival order
 
-    @property
-    def key(self) -> InFlightKey:
-        return ("SD", self.client, self.request.identifier)
-
-    def copy_for(self, record: DispatcherRecord, requests: Requests) -> list[bytes]:
-        """The SDQ copy for ``record``, in flight at it (it owes an answer)."""
+    def copy_for(self, record: DispatcherRecord, in_flight: dict) -> list[bytes]:
+        """The SDQ copy for ``record``, in flight at it in ``in_flight`` (:attr:`Requests.at`)."""
         self.waiting[record.name] = record
-        requests.put(record, self.key, InFlight(self.copy, self))
+        table = in_flight.get(record)
+        if table is None:
+            table = in_flight[record] = {}
+        table[self.key] = InFlight(self.copy, self)
         return encode(self.copy, (record.peer, b"", self.client, b""))
 
     def answer(self, record: DispatcherRecord, message: Message | None) -> None:
@@ -112,9 +113,9 @@ class FanOuts:
             self.drops.drop("duplicate_request", now, peer, message)
             return []
         fanout = fanouts[(peer, message.identifier)] = FanOut(message, peer, service, now + self.timeout)  # type: ignore[arg-type]
-        requests = self.requests
-        out = [fanout.copy_for(record, requests) for record in dispatchers.values()
-               if not requests.full(record)]  # a full one counts as unusable
+        in_flight, limit = self.requests.at, self.requests.max_in_flight
+        out = [fanout.copy_for(record, in_flight) for record in dispatchers.values()
+               if len(in_flight.get(record, ())) < limit]  # a full one counts as unusable
         if fanout.done:
             out += self.finish(fanout)
         return out

@@ -61,9 +61,6 @@ class Requests:
         """The requests in flight at ``record`` (read-only use)."""
         return self.at.get(record, _NOTHING)
 
-    def full(self, record: DispatcherRecord) -> bool:
-        return len(self.at.get(record, _NOTHING)) >= self.max_in_flight
-
     def route(self, message: Message) -> DispatcherRecord | None:
         """The dispatcher a CDQ goes to: by name, else by its keyword's learned owner."""
         service, name = message.service_key, message.dispatcher
@@ -138,9 +135,6 @@ class Requests:
         return to_client(client, reply)
 
     # -- fan-out copies, and a dispatcher leaving --------------------------------------------------
-
-    def put(self, record: DispatcherRecord, key: InFlightKey, entry: InFlight) -> None:
-        self.at.setdefault(record, {})[key] = entry
 
     def discard(self, record: DispatcherRecord, key: InFlightKey) -> None:
         table = self.at.get(record)

@@ -25,10 +25,10 @@ import time
 from types import GeneratorType
 from typing import Callable, Mapping
 
-from ..protocol import Message, Text
-from ..protocol.payloads import encode_ktl_type, encode_list, encode_time, encode_units
-from ..ktl import UNKNOWN_KEYWORD, WRITE_REFUSED, KTLValueError
-from .keyword import Keyword
+from ...protocol import Message, Text
+from ...protocol.payloads import encode_ktl_type, encode_list, encode_time, encode_units
+from ...ktl import UNKNOWN_KEYWORD, WRITE_REFUSED, KTLValueError
+from ..keyword import Keyword
 from .steps import Steps, run
 
 __all__ = ["answer", "answering", "HANDLERS", "KeywordProblem"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from ..protocol import Command, Direction, Message, Text, kinds
+from ...protocol import Command, Direction, Message, Text, kinds
 
 __all__ = ["Registration", "WELCOMING", "READY"]
 

@@ -1,0 +1,8 @@
+"""The dispatcher's I/O-free core: what the threaded and the asyncio dispatchers share.
+
+- :mod:`.registration`: the registration state machine (``welcome``, ``ready``, heartbeats,
+  registering again when the broker goes silent), frames and a time in, frames out.
+- :mod:`.handlers`: the answer to each keyword request (``update``, ``modify``, ``identify``,
+  ``enumerate``, ``units``), from the keyword table.
+- :mod:`.steps`: a keyword handler's steps, run to completion in a worker thread or awaited.
+"""
