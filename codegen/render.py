@@ -63,7 +63,6 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
     files = {
         f"{GENERATED_PACKAGE}/__init__.py": "init.py.j2",
         f"{GENERATED_PACKAGE}/tables.py": "tables.py.j2",
-        f"{GENERATED_PACKAGE}/codec.py": "codec.py.j2",
         f"{GENERATED_PACKAGE}/payloads.py": "payloads.py.j2",
         f"{GENERATED_PACKAGE}/kinds.py": "kinds.py.j2",
         "docs/protocol.md": "protocol.md.j2",
