@@ -141,15 +141,10 @@ def _valid_cases(spec: dict, blank: bytes, fail: bytes) -> list[dict]:
         if "frames" in case:
             envelope = [_spec_frame(f) for f in case["frames"]]
         else:
-            envelope = [
-                _field_frame(ex["service"], blank, fail),
-                _field_frame(ex["dispatcher"], blank, fail),
-                _field_frame(ex["keyword"], blank, fail),
-                kind["direction"].encode("ascii"),
-                _field_frame(ex["command"], blank, fail),
-                _field_frame(ex["payload"], blank, fail),
-                bytes.fromhex(ex["identifier"]),
-            ]
+            by_name = {name: _field_frame(ex[name], blank, fail)
+                       for name in ("service", "dispatcher", "keyword", "command", "payload")}
+            by_name.update(direction=kind["direction"].encode("ascii"), identifier=bytes.fromhex(ex["identifier"]))
+            envelope = [by_name[frame["name"]] for frame in spec["envelope"]["frames"]]
         prefix = [bytes.fromhex(p) for p in case["prefix"]]
         decoded = {k: ex[k] for k in ("service", "dispatcher", "keyword")}
         decoded.update(direction=kind["direction"], command=ex["command"], payload=ex["payload"],

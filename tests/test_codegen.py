@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import json
 import shutil
 import subprocess
 import sys
@@ -274,6 +275,16 @@ def test_every_frame_is_read_and_written_where_the_spec_puts_it(tmp_path, spec, 
     fail_payload = list(built.frames)
     fail_payload[at["payload"]] = b"\x02"
     assert gen.decode(fail_payload).payload is gen.FAIL
+    built_cases = [case for case in json.loads(render_all(rotated, SPEC)["conformance/golden/valid.json"])["cases"]
+                   if case["as_built"]]  # the others are frames written in the spec, in the real order
+    assert built_cases
+    for case in built_cases:
+        decoded = gen.decode([bytes.fromhex(frame) for frame in case["frames"]])
+        read = {name: getattr(decoded, name) for name in ("service", "dispatcher", "keyword", "command", "payload")}
+        read.update(direction=decoded.direction, identifier=decoded.identifier.hex())
+        if read["payload"] is gen.FAIL:
+            read["payload"] = {"sentinel": "fail"}
+        assert read == {name: case["decoded"][name] for name in read}, case["name"]
 
 
 def test_which_frames_may_hold_the_fail_sentinel_comes_from_the_spec(tmp_path, spec):

@@ -150,12 +150,8 @@ def _text(frame: bytes) -> str | None:
 
 def _key(frame: bytes) -> str | None:
     """A name frame's text upper-cased, as the broker compares names (None for blank)."""
-    if frame == BLANK:
-        return None
-    if frame and frame[0] in _SENTINEL_BYTES:
-        text = _text(frame)
-        return None if text is None else text.upper()
-    return frame.decode("utf-8").upper()
+    text = _text(frame)
+    return None if text is None else text.upper()
 
 
 def _to_frame(value: Any, name: str) -> bytes:
