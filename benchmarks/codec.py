@@ -1,6 +1,6 @@
 """Codec benchmark: ns per message for decode, encode and decode + reply + encode.
 
-Compares the generated codec with a straightforward class-based codec
+Compares the codec (cauldron_proto.protocol.codec) with a straightforward class-based codec
 (benchmarks/classic_codec.py) in the same run. Each figure is the median of --repeat runs.
 
     python benchmarks/codec.py [--repeat 5] [--number 20000] [--json FILE]

@@ -63,7 +63,6 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
     files = {
         f"{GENERATED_PACKAGE}/__init__.py": "init.py.j2",
         f"{GENERATED_PACKAGE}/tables.py": "tables.py.j2",
-        f"{GENERATED_PACKAGE}/codec.py": "codec.py.j2",
         f"{GENERATED_PACKAGE}/payloads.py": "payloads.py.j2",
         f"{GENERATED_PACKAGE}/kinds.py": "kinds.py.j2",
         "docs/protocol.md": "protocol.md.j2",
@@ -142,15 +141,10 @@ def _valid_cases(spec: dict, blank: bytes, fail: bytes) -> list[dict]:
         if "frames" in case:
             envelope = [_spec_frame(f) for f in case["frames"]]
         else:
-            envelope = [
-                _field_frame(ex["service"], blank, fail),
-                _field_frame(ex["dispatcher"], blank, fail),
-                _field_frame(ex["keyword"], blank, fail),
-                kind["direction"].encode("ascii"),
-                _field_frame(ex["command"], blank, fail),
-                _field_frame(ex["payload"], blank, fail),
-                bytes.fromhex(ex["identifier"]),
-            ]
+            by_name = {name: _field_frame(ex[name], blank, fail)
+                       for name in ("service", "dispatcher", "keyword", "command", "payload")}
+            by_name.update(direction=kind["direction"].encode("ascii"), identifier=bytes.fromhex(ex["identifier"]))
+            envelope = [by_name[frame["name"]] for frame in spec["envelope"]["frames"]]
         prefix = [bytes.fromhex(p) for p in case["prefix"]]
         decoded = {k: ex[k] for k in ("service", "dispatcher", "keyword")}
         decoded.update(direction=kind["direction"], command=ex["command"], payload=ex["payload"],

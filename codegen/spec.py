@@ -17,6 +17,26 @@ import yaml
 FIELD_RULES = ("required", "blank", "optional")
 ROUTED_FIELDS = ("service", "dispatcher", "keyword")
 ENCODINGS = ("utf-8", "ascii", "bytes")
+#: The envelope frames the hand-written codec (src/cauldron_proto/protocol/codec.py) reads,
+#: each with the encoding it reads it in. The spec orders them as it likes (the codec takes
+#: every position from the generated tables) but must list exactly these.
+CODEC_FRAMES = {"service": "utf-8", "dispatcher": "utf-8", "keyword": "utf-8", "direction": "ascii",
+                "command": "utf-8", "payload": "utf-8", "identifier": "bytes"}
+#: The one frame the codec cannot read blank: it must hold a direction code. Every other
+#: frame reads blank as None.
+NEVER_BLANK = "direction"
+#: The frames whose readers can give the fail sentinel (the payload as FAIL, the identifier
+#: as its bytes); whether each may hold it is the spec's to say. The others are names, read
+#: as text.
+MAY_FAIL = ("payload", "identifier")
+#: The rules the codec raises, by section, each with the fields it fills the reason with.
+CODEC_RULES = {
+    "envelope.rules": {"too_few_frames": ("count",), "invalid_utf8": ("error",), "invalid_direction": ("value",),
+                       "fail_not_allowed": (), "keyword_without_service": (), "dispatcher_without_service": ()},
+    "kind_rules": {"field_required": ("kind", "frame"), "field_must_be_blank": ("kind", "frame")},
+}
+#: The frame the codec names when it raises a rule that always concerns the same frame.
+RULE_FRAMES = {"keyword_without_service": "keyword", "dispatcher_without_service": "dispatcher"}
 EXAMPLE_KEYS = ("service", "dispatcher", "keyword", "command", "payload", "identifier")
 TOP_LEVEL = (
     "protocol", "version", "sentinels", "envelope", "kind_rules", "prefix", "endpoints",
@@ -111,32 +131,76 @@ def _check_envelope(c: _Checker, data: dict) -> None:
         byte = entry.get("byte")
         if not isinstance(byte, int) or not 0 <= byte <= 255:
             c.fail(f"sentinels.{name}.byte", f"{byte!r} is not a byte value")
+    if sentinels["fail"]["byte"] == sentinels["blank"]["byte"]:
+        c.fail("sentinels.fail.byte", f"{sentinels['fail']['byte']!r} is the blank sentinel's byte too: "
+                                      "the codec could not tell blank from fail")
     env = c.mapping(data["envelope"], "envelope")
     frames = c.sequence(env.get("frames"), "envelope.frames")
     if env.get("size") != len(frames):
         c.fail("envelope.size", f"{env.get('size')!r} does not match the {len(frames)} frames listed")
     names = [c.text(c.mapping(f, f"envelope.frames[{i}]").get("name"), f"envelope.frames[{i}].name")
              for i, f in enumerate(frames)]
-    required = list(ROUTED_FIELDS) + ["direction", "command", "payload", "identifier"]
-    if sorted(names) != sorted(required):
-        c.fail("envelope.frames", f"frame names must be {required}, got {names}")
-    for i, frame in enumerate(frames):
-        c.choice(frame.get("encoding"), ENCODINGS, f"envelope.frames[{i}].encoding", "an encoding")
-        for flag in ("blank", "fail"):
-            if not isinstance(frame.get(flag), bool):
-                c.fail(f"envelope.frames[{i}].{flag}", "expected true or false")
-    for section in ("envelope.rules", "kind_rules"):
+    if sorted(names) != sorted(CODEC_FRAMES):
+        c.fail("envelope.frames", f"frame names must be {list(CODEC_FRAMES)} (the frames the codec reads, "
+                                  f"in any order), got {names}")
+    for i, (name, frame) in enumerate(zip(names, frames)):
+        _check_codec_frame(c, name, frame, f"envelope.frames[{i}]")
+    for section in CODEC_RULES:
         rules = data["envelope"]["rules"] if section == "envelope.rules" else data["kind_rules"]
-        for i, rule in enumerate(c.sequence(rules, section)):
-            c.text(c.mapping(rule, f"{section}[{i}]").get("id"), f"{section}[{i}].id")
-            _check_template(c, rule.get("reason"), f"{section}[{i}].reason")
-            if "frame" in rule:
-                c.choice(rule["frame"], names, f"{section}[{i}].frame", "a frame name")
+        _check_rules(c, c.sequence(rules, section), section, names)
+
+
+def _check_codec_frame(c: _Checker, name: str, frame: dict, where: str) -> None:
+    """One envelope frame as the codec reads it: its encoding, and the sentinels it may hold."""
+    encoding = c.choice(frame.get("encoding"), ENCODINGS, f"{where}.encoding", "an encoding")
+    for flag in ("blank", "fail"):
+        if not isinstance(frame.get(flag), bool):
+            c.fail(f"{where}.{flag}", "expected true or false")
+    if encoding != CODEC_FRAMES[name]:
+        c.fail(f"{where}.encoding", f"{encoding!r}, but the codec reads the {name} frame as {CODEC_FRAMES[name]}")
+    if name == NEVER_BLANK and frame["blank"]:
+        c.fail(f"{where}.blank", f"true, but the codec refuses a blank {name} frame (it is no direction code)")
+    if name != NEVER_BLANK and not frame["blank"]:
+        c.fail(f"{where}.blank", f"false, but the codec reads a blank {name} frame as None (it cannot refuse it)")
+    if frame["fail"] and name not in MAY_FAIL:
+        c.fail(f"{where}.fail", f"true, but the codec reads the {name} frame as text, which cannot be the fail "
+                                f"sentinel (only the {' and '.join(MAY_FAIL)} can)")
+
+
+def _check_rules(c: _Checker, rules: list, section: str, names: list[str]) -> None:
+    """A section of rules: exactly the rules the codec raises, their reasons filled with the
+    fields it gives and each frame the one it names."""
+    known = CODEC_RULES[section]
+    seen = []
+    for i, rule in enumerate(rules):
+        where = f"{section}[{i}]"
+        rule_id = c.choice(c.text(c.mapping(rule, where).get("id"), f"{where}.id"), list(known), f"{where}.id",
+                           "a rule the codec raises")
+        if rule_id in seen:
+            c.fail(f"{where}.id", f"{rule_id!r} is listed twice")
+        seen.append(rule_id)
+        for field in _check_template(c, rule.get("reason"), f"{where}.reason"):
+            if field not in known[rule_id]:
+                filled = ", ".join(f"{{{f}}}" for f in known[rule_id]) or "no fields"
+                c.fail(f"{where}.reason", f"placeholder {{{field}}}, but the codec fills {rule_id} with {filled}")
+        if "frame" in rule:
+            c.choice(rule["frame"], names, f"{where}.frame", "a frame name")
+            if rule["frame"] != RULE_FRAMES.get(rule_id):
+                at = RULE_FRAMES.get(rule_id)
+                c.fail(f"{where}.frame", f"{rule['frame']!r}, but the codec raises {rule_id} at "
+                                         + (f"the {at} frame" if at else "whichever frame breaks it"))
+    missing = [rule_id for rule_id in known if rule_id not in seen]
+    if missing:
+        c.fail(section, f"missing {missing[0]!r}, a rule the codec raises")
 
 
 def _check_directions(c: _Checker, data: dict) -> list[str]:
     endpoints = c.mapping(data["endpoints"], "endpoints")
     kinds = c.mapping(data["kinds"], "kinds")
+    for section, letters in (("endpoints", endpoints), ("kinds", kinds)):
+        for letter in letters:
+            if not (isinstance(letter, str) and len(letter) == 1 and letter.isascii() and letter.isalpha()):
+                c.fail(f"{section}.{letter}", f"{letter!r} is not one ASCII letter (a direction code is an ASCII frame)")
     for i, pair in enumerate(c.sequence(data["pairs"], "pairs")):
         code = c.text(c.mapping(pair, f"pairs[{i}]").get("code"), f"pairs[{i}].code")
         if len(code) != 2 or any(letter not in endpoints for letter in code):
@@ -184,7 +248,7 @@ def _check_commands_and_types(c: _Checker, data: dict) -> None:
 def _check_template(c: _Checker, template: Any, entry: str) -> list[str]:
     c.text(template, entry)
     try:
-        return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+        return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
     except ValueError as exc:
         c.fail(entry, f"bad template {template!r}: {exc}")
 

@@ -1,4 +1,4 @@
-"""The generated codec: golden fixtures, round trips, bad input, reply derivation."""
+"""The envelope codec: golden fixtures, round trips, bad input, reply derivation."""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import copy
+import json
 import shutil
 import subprocess
 import sys
@@ -11,8 +13,11 @@ import pytest
 import yaml
 
 from codegen.__main__ import check, main
+from codegen.render import GENERATED_PACKAGE as PROTOCOL
 from codegen.render import render_all
-from codegen.spec import SpecError, load, validate
+from codegen.spec import CODEC_RULES, SpecError, load, validate
+
+from .conftest import ROOT
 
 SPEC = "spec/protocol.yaml"
 
@@ -97,6 +102,30 @@ def _broken(spec, path, value):
         (("payload_types", "time", "digits"), "one", "payload_types.time.digits: 'one' is not a number of decimals"),
         (("payload_types", "yesno", "values"), {}, "payload_types.yesno.values: expected a mapping of non-empty texts"),
         (("recorded_examples", "recordings", 0), "/abs/x.jsonl", "recorded_examples.recordings[0]: '/abs/x.jsonl' is not a relative path"),
+        # what the hand-written codec cannot follow
+        (("envelope", "frames", 2, "name"), "topic", "envelope.frames: frame names must be ['service', 'dispatcher', 'keyword', 'direction', 'command', 'payload', 'identifier'] (the frames the codec reads, in any order), got ['service', 'dispatcher', 'topic',"),
+        (("envelope", "frames", 2, "name"), "service", "envelope.frames: frame names must be ['service', 'dispatcher', 'keyword', 'direction', 'command', 'payload', 'identifier']"),
+        (("envelope", "frames", 0, "encoding"), "ascii", "envelope.frames[0].encoding: 'ascii', but the codec reads the service frame as utf-8"),
+        (("envelope", "frames", 3, "encoding"), "utf-8", "envelope.frames[3].encoding: 'utf-8', but the codec reads the direction frame as ascii"),
+        (("envelope", "frames", 6, "encoding"), "utf-8", "envelope.frames[6].encoding: 'utf-8', but the codec reads the identifier frame as bytes"),
+        (("envelope", "frames", 5, "encoding"), "latin-1", "envelope.frames[5].encoding: 'latin-1' is not an encoding"),
+        (("envelope", "frames", 4, "blank"), False, "envelope.frames[4].blank: false, but the codec reads a blank command frame as None"),
+        (("envelope", "frames", 3, "blank"), True, "envelope.frames[3].blank: true, but the codec refuses a blank direction frame"),
+        (("envelope", "frames", 0, "fail"), True, "envelope.frames[0].fail: true, but the codec reads the service frame as text"),
+        (("envelope", "frames", 3, "fail"), True, "envelope.frames[3].fail: true, but the codec reads the direction frame as text"),
+        (("envelope", "rules", 1, "id"), "bad_utf8", "envelope.rules[1].id: 'bad_utf8' is not a rule the codec raises"),
+        (("envelope", "rules", 1, "id"), "too_few_frames", "envelope.rules[1].id: 'too_few_frames' is listed twice"),
+        (("envelope", "rules", 1), KeyError, "envelope.rules: missing 'invalid_utf8', a rule the codec raises"),
+        (("kind_rules", 1), KeyError, "kind_rules: missing 'field_must_be_blank', a rule the codec raises"),
+        (("kind_rules", 0, "id"), "too_few_frames", "kind_rules[0].id: 'too_few_frames' is not a rule the codec raises"),
+        (("envelope", "rules", 0, "reason"), "got {number}", "envelope.rules[0].reason: placeholder {number}, but the codec fills too_few_frames with {count}"),
+        (("envelope", "rules", 3, "reason"), "{value}", "envelope.rules[3].reason: placeholder {value}, but the codec fills fail_not_allowed with no fields"),
+        (("kind_rules", 0, "reason"), "{} needs it", "kind_rules[0].reason: placeholder {}, but the codec fills field_required with {kind}, {frame}"),
+        (("envelope", "rules", 4, "frame"), "service", "envelope.rules[4].frame: 'service', but the codec raises keyword_without_service at the keyword frame"),
+        (("envelope", "rules", 1, "frame"), "payload", "envelope.rules[1].frame: 'payload', but the codec raises invalid_utf8 at whichever frame breaks it"),
+        (("sentinels", "fail", "byte"), 1, "sentinels.fail.byte: 1 is the blank sentinel's byte too"),
+        (("kinds", "Er"), "error", "kinds.Er: 'Er' is not one ASCII letter"),
+        (("endpoints", "\u00c9"), "elsewhere", "endpoints.\u00c9: '\u00c9' is not one ASCII letter"),
     ],
 )
 def test_malformed_spec_names_the_entry(spec, path, value, message):
@@ -138,14 +167,21 @@ def test_spec_change_changes_the_codec(root, tmp_path, spec):
 
 
 def _generated_package(tmp_path, spec, name):
-    """Import the codec generated from ``spec`` as a package of its own."""
+    """Import the protocol package of ``spec`` as a package of its own: the modules codegen
+    writes from it, and beside them the hand-written ones (the codec) as they are, which
+    read the regenerated tables."""
     import importlib
 
     package = tmp_path / name
     package.mkdir()
-    for rel, content in render_all(spec, SPEC).items():
-        if rel.startswith("src/cauldron_proto/protocol/"):
+    files = render_all(spec, SPEC)
+    for rel, content in files.items():
+        if rel.startswith(PROTOCOL + "/"):
             (package / rel.rsplit("/", 1)[1]).write_text(content, encoding="utf-8")
+    hand_written = [path for path in sorted((ROOT / PROTOCOL).glob("*.py")) if f"{PROTOCOL}/{path.name}" not in files]
+    assert "codec.py" in [path.name for path in hand_written]
+    for path in hand_written:
+        shutil.copy(path, package / path.name)
     sys.path.insert(0, str(tmp_path))
     try:
         return importlib.import_module(name)
@@ -153,8 +189,29 @@ def _generated_package(tmp_path, spec, name):
         sys.path.remove(str(tmp_path))
 
 
+def test_the_codec_is_written_by_hand_and_codegen_leaves_it_alone(root, spec):
+    files = render_all(spec, SPEC)
+    assert f"{PROTOCOL}/codec.py" not in files and f"{PROTOCOL}/tables.py" in files
+    head = (root / PROTOCOL / "codec.py").read_text(encoding="utf-8").splitlines()[:3]
+    assert not any("GENERATED" in line for line in head), head
+    assert not (root / "codegen/templates/codec.py.j2").exists()
+
+
+def test_the_spec_validator_knows_the_rules_the_codec_raises(root):
+    """CODEC_RULES (what spec.py lets a spec's rules be) is what codec.py raises: every
+    ``_refuse(frame, rule, **fields)`` call, with the fields it fills the reason with."""
+    tree = ast.parse((root / PROTOCOL / "codec.py").read_text(encoding="utf-8"))
+    raised: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_refuse":
+            rule = node.args[1].value
+            raised.setdefault(rule, set()).update(k.arg for k in node.keywords)
+    expected = {rule: set(fields) for section in CODEC_RULES.values() for rule, fields in section.items()}
+    assert raised == expected
+
+
 def test_a_spec_with_frames_in_another_order_gives_a_codec_that_follows_it(tmp_path, spec):
-    """Frame positions come from the spec, not from the template: swap keyword and command."""
+    """Frame positions come from the spec, not from the codec: swap keyword and command."""
     swapped = copy.deepcopy(spec)
     frames = swapped["envelope"]["frames"]
     frames[2], frames[4] = frames[4], frames[2]
@@ -171,3 +228,74 @@ def test_a_spec_with_frames_in_another_order_gives_a_codec_that_follows_it(tmp_p
     with pytest.raises(gen.RemoteProtocolError, match=r"frame 4 \(keyword\): a keyword needs a service"):
         gen.decode([b"\x01", b"\x01", b"update", b"CDQ", b"VALUE", b"", b"id"])
     assert gen.salvage([b"\x01", b"d", b"update", b"CDQ", b"VALUE", b"", b"id"]).frames[4] == b"\x01"
+    beat = gen.Message.new("DBP", service="S", dispatcher="d", command="heartbeat")
+    assert gen.check_kind(beat).name == "heartbeat"  # the keyword it must leave blank is frame 4, not 2
+    with pytest.raises(gen.RemoteProtocolError, match=r"frame 4 \(keyword\): heartbeat must have a blank keyword"):
+        gen.check_kind(beat.replace(keyword="K"))
+
+
+@pytest.mark.parametrize("shift", [1, 2, 3, 5])
+def test_every_frame_is_read_and_written_where_the_spec_puts_it(tmp_path, spec, shift):
+    """The envelope rotated by ``shift``: every field, reply, error and refusal follows it."""
+    rotated = copy.deepcopy(spec)
+    frames = rotated["envelope"]["frames"]
+    frames[:] = frames[shift:] + frames[:shift]
+    gen = _generated_package(tmp_path, rotated, f"rotated_codec_{shift}")
+    names = [f["name"] for f in frames]
+    at = {name: names.index(name) for name in names}
+    assert gen.FRAME_NAMES == tuple(names) and gen.tables.FRAME_INDEX == at
+    fields = {"service": "KTEST", "dispatcher": "disp1", "keyword": "VALUE", "command": "update", "payload": "12.5"}
+    built = gen.Message.new("CDQ", **fields, identifier=b"0123", prefix=[b"peer", b""])
+    wire = {**{name: text.encode() for name, text in fields.items()}, "direction": b"CDQ", "identifier": b"0123"}
+    assert built.frames == tuple(wire[name] for name in names)
+    message = gen.decode(gen.encode(built))
+    assert {name: getattr(message, name) for name in fields} == fields and message.identifier == b"0123"
+    assert (message.direction, message.prefix, message.service_key) == ("CDQ", (b"peer", b""), "KTEST")
+    assert message.fields_text() == "|".join(wire[name].decode() for name in names if name != "identifier")
+    answer = message.error("no", dispatcher="other")
+    assert answer.is_error and not message.is_error and not answer.is_usable and message.is_usable
+    assert (answer.frames[at["direction"]], answer.frames[at["payload"]], answer.frames[at["dispatcher"]]) \
+        == (b"CDE", b"no", b"other")
+    assert answer.frames[at["keyword"]] == b"VALUE" and answer.identifier == b"0123"
+    for name, value, rule in (("direction", b"XYZ", "invalid_direction"), ("command", b"\xfe", "invalid_utf8"),
+                              ("keyword", b"\x02", "fail_not_allowed")):
+        bad = list(built.frames)
+        bad[at[name]] = value
+        with pytest.raises(gen.RemoteProtocolError, match=rf"^frame {at[name]} \({name}\): ") as info:
+            gen.decode(bad)
+        assert (info.value.frame, info.value.rule) == (name, rule)
+        salvaged = gen.salvage(bad)
+        assert salvaged is None if name == "direction" else salvaged.frames[at[name]] == b"\x01"
+    orphans = list(built.frames)
+    orphans[at["service"]] = b"\x01"
+    with pytest.raises(gen.RemoteProtocolError, match=rf"^frame {at['keyword']} \(keyword\): a keyword needs"):
+        gen.decode(orphans)
+    salvaged = gen.salvage(orphans)
+    assert (salvaged.keyword, salvaged.dispatcher, salvaged.command) == (None, None, "update")
+    fail_payload = list(built.frames)
+    fail_payload[at["payload"]] = b"\x02"
+    assert gen.decode(fail_payload).payload is gen.FAIL
+    built_cases = [case for case in json.loads(render_all(rotated, SPEC)["conformance/golden/valid.json"])["cases"]
+                   if case["as_built"]]  # the others are frames written in the spec, in the real order
+    assert built_cases
+    for case in built_cases:
+        decoded = gen.decode([bytes.fromhex(frame) for frame in case["frames"]])
+        read = {name: getattr(decoded, name) for name in ("service", "dispatcher", "keyword", "command", "payload")}
+        read.update(direction=decoded.direction, identifier=decoded.identifier.hex())
+        if read["payload"] is gen.FAIL:
+            read["payload"] = {"sentinel": "fail"}
+        assert read == {name: case["decoded"][name] for name in read}, case["name"]
+
+
+def test_which_frames_may_hold_the_fail_sentinel_comes_from_the_spec(tmp_path, spec):
+    strict = copy.deepcopy(spec)
+    for frame in strict["envelope"]["frames"]:
+        if frame["name"] == "identifier":
+            frame["fail"] = False
+    gen = _generated_package(tmp_path, strict, "no_fail_identifier_codec")
+    assert gen.FAIL_FRAMES == {"payload"}
+    with pytest.raises(gen.RemoteProtocolError, match=r"^frame 6 \(identifier\): the fail sentinel"):
+        gen.decode([b"S", b"d", b"K", b"CDQ", b"update", b"\x02", b"\x02"])
+    with pytest.raises(gen.LocalProtocolError, match="identifier: the fail sentinel is only valid in the payload$"):
+        gen.Message.new("CDQ", service="S", command="update", identifier=gen.FAIL)
+    assert gen.decode([b"S", b"d", b"K", b"CDQ", b"update", b"\x02", b"id"]).payload is gen.FAIL

@@ -1,13 +1,16 @@
 """cauldron_proto: a broker, codecs and helpers for the Cauldron ZMQ keyword protocol.
 
-The codecs are generated from ``spec/protocol.yaml`` (see ``python -m codegen``);
-``decode(frames)`` and ``encode(message)`` are the only way frames are read and written.
+The protocol tables and payload codecs are generated from ``spec/protocol.yaml`` (see
+``python -m codegen``); the envelope codec, written by hand, takes every frame position from
+those tables. ``decode(frames)`` and ``encode(message)`` are the only way frames are read
+and written.
 
-Layout: ``protocol`` (generated from the spec: tables, codec, ``payloads``, ``kinds``),
-``broker`` (``broker.core``: the I/O-free ``BrokerCore``; the ZMQ shell, ``ZMQBroker``),
-``client`` and ``dispatcher`` (each an I/O-free core, an I/O layer and the public
-``Service``), ``aio`` (both on asyncio), ``security`` (CURVE, the ``curve_dispatchers``
-policy), ``conformance``, ``cli``, ``testing`` (brokers and raw peers for tests).
+Layout: ``protocol`` (generated from the spec: tables, ``payloads``, ``kinds``; the
+hand-written codec), ``broker`` (``broker.core``: the I/O-free ``BrokerCore``; the ZMQ
+shell, ``ZMQBroker``), ``client`` and ``dispatcher`` (each an I/O-free core, an I/O layer
+and the public ``Service``), ``aio`` (both on asyncio), ``security`` (CURVE, the
+``curve_dispatchers`` policy), ``conformance``, ``cli``, ``testing`` (brokers and raw peers
+for tests).
 
 The protocol, configuration and the I/O-free cores import no zmq; the broker shell, the
 helpers and security load it on first use of their names (PEP 562 lazy exports), so

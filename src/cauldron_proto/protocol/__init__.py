@@ -1,7 +1,8 @@
 # GENERATED FILE: do not edit by hand.
 # Generated from spec/protocol.yaml by `python -m codegen`; change the spec and regenerate.
 # `python -m codegen --check` fails when this file is stale.
-"""Code generated from the protocol spec: constants, tables and the envelope codec."""
+"""The protocol: the generated constants and tables, and the hand-written envelope codec
+(:mod:`.codec`, which takes every frame position from the tables)."""
 
 from .codec import *  # noqa: F401,F403
 from .codec import __all__ as _codec_all

@@ -1,16 +1,19 @@
-# GENERATED FILE: do not edit by hand.
-# Generated from spec/protocol.yaml by `python -m codegen`; change the spec and regenerate.
-# `python -m codegen --check` fails when this file is stale.
-"""Typed codec for the envelope of the cauldron-zmq protocol.
+"""Typed codec for the envelope of the Cauldron protocol.
 
 ``decode(frames)`` checks a frame list and gives a frozen :class:`Message`; the last
-7 frames are the envelope, everything before them the routing prefix.
-A message keeps its frames as bytes: text fields are decoded when read, so relaying a
+:data:`~.tables.ENVELOPE_SIZE` frames are the envelope, everything before them the routing
+prefix. A message keeps its frames as bytes: text fields are decoded when read, so relaying a
 message costs no re-encoding, and ``encode(message)`` gives the prefix then the envelope.
 Blank frames read as None, the fail sentinel as :data:`FAIL`, an empty frame as the empty
 string. Text fields are read by the existing decoder's rule: one leading blank byte is
 stripped from a field longer than one byte, then one leading fail byte from what is left if
 it is still longer than one byte.
+
+This module is written by hand. Everything in it that the spec decides comes from the
+generated :mod:`.tables`: where each frame is (``SERVICE_AT`` ... ``IDENTIFIER_AT``), which
+frames are text and which may hold the fail sentinel, the sentinels, the direction codes and
+their derivations, the rules' reasons and the message kinds. ``codegen/spec.py`` refuses a
+spec this codec cannot follow (other frame names or encodings, rules it does not raise).
 """
 
 from __future__ import annotations
@@ -22,15 +25,26 @@ import msgspec
 
 from .tables import (
     BLANK,
+    COMMAND_AT,
+    DIRECTION_AT,
+    DISPATCHER_AT,
     ENVELOPE_SIZE,
     ERROR_DIRECTION,
     FAIL_FRAME,
     FAIL_FRAMES,
+    FRAME_INDEX,
     FRAME_NAMES,
-    MESSAGE_KINDS,
+    IDENTIFIER_AT,
+    KEYWORD_AT,
+    KIND_BY_DIRECTION,
+    KIND_BY_ROUTE,
+    NO_FAIL_INDICES,
+    PAYLOAD_AT,
     REPLY_DIRECTION,
     RULES,
+    SERVICE_AT,
     TEXT_FRAMES,
+    TEXT_INDICES,
     Direction,
     MessageKind,
 )
@@ -60,7 +74,7 @@ class Fail:
         return (Fail, ())
 
 
-#: The fail sentinel as a value (a failed result (for example a fan-out that got no usable answer)).
+#: The fail sentinel as a value (a failed result, for example a fan-out that got no usable answer).
 FAIL = Fail()
 
 
@@ -77,7 +91,7 @@ class RemoteProtocolError(ProtocolError):
 
     def __init__(self, frame: str | None, rule: str, reason: str):
         self.frame, self.rule, self.reason = frame, rule, reason
-        where = "message" if frame is None else f"frame {FRAME_NAMES.index(frame)} ({frame})"
+        where = "message" if frame is None else f"frame {FRAME_INDEX[frame]} ({frame})"
         super().__init__(f"{where}: {reason}")
 
 
@@ -92,10 +106,11 @@ def _refuse(at: str | None, rule: str, /, **values: Any) -> RemoteProtocolError:
 _DIRECTION_BY_FRAME = {code.encode("ascii"): code for code in Direction}
 _REPLY_FRAME = {code: REPLY_DIRECTION[code].encode("ascii") for code in Direction}
 _ERROR_FRAME = {code: ERROR_DIRECTION[code].encode("ascii") for code in Direction}
+#: Direction frames of error replies (every direction an error reply can have).
+_ERROR_FRAMES = frozenset(_ERROR_FRAME.values())
 _SENTINEL_BYTES = (BLANK[0], FAIL_FRAME[0])
-#: Positions of the text frames, and of the frames that may not hold the fail sentinel (spec order).
-_TEXT_INDICES = (0, 1, 2, 3, 4, 5, )
-_NO_FAIL_INDICES = (0, 1, 2, 3, 4, )
+#: The frames that may hold the fail sentinel, as an error message names them.
+_FAIL_NAMES = " and ".join(name for name in FRAME_NAMES if name in FAIL_FRAMES)
 _KEEP: Any = object()
 
 
@@ -133,6 +148,12 @@ def _text(frame: bytes) -> str | None:
     return FAIL_FRAME.decode("ascii") if value is FAIL else value
 
 
+def _key(frame: bytes) -> str | None:
+    """A name frame's text upper-cased, as the broker compares names (None for blank)."""
+    text = _text(frame)
+    return None if text is None else text.upper()
+
+
 def _to_frame(value: Any, name: str) -> bytes:
     """One field as a frame: None is blank, FAIL the fail sentinel, "" an empty frame.
 
@@ -144,15 +165,15 @@ def _to_frame(value: Any, name: str) -> bytes:
         return BLANK
     if isinstance(value, str):
         frame = value.encode("utf-8")
-        if frame[:1] in (BLANK, FAIL_FRAME):
+        if frame and frame[0] in _SENTINEL_BYTES:
             if len(frame) == 1:
                 raise LocalProtocolError(f"{name}: the text {value!r} reads as a sentinel and cannot be sent")
             return frame[:1] + frame
         return frame
     if value is FAIL:
-        if name in ('payload', 'identifier', ):
+        if name in FAIL_FRAMES:
             return FAIL_FRAME
-        raise LocalProtocolError(f"{name}: the fail sentinel is only valid in the payload and identifier")
+        raise LocalProtocolError(f"{name}: the fail sentinel is only valid in the {_FAIL_NAMES}")
     if isinstance(value, (bytes, bytearray, memoryview)) and name == "identifier":
         return bytes(value)
     raise LocalProtocolError(f"{name}: expected text or None, got {type(value).__name__}")
@@ -164,7 +185,7 @@ def new_identifier() -> bytes:
 
 
 class Message(msgspec.Struct, frozen=True, gc=False):
-    """One protocol message: routing prefix, direction and the 7 envelope frames.
+    """One protocol message: routing prefix, direction and the envelope frames (wire order).
 
     Build one with :meth:`Message.new` (fields as text) or :func:`decode` (frames from a
     socket). Fields read as text; blank is None, the fail sentinel :data:`FAIL`.
@@ -193,81 +214,74 @@ class Message(msgspec.Struct, frozen=True, gc=False):
             raise LocalProtocolError(f"direction: {direction!r} is not a direction code")
         if service is None and (keyword is not None or dispatcher is not None):
             raise LocalProtocolError("service: a keyword or dispatcher needs a service")
-        frames = (  # in the spec's frame order
-            _to_frame(service, 'service'),
-            _to_frame(dispatcher, 'dispatcher'),
-            _to_frame(keyword, 'keyword'),
-            code.encode("ascii"),
-            _to_frame(command, 'command'),
-            _to_frame(payload, 'payload'),
-            _to_frame(new_identifier() if identifier is None else identifier, "identifier"),
-        )
-        return cls(tuple(bytes(p) for p in prefix), code, frames)
-
+        frames = [BLANK] * ENVELOPE_SIZE
+        frames[SERVICE_AT] = _to_frame(service, "service")
+        frames[DISPATCHER_AT] = _to_frame(dispatcher, "dispatcher")
+        frames[KEYWORD_AT] = _to_frame(keyword, "keyword")
+        frames[DIRECTION_AT] = code.encode("ascii")
+        frames[COMMAND_AT] = _to_frame(command, "command")
+        frames[PAYLOAD_AT] = _to_frame(payload, "payload")
+        frames[IDENTIFIER_AT] = _to_frame(new_identifier() if identifier is None else identifier, "identifier")
+        return cls(tuple(bytes(p) for p in prefix), code, tuple(frames))
 
     @property
     def service(self) -> str | None:
-        """The service frame as text; None when blank (service name; matched case-insensitively (filed upper-cased), sent as written)."""
-        return _text(self.frames[0])
+        """The service frame as text; None when blank (the service name, sent as written)."""
+        return _text(self.frames[SERVICE_AT])
 
     @property
     def dispatcher(self) -> str | None:
-        """The dispatcher frame as text; None when blank (dispatcher name; case-sensitive)."""
-        return _text(self.frames[1])
+        """The dispatcher frame as text; None when blank (the dispatcher name, case-sensitive)."""
+        return _text(self.frames[DISPATCHER_AT])
 
     @property
     def keyword(self) -> str | None:
-        """The keyword frame as text; None when blank (keyword name; matched upper-cased)."""
-        return _text(self.frames[2])
+        """The keyword frame as text; None when blank (the keyword name)."""
+        return _text(self.frames[KEYWORD_AT])
 
     @property
     def command(self) -> str | None:
-        """The command frame as text; None when blank (command name)."""
-        return _text(self.frames[4])
+        """The command frame as text; None when blank (the command name)."""
+        return _text(self.frames[COMMAND_AT])
 
     @property
     def payload(self) -> "str | Fail | None":
         """The payload as text; None when blank, :data:`FAIL` for the fail sentinel."""
-        frame = self.frames[5]
+        frame = self.frames[PAYLOAD_AT]
         return FAIL if frame == FAIL_FRAME else _field(frame)
 
     @property
     def identifier(self) -> bytes:
         """The request identifier, as sent."""
-        return self.frames[6]
+        return self.frames[IDENTIFIER_AT]
 
     @property
     def service_key(self) -> str | None:
         """The service name as the broker files it (upper-cased), or None."""
-        frame = self.frames[0]  # _text() inlined: the broker reads it for every request
-        if frame == BLANK:
-            return None
-        if frame and frame[0] in _SENTINEL_BYTES:
-            text = _text(frame)
-            return None if text is None else text.upper()
-        return frame.decode("utf-8").upper()
+        frame = self.frames[SERVICE_AT]
+        if frame and frame[0] not in _SENTINEL_BYTES:  # plain text, read here: the broker reads it on every request
+            return frame.decode("utf-8").upper()
+        return _key(frame)
 
     @property
     def keyword_key(self) -> str | None:
         """The keyword name as compared (upper-cased), or None."""
-        frame = self.frames[2]
-        if frame == BLANK:
-            return None
-        if frame and frame[0] in _SENTINEL_BYTES:
-            text = _text(frame)
-            return None if text is None else text.upper()
-        return frame.decode("utf-8").upper()
+        frame = self.frames[KEYWORD_AT]
+        if frame and frame[0] not in _SENTINEL_BYTES:  # plain text, read here: the broker reads it on every request
+            return frame.decode("utf-8").upper()
+        return _key(frame)
 
     @property
     def is_error(self) -> bool:
-        return self.frames[3][2:] == b"E"
+        """Whether the message is an error reply (its direction is one an error reply has)."""
+        return self.frames[DIRECTION_AT] in _ERROR_FRAMES
 
     @property
     def is_usable(self) -> bool:
         """A non-error message whose payload is neither blank nor fail."""
-        if self.frames[3][2:] == b"E":
+        if self.frames[DIRECTION_AT] in _ERROR_FRAMES:
             return False
-        payload = self.frames[5]
+        payload = self.frames[PAYLOAD_AT]
         if payload and payload[0] in _SENTINEL_BYTES:
             return _field(payload) not in (None, FAIL)
         return True
@@ -285,7 +299,7 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     def fields_text(self) -> str:
         """The text fields joined with '|' in wire order, as the existing implementation prints them."""
         f = self.frames
-        return "|".join(f[i].decode("utf-8", "replace") for i in _TEXT_INDICES)
+        return "|".join(f[i].decode("utf-8", "replace") for i in TEXT_INDICES)
 
     def reply(self, payload: "str | Fail | None" = None, *, dispatcher: Any = _KEEP) -> "Message":
         """The reply: same fields, ``payload``, Q/B turned into P (P/E into Q)."""
@@ -296,16 +310,18 @@ class Message(msgspec.Struct, frozen=True, gc=False):
         return self._answer(_ERROR_FRAME, ERROR_DIRECTION, payload, dispatcher)
 
     def _answer(self, frame_table, table, payload, dispatcher) -> "Message":
-        f = self.frames
-        name = f[1] if dispatcher is _KEEP else _to_frame(dispatcher, "dispatcher")
-        frames = (f[0], name, f[2], frame_table[self.direction], f[4], _to_frame(payload, "payload"), f[6])
-        return Message(self.prefix, table[self.direction], frames)
+        frames, direction = [*self.frames], self.direction
+        if dispatcher is not _KEEP:
+            frames[DISPATCHER_AT] = _to_frame(dispatcher, "dispatcher")
+        frames[DIRECTION_AT] = frame_table[direction]
+        frames[PAYLOAD_AT] = _to_frame(payload, "payload")
+        return Message(self.prefix, table[direction], tuple(frames))
 
     def with_dispatcher(self, name: str | None) -> "Message":
         """The same message with ``name`` in the dispatcher frame (as the broker names a
         keyword's learned owner in a request it routes by keyword)."""
         frames = list(self.frames)
-        frames[1] = _to_frame(name, "dispatcher")
+        frames[DISPATCHER_AT] = _to_frame(name, "dispatcher")
         return Message(self.prefix, self.direction, tuple(frames))
 
     def with_prefix(self, *prefix: bytes) -> "Message":
@@ -333,11 +349,11 @@ def decode(frames: list[bytes] | tuple[bytes, ...]) -> Message:
     if n < ENVELOPE_SIZE:
         raise _refuse(None, "too_few_frames", count=n)
     envelope = tuple(frames[n - ENVELOPE_SIZE:])
-    direction = _DIRECTION_BY_FRAME.get(envelope[3])
+    direction = _DIRECTION_BY_FRAME.get(envelope[DIRECTION_AT])
     if direction is None:
-        raise _refuse("direction", "invalid_direction", value=envelope[3])
-    service, dispatcher, keyword = envelope[0], envelope[1], envelope[2]
-    command, payload = envelope[4], envelope[5]
+        raise _refuse("direction", "invalid_direction", value=envelope[DIRECTION_AT])
+    service, dispatcher, keyword = envelope[SERVICE_AT], envelope[DISPATCHER_AT], envelope[KEYWORD_AT]
+    command, payload = envelope[COMMAND_AT], envelope[PAYLOAD_AT]
     if _is_blank(service) and not (_is_blank(keyword) and _is_blank(dispatcher)):
         if not _is_blank(keyword):
             raise _refuse("keyword", "keyword_without_service")
@@ -348,8 +364,8 @@ def decode(frames: list[bytes] | tuple[bytes, ...]) -> Message:
             b"\0".join((service, dispatcher, keyword, command, payload)).decode("utf-8")
         except UnicodeDecodeError:
             raise _bad_text(envelope) from None
-    if FAIL_FRAME in (service, dispatcher, keyword, command):
-        for index in _NO_FAIL_INDICES:
+    if FAIL_FRAME in envelope:  # then find it where it may not be (the payload may hold it)
+        for index in NO_FAIL_INDICES:
             if envelope[index] == FAIL_FRAME:
                 raise _refuse(FRAME_NAMES[index], "fail_not_allowed")
     return Message(tuple(frames[: n - ENVELOPE_SIZE]), direction, envelope)
@@ -358,8 +374,8 @@ def decode(frames: list[bytes] | tuple[bytes, ...]) -> Message:
 def salvage(frames: list[bytes] | tuple[bytes, ...]) -> Message | None:
     """The message in frames :func:`decode` refuses, each frame that breaks a rule read as blank.
 
-    For answering bad input with an error reply: None when there is nothing to answer (fewer
-    than 7 frames, or a direction frame that is not a direction code); otherwise a
+    For answering bad input with an error reply: None when there is nothing to answer (too
+    few frames, or a direction frame that is not a direction code); otherwise a
     :class:`Message` whose frames all follow the rules: a text frame that is not UTF-8 and a
     misplaced fail sentinel become blank, and with a blank service the
     dispatcher and keyword are blank too.
@@ -368,7 +384,7 @@ def salvage(frames: list[bytes] | tuple[bytes, ...]) -> Message | None:
     if n < ENVELOPE_SIZE:
         return None
     envelope = list(frames[n - ENVELOPE_SIZE:])
-    direction = _DIRECTION_BY_FRAME.get(envelope[3])
+    direction = _DIRECTION_BY_FRAME.get(envelope[DIRECTION_AT])
     if direction is None:
         return None
     for index, name in enumerate(FRAME_NAMES):
@@ -377,8 +393,8 @@ def salvage(frames: list[bytes] | tuple[bytes, ...]) -> Message | None:
             envelope[index] = BLANK
         elif name in TEXT_FRAMES and not _is_utf8(frame):
             envelope[index] = BLANK
-    if _is_blank(envelope[0]):
-        for index in (1, 2):
+    if _is_blank(envelope[SERVICE_AT]):
+        for index in (DISPATCHER_AT, KEYWORD_AT):
             envelope[index] = envelope[index] if _is_blank(envelope[index]) else BLANK
     return Message(tuple(frames[: n - ENVELOPE_SIZE]), direction, tuple(envelope))
 
@@ -392,7 +408,7 @@ def _is_utf8(frame: bytes) -> bool:
 
 
 def _bad_text(envelope: tuple[bytes, ...]) -> RemoteProtocolError:
-    for index in _TEXT_INDICES:
+    for index in TEXT_INDICES:
         try:
             envelope[index].decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -419,39 +435,14 @@ def error_reply(message: Message, payload: "str | Fail | None" = None) -> Messag
     return message.error(payload)
 
 
-_KIND_BY_ROUTE = {
-    (Direction.DBQ, 'welcome'): MESSAGE_KINDS['welcome'],
-    (Direction.DBP, 'welcome'): MESSAGE_KINDS['confirmed'],
-    (Direction.DBQ, 'ready'): MESSAGE_KINDS['ready'],
-    (Direction.DBP, 'heartbeat'): MESSAGE_KINDS['heartbeat'],
-    (Direction.DBQ, 'heartbeat'): MESSAGE_KINDS['heartbeat_answer'],
-    (Direction.CBQ, 'lookup'): MESSAGE_KINDS['lookup'],
-    (Direction.CBP, 'lookup'): MESSAGE_KINDS['lookup_reply'],
-    (Direction.CBQ, 'locate'): MESSAGE_KINDS['locate'],
-    (Direction.CBP, 'locate'): MESSAGE_KINDS['locate_reply'],
-    (Direction.CDB, 'broadcast'): MESSAGE_KINDS['broadcast'],
-}
-_KIND_BY_DIRECTION = {
-    Direction.UBQ: MESSAGE_KINDS['inquiry'],
-    Direction.UBP: MESSAGE_KINDS['inquiry_reply'],
-    Direction.DBE: MESSAGE_KINDS['dispatcher_broker_error'],
-    Direction.CBE: MESSAGE_KINDS['client_broker_error'],
-    Direction.CDQ: MESSAGE_KINDS['client_dispatcher_query'],
-    Direction.CDP: MESSAGE_KINDS['client_dispatcher_reply'],
-    Direction.CDE: MESSAGE_KINDS['client_dispatcher_error'],
-    Direction.CSQ: MESSAGE_KINDS['client_service_query'],
-    Direction.CSP: MESSAGE_KINDS['client_service_reply'],
-    Direction.CSE: MESSAGE_KINDS['client_service_error'],
-    Direction.SDQ: MESSAGE_KINDS['service_dispatcher_query'],
-    Direction.SDP: MESSAGE_KINDS['service_dispatcher_reply'],
-    Direction.SDE: MESSAGE_KINDS['service_dispatcher_error'],
-}
-
-
 def classify(message: Message) -> MessageKind | None:
     """The message kind of ``message`` by direction and command, or None if it has none."""
-    kind = _KIND_BY_ROUTE.get((message.direction, message.command))
-    return kind if kind is not None else _KIND_BY_DIRECTION.get(message.direction)
+    kind = KIND_BY_ROUTE.get((message.direction, message.command))
+    return kind if kind is not None else KIND_BY_DIRECTION.get(message.direction)
+
+
+#: The routed fields a message kind has a rule for, with their positions.
+_ROUTED_AT = (("service", SERVICE_AT), ("dispatcher", DISPATCHER_AT), ("keyword", KEYWORD_AT))
 
 
 def check_kind(message: Message, kind: MessageKind | None = None) -> MessageKind | None:
@@ -463,7 +454,7 @@ def check_kind(message: Message, kind: MessageKind | None = None) -> MessageKind
     kind = kind or classify(message)
     if kind is None:
         return None
-    for index, name in enumerate(("service", "dispatcher", "keyword")):
+    for name, index in _ROUTED_AT:
         rule, blank = getattr(kind, name), _is_blank(message.frames[index])
         if rule == "required" and blank:
             raise _refuse(name, "field_required", kind=kind.name, frame=name)

@@ -31,6 +31,21 @@ BLANK_FRAMES = frozenset({'service', 'dispatcher', 'keyword', 'command', 'payloa
 #: Envelope frames that may hold the fail sentinel.
 FAIL_FRAMES = frozenset({'payload', 'identifier', })
 
+#: Position of each envelope frame in the envelope, by name.
+FRAME_INDEX = {'service': 0, 'dispatcher': 1, 'keyword': 2, 'direction': 3, 'command': 4, 'payload': 5, 'identifier': 6}
+#: The same positions, one constant a frame (the codec reads them on every message).
+SERVICE_AT = 0
+DISPATCHER_AT = 1
+KEYWORD_AT = 2
+DIRECTION_AT = 3
+COMMAND_AT = 4
+PAYLOAD_AT = 5
+IDENTIFIER_AT = 6
+#: Positions of the text frames, in wire order.
+TEXT_INDICES = (0, 1, 2, 3, 4, 5, )
+#: Positions of the frames that may not hold the fail sentinel, in wire order.
+NO_FAIL_INDICES = (0, 1, 2, 3, 4, )
+
 #: Reasons for refusing frames, by rule id (templates for str.format).
 RULES = {
     'too_few_frames': 'expected at least 7 frames, got {count}',
@@ -637,6 +652,38 @@ MESSAGE_KINDS = {
         replies=(),
         errors=(),
     ),
+}
+
+
+#: The message kind of a (direction, command), for kinds with a command.
+KIND_BY_ROUTE = {
+    (Direction.DBQ, 'welcome'): MESSAGE_KINDS['welcome'],
+    (Direction.DBP, 'welcome'): MESSAGE_KINDS['confirmed'],
+    (Direction.DBQ, 'ready'): MESSAGE_KINDS['ready'],
+    (Direction.DBP, 'heartbeat'): MESSAGE_KINDS['heartbeat'],
+    (Direction.DBQ, 'heartbeat'): MESSAGE_KINDS['heartbeat_answer'],
+    (Direction.CBQ, 'lookup'): MESSAGE_KINDS['lookup'],
+    (Direction.CBP, 'lookup'): MESSAGE_KINDS['lookup_reply'],
+    (Direction.CBQ, 'locate'): MESSAGE_KINDS['locate'],
+    (Direction.CBP, 'locate'): MESSAGE_KINDS['locate_reply'],
+    (Direction.CDB, 'broadcast'): MESSAGE_KINDS['broadcast'],
+}
+
+#: The message kind of a direction, for kinds that take any command.
+KIND_BY_DIRECTION = {
+    Direction.UBQ: MESSAGE_KINDS['inquiry'],
+    Direction.UBP: MESSAGE_KINDS['inquiry_reply'],
+    Direction.DBE: MESSAGE_KINDS['dispatcher_broker_error'],
+    Direction.CBE: MESSAGE_KINDS['client_broker_error'],
+    Direction.CDQ: MESSAGE_KINDS['client_dispatcher_query'],
+    Direction.CDP: MESSAGE_KINDS['client_dispatcher_reply'],
+    Direction.CDE: MESSAGE_KINDS['client_dispatcher_error'],
+    Direction.CSQ: MESSAGE_KINDS['client_service_query'],
+    Direction.CSP: MESSAGE_KINDS['client_service_reply'],
+    Direction.CSE: MESSAGE_KINDS['client_service_error'],
+    Direction.SDQ: MESSAGE_KINDS['service_dispatcher_query'],
+    Direction.SDP: MESSAGE_KINDS['service_dispatcher_reply'],
+    Direction.SDE: MESSAGE_KINDS['service_dispatcher_error'],
 }
 
 

@@ -22,7 +22,7 @@ unusable answer to its fan-out).
 it (``peer`` is the sender's routing id) and returns the multipart messages to send on the
 ROUTER, each starting with its destination's routing id. ``tick(now)`` runs the timers
 (heartbeats, expiry, fan-out deadlines); ``next_deadline()`` says when it next has work.
-Time is only ever the caller's ``now``. Every frame is read and built by the generated codec.
+Time is only ever the caller's ``now``. Every frame is read and built by the codec (``protocol.codec``).
 
 Invariants, true after every call:
 
