@@ -103,12 +103,8 @@ def broker_process(timeout: float = 5.0, src: str | None = None):
 
     ``src``: the directory to import ``cauldron_proto`` from (default: the installed one).
     """
-    proc, endpoints = peers.start_broker(timeout, src)
-    try:
-        yield endpoints, proc.pid
-    finally:
-        terminate(proc)
-        proc.stdout.close()
+    with peers.start_broker(timeout, src) as broker:
+        yield broker.endpoints, broker.pid
 
 
 def _free_ports(count: int) -> list[int]:

@@ -376,9 +376,12 @@ class BrokerCommandProcess(ChildProcess):
                 match = _ANNOUNCED.match(self.read_line(max(0.0, deadline - time.monotonic())))
                 if match:
                     self.endpoints[match[1]] = match[2]
-        except NothingReceivedError as exc:
-            self.stop()
-            raise BrokerError(f"cauldron-broker did not announce its endpoints: {exc}") from None
+        except NothingReceivedError:
+            exited = self.popen.poll() is not None
+            status = self.stop()
+            why = f"exited (status {status})" if exited else f"announced no endpoints within {startup_timeout} s"
+            raise BrokerError(f"cauldron-broker {why}: {' '.join(self.argv)}; "
+                              f"stderr: {self.stderr_text().strip()!r}") from None
         except BaseException:
             self.stop()
             raise
