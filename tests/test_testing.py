@@ -34,14 +34,20 @@ def request(**fields) -> Message:
                                          "command": "update", **fields})
 
 
+def bound(peers: PeerSockets, kind: int, tag: str) -> tuple[zmq.Socket, str]:
+    """A socket of ``kind`` bound to a fresh inproc address, and the address."""
+    address = inproc_addresses(tag)["broker"]
+    sock = peers.socket(kind)
+    sock.bind(address)
+    return sock, address
+
+
 class StandIn:
     """A ROUTER in its own thread: ``respond(message)`` gives the messages to send back to
     the peer that sent ``message`` (each with the peer's prefix); it serves ``count`` messages."""
 
     def __init__(self, peers: PeerSockets, respond, count: int = 1):
-        self.address = inproc_addresses("stand-in")["broker"]
-        self.router = peers.socket(zmq.ROUTER)
-        self.router.bind(self.address)
+        self.router, self.address = bound(peers, zmq.ROUTER, "stand-in")
         self.respond, self.count, self.error = respond, count, None
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -241,9 +247,7 @@ def test_peer_sockets_options_and_close():
 
 def test_sub_socket_receives_only_its_topic():
     with open_peers() as peers:
-        address = inproc_addresses("pubsub")["publish"]
-        pub = peers.socket(zmq.PUB)
-        pub.bind(address)
+        pub, address = bound(peers, zmq.PUB, "pubsub")
         sub = peers.socket(zmq.SUB, address, subscribe=b"ktest")
         other = Message.new(Direction.CDB, service="OTHER", keyword="X", command="broadcast", payload="1")
         mine = Message.new(Direction.CDB, service="ktest", keyword="VALUE", command="broadcast", payload="2")
@@ -255,9 +259,7 @@ def test_sub_socket_receives_only_its_topic():
 
 def test_send_puts_the_delimiter_before_a_dealers_message_only():
     with open_peers() as peers:
-        address = inproc_addresses("send")["broker"]
-        router = peers.socket(zmq.ROUTER)
-        router.bind(address)
+        router, address = bound(peers, zmq.ROUTER, "send")
         dealer = peers.socket(zmq.DEALER, address, identity=b"dealer")
         message = Message.new(**INQUIRY)
         send(dealer, message)
@@ -274,9 +276,7 @@ def test_send_puts_the_delimiter_before_a_dealers_message_only():
 
 def test_receive_decodes_keeping_the_prefix_and_times_out():
     with open_peers() as peers:
-        address = inproc_addresses("receive")["broker"]
-        router = peers.socket(zmq.ROUTER)
-        router.bind(address)
+        router, address = bound(peers, zmq.ROUTER, "receive")
         dealer = peers.socket(zmq.DEALER, address, identity=b"d")
         with pytest.raises(NothingReceivedError, match="nothing arrived within 0.05 s"):
             receive(dealer, 0.05)
