@@ -330,6 +330,11 @@ def run(quick: bool = False, runs: int = 3, progress=print, reference: str | Non
 
 
 if __name__ == "__main__":
+    import argparse
     import json
 
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=1))
+    options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    options.add_argument("--quick", action="store_true", help="fewer round trips and broadcasts (about 1.5 minutes)")
+    options.add_argument("--runs", type=int, default=3, help="runs of each figure (its median is reported)")
+    args = options.parse_args()
+    print(json.dumps(run(quick=args.quick, runs=args.runs), indent=1))
