@@ -198,9 +198,9 @@ def broker_command(*arguments: str, router: str | None = ANY_LOOPBACK, publish: 
     """The ``cauldron-broker`` argument list: ``program`` (default: this interpreter running
     ``-m cauldron_proto.cli.broker``), the addresses and heartbeat period given (None: the
     option left out), then ``arguments``."""
-    argv = [sys.executable, "-m", "cauldron_proto.cli.broker"] if program is None else [str(p) for p in program]
-    if not argv or isinstance(program, (str, bytes)):
+    if isinstance(program, (str, bytes)) or (program is not None and not program):
         raise TypeError(f"program must be a list of the command's words, not {program!r}")
+    argv = [sys.executable, "-m", "cauldron_proto.cli.broker"] if program is None else [str(p) for p in program]
     for option, address in (("--router", router), ("--publish", publish), ("--subscribe", subscribe)):
         if address is not None:
             if not isinstance(address, str):
@@ -308,7 +308,8 @@ class ChildProcess:
             except subprocess.TimeoutExpired:
                 status = None
             self._readers[1].join(STOP_WAIT)
-            raise NothingReceivedError(f"{self._name()}: exited (status {status}) with no more output; "
+            ended = "closed its stdout" if status is None else f"exited (status {status})"
+            raise NothingReceivedError(f"{self._name()}: {ended} with no more output; "
                                        f"stderr: {self.stderr_text()!r}")
         return line
 
