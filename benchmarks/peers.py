@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import glob
 import os
-import subprocess
-import sys
 import time
 
 import zmq
 
-from cauldron_proto import Direction, Message, decode, encode, kinds
+from cauldron_proto import Direction, Message, decode, encode
+from cauldron_proto.testing import BrokerCommandProcess, broker_process, dispatcher_answer, register_dispatcher
 
 SERVICE = "BENCH"
 KEYWORD = "VALUE"
@@ -198,12 +197,8 @@ def dispatchers(report, router: str, count: int, prefix: str = "disp") -> None:
     names = {}
     for index in range(count):
         sock = _connect(ctx, zmq.DEALER, router)
-        name = names[sock] = f"{prefix}{index}"
-        for command in ("welcome", "ready"):
-            send_frames(sock, [b"", *encode(Message.new(Direction.DBQ, service=SERVICE, dispatcher=name,
-                                                        command=command))])
-            if command == "welcome":
-                recv_frames(sock)  # confirmed
+        names[sock] = f"{prefix}{index}"
+        register_dispatcher(sock, SERVICE, names[sock])
     poller = zmq.Poller()
     for sock in names:
         poller.register(sock, zmq.POLLIN)
@@ -216,11 +211,7 @@ def dispatchers(report, router: str, count: int, prefix: str = "disp") -> None:
                         frames = recv_frames(sock, _NOBLOCK)
                     except zmq.Again:
                         break
-                    msg = decode(frames[1:])
-                    if kinds.is_heartbeat(msg):
-                        answer = kinds.heartbeat_answer(msg, time.time())
-                    else:
-                        answer = msg.reply("42", dispatcher=names[sock])
+                    answer = dispatcher_answer(decode(frames[1:]), names[sock], "42")  # or a heartbeat's
                     send_frames(sock, [b"", *encode(answer)])
     finally:
         for sock in names:
@@ -228,33 +219,17 @@ def dispatchers(report, router: str, count: int, prefix: str = "disp") -> None:
         ctx.term()
 
 
-def broker_command(timeout: float = 5.0, extra: tuple[str, ...] = ()) -> list[str]:
-    """The ``cauldron-broker`` command on ephemeral loopback ports (as a user runs it), ``extra`` appended."""
-    anyport = "tcp://localhost:*"
-    return [sys.executable, "-m", "cauldron_proto.cli.broker", "--router", anyport, "--publish", anyport,
-            "--subscribe", anyport, "--timeout", repr(timeout), *extra]
-
-
-def start_broker(timeout: float = 5.0, src: str | None = None,
-                 extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, dict[str, str]]:
-    """Run ``cauldron-broker``; returns the process and its endpoints by config key once bound.
+def start_broker(timeout: float = 5.0, src: str | None = None, extra: tuple[str, ...] = ()) -> BrokerCommandProcess:
+    """``cauldron-broker`` on ephemeral loopback ports (as a user runs it), once bound: its
+    ``endpoints`` by config key, ``pid``; ``stop()`` it, or use it as a context manager.
 
     ``src``: run the ``cauldron_proto`` found in this directory instead (another version of
     the broker, for before/after comparisons). ``extra``: more arguments (e.g. CURVE's).
     """
-    env = dict(os.environ)
+    env = None
     if src is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (os.path.abspath(src), env.get("PYTHONPATH"))))
-    proc = subprocess.Popen(broker_command(timeout, extra), stdout=subprocess.PIPE, text=True, env=env)
-    endpoints = {}
-    while len(endpoints) < 3:
-        line = proc.stdout.readline()
-        if not line:
-            proc.wait(10)
-            raise RuntimeError(f"cauldron-broker exited with status {proc.returncode} before binding")
-        key, _mode, address = line.split()[:3]
-        endpoints[key] = address.replace("//localhost:", "//127.0.0.1:")
-    return proc, endpoints
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, (os.path.abspath(src), os.environ.get("PYTHONPATH"))))}
+    return broker_process(*extra, timeout=timeout, env=env)
 
 
 # -- clients ----------------------------------------------------------------------------

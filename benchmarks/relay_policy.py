@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -61,19 +60,15 @@ def _flags(version: str, keys: dict) -> tuple[str, ...]:
 
 def flood(version: str, keys: dict, count: int, size: int, interval: float = 0.0) -> dict:
     """Broadcasts through a broker of ``version``; with the broker's CPU per broadcast received."""
-    proc, endpoints = peers.start_broker(5.0, extra=_flags(version, keys))
-    try:
+    with peers.start_broker(5.0, extra=_flags(version, keys)) as broker:
         curves = (None, None) if version == "plain" else (keys["pub"], keys["sub"])
-        before = peers.cpu_ns(proc.pid)
-        result = _broadcast_with(endpoints["publish"], endpoints["subscribe"], count, size, interval, *curves)
+        before = peers.cpu_ns(broker.pid)
+        result = _broadcast_with(broker.endpoints["publish"], broker.endpoints["subscribe"], count, size, interval,
+                                 *curves)
         received = max(1, round(result["received_percent"] * count / 100))
-        cpu = peers.cpu_us_per(proc.pid, before, received)
+        cpu = peers.cpu_us_per(broker.pid, before, received)
         result.update(cpu_us=cpu["cpu_us_per_rt"], cpu_us_app=cpu["cpu_us_per_rt_app"])
         return result
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        proc.stdout.close()
 
 
 def main(argv=None) -> int:

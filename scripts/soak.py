@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import subprocess
 import sys
 import threading
@@ -35,13 +34,12 @@ from pathlib import Path
 
 import zmq
 
-from cauldron_proto import Direction, Message, RemoteProtocolError, client, decode, dispatcher, encode
+from cauldron_proto import Direction, Message, RemoteProtocolError, client, decode, dispatcher
 from cauldron_proto.processes import terminate
+from cauldron_proto.testing import PeerSockets, broker_process, send
 
 SERVICE = "KLOAD"
 SLOTS = 4  # keywords of their own per raw client: one write in flight per keyword
-BIN = Path(sys.executable).parent
-_ENDPOINT = re.compile(r"^(broker|publish|subscribe)\s+\w+\s+(\S+)")
 
 
 def owner(index: int, dispatchers: int) -> str:
@@ -53,22 +51,6 @@ def own_keyword(client_index: int, slot: int) -> str:
 
 
 # -- the peers in their own processes -----------------------------------------------------
-
-def start_broker(timeout: float) -> tuple[subprocess.Popen, dict[str, str]]:
-    any_port = "tcp://127.0.0.1:*"
-    proc = subprocess.Popen([str(BIN / "cauldron-broker"), "--router", any_port, "--publish", any_port,
-                             "--subscribe", any_port, "--timeout", repr(timeout)],
-                            stdout=subprocess.PIPE, text=True)
-    endpoints: dict[str, str] = {}
-    while len(endpoints) < 3:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"cauldron-broker exited with status {proc.wait()}")
-        match = _ENDPOINT.match(line)
-        if match:
-            endpoints[match[1]] = match[2]
-    return proc, endpoints
-
 
 def start_dispatchers(endpoints: dict[str, str], args) -> list[subprocess.Popen]:
     procs = [subprocess.Popen([sys.executable, __file__, "--serve-dispatcher", str(index),
@@ -142,10 +124,8 @@ class Report:
 class RawClient:
     """One DEALER client, its requests in flight and what their answers must say."""
 
-    def __init__(self, context: zmq.Context, index: int, router: str, dispatchers: int):
-        self.sock = context.socket(zmq.DEALER)
-        self.sock.linger = 0
-        self.sock.connect(router)
+    def __init__(self, peers: PeerSockets, index: int, router: str, dispatchers: int):
+        self.sock = peers.socket(zmq.DEALER, router)
         self.index, self.dispatchers = index, dispatchers
         self.pending: dict[bytes, tuple] = {}  # identifier -> (kind, sent at, expectation, slot)
         self.answered: set[bytes] = set()
@@ -178,7 +158,7 @@ class RawClient:
         else:
             request = Message.new(Direction.CBQ, service=SERVICE, command="locate")
             expect, slot = ("locate", "yes", None), None
-        self.sock.send_multipart([b"", *encode(request)], zmq.NOBLOCK)
+        send(self.sock, request, zmq.NOBLOCK)
         self.pending[request.identifier] = (expect, time.monotonic(), slot)
         report.requests += 1
         report.by_kind[expect[0]] = report.by_kind.get(expect[0], 0) + 1
@@ -228,14 +208,9 @@ class RawClient:
 class BroadcastWatch:
     """SUB sockets on the service; every broadcast must carry a written value, in order."""
 
-    def __init__(self, context: zmq.Context, subscribe: str, count: int = 2):
-        self.subs = []
-        for _ in range(count):
-            sub = context.socket(zmq.SUB)
-            sub.linger = 0
-            sub.connect(subscribe)
-            sub.subscribe(SERVICE.lower().encode())  # the topic our dispatchers (and existing ones) publish under
-            self.subs.append(sub)
+    def __init__(self, peers: PeerSockets, subscribe: str, count: int = 2):
+        # the topic our dispatchers (and existing ones) publish under
+        self.subs = [peers.socket(zmq.SUB, subscribe, subscribe=SERVICE.lower().encode()) for _ in range(count)]
         self.last_seq: list[dict] = [{} for _ in self.subs]
 
     def receive(self, report: Report, written: dict) -> None:
@@ -287,10 +262,11 @@ def drive(endpoints: dict[str, str], args, broker_pid: int | None = None) -> Rep
     """Run the load against the broker at ``endpoints`` (dispatchers already registered)."""
     report = Report(clients=args.clients, dispatchers=args.dispatchers, window=args.window)
     rng, context, written, latencies = random.Random(args.seed), zmq.Context(), {}, []
+    peers = PeerSockets(context)
     all_keywords = {own_keyword(c, s).upper() for c in range(args.clients) for s in range(SLOTS)}
     all_keywords |= {f"H{h}" for h in range(args.helpers)} | {f"SHARED{d}" for d in range(args.dispatchers)}
-    clients = [RawClient(context, i, endpoints["broker"], args.dispatchers) for i in range(args.clients)]
-    watch = BroadcastWatch(context, endpoints["subscribe"])
+    clients = [RawClient(peers, i, endpoints["broker"], args.dispatchers) for i in range(args.clients)]
+    watch = BroadcastWatch(peers, endpoints["subscribe"])
     poller = zmq.Poller()
     for sock in [c.sock for c in clients] + watch.subs:
         poller.register(sock, zmq.POLLIN)
@@ -323,8 +299,7 @@ def drive(endpoints: dict[str, str], args, broker_pid: int | None = None) -> Rep
         for helper in helpers:
             helper.join(30)
         report.seconds = round(time.monotonic() - started, 2)
-        for sock in [c.sock for c in clients] + watch.subs:
-            sock.close(linger=0)
+        peers.close()
         context.term()
     if broker_pid:
         report.broker_rss_kb["end"] = rss_kb(broker_pid)
@@ -348,23 +323,19 @@ def _serve(poller, clients, watch, report, written, latencies, all_keywords) -> 
 
 def run(args) -> Report:
     """Broker and dispatcher processes, the load, then every process stopped."""
-    broker, endpoints = start_broker(args.timeout)
-    dispatchers: list[subprocess.Popen] = []
-    try:
-        dispatchers = start_dispatchers(endpoints, args)
-        return drive(endpoints, args, broker.pid)
-    finally:
-        for proc in dispatchers:
-            proc.stdin.close()
-        for proc in [*dispatchers, broker]:
-            if proc is broker:
-                terminate(proc)
-            else:  # its stdin closed: it stops by itself
+    with broker_process(timeout=args.timeout) as broker:
+        dispatchers: list[subprocess.Popen] = []
+        try:
+            dispatchers = start_dispatchers(broker.endpoints, args)
+            return drive(broker.endpoints, args, broker.pid)
+        finally:
+            for proc in dispatchers:
+                proc.stdin.close()  # it stops by itself
+            for proc in dispatchers:
                 try:
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
                     terminate(proc)
-            if proc.stdout:
                 proc.stdout.close()
 
 

@@ -17,8 +17,8 @@ from contextlib import asynccontextmanager
 from typing import Any, Awaitable, Callable
 
 from cauldron_proto import aio
+from cauldron_proto.testing import WAIT, broker_thread
 
-from .brokers import WAIT, running_broker
 from .keyword_helpers import config_for
 
 __all__ = ["run_with_broker", "serving_aio", "eventually", "WAIT"]
@@ -26,7 +26,7 @@ __all__ = ["run_with_broker", "serving_aio", "eventually", "WAIT"]
 
 def run_with_broker(transport: str, scenario: Callable[..., Awaitable[Any]], **broker_options: Any) -> Any:
     """Run ``scenario(broker, config)`` in a new event loop, with a broker thread on ``transport``."""
-    with running_broker(transport, **broker_options) as broker:
+    with broker_thread(transport, **broker_options) as broker:
         return asyncio.run(asyncio.wait_for(scenario(broker, config_for(broker)), 4 * WAIT))
 
 

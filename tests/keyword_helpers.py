@@ -14,25 +14,16 @@ from typing import Any, Callable
 
 from cauldron_proto import dispatcher
 from cauldron_proto.broker import BindError, ZMQBroker
-
-from .brokers import WAIT, running_broker
+from cauldron_proto.testing import WAIT, broker_thread, config_for
 
 __all__ = ["keyword_broker", "config_for", "serving", "wait_for", "restarted_broker", "WAIT"]
 
 
 @contextmanager
 def keyword_broker(timeout: float = 1.0, **options: Any):
-    """A broker thread on ephemeral tcp ports, stopped on exit (see tests.brokers)."""
-    with running_broker("tcp", timeout=timeout, **options) as broker:
+    """A broker thread on ephemeral tcp ports, stopped on exit (see cauldron_proto.testing)."""
+    with broker_thread("tcp", timeout=timeout, **options) as broker:
         yield broker
-
-
-def config_for(broker: ZMQBroker, **extra: Any) -> dict[str, str]:
-    """A `[zmq]` mapping pointing at ``broker``'s real endpoints, with its heartbeat period."""
-    config = {key: broker.endpoints[key] for key in ("broker", "publish", "subscribe")}
-    config["timeout"] = repr(broker.timeout)
-    config.update({key: str(value) for key, value in extra.items()})
-    return config
 
 
 @contextmanager

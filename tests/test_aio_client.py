@@ -14,7 +14,8 @@ from cauldron_proto import Direction, aio, client, decode, encode
 from cauldron_proto.ktl import KTLValueError
 
 from .aio_helpers import WAIT, eventually, run_with_broker, serving_aio
-from .brokers import open_peers, receive, register_dispatcher, send
+from cauldron_proto.testing import open_peers, receive, register_dispatcher, send
+
 from .keyword_helpers import serving
 
 

@@ -12,8 +12,7 @@ import zmq
 from cauldron_proto import ConfigError, ZMQBroker
 from cauldron_proto.broker import DEFAULT_MAX_MESSAGE_SIZE
 from cauldron_proto.broker.sockets import connect_form, is_wildcard
-
-from .brokers import ANY_TCP, open_peers, running_broker
+from cauldron_proto.testing import ANY_TCP, broker_thread, open_peers
 
 LOOPBACK = socket.gethostbyname("localhost")
 
@@ -89,7 +88,7 @@ def test_configured_wildcard_ports_resolve_and_lookup_answers_the_real_one(tmp_p
 
 
 def test_check_with_a_config_naming_the_broker(tmp_path):
-    with running_broker("tcp") as broker:
+    with broker_thread("tcp") as broker:
         assert ZMQBroker.check(write_config(tmp_path, broker=broker.endpoints["broker"]), timeout=10)
 
 

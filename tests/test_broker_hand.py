@@ -8,8 +8,9 @@ import zmq
 
 from cauldron_proto import Direction, Message, Text, decode
 from cauldron_proto.broker import ZMQBroker
+from cauldron_proto.testing import open_peers, receive, send
 
-from .brokers import hand_broker, open_peers, receive, send
+from .brokers import hand_broker
 
 
 def respond_until_answer(broker: ZMQBroker, sock: zmq.Socket) -> Message:

@@ -11,8 +11,9 @@ import zmq
 from cauldron_proto import Direction, Message, decode, encode
 from cauldron_proto.broker.zmq_broker import LISTEN_BACKLOG
 from cauldron_proto.broker.sockets import FLUSH
+from cauldron_proto.testing import broker_thread, open_peers, receive, send
 
-from .brokers import hand_broker, open_peers, receive, running_broker, send
+from .brokers import hand_broker
 
 
 def register(broker, dispatcher, name="disp1"):
@@ -61,7 +62,7 @@ def test_respond_by_hand_serves_one_queued_message_per_call():
 
 def test_queued_requests_forwarded_and_answered_in_order_by_the_thread():
     count = 3 * FLUSH + 5  # the first alone, then full flushes, then a partial one
-    with running_broker("inproc", timeout=60.0) as broker, open_peers() as peers:
+    with broker_thread("inproc", timeout=60.0) as broker, open_peers() as peers:
         dispatcher = peers.socket(zmq.DEALER, broker.address)
         client = peers.socket(zmq.DEALER, broker.address, identity=b"client-1")
         send(dispatcher, Message.new(Direction.DBQ, service="KTEST", dispatcher="disp1", command="welcome"))

@@ -13,8 +13,7 @@ import zmq
 
 from cauldron_proto import BrokerError, Direction, Message, ZMQBroker
 from cauldron_proto.broker.launch import BrokerProcess
-
-from .brokers import ask, inproc_addresses, open_peers
+from cauldron_proto.testing import ask, inproc_addresses, open_peers
 
 ANY_LOCAL = "tcp://localhost:*"
 

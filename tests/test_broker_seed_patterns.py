@@ -14,8 +14,9 @@ import pytest
 import zmq
 
 from cauldron_proto import FAIL, Direction, Message, Text, decode, encode
+from cauldron_proto.testing import open_peers
 
-from .brokers import hand_broker, open_peers
+from .brokers import hand_broker
 
 SERVICE = "testsvc"
 

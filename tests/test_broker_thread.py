@@ -9,10 +9,10 @@ import zmq
 
 from cauldron_proto import FAIL, Direction, Message, Text
 from cauldron_proto.broker import BindError, ZMQBroker
+from cauldron_proto.testing import (ANY_TCP, answer_request, ask, broker_thread, open_peers, receive,
+                                    register_dispatcher, send)
 
-from .brokers import (  # noqa: F401  (fixtures)
-    ANY_TCP, answer_one, any_broker, ask, tcp_broker, open_peers, receive, register_dispatcher, running_broker, send,
-)
+from .brokers import any_broker, tcp_broker  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_welcome_ready_then_request_routed_and_answered(any_broker, peers):
     request = Message.new(Direction.CDQ, service="KTEST", dispatcher="disp1", keyword="VALUE",
                           command="modify", payload="7")
     send(client, request)
-    forwarded = answer_one(dispatcher, "disp1", "7")
+    forwarded = answer_request(dispatcher, "disp1", "7")
     assert (forwarded.direction, forwarded.command, forwarded.payload) == (Direction.CDQ, "modify", "7")
     answer = receive(client)
     assert (answer.direction, answer.payload, answer.identifier) == (Direction.CDP, "7", request.identifier)
@@ -67,7 +67,7 @@ def test_fan_out_merges_answers(any_broker, peers):
     client = peers.socket(zmq.DEALER, router)
     query = Message.new(Direction.CSQ, service="KTEST", command="enumerate")
     send(client, query)
-    copies = [answer_one(first, "disp1", "A:B"), answer_one(second, "disp2", "C")]
+    copies = [answer_request(first, "disp1", "A:B"), answer_request(second, "disp2", "C")]
     assert {copy.direction for copy in copies} == {Direction.SDQ}
     answer = receive(client)
     assert (answer.direction, answer.identifier) == (Direction.CSP, query.identifier)
@@ -79,7 +79,7 @@ def test_fan_out_with_no_usable_answer_fails(any_broker, peers):
     register_dispatcher(dispatcher, "KTEST", "disp1")
     client = peers.socket(zmq.REQ, any_broker.endpoints["broker"])
     send(client, Message.new(Direction.CSQ, service="KTEST", keyword="NOPE", command="identify", payload="NOPE"))
-    answer_one(dispatcher, "disp1", None)
+    answer_request(dispatcher, "disp1", None)
     assert receive(client).payload is FAIL
 
 
@@ -131,7 +131,7 @@ def test_malformed_frames_do_not_kill_the_thread(any_broker, peers):
 
 
 def test_oversized_frame_is_refused_and_the_broker_keeps_serving():
-    with running_broker("tcp", max_message_size=1024) as broker, open_peers() as peers:
+    with broker_thread("tcp", max_message_size=1024) as broker, open_peers() as peers:
         big = peers.socket(zmq.REQ, broker.endpoints["broker"])
         send(big, Message.new(Direction.UBQ, command="check", payload="x" * 4096))
         assert ZMQBroker.check(address=broker.endpoints["broker"], timeout=10)
@@ -168,7 +168,7 @@ def test_stop_before_start_and_start_failure_surfaces():
 
 
 def test_stopped_broker_frees_its_inproc_addresses():
-    with running_broker("inproc") as broker:
+    with broker_thread("inproc") as broker:
         address = broker.address
     with open_peers() as peers:
         peers.socket(zmq.ROUTER).bind(address)

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,7 @@ import zmq
 
 from cauldron_proto import Direction, Message, ZMQBroker
 from cauldron_proto.cli.broker import configure, parser
-
-from .brokers import ask, open_peers
+from cauldron_proto.testing import BrokerCommandProcess, NothingReceivedError, ask, broker_process, open_peers
 
 ANY_LOCAL = "tcp://localhost:*"
 EPHEMERAL = ["--router", ANY_LOCAL, "--publish", ANY_LOCAL, "--subscribe", ANY_LOCAL]
@@ -28,24 +26,20 @@ def command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "cauldron_proto.cli.broker"]
 
 
-@contextmanager
-def broker_process(*args: str):
-    """The CLI running with ``args``; yields (process, endpoints by config key) once it has bound."""
-    proc = subprocess.Popen([*command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        lines = [proc.stdout.readline() for _ in range(3)]
-        assert all(lines), (lines, proc.communicate(timeout=30))
-        endpoints = {line.split()[0]: line.split()[2] for line in lines}
-        yield proc, endpoints
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+def cli_broker(*args: str) -> BrokerCommandProcess:
+    """The installed CLI running with just ``args``, once it has announced its endpoints."""
+    return broker_process(*args, router=None, publish=None, subscribe=None, timeout=None, program=command())
+
+
+def assert_said_nothing_more(broker: BrokerCommandProcess) -> None:
+    with pytest.raises(NothingReceivedError, match="exited"):
+        broker.read_line(0)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serves_then_exits_0_on_signal(signum):
-    with broker_process(*EPHEMERAL, "--timeout", "0.5") as (proc, endpoints):
+    with cli_broker(*EPHEMERAL, "--timeout", "0.5") as broker:
+        endpoints = broker.endpoints
         assert set(endpoints) == {"broker", "publish", "subscribe"}
         assert all(ep.startswith(f"tcp://{LOOPBACK}:") for ep in endpoints.values())
         with open_peers() as peers:
@@ -53,32 +47,28 @@ def test_serves_then_exits_0_on_signal(signum):
             assert ask(client, Message.new(Direction.UBQ, command="check")).payload == "Broker Alive"
             lookup = ask(client, Message.new(Direction.CBQ, command="lookup"))
             assert lookup.payload == endpoints["subscribe"]
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
-        assert out == "" and "Traceback" not in err
+        broker.popen.send_signal(signum)
+        assert broker.wait(30) == 0, broker.stderr_text()
+        assert_said_nothing_more(broker)
+        assert "Traceback" not in broker.stderr_text()
 
 
 def test_lookup_flag_sets_the_lookup_answer():
-    with broker_process(*EPHEMERAL, "--lookup", "tcp://gateway.example.org:6511") as (proc, endpoints):
+    with cli_broker(*EPHEMERAL, "--lookup", "tcp://gateway.example.org:6511") as broker:
         with open_peers() as peers:
-            client = peers.socket(zmq.REQ, endpoints["broker"])
+            client = peers.socket(zmq.REQ, broker.endpoints["broker"])
             lookup = ask(client, Message.new(Direction.CBQ, command="lookup"))
             assert lookup.payload == "tcp://gateway.example.org:6511"
-        proc.terminate()
-        proc.communicate(timeout=30)
-        assert proc.returncode == 0
+        assert broker.stop(30) == 0
 
 
 def test_config_file_and_verbose_logging(tmp_path):
     path = tmp_path / "cauldron.cfg"
     path.write_text(f"[zmq]\nbroker = {ANY_LOCAL}\npublish = {ANY_LOCAL}\nsubscribe = {ANY_LOCAL}\n", encoding="utf-8")
-    with broker_process("-c", str(path), "-v") as (proc, endpoints):
-        assert ZMQBroker.check(address=endpoints["broker"], timeout=10)
-        proc.terminate()
-        _out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0
-        assert "cauldron_proto.broker INFO: stopped" in err
+    with cli_broker("-c", str(path), "-v") as broker:
+        assert ZMQBroker.check(address=broker.endpoints["broker"], timeout=10)
+        assert broker.stop(30) == 0
+        assert "cauldron_proto.broker INFO: stopped" in broker.stderr_text()
 
 
 def test_bind_failure_exits_1_with_one_line_naming_the_address():

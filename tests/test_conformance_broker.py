@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -13,11 +12,9 @@ import zmq
 
 from cauldron_proto.cli import conformance as cli
 from cauldron_proto.conformance import load_cases
-
-from .brokers import running_broker
+from cauldron_proto.testing import broker_process, broker_thread
 
 T = 0.2  # the broker's heartbeat period: expiry cases take about 5 T
-ANY = "tcp://127.0.0.1:*"
 
 
 def addresses(broker) -> list[str]:
@@ -28,29 +25,24 @@ def addresses(broker) -> list[str]:
 def test_the_whole_suite_passes_strict_against_our_broker(tmp_path):
     """As CI would run it: cauldron-broker and cauldron-conformance as processes, ephemeral ports."""
     report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
-    broker = subprocess.Popen([sys.executable, "-m", "cauldron_proto.cli.broker", "--router", ANY,
-                               "--publish", ANY, "--subscribe", ANY, "--timeout", str(T)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        bound = {line.split()[0]: line.split()[2] for line in (broker.stdout.readline() for _ in range(3))}
+    with broker_process(timeout=T) as broker:
+        bound = broker.endpoints
         run = subprocess.run(
             [sys.executable, "-m", "cauldron_proto.cli.conformance", "--router", bound["broker"],
              "--publish", bound["publish"], "--subscribe", bound["subscribe"], "--lookup", bound["subscribe"],
              "--heartbeat-timeout", str(T), "--strict", "--json", str(report), "--junit", str(junit)],
             capture_output=True, text=True, timeout=50)
-    finally:
-        broker.send_signal(signal.SIGINT)
-        broker.communicate(timeout=10)
+        broker_status = broker.stop()
     assert run.returncode == 0, run.stdout + run.stderr
     cases = len(load_cases())
     assert json.loads(report.read_text())["summary"] == {"pass": cases}
     assert ET.parse(junit).getroot().get("tests") == str(cases)
     assert run.stdout.splitlines()[-1] == f"{cases} passed, 0 failed"
-    assert broker.returncode == 0
+    assert broker_status == 0, broker.stderr_text()
 
 
 def test_cases_needing_a_setting_not_given_are_skipped_with_the_reason(capsys):
-    with running_broker("tcp", timeout=T) as broker:
+    with broker_thread("tcp", timeout=T) as broker:
         status = cli.main([*addresses(broker), "-k", "heartbeat.none-before-ready", "-k", "client.*",
                            "--exclude", "client.locate-*"])
     out = capsys.readouterr().out
@@ -106,7 +98,7 @@ def test_a_failing_should_case_fails_the_run_only_with_strict(tmp_path, strict, 
         "vars: {ID: {random: identifier}}\npeers: {c: {socket: DEALER}}\nsteps:\n"
         "- send: c\n  frames: ['', \"\\x01\", \"\\x01\", \"\\x01\", UBQ, check, \"\\x01\", '${ID}']\n"
         "- expect: c\n  frames: ['', \"\\x01\", \"\\x01\", \"\\x01\", UBP, check, Not Alive, '${ID}']\n")
-    with running_broker("tcp", timeout=T) as broker:
+    with broker_thread("tcp", timeout=T) as broker:
         status = cli.main([*addresses(broker), "--cases", str(tmp_path)] + (["--strict"] if strict else []))
     assert status == expected
     assert "FAIL     SHOULD x.should" in capsys.readouterr().out
@@ -114,7 +106,7 @@ def test_a_failing_should_case_fails_the_run_only_with_strict(tmp_path, strict, 
 
 def test_lookup_cases_compare_with_lookup_when_given(capsys):
     """Without --lookup the answer's form is checked; with a --lookup the broker does not answer, they fail."""
-    with running_broker("tcp", timeout=T) as broker:
+    with broker_thread("tcp", timeout=T) as broker:
         right = cli.main([*addresses(broker), "-k", "client.lookup", "-k", "pubsub.lookup-*"])
         wrong = cli.main([*addresses(broker), "--lookup", "tcp://127.0.0.1:1", "-k", "client.lookup",
                           "-k", "pubsub.lookup-*"])

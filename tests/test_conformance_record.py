@@ -15,8 +15,7 @@ from cauldron_proto.conformance.recorder import RecordingProxy, read_recording
 from cauldron_proto.conformance.to_case import recording_to_case
 from cauldron_proto.conformance.case_format import parse_case
 from cauldron_proto.broker.core import BrokerCore
-
-from .brokers import open_peers, running_broker
+from cauldron_proto.testing import broker_thread, open_peers
 
 WAIT_MS = 5000
 
@@ -51,7 +50,7 @@ def play_session(peers, addresses) -> None:
 
 def test_the_proxy_records_real_traffic_and_the_draft_case_replays(tmp_path):
     path = tmp_path / "session.jsonl"
-    with running_broker("tcp", timeout=1.0) as broker, open_peers() as peers:
+    with broker_thread("tcp", timeout=1.0) as broker, open_peers() as peers:
         e = broker.endpoints
         with path.open("w") as out:
             proxy = RecordingProxy(router=e["broker"], publish=e["publish"], subscribe=e["subscribe"], out=out,
@@ -86,7 +85,7 @@ def test_the_proxy_records_real_traffic_and_the_draft_case_replays(tmp_path):
 
 def test_the_command_records_until_interrupted_and_converts_the_recording(tmp_path, capsys):
     path, case_path = tmp_path / "inquiry.jsonl", tmp_path / "inquiry.yaml"
-    with running_broker("tcp") as broker, open_peers() as peers:
+    with broker_thread("tcp") as broker, open_peers() as peers:
         e = broker.endpoints
         command = [sys.executable, "-m", "cauldron_proto.cli.record", "--router", e["broker"],
                    "--publish", e["publish"], "--subscribe", e["subscribe"], "-o", str(path)]

@@ -11,8 +11,8 @@ import pytest
 import zmq
 
 from cauldron_proto import BLANK, Direction, Message, Text, client, decode, dispatcher, encode
+from cauldron_proto.testing import open_peers
 
-from .brokers import open_peers
 from .keyword_helpers import WAIT, config_for, keyword_broker, restarted_broker, serving, wait_for
 
 

@@ -10,8 +10,9 @@ import queue
 import pytest
 
 from cauldron_proto import client
+from cauldron_proto.testing import broker_process, config_for
 
-from .fault_processes import broker_process, dispatcher_process
+from .fault_processes import dispatcher_process
 from .keyword_helpers import WAIT, wait_for
 
 T = 0.2
@@ -45,7 +46,7 @@ def broadcast_reaches(svc: client.Service, seen: queue.SimpleQueue, values) -> s
 def test_broker_killed_and_restarted_clients_and_dispatchers_carry_on():
     values = itertools.count(10)
     with broker_process(timeout=T) as first:
-        endpoints, config = dict(first.endpoints), first.config()
+        endpoints, config = dict(first.endpoints), config_for(first)
         with dispatcher_process(config, "KRESTART", "krestart1", "VALUE=1"), \
                 client.Service("KRESTART", config, timeout=WAIT) as svc:
             assert svc["VALUE"].read() == "1"
@@ -57,7 +58,8 @@ def test_broker_killed_and_restarted_clients_and_dispatchers_carry_on():
             with pytest.raises(client.RequestTimeoutError):
                 svc["VALUE"].read(timeout=3 * T)  # nobody answers while the broker is gone
 
-            with broker_process(T, endpoints["broker"], endpoints["publish"], endpoints["subscribe"]) as again:
+            with broker_process(timeout=T, router=endpoints["broker"], publish=endpoints["publish"],
+                                subscribe=endpoints["subscribe"]) as again:
                 assert again.endpoints == endpoints
                 # the dispatcher registers again by itself; the same client reads again
                 wait_for(lambda: read(svc) == last, message="a read through the new broker")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import zmq
 
 from cauldron_proto import Direction
+from cauldron_proto.testing import open_peers, receive, register_dispatcher, send
 
-from .brokers import open_peers, receive, register_dispatcher, send
 from .fault_processes import python_process
 from .keyword_helpers import WAIT, keyword_broker, wait_for
 

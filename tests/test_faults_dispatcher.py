@@ -13,8 +13,8 @@ import pytest
 import zmq
 
 from cauldron_proto import Direction, Message, client
+from cauldron_proto.testing import ask, open_peers, receive, register_dispatcher, send
 
-from .brokers import ask, open_peers, receive, register_dispatcher, send
 from .fault_processes import dispatcher_process
 from .keyword_helpers import WAIT, config_for, keyword_broker, serving, wait_for
 

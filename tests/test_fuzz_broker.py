@@ -20,8 +20,8 @@ from cauldron_proto import Kind, RemoteProtocolError, client, decode
 from cauldron_proto.broker import ZMQBroker
 from fuzz.programs import random_mutations
 from fuzz.seeds import TEMPLATES, mutate, seed
+from cauldron_proto.testing import open_peers
 
-from .brokers import open_peers
 from .keyword_helpers import WAIT, config_for, keyword_broker, serving, wait_for
 
 MESSAGES = 30_000

@@ -15,8 +15,8 @@ import zmq
 
 from cauldron_proto import Direction, Message, client, decode, dispatcher
 from scripts.interop import serve_keywords
+from cauldron_proto.testing import WAIT, open_peers
 
-from .brokers import WAIT, open_peers
 from .keyword_helpers import config_for, keyword_broker, wait_for
 from .reference_traces import client_exchanges, dispatcher_reply_to, router
 

@@ -32,6 +32,9 @@ LAYERS = {
     # configuration resolves `localhost` for the bind rule (socket.gethostbyname), nothing more
     "configuration": (["config.py"], {"protocol"}, (IO - {"socket"}) | {"time"}),
     "the curve_dispatchers policy": (["security/policy.py"], {"config"}, IO - {"threading"}),
+    # the helpers for users' tests: the broker and the protocol, no client or dispatcher helper
+    # (which they test from outside) and no test framework
+    "testing helpers": (["testing.py"], {"protocol", "broker", "processes"}, {"pytest", "_pytest", "multiprocessing"}),
 }
 
 

@@ -15,7 +15,7 @@ from cauldron_proto.conformance import Settings, run_suite
 from cauldron_proto.conformance.to_case import convert_file
 
 from .conftest import ROOT
-from .brokers import running_broker
+from cauldron_proto.testing import broker_thread
 
 sys.path.insert(0, str(ROOT / "conformance"))
 from recording_sessions import SESSIONS, recording  # noqa: E402
@@ -37,7 +37,7 @@ def test_a_session_records_converts_and_replays(name, tmp_path):
     cases.mkdir()
     draft = convert_file(tmp_path / f"{name}.jsonl", case_id=f"recorded.{name}", keep_heartbeats=name in KEEP_HEARTBEATS)
     (cases / f"{name}.yaml").write_text(draft, encoding="utf-8")
-    with running_broker("tcp", timeout=timeout) as broker:
+    with broker_thread("tcp", timeout=timeout) as broker:
         ends = broker.endpoints
         settings = Settings(router=ends["broker"], publish=ends["publish"], subscribe=ends["subscribe"],
                             lookup=broker.core.lookup_address, heartbeat_timeout=timeout)

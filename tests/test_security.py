@@ -18,8 +18,8 @@ from cauldron_proto import ConfigError, Direction, Message, client, dispatcher, 
 from cauldron_proto.broker import ZMQBroker
 from cauldron_proto.cli.keygen import generate, main as keygen_main
 from cauldron_proto.security import BrokerCurve, PeerCurve, broker_curve, load_public_key, peer_curve
+from cauldron_proto.testing import WAIT, broker_thread, open_peers, receive, send
 
-from .brokers import WAIT, open_peers, receive, running_broker, send
 from .keyword_helpers import config_for, serving, wait_for
 
 QUIET = 0.5  # seconds in which a refused peer must get nothing
@@ -46,7 +46,7 @@ def context():
 @pytest.fixture
 def curve_broker(keys, context):
     security = BrokerCurve(keys["broker"][1], keys["authorized"])
-    with running_broker("tcp", context=context, security=security, timeout=1.0) as broker:
+    with broker_thread("tcp", context=context, security=security, timeout=1.0) as broker:
         yield broker
 
 
@@ -169,7 +169,7 @@ def test_a_key_added_to_the_folder_is_accepted_without_restart(keys, curve_broke
 
 def test_any_key_mode_accepts_any_curve_peer_but_no_plain_one(keys, context):
     security = BrokerCurve(keys["broker"][1], "*")
-    with running_broker("tcp", context=context, security=security) as broker, open_peers(context) as peers:
+    with broker_thread("tcp", context=context, security=security) as broker, open_peers(context) as peers:
         address = broker.endpoints["broker"]
         throwaway = PeerCurve(load_public_key(keys["broker"][0]))  # a fresh key pair
         assert inquiry_answered(dealer(peers, address, throwaway), WAIT)

@@ -11,9 +11,9 @@ import zmq
 
 from cauldron_proto import Direction, Message, Text
 from cauldron_proto.security import PeerCurve
+from cauldron_proto.testing import ask, broker_process, config_for, open_peers
 
-from .brokers import ask, open_peers
-from .fault_processes import broker_process, dispatcher_process, tool
+from .fault_processes import dispatcher_process, tool
 
 T = 0.5
 
@@ -32,9 +32,9 @@ def test_tools_over_curve(tmp_path):
     shutil.copy(keys / "ops.key", authorized)
     shutil.copy(keys / "disp.key", authorized)
     curve = ("--curve-secret-key", str(keys / "broker.key_secret"), "--curve-authorized", str(authorized))
-    with broker_process(T, extra=curve) as broker:
+    with broker_process(*curve, timeout=T) as broker:
         assert broker.read_line().startswith("curve     CURVE  ")  # its public key, whom it accepts
-        config = broker.config()
+        config = config_for(broker)
         server = ("--curve-server-key", str(keys / "broker.key"))
         address = ("--router", config["broker"], "--subscribe", config["subscribe"], "--timeout", repr(T))
         with dispatcher_process(config, "KSEC", "disp1", "VALUE=5",
@@ -74,8 +74,8 @@ def test_the_hijack_of_the_issue_is_refused(tmp_path, policy):
     if policy is not None:
         (tmp_path / "dispatchers").write_text(policy)
         curve += ("--curve-dispatchers", str(tmp_path / "dispatchers"))
-    with broker_process(T, extra=curve) as broker:
-        config, server = broker.config(), ("--curve-server-key", str(keys / "broker.key"))
+    with broker_process(*curve, timeout=T) as broker:
+        config, server = config_for(broker), ("--curve-server-key", str(keys / "broker.key"))
         with dispatcher_process(config, "SECURE", "d1", "VALUE=real",
                                 extra=("--curve-key", str(keys / "disp.key_secret"), *server)):
             refused = _welcome_as(keys, "mallory", config["broker"])

@@ -15,8 +15,8 @@ from cauldron_proto.broker.relay import PolicyRelay
 from cauldron_proto.broker.sockets import Relay
 from cauldron_proto.cli.keygen import generate
 from cauldron_proto.security import BrokerCurve, PeerCurve, broker_curve
+from cauldron_proto.testing import WAIT, answer_request, ask, broker_thread, open_peers, receive, register_dispatcher, send
 
-from .brokers import WAIT, answer_one, ask, open_peers, receive, register_dispatcher, running_broker, send
 from .keyword_helpers import config_for, serving, wait_for
 
 OWNED = Text.DISPATCHER_OWNED_BY_ANOTHER_KEY.format(dispatcher="d1", service="SECURE")
@@ -44,7 +44,7 @@ def curve_broker(keys, context, policy: str | None = None):
     if policy is not None:
         keys["policy"].write_text(policy)
     security = BrokerCurve(keys["broker"][1], keys["authorized"], keys["policy"] if policy is not None else None)
-    return running_broker("tcp", context=context, security=security, timeout=1.0)
+    return broker_thread("tcp", context=context, security=security, timeout=1.0)
 
 
 def peer(peers, keys, name: str, kind: int, address: str) -> zmq.Socket:
@@ -82,7 +82,7 @@ def test_a_hijacking_welcome_is_refused_and_the_same_key_takes_its_name_back(key
             alice = peer(peers, keys, "alice", zmq.DEALER, address)
             read = Message.new(Direction.CDQ, service="SECURE", dispatcher="d1", keyword="VALUE", command="update")
             send(alice, read)
-            answer_one(restarted, "d1", "restarted")
+            answer_request(restarted, "d1", "restarted")
             assert receive(alice).payload == "restarted"
             assert type(broker.relay) is Relay  # no policy: broadcasts still relayed in C
 
