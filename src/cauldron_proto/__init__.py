@@ -37,6 +37,7 @@ _LAZY = {
     "client": (".client", None),
     "dispatcher": (".dispatcher", None),
     "security": (".security", None),
+    "testing": (".testing", None),
     "kinds": (".protocol.kinds", None),
     "payloads": (".protocol.payloads", None),
 }

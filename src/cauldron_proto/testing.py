@@ -115,7 +115,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import zmq
 
-from .broker import BrokerError, ZMQBroker
+from .broker.zmq_broker import BrokerError, ZMQBroker
 from .processes import terminate
 from .protocol import Direction, Message, Text, decode, encode, kinds
 
