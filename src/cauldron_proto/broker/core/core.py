@@ -174,11 +174,14 @@ class BrokerCore:
         (its ZAP User-Id); the key rules of :mod:`.keys` apply. None: no CURVE, no key rules.
         """
         self.now = now
-        self.stats.received += 1
+        stats = self.stats
+        stats.received += 1
         try:
-            retired = self._reused(peer, key, now) if key is not None else None
-            if not retired and peer in self.registry.by_peer:
-                self.registry.seen(peer, now)
+            retired = None if key is None else self._reused(peer, key, now)
+            if not retired:
+                registry = self.registry
+                if peer in registry.by_peer:
+                    registry.seen(peer, now)
             try:
                 message = decode(frames)
             except RemoteProtocolError as exc:
@@ -191,7 +194,7 @@ class BrokerCore:
         except Exception:  # noqa: BLE001 - the core must never take the broker down
             self._internal_error(peer, now)
             out = []
-        self.stats.sent += len(out)
+        stats.sent += len(out)
         return out
 
     def tick(self, now: float) -> Out:

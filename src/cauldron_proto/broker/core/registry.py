@@ -12,12 +12,16 @@ is the duty of answering that record's requests in flight (:meth:`BrokerCore._re
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from types import MappingProxyType
+from typing import Iterator, Mapping
 
 from ...protocol import Command, LocalProtocolError, Message, Text, encode, kinds
 from .answers import OncePerPeriod, Out, answer
 from .keys import KeyRules
 from .stats import DropLog, Stats, log
+
+
+_NONE: Mapping = MappingProxyType({})  # what a look-up of nothing gives: empty, and nobody can add to it
 
 
 class DispatcherRecord:
@@ -83,19 +87,19 @@ class Registry:
 
     # -- looking up --------------------------------------------------------------------
 
-    def dispatchers(self, service: str) -> dict[str, DispatcherRecord]:
+    def dispatchers(self, service: str) -> Mapping[str, DispatcherRecord]:
         """The records of service key ``service`` by name (empty when it has none; never created)."""
-        return self.services.get(service, {})
+        return self.services.get(service, _NONE)
 
     def get(self, service: str, name: str | None) -> DispatcherRecord | None:
-        return self.services.get(service, {}).get(name)  # type: ignore[arg-type]
+        return self.services.get(service, _NONE).get(name)  # type: ignore[arg-type]
 
-    def at(self, peer: bytes) -> dict[tuple[str, str], DispatcherRecord]:
+    def at(self, peer: bytes) -> Mapping[tuple[str, str], DispatcherRecord]:
         """The records registered at the socket ``peer`` (empty for a stranger)."""
-        return self.by_peer.get(peer, {})
+        return self.by_peer.get(peer, _NONE)
 
     def registered(self, peer: bytes, service: str, name: str) -> DispatcherRecord | None:
-        return self.by_peer.get(peer, {}).get((service, name))
+        return self.by_peer.get(peer, _NONE).get((service, name))
 
     def records(self) -> Iterator[DispatcherRecord]:
         for dispatchers in self.services.values():

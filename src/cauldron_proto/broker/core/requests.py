@@ -63,11 +63,14 @@ class Requests:
 
     def route(self, message: Message) -> DispatcherRecord | None:
         """The dispatcher a CDQ goes to: by name, else by its keyword's learned owner."""
-        service, name = message.service_key, message.dispatcher
+        dispatchers = self.registry.services.get(message.service_key)  # type: ignore[arg-type]
+        if dispatchers is None:
+            return None
+        name = message.dispatcher
         if name is None:
             keyword = message.keyword_key
-            name = None if keyword is None else self.owners.owner(service, keyword)  # type: ignore[arg-type]
-        return self.registry.get(service, name)  # type: ignore[arg-type]
+            name = None if keyword is None else self.owners.owner(message.service_key, keyword)  # type: ignore[arg-type]
+        return dispatchers.get(name)  # type: ignore[arg-type]
 
     # -- routed requests (CDQ) ----------------------------------------------------------------
 
