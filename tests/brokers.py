@@ -1,5 +1,4 @@
-"""Test fixtures around :mod:`cauldron_proto.testing` (brokers and raw peers), and a broker
-driven by hand.
+"""A broker driven by hand, beside :mod:`cauldron_proto.testing` (brokers and raw peers).
 
     from cauldron_proto.testing import broker_thread, open_peers, ask
     from tests.brokers import hand_broker
@@ -8,18 +7,15 @@ driven by hand.
         client = peers.socket(zmq.REQ, broker.endpoints["broker"])
         answer = ask(client, Message.new(Direction.UBQ, command="check"))
 
-Fixtures (import them into a test module to use them): ``tcp_broker``, ``inproc_broker``,
-``any_broker`` (both transports) and ``peers`` (a :class:`PeerSockets` in the global context).
+The fixtures (``tcp_broker``, ``inproc_broker``, ``any_broker``, ``peers``) are in ``conftest.py``.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 
-import pytest
-
 from cauldron_proto.broker import ZMQBroker
-from cauldron_proto.testing import broker_thread, inproc_addresses, open_peers
+from cauldron_proto.testing import inproc_addresses
 
 
 @contextmanager
@@ -33,27 +29,3 @@ def hand_broker(*, name: str = "hand-broker", timeout: float = 1.0, heartbeat: b
         yield broker
     finally:
         broker.close()
-
-
-@pytest.fixture
-def tcp_broker():
-    with broker_thread("tcp") as broker:
-        yield broker
-
-
-@pytest.fixture
-def inproc_broker():
-    with broker_thread("inproc") as broker:
-        yield broker
-
-
-@pytest.fixture(params=["inproc", "tcp"])
-def any_broker(request):
-    with broker_thread(request.param) as broker:
-        yield broker
-
-
-@pytest.fixture
-def peers():
-    with open_peers() as group:
-        yield group

@@ -1,4 +1,6 @@
-"""Shared fixtures: the repository root, the golden codec fixtures, and the test kinds.
+"""Shared fixtures: the repository root, the golden codec fixtures, brokers and raw peers
+(``tcp_broker``, ``inproc_broker``, ``any_broker``: both transports; ``peers``: a
+:class:`~cauldron_proto.testing.PeerSockets` in the global context), and the test kinds.
 
 Every test is ``unit`` (the I/O-free parts: codec, kinds, payloads, routing core, dispatcher
 core, conformance cases on the core, fuzzing of the core and codec; no socket, no process,
@@ -15,6 +17,8 @@ from pathlib import Path
 import pytest
 import zmq
 
+from cauldron_proto.testing import broker_thread, open_peers
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Test modules that do no I/O; every other module is an integration test.
@@ -30,6 +34,30 @@ UNIT_MODULES = frozenset({
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def tcp_broker():
+    with broker_thread("tcp") as broker:
+        yield broker
+
+
+@pytest.fixture
+def inproc_broker():
+    with broker_thread("inproc") as broker:
+        yield broker
+
+
+@pytest.fixture(params=["inproc", "tcp"])
+def any_broker(request):
+    with broker_thread(request.param) as broker:
+        yield broker
+
+
+@pytest.fixture
+def peers():
+    with open_peers() as group:
+        yield group
 
 
 def golden(name: str) -> list[dict]:

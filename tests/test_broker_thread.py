@@ -12,8 +12,6 @@ from cauldron_proto.broker import BindError, ZMQBroker
 from cauldron_proto.testing import (ANY_TCP, answer_request, ask, broker_thread, open_peers, receive,
                                     register_dispatcher, send)
 
-from .brokers import any_broker, tcp_broker  # noqa: F401  (fixtures)
-
 
 @pytest.fixture
 def peers(any_broker):
