@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Test modules that do no I/O; every other module is an integration test.
 UNIT_MODULES = frozenset({
     "test_codec", "test_client_core", "test_client_ktl", "test_conformance", "test_conformance_format", "test_dispatcher_core",
-    "test_fuzz_codec", "test_fuzz_core", "test_kinds", "test_payloads", "test_readme", "test_routing_basic",
-    "test_routing_fanout", "test_routing_keys", "test_routing_malformed", "test_routing_properties",
-    "test_routing_requests",
+    "test_fuzz_codec", "test_fuzz_core", "test_kinds", "test_payloads", "test_readme", "test_broker_core_basic",
+    "test_broker_core_fanout", "test_broker_core_keys", "test_broker_core_malformed", "test_broker_core_properties",
+    "test_broker_core_requests",
     "test_unit_guard", "test_layers",
 })
 

@@ -5,7 +5,7 @@ from the wrong socket), and a fake clock that jumps (0 to 10^6 heartbeat periods
 Every program runs through fuzz/core_driver.py, which checks after every step that nothing
 escapes, everything sent decodes, the books are consistent and bounded and the timers are
 honest, and at the end that every request got exactly one answer and nothing is left.
-(tests/test_routing_properties.py covers unmutated random frames and the answer count for
+(tests/test_broker_core_properties.py covers unmutated random frames and the answer count for
 well-formed traffic; these add mutations of every kind, long runs and clock jumps.)
 """
 

@@ -6,7 +6,7 @@ import pytest
 
 from cauldron_proto import BrokerCore, Text
 
-from .harness import DELIMITER, LOOKUP, Harness, query
+from .core_harness import DELIMITER, LOOKUP, Harness, query
 
 
 def test_inquiry_is_answered_broker_alive_echoing_command_and_identifier():

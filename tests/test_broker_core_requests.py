@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cauldron_proto import Message, Text
 
-from .harness import Harness, query
+from .core_harness import Harness, query
 
 CLIENT_PREFIX = (b"", b"C1", b"")
 

@@ -9,7 +9,7 @@ import pytest
 from cauldron_proto import BLANK, FAIL, FAIL_FRAME, Direction, Text, decode, encode, salvage
 from cauldron_proto.broker.core.stats import DropLog, Stats
 
-from .harness import Harness, query
+from .core_harness import Harness, query
 
 ENVELOPE = [b"KTEST", b"disp1", b"VALUE", b"CDQ", b"update", b"1", b"ident-0001"]
 

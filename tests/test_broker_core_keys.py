@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from cauldron_proto.security.policy import ServePolicy
 
-from .harness import DELIMITER, Harness, Text, query
-from .test_routing_properties import STEP
+from .core_harness import DELIMITER, Harness, Text, query
+from .test_broker_core_properties import STEP
 
 OWNED = Text.DISPATCHER_OWNED_BY_ANOTHER_KEY.format(dispatcher="d1", service="SECURE")
 

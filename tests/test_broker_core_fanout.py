@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cauldron_proto import FAIL, Text
 
-from .harness import Harness, query
+from .core_harness import Harness, query
 
 
 def fan(h: Harness, peers: list[bytes], request, client: bytes = b"C1"):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from cauldron_proto import Direction, encode
 
-from .harness import Harness, query
+from .core_harness import Harness, query
 
 PEERS = [b"C1", b"C2", b"D1", b"D2", b"D3", b""]
 FRAME = st.one_of(
