@@ -41,9 +41,10 @@ Invariants, true after every call:
    client gets the merged answer once and late copies are dropped. Dispatchers that register
    during a fan-out are not asked.
 4. Memory is bounded by what is registered and in flight: there is no per-client record;
-   a service exists only while it has a dispatcher or a fan-out in flight (looking one up,
-   or a request naming an unknown one, never creates it); the identify cache lives in its
-   service and goes with it, learned keyword owners are kept a while longer (7.). A dispatcher has at most
+   a service exists only while it has a dispatcher (looking one up, or a request naming an
+   unknown one, never creates it; a fan-out ends when the last dispatcher it waits for
+   leaves); the identify cache goes with the service, learned keyword owners are kept a
+   while longer (7.); :meth:`BrokerCore.audit` checks all of it. A dispatcher has at most
    ``max_in_flight`` requests in flight: more are answered ``Dispatcher 'X' has N requests
    in flight; try again later`` at once (a fan-out skips it, an unusable answer).
 5. A dispatcher is routable from its ``welcome`` (heartbeats start at ``ready``) until it
@@ -57,7 +58,7 @@ Invariants, true after every call:
    registered it, and a ``policy`` says which keys may serve which services: see
    :mod:`.keys`. Without CURVE (``key`` None) nothing of that applies.
 7. Learned keyword owners outlive their service's last dispatcher by
-   ``books.owner_retention`` seconds (a day; at most ``books.max_retained`` services): a
+   ``owners.owner_retention`` seconds (a day; at most ``owners.max_retained`` services): a
    dispatcher that comes back under the same name is routed to by keyword again, for
    clients that never identify twice.
 
@@ -249,7 +250,7 @@ class BrokerCore:
         return self.now
 
     def audit(self) -> list[str]:
-        """What is inconsistent in the owners' books (nothing, always: for tests and fuzzing).
+        """What is inconsistent between the parts' books (nothing, always: for tests and fuzzing).
 
         The registry's two indexes agree; every request in flight is at a registered record,
         within ``max_in_flight``; every fan-out copy in flight belongs to a fan-out that

@@ -21,7 +21,8 @@ from .keys import KeyRules
 from .stats import DropLog, Stats, log
 
 
-_NONE: Mapping = MappingProxyType({})  # what a look-up of nothing gives: empty, and nobody can add to it
+#: What a look-up of nothing gives: empty, and nobody can add to it (shared by the core's parts).
+NOTHING: Mapping = MappingProxyType({})
 
 
 class DispatcherRecord:
@@ -89,17 +90,17 @@ class Registry:
 
     def dispatchers(self, service: str) -> Mapping[str, DispatcherRecord]:
         """The records of service key ``service`` by name (empty when it has none; never created)."""
-        return self.services.get(service, _NONE)
+        return self.services.get(service, NOTHING)
 
     def get(self, service: str, name: str | None) -> DispatcherRecord | None:
-        return self.services.get(service, _NONE).get(name)  # type: ignore[arg-type]
+        return self.services.get(service, NOTHING).get(name)  # type: ignore[arg-type]
 
     def at(self, peer: bytes) -> Mapping[tuple[str, str], DispatcherRecord]:
         """The records registered at the socket ``peer`` (empty for a stranger)."""
-        return self.by_peer.get(peer, _NONE)
+        return self.by_peer.get(peer, NOTHING)
 
     def registered(self, peer: bytes, service: str, name: str) -> DispatcherRecord | None:
-        return self.by_peer.get(peer, _NONE).get((service, name))
+        return self.by_peer.get(peer, NOTHING).get((service, name))
 
     def records(self) -> Iterator[DispatcherRecord]:
         for dispatchers in self.services.values():

@@ -18,7 +18,7 @@ import msgspec
 from ...protocol import BLANK, Command, Direction, Message, Text, encode
 from .answers import Out, answer, to_client
 from .owners import LearnedOwners
-from .registry import DispatcherRecord, Registry
+from .registry import NOTHING, DispatcherRecord, Registry
 from .stats import DropLog, Stats
 
 if TYPE_CHECKING:
@@ -31,8 +31,6 @@ InFlightKey = tuple[str, bytes, bytes]
 
 #: The replies a dispatcher sends for a client, by the pair their request travelled on.
 ROUTED_REPLY = {Direction.CDP: "CD", Direction.CDE: "CD", Direction.SDP: "SD", Direction.SDE: "SD"}
-
-_NOTHING: Mapping = {}
 
 
 class InFlight(msgspec.Struct, gc=False):
@@ -59,7 +57,7 @@ class Requests:
 
     def pending(self, record: DispatcherRecord) -> Mapping[InFlightKey, InFlight]:
         """The requests in flight at ``record`` (read-only use)."""
-        return self.at.get(record, _NOTHING)
+        return self.at.get(record, NOTHING)
 
     def route(self, message: Message) -> DispatcherRecord | None:
         """The dispatcher a CDQ goes to: by name, else by its keyword's learned owner."""
