@@ -20,11 +20,14 @@ import asyncio
 import multiprocessing as mp
 import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import zmq
 
 from cauldron_proto import Direction, Message, aio, client, decode, dispatcher, encode
 from cauldron_proto.broker import ZMQBroker
+from cauldron_proto.testing import open_peers
 
 ANY = "tcp://127.0.0.1:*"
 
@@ -66,39 +69,40 @@ def timed(call, count: int) -> dict:
             "p99_us": latencies[int(len(latencies) * 0.99)] * 1e6}
 
 
-def raw_reads(config: dict, count: int) -> dict:
+@contextmanager
+def raw_dealer(config: dict) -> Iterator[zmq.Socket]:
+    """A DEALER on a context of its own, connected to the broker; closed, and the context ended, after."""
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(config["broker"])
-
-    def read() -> None:
-        request = Message.new(Direction.CDQ, service="kbench", dispatcher="BENCH1", keyword="VALUE",
-                              command="update", payload="")
-        sock.send_multipart([b"", *encode(request)])
-        while decode(sock.recv_multipart()).identifier != request.identifier:
-            pass
-
     try:
-        return timed(read, count)
+        with open_peers(ctx) as peers:
+            yield peers.socket(zmq.DEALER, config["broker"])
     finally:
-        sock.close()
         ctx.term()
+
+
+def read_request() -> Message:
+    """A read of VALUE from BENCH1, as the raw clients send it (behind the DEALER's delimiter)."""
+    return Message.new(Direction.CDQ, service="kbench", dispatcher="BENCH1", keyword="VALUE", command="update",
+                       payload="")
+
+
+def raw_reads(config: dict, count: int) -> dict:
+    with raw_dealer(config) as sock:
+        def read() -> None:
+            request = read_request()
+            sock.send_multipart([b"", *encode(request)])
+            while decode(sock.recv_multipart()).identifier != request.identifier:
+                pass
+
+        return timed(read, count)
 
 
 def raw_pipelined(config: dict, count: int, in_flight: int) -> dict:
     """A raw DEALER keeping ``in_flight`` reads outstanding until ``count`` are answered."""
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(config["broker"])
+    with raw_dealer(config) as sock:
+        def send() -> None:
+            sock.send_multipart([b"", *encode(read_request())])
 
-    def send() -> None:
-        request = Message.new(Direction.CDQ, service="kbench", dispatcher="BENCH1", keyword="VALUE",
-                              command="update", payload="")
-        sock.send_multipart([b"", *encode(request)])
-
-    try:
         start = time.perf_counter()
         sent = 0
         for _ in range(min(in_flight, count)):
@@ -110,9 +114,6 @@ def raw_pipelined(config: dict, count: int, in_flight: int) -> dict:
                 send()
                 sent += 1
         return {"rate_per_s": count / (time.perf_counter() - start)}
-    finally:
-        sock.close()
-        ctx.term()
 
 
 def aio_reads(config: dict, count: int, in_flight: int) -> dict:
