@@ -55,7 +55,15 @@ def curve_of(keys, name: str) -> PeerCurve:
 
 
 def inquiry_answered(sock: zmq.Socket, wait: float) -> bool:
-    send(sock, Message.new(Direction.UBQ, command="check"))
+    """Whether an inquiry sent on ``sock`` is answered within ``wait`` s. A peer the broker refused
+    may have no connection to send on (libzmq drops the pipe after a failed handshake): that
+    counts as not answered, where a blocking send would wait forever."""
+    if not sock.poll(wait * 1000, zmq.POLLOUT):
+        return False
+    try:
+        send(sock, Message.new(Direction.UBQ, command="check"), zmq.NOBLOCK)
+    except zmq.Again:
+        return False
     return bool(sock.poll(wait * 1000))
 
 
