@@ -18,7 +18,7 @@ from cauldron_proto import ConfigError, Direction, Message, client, dispatcher, 
 from cauldron_proto.broker import ZMQBroker
 from cauldron_proto.cli.keygen import generate, main as keygen_main
 from cauldron_proto.security import BrokerCurve, PeerCurve, broker_curve, load_public_key, peer_curve
-from cauldron_proto.testing import WAIT, broker_thread, open_peers, receive, send
+from cauldron_proto.testing import WAIT, NothingSentError, broker_thread, open_peers, receive, send
 
 from .keyword_helpers import config_for, serving, wait_for
 
@@ -56,13 +56,11 @@ def curve_of(keys, name: str) -> PeerCurve:
 
 def inquiry_answered(sock: zmq.Socket, wait: float) -> bool:
     """Whether an inquiry sent on ``sock`` is answered within ``wait`` s. A peer the broker refused
-    may have no connection to send on (libzmq drops the pipe after a failed handshake): that
-    counts as not answered, where a blocking send would wait forever."""
-    if not sock.poll(wait * 1000, zmq.POLLOUT):
-        return False
+    may have no connection left to send on (libzmq drops a DEALER's pipe after a failed
+    handshake): that counts as not answered."""
     try:
-        send(sock, Message.new(Direction.UBQ, command="check"), zmq.NOBLOCK)
-    except zmq.Again:
+        send(sock, Message.new(Direction.UBQ, command="check"), timeout=wait)
+    except NothingSentError:
         return False
     return bool(sock.poll(wait * 1000))
 

@@ -15,8 +15,8 @@ import zmq
 from cauldron_proto import Direction, Message, Text, decode, encode, kinds
 from cauldron_proto.broker import BrokerError, ZMQBroker
 from cauldron_proto.testing import (
-    ANY_LOOPBACK, WAIT, ChildProcess, NothingReceivedError, PeerSockets, UnexpectedMessageError, answer_heartbeat,
-    answer_request, ask, broker_command, broker_process, broker_thread, config_for, dispatcher_answer,
+    ANY_LOOPBACK, WAIT, ChildProcess, NothingReceivedError, NothingSentError, PeerSockets, UnexpectedMessageError,
+    answer_heartbeat, answer_request, ask, broker_command, broker_process, broker_thread, config_for, dispatcher_answer,
     inproc_addresses, open_peers, receive, register_dispatcher, send,
 )
 
@@ -274,6 +274,21 @@ def test_send_puts_the_delimiter_before_a_dealers_message_only():
             send(dealer, encode(message))
 
 
+def test_send_gives_up_with_nothing_sent_when_the_socket_has_no_peer():
+    """A DEALER with no connection takes no message (as one whose CURVE handshake was refused):
+    send raises NothingSentError after its timeout instead of blocking forever."""
+    with open_peers() as peers:
+        lonely = peers.socket(zmq.DEALER)
+        with pytest.raises(NothingSentError, match="UBQ 'check' could not be sent within 0.05 s"):
+            send(lonely, Message.new(**INQUIRY), timeout=0.05)
+        with pytest.raises(zmq.Again):
+            send(lonely, Message.new(**INQUIRY), zmq.NOBLOCK)
+        router, address = bound(peers, zmq.ROUTER, "nothing-sent")
+        lonely.connect(address)
+        send(lonely, Message.new(**INQUIRY), timeout=0.05)
+        assert router.poll(WAIT * 1000)
+
+
 def test_receive_decodes_keeping_the_prefix_and_times_out():
     with open_peers() as peers:
         router, address = bound(peers, zmq.ROUTER, "receive")
@@ -389,7 +404,8 @@ def test_dispatcher_answer_answers_a_heartbeat_or_replies():
 
 
 def test_the_helpers_failures_are_assertion_errors():
-    assert issubclass(NothingReceivedError, AssertionError) and issubclass(UnexpectedMessageError, AssertionError)
+    assert all(issubclass(error, AssertionError)
+               for error in (NothingReceivedError, NothingSentError, UnexpectedMessageError))
 
 
 def test_importing_the_package_loads_no_testing_helpers_and_they_need_no_test_framework():

@@ -64,8 +64,12 @@ Sockets that speak the protocol frame by frame, every message built and read wit
   ``close()`` closes them all.
 - :func:`open_peers` ``(context=None)``: a context manager yielding a :class:`PeerSockets`,
   all of them closed on exit.
-- :func:`send` ``(sock, message, flags=0)``: send a :class:`~cauldron_proto.Message`; a DEALER
-  puts the empty delimiter first when the message has no routing prefix.
+- :func:`send` ``(sock, message, flags=0, timeout=WAIT)``: send a
+  :class:`~cauldron_proto.Message`; a DEALER puts the empty delimiter first when the message
+  has no routing prefix. It waits at most ``timeout`` seconds for the socket to take the
+  message (:class:`NothingSentError` after that; ``zmq.NOBLOCK`` in ``flags`` does not wait
+  and raises ``zmq.Again``): a DEALER whose CURVE handshake the broker refused has no
+  connection left to send on, and a plain blocking send would wait forever.
 - :func:`receive` ``(sock, timeout=WAIT)``: the next message, decoded (a DEALER's keeps its
   prefix: the delimiter, and the client's route on a forwarded request).
 - :func:`ask` ``(sock, message, timeout=WAIT)``: send ``message`` and return the answer with
@@ -87,6 +91,8 @@ Errors and constants
 --------------------
 - :class:`NothingReceivedError`: nothing arrived in time (on a socket, or a child's stdout;
   also when the child exited first). An ``AssertionError``, so a test fails with its text.
+- :class:`NothingSentError`: the socket took no message in time (it has no peer to send
+  to); an ``AssertionError``.
 - :class:`UnexpectedMessageError`: a message arrived, but not the one the helper needs
   (``confirmed`` to a welcome, a heartbeat, a request); an ``AssertionError``.
 - Bad arguments raise ``TypeError`` (not a Message, not a DEALER where one is needed, an
@@ -119,8 +125,8 @@ from .broker.zmq_broker import BrokerError, ZMQBroker
 from .processes import terminate
 from .protocol import Direction, Message, Text, decode, encode, kinds
 
-__all__ = ["ANY_LOOPBACK", "ANY_TCP", "BrokerCommandProcess", "ChildProcess", "NothingReceivedError", "PeerSockets",
-           "UnexpectedMessageError", "WAIT", "answer_heartbeat", "answer_request", "ask", "broker_command",
+__all__ = ["ANY_LOOPBACK", "ANY_TCP", "BrokerCommandProcess", "ChildProcess", "NothingReceivedError",
+           "NothingSentError", "PeerSockets", "UnexpectedMessageError", "WAIT", "answer_heartbeat", "answer_request", "ask", "broker_command",
            "broker_process", "broker_thread", "config_for", "dispatcher_answer", "inproc_addresses", "open_peers",
            "receive", "register_dispatcher", "send"]
 
@@ -136,6 +142,10 @@ _EXITED = object()  # the end of a child's stdout, in its line queue
 
 class NothingReceivedError(AssertionError):
     """Nothing arrived within the time allowed (on a socket, or on a child process's stdout)."""
+
+
+class NothingSentError(AssertionError):
+    """A socket took no message within the time allowed: it has no peer to send to."""
 
 
 class UnexpectedMessageError(AssertionError):
@@ -427,13 +437,22 @@ def open_peers(context: zmq.Context | None = None) -> Iterator[PeerSockets]:
         peers.close()
 
 
-def send(sock: zmq.Socket, message: Message, flags: int = 0) -> None:
-    """Send ``message``; a DEALER sending a message with no prefix puts the empty delimiter first."""
+def send(sock: zmq.Socket, message: Message, flags: int = 0, timeout: float = WAIT) -> None:
+    """Send ``message``; a DEALER sending a message with no prefix puts the empty delimiter first.
+
+    Waits at most ``timeout`` s for the socket to take it (NothingSentError after that), unless
+    ``flags`` has zmq.NOBLOCK.
+    """
     if not isinstance(message, Message):
         raise TypeError(f"send takes a Message, not {type(message).__name__}")
+    wait = _seconds(timeout)
     if sock.type == zmq.DEALER and not message.prefix:
         message = message.with_prefix(b"")
-    sock.send_multipart(encode(message), flags)
+    frames = encode(message)
+    if not flags & zmq.NOBLOCK and not sock.poll(wait * 1000, zmq.POLLOUT):
+        raise NothingSentError(f"{message.direction} {message.command!r} could not be sent within {timeout} s: "
+                               f"the socket has no peer to send to")
+    sock.send_multipart(frames, flags | zmq.NOBLOCK)
 
 
 def receive(sock: zmq.Socket, timeout: float = WAIT) -> Message:
@@ -447,7 +466,7 @@ def receive(sock: zmq.Socket, timeout: float = WAIT) -> Message:
 def ask(sock: zmq.Socket, message: Message, timeout: float = WAIT) -> Message:
     """Send ``message`` and return the answer to it (other messages arriving first are skipped)."""
     deadline = time.monotonic() + _seconds(timeout)
-    send(sock, message)
+    send(sock, message, timeout=timeout)
     while True:
         try:
             answer = receive(sock, max(0.0, deadline - time.monotonic()))
