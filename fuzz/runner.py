@@ -3,11 +3,15 @@
     python fuzz/fuzz_core.py -max_total_time=60            # atheris (libFuzzer flags)
     python fuzz/fuzz_core.py -max_total_time=60 CORPUS_DIR # keep interesting inputs
     python fuzz/fuzz_core.py -max_total_time=60 --random   # no atheris: seeded random bytes
+    python fuzz/fuzz_core.py --random crash-random-1234    # replay inputs (files, folders)
 
 With atheris (``pip install -e '.[fuzz]'``) the target modules are instrumented for
 coverage and libFuzzer mutates the inputs; a failing input is written to ``crash-*`` and the
 run stops. Without atheris (or with ``--random``) the same target gets random byte strings
 from a seeded generator (``-seed=N``; a failing input is written to ``crash-random-*``).
+File arguments are replayed, each once, and the run ends; the files in a folder argument are
+replayed before the random inputs (libFuzzer does the same with atheris). Inputs that once
+failed are kept in ``fuzz/regressions/<target>/`` and replayed by the test suite.
 Every ``report_every`` seconds, and at the end of a random run, one line gives the counts.
 """
 
@@ -20,7 +24,7 @@ import sys
 import time
 from typing import Callable
 
-__all__ = ["Target", "main"]
+__all__ = ["Target", "main", "replay"]
 
 
 class Target:
@@ -52,7 +56,28 @@ def _flag(argv: list[str], name: str, default: int) -> int:
     return default
 
 
+def replay(target: Target, paths: list[str]) -> int:
+    """Run ``target`` on each file of ``paths`` (a folder: on each file in it); how many."""
+    files = [os.path.join(path, name) for path in paths if os.path.isdir(path) for name in sorted(os.listdir(path))]
+    files += [path for path in paths if not os.path.isdir(path)]
+    for name in files:
+        with open(name, "rb") as handle:
+            data = handle.read()
+        try:
+            target(data)
+        except BaseException:
+            print(f"{target.name}: replaying {name} failed", file=sys.stderr, flush=True)
+            raise
+    print(f"{target.name}: replayed {len(files)} inputs, no failure", file=sys.stderr, flush=True)
+    return len(files)
+
+
 def _random_run(target: Target, argv: list[str]) -> int:
+    inputs = [arg for arg in argv[1:] if not arg.startswith("-")]
+    if inputs:
+        replay(target, inputs)
+        if not any(os.path.isdir(path) for path in inputs):
+            return 0
     seconds, runs = _flag(argv, "max_total_time", 60), _flag(argv, "runs", -1)
     seed = _flag(argv, "seed", int(time.time()))
     rng = random.Random(seed)
