@@ -111,6 +111,7 @@ def test_broadcast_relay_runs_beside_the_routing_loop_and_stops_with_close():
             publisher.send_multipart(encode(broadcast))
             if subscriber.poll(20):
                 break
+        assert subscriber.poll(0), "no broadcast relayed in 10 s"
         assert decode(subscriber.recv_multipart()).payload == "42"
     assert len(relays()) == before
 
