@@ -33,6 +33,13 @@ drivers of ``../shared/reference`` (``--reference-dir``). Run from the repositor
 
     python scripts/interop.py --reference-python PY --reference-dir ../shared/reference
 
+The existing dispatcher runs one responder thread (``--pool 1``). With more (its default is
+8), it can answer an enumerated keyword's ``update`` before the ``units`` request the existing
+client sent just before it. The existing client then never completes that read: it times out,
+with the existing broker too, and in the runs seen that process's later enumerated operations
+failed as well. The replies are all on the wire (see docs/interop.md), so the comparison would measure
+that race, not the broker. ``--pool 4`` shows it.
+
 It prints one line per operation and mix, a summary table (markdown) and exits 1 if any
 comparison failed.
 """
@@ -122,11 +129,12 @@ class Addresses:
     def __init__(self) -> None:
         self.router, self.publish, self.subscribe = (f"tcp://127.0.0.1:{free_port()}" for _ in range(3))
 
-    def config(self, folder: str, timeout: float) -> str:
+    def config(self, folder: str, timeout: float, pool: int) -> str:
+        """The existing peers' configuration file; ``pool``: the existing dispatcher's responders."""
         path = os.path.join(folder, f"cauldron-{self.router.rsplit(':', 1)[1]}.cfg")
         with open(path, "w") as f:
             f.write(f"[zmq]\nbroker = {self.router}\npublish = {self.publish}\nsubscribe = {self.subscribe}\n"
-                    f"timeout = {timeout}\nheartbeat = yes\npool = 4\nautobroker = no\n[core]\ntimeout = 5\n")
+                    f"timeout = {timeout}\nheartbeat = yes\npool = {pool}\nautobroker = no\n[core]\ntimeout = 5\n")
         return path
 
     def ours(self) -> dict:
@@ -362,9 +370,9 @@ def run_operations(peer: Callable[..., tuple]) -> dict[str, tuple]:
 
 @contextmanager
 def mix(ref: Reference, folder: str, name: str, client_kind: str, broker_kind: str, dispatcher_kind: str,
-        timeout: float) -> Iterator[tuple[Callable, Any]]:
+        timeout: float, pool: int) -> Iterator[tuple[Callable, Any]]:
     addresses = Addresses()
-    config = addresses.config(folder, timeout)
+    config = addresses.config(folder, timeout, pool)
     with ExitStack() as stack:
         broker = stack.enter_context(our_broker(addresses, timeout) if broker_kind == "ours"
                                      else reference_broker(ref, addresses, timeout))
@@ -403,11 +411,11 @@ def compare(results: dict[str, dict[str, tuple]]) -> list[tuple[str, str, str, s
     return rows
 
 
-def stall_and_restart(ref: Reference, folder: str, timeout: float) -> list[tuple[str, str, str, str]]:
+def stall_and_restart(ref: Reference, folder: str, timeout: float, pool: int) -> list[tuple[str, str, str, str]]:
     """Through our broker: an existing dispatcher stalled past 5 T, then restarted."""
     rows = []
     addresses = Addresses()
-    config = addresses.config(folder, timeout)
+    config = addresses.config(folder, timeout, pool)
     with our_broker(addresses, timeout) as broker, reference_dispatcher(ref, config) as disp:
         existing, ours = ReferenceClient(ref, config), OurClient(addresses)
         try:
@@ -465,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=0.5, help="the brokers' heartbeat period T (seconds)")
     parser.add_argument("--mix", action="append", help="run only these mixes (ref is always run)")
     parser.add_argument("--no-liveness", action="store_true", help="skip the stall and restart scenario")
+    parser.add_argument("--pool", type=int, default=1,
+                        help="the existing dispatcher's responder threads (its config key pool; default 1: with "
+                             "more, it may answer a client's update before its units, and the existing client then "
+                             "never completes that enumerated read, whatever the broker)")
     args = parser.parse_args(argv)
     ref = Reference(args.reference_python, args.reference_dir)
     chosen = set(args.mix or [m[0] for m in MIXES]) | {"ref"}
@@ -472,11 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         for name, c, b, d in MIXES:
             if name in chosen:
-                with mix(ref, folder, name, c, b, d, args.timeout) as (peer, _):
+                with mix(ref, folder, name, c, b, d, args.timeout, args.pool) as (peer, _):
                     results[name] = run_operations(peer)
         rows = compare(results)
         if not args.no_liveness:
-            rows += stall_and_restart(ref, folder, args.timeout)
+            rows += stall_and_restart(ref, folder, args.timeout, args.pool)
     for row in rows:
         print(" | ".join(row))
     failed = [r for r in rows if r[2] == "FAIL"]
