@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import itertools
+import logging
 import shutil
 import stat
 import threading
@@ -18,6 +19,7 @@ from cauldron_proto import ConfigError, Direction, Message, client, dispatcher, 
 from cauldron_proto.broker import ZMQBroker
 from cauldron_proto.cli.keygen import generate, main as keygen_main
 from cauldron_proto.security import BrokerCurve, PeerCurve, broker_curve, load_public_key, peer_curve
+from cauldron_proto.security.handshake import HandshakeFailure, handshake_failure
 from cauldron_proto.testing import WAIT, NothingSentError, broker_thread, open_peers, receive, send
 
 from .keyword_helpers import config_for, serving, wait_for
@@ -143,12 +145,12 @@ def test_helpers_and_check_with_keys(keys, curve_broker):
                 return any(not value.primed for value in seen)
 
             wait_for(broadcast_seen, message="a broadcast through the CURVE XSUB and XPUB")
-        with client.Service("KSEC", config, curve_key=str(keys["stranger"][1]), timeout=QUIET) as svc:
-            with pytest.raises(client.RequestTimeoutError):
+        with client.Service("KSEC", config, curve_key=str(keys["stranger"][1]), timeout=WAIT) as svc:
+            with pytest.raises(client.BrokerRefusedError, match=r"CURVE key is not authorized \(ZAP status 400\)"):
                 svc.locate()
         with client.Service("KSEC", {k: v for k, v in config.items() if not k.startswith("curve")},
-                            timeout=QUIET) as svc:
-            with pytest.raises(client.RequestTimeoutError):
+                            timeout=WAIT) as svc:
+            with pytest.raises(client.BrokerRefusedError, match="it uses CURVE, and this peer has no keys"):
                 svc.locate()
     check_config = {**config, "curve_key": str(keys["client1"][1])}
     address = curve_broker.endpoints["broker"]
@@ -157,11 +159,80 @@ def test_helpers_and_check_with_keys(keys, curve_broker):
     assert not ZMQBroker.check(timeout=QUIET, address=address)
 
 
-def test_unauthorized_dispatcher_cannot_register(keys, curve_broker):
+def test_unauthorized_dispatcher_cannot_register_and_logs_why_once(keys, curve_broker, caplog):
+    caplog.set_level(logging.ERROR, logger="cauldron_proto.dispatcher")
     config = config_for(curve_broker, curve_server_key=keys["broker"][0], curve_key=keys["stranger"][1])
     with dispatcher.Service("KSEC", config, "intruder") as intruder:
-        assert not intruder.wait_registered(QUIET * 2)
+        welcome_wait = intruder._io.registration.welcome_wait
+        assert not intruder.wait_registered(welcome_wait * 2.5)  # refused on two sockets or more
+    told = [r.getMessage() for r in caplog.records if "refused the connection" in r.getMessage()]
+    assert told == [f"intruder: the broker at {curve_broker.endpoints['broker']} refused the connection: this "
+                    f"peer's CURVE key is not authorized (ZAP status 400) (trying again every {welcome_wait:g} s)"]
     assert curve_broker.get_service("KSEC") is None
+
+
+@pytest.mark.parametrize("event, value, curve, reason, permanent", [
+    (zmq.EVENT_HANDSHAKE_FAILED_AUTH, 400, True, "this peer's CURVE key is not authorized (ZAP status 400)", True),
+    (zmq.EVENT_HANDSHAKE_FAILED_AUTH, 500, True, "its authenticator failed (ZAP status 500)", True),
+    (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH, False,
+     "it uses CURVE, and this peer has no keys (set curve_key and curve_server_key)", True),
+    (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH, True,
+     "it does not use CURVE, and this peer does (curve_server_key is set)", True),
+    (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND, False,
+     f"the handshake broke the ZMTP protocol (libzmq error {zmq.PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND:#x})", True),
+    (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, 32, True,
+     "the CURVE handshake failed (is curve_server_key the broker's public key?)", False),
+])
+def test_a_handshake_failure_says_what_the_broker_refused(event, value, curve, reason, permanent):
+    assert handshake_failure(event, value, curve) == HandshakeFailure(reason, permanent)
+
+
+def test_events_that_are_no_refusal_mean_nothing():
+    assert handshake_failure(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, 32, False) is None  # a plain connection dropped
+    assert handshake_failure(zmq.EVENT_HANDSHAKE_SUCCEEDED, 0, True) is None
+    assert handshake_failure(zmq.EVENT_DISCONNECTED, 0, True) is None
+
+
+def test_a_refused_client_is_told_why_and_connects_again_once_authorized(keys, curve_broker, caplog):
+    """An unauthorized key: every request fails with BrokerRefusedError (no wait for its
+    timeout; logged once); once the key is authorized, the next request connects again."""
+    caplog.set_level(logging.INFO, logger="cauldron_proto.client")
+    config = config_for(curve_broker, curve_server_key=keys["broker"][0], curve_key=keys["stranger"][1])
+    with client.Service("KSEC", config, timeout=WAIT) as svc:
+        for _ in range(2):
+            with pytest.raises(client.BrokerRefusedError) as info:
+                svc.locate()
+            assert isinstance(info.value, ConnectionRefusedError) and isinstance(info.value, client.ClientError)
+            assert info.value.reason == "this peer's CURVE key is not authorized (ZAP status 400)"
+            assert info.value.broker == curve_broker.endpoints["broker"]
+            assert str(info.value) == (f"KSEC: {info.value.command} not answered: the broker at "
+                                       f"{info.value.broker} refused the connection: {info.value.reason}")
+        told = [r for r in caplog.records if "refused the connection" in r.getMessage()]
+        assert len(told) == 1 and told[0].levelno == logging.INFO  # the error tells the user
+        time.sleep(0.01)  # a new modification time for the folder
+        shutil.copy(keys["stranger"][0], keys["authorized"])
+        assert svc.locate() is False  # answered: no dispatcher serves KSEC
+        assert svc._io.handshake_failure is None
+    assert "internal_error" not in curve_broker.core.stats.dropped_by_reason
+
+
+def test_a_curve_client_of_a_plain_broker_is_told_so(keys, context):
+    with broker_thread("tcp", context=context) as plain:
+        config = config_for(plain, curve_server_key=keys["broker"][0], curve_key=keys["client1"][1])
+        with client.Service("KSEC", config, timeout=WAIT) as svc:
+            with pytest.raises(client.BrokerRefusedError, match="it does not use CURVE, and this peer does"):
+                svc.locate()
+
+
+def test_a_wrong_server_key_is_named_in_the_timeout(keys, curve_broker):
+    """libzmq retries a handshake the broker dropped (the wrong server key): requests wait for
+    their timeout, whose error names the failed handshake."""
+    config = config_for(curve_broker, curve_server_key=keys["client1"][0], curve_key=keys["client1"][1])
+    with client.Service("KSEC", config, timeout=2.0) as svc:
+        with pytest.raises(client.RequestTimeoutError) as info:
+            svc.locate()
+    assert info.value.handshake == "the CURVE handshake failed (is curve_server_key the broker's public key?)"
+    assert str(info.value).endswith(f"; its last handshake failed: {info.value.handshake})")
 
 
 def test_a_key_added_to_the_folder_is_accepted_without_restart(keys, curve_broker, context):

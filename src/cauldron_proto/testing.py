@@ -449,10 +449,19 @@ def send(sock: zmq.Socket, message: Message, flags: int = 0, timeout: float = WA
     if sock.type == zmq.DEALER and not message.prefix:
         message = message.with_prefix(b"")
     frames = encode(message)
-    if not flags & zmq.NOBLOCK and not sock.poll(wait * 1000, zmq.POLLOUT):
-        raise NothingSentError(f"{message.direction} {message.command!r} could not be sent within {timeout} s: "
-                               f"the socket has no peer to send to")
-    sock.send_multipart(frames, flags | zmq.NOBLOCK)
+    if flags & zmq.NOBLOCK:
+        sock.send_multipart(frames, flags)
+        return
+    deadline = time.monotonic() + wait
+    while sock.poll(max(0.0, deadline - time.monotonic()) * 1000, zmq.POLLOUT):
+        try:
+            sock.send_multipart(frames, flags | zmq.NOBLOCK)
+            return
+        except zmq.Again:  # writable a moment ago, not now (a connection dropped in between)
+            if time.monotonic() >= deadline:
+                break
+    raise NothingSentError(f"{message.direction} {message.command!r} could not be sent within {timeout} s: "
+                           f"the socket has no peer to send to")
 
 
 def receive(sock: zmq.Socket, timeout: float = WAIT) -> Message:

@@ -202,9 +202,10 @@ class ClientCore:
             raise DispatcherError(self.name, keyword, reply.command or "", "no usable answer")
         return reply
 
-    def timeout_error(self, request: Message, wait: float) -> RequestTimeoutError:
-        """The error for ``request`` unanswered after ``wait`` seconds."""
-        return RequestTimeoutError(self.name, request.keyword, request.command or "", wait, self.broker)
+    def timeout_error(self, request: Message, wait: float, handshake: Optional[str] = None) -> RequestTimeoutError:
+        """The error for ``request`` unanswered after ``wait`` seconds (``handshake``: why the
+        last handshake with the broker failed, if it did)."""
+        return RequestTimeoutError(self.name, request.keyword, request.command or "", wait, self.broker, handshake)
 
     def is_broadcast(self, message: Message) -> bool:
         return is_broadcast_for(message, self.service_key)

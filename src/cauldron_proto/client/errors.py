@@ -1,4 +1,4 @@
-"""The client helper's errors: a timeout, an error reply, an unknown keyword."""
+"""The client helper's errors: a timeout, an error reply, a refused connection, an unknown keyword."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ class ShutDownError(RuntimeError):
     """The helper was shut down: no more requests can be sent through it."""
 
 __all__ = ["ClientError", "RequestTimeoutError", "DispatcherError", "DispatcherTimeoutError",
-           "UnknownKeywordError", "ShutDownError"]
+           "UnknownKeywordError", "ShutDownError", "BrokerRefusedError"]
 
 
 def _where(service: str, keyword: Optional[str]) -> str:
@@ -22,13 +22,16 @@ class ClientError(Exception):
 
 
 class RequestTimeoutError(TimeoutError):
-    """No answer within ``timeout`` seconds; names the service, keyword and command."""
+    """No answer within ``timeout`` seconds; names the service, keyword and command, and
+    ``handshake``, why the last handshake with the broker failed (None: none failed)."""
 
-    def __init__(self, service: str, keyword: Optional[str], command: str, timeout: float, broker: str):
+    def __init__(self, service: str, keyword: Optional[str], command: str, timeout: float, broker: str,
+                 handshake: Optional[str] = None):
         self.service, self.keyword, self.command = service, keyword, str(command)
-        self.timeout, self.broker = timeout, broker
+        self.timeout, self.broker, self.handshake = timeout, broker, handshake
+        failed = "" if handshake is None else f"; its last handshake failed: {handshake}"
         super().__init__(f"{_where(service, keyword)}: no answer to {self.command!r} within {timeout:g} s "
-                         f"(broker {broker})")
+                         f"(broker {broker}{failed})")
 
 
 class DispatcherError(ClientError):
@@ -45,6 +48,19 @@ class DispatcherTimeoutError(DispatcherError, TimeoutError):
     """The broker answered ``Dispatcher Timed Out``: the dispatcher went silent (killed,
     frozen, cut off) with this request in flight. A :class:`DispatcherError` and a
     ``TimeoutError``; ``text`` is the broker's text, ``dispatcher`` the silent dispatcher."""
+
+
+class BrokerRefusedError(ClientError, ConnectionRefusedError):
+    """The broker refused the connection in its handshake (a CURVE key it does not authorize,
+    CURVE on one side only), so this request was never answered. ``reason`` says which; the
+    next request connects again (the broker may have authorized the key meanwhile). A
+    :class:`ClientError` and a ``ConnectionRefusedError``."""
+
+    def __init__(self, service: str, keyword: Optional[str], command: str, broker: str, reason: str):
+        self.service, self.keyword, self.command = service, keyword, str(command)
+        self.broker, self.reason = broker, reason
+        super().__init__(f"{_where(service, keyword)}: {self.command} not answered: the broker at {broker} "
+                         f"refused the connection: {reason}")
 
 
 class UnknownKeywordError(KeyError):

@@ -10,6 +10,14 @@ to the slot filed under its identifier (answers nobody waits for any more are dr
 any number of requests may be in flight from any number of threads. The SUB socket is made
 on the first :meth:`subscribe`; broadcasts the core says are this service's go to the
 ``on_broadcast`` callback (which must not block: it queues them for the notifier thread).
+
+The DEALER's monitor (:class:`~cauldron_proto.security.handshake.HandshakeWatch`) reports
+its handshakes. When the broker refuses the connection for good (a CURVE key it does not
+authorize, CURVE on one side only), libzmq never reconnects, so every request in flight
+fails at once with :class:`~cauldron_proto.client.BrokerRefusedError`, and the DEALER is
+closed. The next request connects again on a new one, since the broker may authorize the key
+meanwhile. A refusal libzmq retries by itself (a wrong ``curve_server_key``) is logged
+(at INFO, once until a success or another reason), and requests wait as usual.
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ import zmq
 from ..protocol import Message, encode
 from ..peer import IOThread, ShutDownError
 from ..security import PeerCurve
+from ..security.handshake import HandshakeWatch
 from .core import ClientCore, Pending, is_broadcast_for, received, topics_for
+from .errors import BrokerRefusedError
 
 __all__ = ["ClientIO", "is_broadcast_for", "topics_for"]
 
@@ -31,12 +41,13 @@ _BATCH = 500
 
 
 class _Slot:
-    __slots__ = ("event", "message", "error")
+    __slots__ = ("event", "message", "error", "refusal")
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.message: Optional[Message] = None
         self.error: Optional[BaseException] = None
+        self.refusal: Optional[str] = None  # why the broker refused the connection
 
 
 class ClientIO(IOThread):
@@ -51,6 +62,9 @@ class ClientIO(IOThread):
         self.on_broadcast = on_broadcast
         self.dealer: Optional[zmq.Socket] = None
         self.sub: Optional[zmq.Socket] = None
+        self._watch: Optional[HandshakeWatch] = None
+        #: the last handshake failure logged (logged again only after a success or another reason)
+        self._logged: Optional[str] = None
         self._pending: Pending[_Slot] = Pending()
         self._lock = threading.Lock()
 
@@ -67,7 +81,14 @@ class ClientIO(IOThread):
         self._forget(key)
         if slot.error is not None:
             raise slot.error
+        if slot.refusal is not None:
+            raise BrokerRefusedError(self.core.name, message.keyword, message.command, self.broker, slot.refusal)
         return slot.message
+
+    @property
+    def handshake_failure(self) -> Optional[str]:
+        """Why the last handshake with the broker failed; None once one succeeds."""
+        return self._logged
 
     def subscribe(self, address: str, topics: Iterable[bytes]) -> None:
         """Connect the SUB socket to ``address`` (once) and subscribe to ``topics``."""
@@ -80,9 +101,24 @@ class ClientIO(IOThread):
 
     # The I/O thread ----------------------------------------------------------------------
     def setup(self) -> None:
+        self._connect()
+
+    def _connect(self) -> None:
         self.dealer = self._socket(zmq.DEALER)
+        self._watch = HandshakeWatch(self.dealer, self.curve is not None)
         self.dealer.connect(self.broker)
         self.poller.register(self.dealer, zmq.POLLIN)
+        self.poller.register(self._watch.socket, zmq.POLLIN)
+
+    def _disconnect(self) -> None:
+        if self._watch is not None:
+            self.poller.unregister(self._watch.socket)
+            self._watch.close()
+            self._watch = None
+        if self.dealer is not None:
+            self.poller.unregister(self.dealer)
+            self.dealer.close(linger=0)
+            self.dealer = None
 
     def _socket(self, kind: int) -> zmq.Socket:
         sock = self.context.socket(kind)
@@ -93,10 +129,13 @@ class ClientIO(IOThread):
 
     def on_item(self, item) -> None:
         if item[0] == "send":
+            if self.dealer is None:  # the broker refused the last connection: try a new one
+                self._connect()
             try:
                 self.dealer.send_multipart([b"", *item[1]], zmq.NOBLOCK)
             except zmq.Again:
-                self.log.warning("request to %s dropped: send queue full", self.broker)
+                self.log.warning("request to %s not sent: its queue is full, or the broker refused the "
+                                 "connection", self.broker)
         else:
             self._subscribe(item[1], item[2])
 
@@ -112,6 +151,8 @@ class ClientIO(IOThread):
     def on_ready(self, events: dict) -> None:
         if self.dealer in events:
             self._drain(self.dealer, self._answer)
+        if self._watch is not None and self._watch.socket in events:
+            self._handshakes()
         if self.sub is not None and self.sub in events:
             self._drain(self.sub, self._broadcast)
 
@@ -134,11 +175,38 @@ class ClientIO(IOThread):
         slot.message = message
         slot.event.set()
 
+    def _handshakes(self) -> None:
+        succeeded, failures = self._watch.read()
+        if succeeded:
+            if self._logged is not None:
+                self.log.info("%s: connected to the broker at %s", self.core.name, self.broker)
+            self._logged = None
+        for failure in failures:
+            if failure.reason != self._logged:  # at INFO: the requests' BrokerRefusedError tells the user
+                self._logged = failure.reason
+                self.log.info("%s: the broker at %s refused the connection: %s", self.core.name, self.broker,
+                              failure.reason)
+            if failure.permanent:
+                self._refused(failure.reason)
+                return
+
+    def _refused(self, reason: str) -> None:
+        """libzmq gave the connection up: fail every request in flight, and close the DEALER."""
+        self._disconnect()
+        with self._lock:
+            slots = self._pending.drain()
+        for slot in slots:
+            slot.refusal = reason
+            slot.event.set()
+
     def _broadcast(self, message: Message) -> None:
         if self.core.is_broadcast(message):
             self.on_broadcast(message)
 
     def teardown(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
         for sock in (self.dealer, self.sub):
             if sock is not None:
                 sock.close(linger=0)

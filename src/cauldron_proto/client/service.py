@@ -143,7 +143,7 @@ class Service:
         if reply is None:
             if self._closed or not self._io.is_alive():
                 raise ShutDownError(f"{self!r} was shut down")
-            raise self.core.timeout_error(request, wait)
+            raise self.core.timeout_error(request, wait, self._io.handshake_failure)
         return reply
 
     # Monitors --------------------------------------------------------------------------

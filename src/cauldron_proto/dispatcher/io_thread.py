@@ -7,6 +7,12 @@ current one (a reply meant for a broker we have since left would reach nobody us
 Broker messages (``DBP``/``DBE``) go to the :class:`Registration`, whose answers (ready,
 heartbeat answers) are sent at once, so a busy pool never delays a heartbeat. When the
 registration says to start over, the DEALER is closed and a new one welcomes again.
+
+The DEALER's monitor (:class:`~cauldron_proto.security.handshake.HandshakeWatch`) tells why
+a broker refuses the connection (a CURVE key it does not authorize, CURVE on one side only):
+logged as an error once, and again only after a success or for another reason. The
+registration then starts over on a new socket, as for any welcome left unanswered, so a key
+the broker authorizes later is taken without a restart.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import zmq
 
 from ..protocol import Direction, Message, RemoteProtocolError, decode, encode
 from ..peer import IOThread
+from ..security.handshake import HandshakeWatch
 from .core.registration import Registration
 
 if TYPE_CHECKING:
@@ -43,6 +50,8 @@ class DispatcherIO(IOThread):
         self.generation = 0
         self.dealer: zmq.Socket | None = None
         self.pub: zmq.Socket | None = None
+        self._watch: HandshakeWatch | None = None
+        self._logged: str | None = None  # the last handshake failure logged
 
     # Sockets ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -52,25 +61,35 @@ class DispatcherIO(IOThread):
 
     def _register(self, now: float, reason: str | None) -> None:
         """A new DEALER, and a welcome on it."""
-        if self.dealer is not None:
-            self.poller.unregister(self.dealer)
-            self.dealer.close(linger=0)
+        self._close_dealer()
         address = self.service.settings.broker
         if reason is not None:
             self.log.warning("%s: %s; reconnecting to %s and registering again",
                              self.service.dispatcher, reason, address)
             self.service.registered.clear()
         self.dealer = self.service.settings.socket(self.context, zmq.DEALER)
+        self._watch = HandshakeWatch(self.dealer, self.service.settings.curve is not None)
         self.dealer.connect(address)
         self.poller.register(self.dealer, zmq.POLLIN)
+        self.poller.register(self._watch.socket, zmq.POLLIN)
         self.generation += 1
         self._send(self.registration.welcome(now).with_prefix(b""))
 
+    def _close_dealer(self) -> None:
+        if self._watch is not None:
+            self.poller.unregister(self._watch.socket)
+            self._watch.close()
+            self._watch = None
+        if self.dealer is not None:
+            self.poller.unregister(self.dealer)
+            self.dealer.close(linger=0)
+            self.dealer = None
+
     def teardown(self) -> None:
-        for sock in (self.dealer, self.pub):
-            if sock is not None:
-                sock.close(linger=0)
-        self.dealer = self.pub = None
+        self._close_dealer()
+        if self.pub is not None:
+            self.pub.close(linger=0)
+        self.pub = None
 
     def _send(self, message: Message) -> None:
         try:
@@ -94,6 +113,8 @@ class DispatcherIO(IOThread):
                 self.log.warning("%s: reply dropped (queue full)", self.service.dispatcher)
 
     def on_ready(self, events: dict) -> None:
+        if self._watch is not None and self._watch.socket in events:
+            self._handshakes()
         if self.dealer not in events:
             return
         for _ in range(_BATCH):
@@ -102,6 +123,17 @@ class DispatcherIO(IOThread):
             except zmq.Again:
                 return
             self._received(frames)
+
+    def _handshakes(self) -> None:
+        succeeded, failures = self._watch.read()
+        if succeeded:
+            self._logged = None
+        for failure in failures:
+            if failure.reason != self._logged:
+                self._logged = failure.reason
+                self.log.error("%s: the broker at %s refused the connection: %s (trying again every %g s)",
+                               self.service.dispatcher, self.service.settings.broker, failure.reason,
+                               self.registration.welcome_wait)
 
     def _received(self, frames: list[bytes]) -> None:
         try:

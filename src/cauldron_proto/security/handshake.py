@@ -1,0 +1,94 @@
+"""What a helper's socket learns of its handshakes with the broker, from the socket's monitor.
+
+A broker that refuses a connection says so only in the ZMTP handshake. Without looking, the
+peer sees nothing but timeouts. :class:`HandshakeWatch` reads the socket's monitor
+(``ZMQ_EVENT_HANDSHAKE_*``), and :func:`handshake_failure` says what each failure means:
+
+- ``HANDSHAKE_FAILED_AUTH``: the broker's authenticator refused this peer's CURVE key (ZAP
+  status 400: not among its authorized keys; 300 and 500: its authenticator failed). libzmq
+  gives the connection up for good (it does not reconnect): ``permanent``.
+- ``HANDSHAKE_FAILED_PROTOCOL``: the two sides disagree on the security mechanism (CURVE on
+  one side only) or broke ZMTP. Given up for good too: ``permanent``.
+- ``HANDSHAKE_FAILED_NO_DETAIL`` on a CURVE socket: the broker dropped the handshake, most
+  often because the peer's ``curve_server_key`` is not the broker's public key. libzmq
+  reconnects and tries again, so it is not permanent. On a plain socket it is ordinary
+  connection trouble (a broker stopping mid-handshake) and means nothing here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+__all__ = ["HandshakeFailure", "HandshakeWatch", "handshake_failure"]
+
+_EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+           | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+#: ZAP status codes (ZeroMQ RFC 27) other than 200.
+_ZAP_STATUS = {300: "its authenticator failed for now", 400: "this peer's CURVE key is not authorized",
+               500: "its authenticator failed"}
+
+
+@dataclass(frozen=True)
+class HandshakeFailure:
+    """Why a handshake with the broker failed; ``permanent``: libzmq will not try again."""
+
+    reason: str
+    permanent: bool
+
+
+def handshake_failure(event: int, value: int, curve: bool) -> Optional[HandshakeFailure]:
+    """What monitor ``event`` (with its ``value``) means for a peer (``curve``: it has CURVE
+    keys); None for an event that is no refusal."""
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        meaning = _ZAP_STATUS.get(value, "its authenticator said no")
+        return HandshakeFailure(f"{meaning} (ZAP status {value})", True)
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        if value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+            reason = ("it does not use CURVE, and this peer does (curve_server_key is set)" if curve else
+                      "it uses CURVE, and this peer has no keys (set curve_key and curve_server_key)")
+        else:
+            reason = f"the handshake broke the ZMTP protocol (libzmq error {value:#x})"
+        return HandshakeFailure(reason, True)
+    if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and curve:
+        return HandshakeFailure("the CURVE handshake failed (is curve_server_key the broker's public key?)", False)
+    return None
+
+
+class HandshakeWatch:
+    """The monitor of ``sock`` (a socket to the broker), for its handshake events.
+
+    Poll :attr:`socket` for POLLIN, then :meth:`read`. Made in the thread that owns ``sock``,
+    and closed there (:meth:`close`) before ``sock`` is.
+    """
+
+    def __init__(self, sock: zmq.Socket, curve: bool):
+        self.curve = curve
+        self._watched = sock
+        self.socket: zmq.Socket = sock.get_monitor_socket(_EVENTS)
+        self.socket.linger = 0
+
+    def read(self) -> tuple[bool, list[HandshakeFailure]]:
+        """The events waiting now: (whether a handshake succeeded, the failures, in order)."""
+        succeeded, failures = False, []
+        while True:
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return succeeded, failures
+            event = parse_monitor_message(frames)
+            if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                succeeded = True
+            failure = handshake_failure(event["event"], event["value"], self.curve)
+            if failure is not None:
+                failures.append(failure)
+
+    def close(self) -> None:
+        try:
+            self._watched.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self.socket.close(linger=0)
