@@ -133,9 +133,10 @@ class ClientIO(IOThread):
                 self._connect()
             try:
                 self.dealer.send_multipart([b"", *item[1]], zmq.NOBLOCK)
-            except zmq.Again:
-                self.log.warning("request to %s not sent: its queue is full, or the broker refused the "
-                                 "connection", self.broker)
+            except zmq.Again:  # the queue is full, or the broker just refused the connection:
+                self._handshakes()  # its monitor says so first (and that fails the request)
+                if self.dealer is not None:
+                    self.log.warning("request to %s not sent: its send queue is full", self.broker)
         else:
             self._subscribe(item[1], item[2])
 
