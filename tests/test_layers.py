@@ -26,9 +26,10 @@ LAYERS = {
                                                             "dispatcher.core"}, IO),
     "values": (["ktl.py"], {"protocol"}, IO | {"time"}),
     "client core": (["client/core.py"], {"protocol", "ktl", "client.errors"}, IO | {"time"}),
-    # the asyncio helpers: the cores above and the shared settings, and no thread of their own
-    "asyncio helpers": (["aio/*.py"], {"protocol", "client", "dispatcher", "peer", "config", "aio"},
-                        {"threading", "multiprocessing", "subprocess"}),
+    # the asyncio helpers: the cores above, the shared settings and handshake watch, and no
+    # thread of their own
+    "asyncio helpers": (["aio/*.py"], {"protocol", "client", "dispatcher", "peer", "config", "aio",
+                                       "security.handshake"}, {"threading", "multiprocessing", "subprocess"}),
     # configuration resolves `localhost` for the bind rule (socket.gethostbyname), nothing more
     "configuration": (["config.py"], {"protocol"}, (IO - {"socket"}) | {"time"}),
     "the curve_dispatchers policy": (["security/policy.py"], {"config"}, IO - {"threading"}),

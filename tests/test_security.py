@@ -3,6 +3,7 @@ another key, and plain peers, get nothing; the helpers and tools take their keys
 
 from __future__ import annotations
 
+import asyncio
 import configparser
 import itertools
 import logging
@@ -15,7 +16,7 @@ import pytest
 import zmq
 import zmq.auth
 
-from cauldron_proto import ConfigError, Direction, Message, client, dispatcher, encode
+from cauldron_proto import ConfigError, Direction, Message, aio, client, dispatcher, encode
 from cauldron_proto.broker import ZMQBroker
 from cauldron_proto.cli.keygen import generate, main as keygen_main
 from cauldron_proto.security import BrokerCurve, PeerCurve, broker_curve, load_public_key, peer_curve
@@ -233,6 +234,51 @@ def test_a_wrong_server_key_is_named_in_the_timeout(keys, curve_broker):
             svc.locate()
     assert info.value.handshake == "the CURVE handshake failed (is curve_server_key the broker's public key?)"
     assert str(info.value).endswith(f"; its last handshake failed: {info.value.handshake})")
+
+
+def test_the_asyncio_client_is_told_why_too_and_connects_again_once_authorized(keys, curve_broker):
+    config = config_for(curve_broker, curve_server_key=keys["broker"][0], curve_key=keys["stranger"][1])
+
+    async def scenario():
+        async with aio.Service("KSEC", config, timeout=WAIT) as svc:
+            with pytest.raises(client.BrokerRefusedError) as info:
+                await svc.locate()
+            assert info.value.reason == "this peer's CURVE key is not authorized (ZAP status 400)"
+            again = await asyncio.gather(*(svc.locate() for _ in range(3)), return_exceptions=True)
+            assert all(isinstance(error, client.BrokerRefusedError) for error in again), again  # refused again
+            await asyncio.sleep(0.01)  # a new modification time for the folder
+            shutil.copy(keys["stranger"][0], keys["authorized"])
+            assert await svc.locate() is False
+            assert svc.handshake_failure is None
+
+    asyncio.run(asyncio.wait_for(scenario(), 4 * WAIT))
+
+
+def test_the_asyncio_client_names_a_wrong_server_key_in_the_timeout(keys, curve_broker):
+    config = config_for(curve_broker, curve_server_key=keys["client1"][0], curve_key=keys["client1"][1])
+
+    async def scenario():
+        async with aio.Service("KSEC", config, timeout=2.0) as svc:
+            with pytest.raises(client.RequestTimeoutError) as info:
+                await svc.locate()
+        return info.value
+
+    error = asyncio.run(asyncio.wait_for(scenario(), 2 * WAIT))
+    assert error.handshake == "the CURVE handshake failed (is curve_server_key the broker's public key?)"
+
+
+def test_the_asyncio_dispatcher_logs_why_it_is_refused_once(keys, curve_broker, caplog):
+    caplog.set_level(logging.ERROR, logger="cauldron_proto.aio.dispatcher")
+    config = config_for(curve_broker, curve_server_key=keys["broker"][0], curve_key=keys["stranger"][1])
+
+    async def scenario():
+        async with aio.Dispatcher("KSEC", config, "intruder") as intruder:
+            assert not await intruder.wait_registered(intruder.registration.welcome_wait * 2.5)
+
+    asyncio.run(asyncio.wait_for(scenario(), 4 * WAIT))
+    told = [r.getMessage() for r in caplog.records if "refused the connection" in r.getMessage()]
+    assert len(told) == 1 and "CURVE key is not authorized (ZAP status 400)" in told[0]
+    assert curve_broker.get_service("KSEC") is None
 
 
 def test_a_key_added_to_the_folder_is_accepted_without_restart(keys, curve_broker, context):

@@ -13,6 +13,14 @@ takes its future off the table in ``finally``: nothing is left behind. Broadcast
 a SUB socket (made for the first monitor, at the address ``lookup`` gives) read by a second
 task, and are put on the queue of every monitor of their keyword.
 
+A third task reads the DEALER's handshake monitor
+(:class:`~cauldron_proto.security.handshake.HandshakeWatch`), as the threaded client does: a
+broker that refuses the connection for good (a CURVE key it does not authorize, CURVE on one
+side only) fails every request in flight at once with
+:class:`~cauldron_proto.client.BrokerRefusedError`, and the DEALER and its tasks are closed;
+the next request connects again. A request waiting for room to send races its own future, so
+a refusal ends it even when the socket can take nothing.
+
 Nothing here starts an event loop or a thread: sockets and tasks are made in the running
 loop on ``async with`` (or the first request), and :meth:`Service.aclose` cancels the tasks
 and closes every socket.
@@ -30,15 +38,24 @@ import zmq.asyncio
 
 from ..protocol import Message, encode
 from ..client.core import ClientCore, KeywordInfo, Pending, Procedure, T, received, topics_for
-from ..client.errors import DispatcherError
+from ..client.errors import BrokerRefusedError, DispatcherError
 from ..config import ConfigLike
 from ..peer import HelperSettings, ShutDownError
+from ..security.handshake import HandshakeWatch
 from ._zmq import async_context, batch
 from .keyword import END, Feed, Keyword, Monitor
 
 __all__ = ["Service", "Keyword", "Monitor"]
 
 _BATCH = 500  # messages taken at once before the reader task lets others run
+
+
+class _Refused(Exception):
+    """Set on the futures of requests in flight when the broker refuses the connection."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Service:
@@ -66,6 +83,10 @@ class Service:
         self._context: Optional[zmq.asyncio.Context] = None
         self._own_context = False
         self._dealer: Optional[zmq.asyncio.Socket] = None
+        self._watch: Optional[HandshakeWatch] = None
+        self._connection_tasks: list[asyncio.Task] = []  # the DEALER's reader and its handshake watch
+        #: why the last handshake with the broker failed (None once one succeeds)
+        self.handshake_failure: Optional[str] = None
         self._sub: Optional[zmq.asyncio.Socket] = None
         self._tasks: list[asyncio.Task] = []
         self._pending: Pending[asyncio.Future] = Pending()
@@ -117,10 +138,14 @@ class Service:
         if self._dealer is not None:
             return
         loop = asyncio.get_running_loop()
-        self._context, self._own_context = async_context(self._given_context)
+        if self._context is None:
+            self._context, self._own_context = async_context(self._given_context)
         self._dealer = self.settings.socket(self._context, zmq.DEALER)
+        self._watch = HandshakeWatch(self._dealer, self.settings.curve is not None)
         self._dealer.connect(self.settings.broker)
-        self._tasks.append(loop.create_task(self._read(self._dealer, self._answered), name=f"{self!r} answers"))
+        self._connection_tasks = [
+            loop.create_task(self._read(self._dealer, self._answered), name=f"{self!r} answers"),
+            loop.create_task(self._handshakes(self._watch), name=f"{self!r} handshakes")]
 
     async def aclose(self) -> None:
         """Cancel the tasks, fail requests in flight with ShutDownError, end the monitors,
@@ -128,19 +153,20 @@ class Service:
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._connection_tasks]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         for future in self._pending.drain():
             if not future.done():
                 future.set_exception(ShutDownError(f"{self!r} was shut down"))
         for feeds in self._feeds.values():
             for feed in feeds:
                 feed.put_nowait(END)
-        for sock in (self._dealer, self._sub):
-            if sock is not None:
-                sock.close(linger=0)
-        self._dealer = self._sub = None
+        self._disconnect()
+        if self._sub is not None:
+            self._sub.close(linger=0)
+        self._sub = None
         if self._own_context and self._context is not None:
             self._context.term()
 
@@ -169,14 +195,58 @@ class Service:
         self.open()
         future = asyncio.get_running_loop().create_future()
         key = self._pending.file(request, future)
+        sent = self._dealer.send_multipart([b"", *encode(request)])
         try:
             async with asyncio.timeout(wait):
-                await self._dealer.send_multipart([b"", *encode(request)])
+                if not sent.done():  # no room yet: wait for it, or for a refusal
+                    await asyncio.wait((sent, future), return_when=asyncio.FIRST_COMPLETED)
+                if sent.done() and not sent.cancelled() and sent.exception() is not None:
+                    raise sent.exception()
                 return await future
         except TimeoutError:
-            raise self.core.timeout_error(request, wait) from None
+            raise self.core.timeout_error(request, wait, self.handshake_failure) from None
+        except _Refused as refused:
+            raise BrokerRefusedError(self.name, request.keyword, request.command or "", self.settings.broker,
+                                     refused.reason) from None
         finally:
+            if not sent.done():
+                sent.cancel()  # not sent in time: never send it later
             self._pending.forget(key)
+
+    async def _handshakes(self, watch: HandshakeWatch) -> None:
+        """Read the DEALER's handshake monitor until the broker refuses the connection for good."""
+        while True:
+            succeeded, failure = watch.outcome(await watch.socket.recv_multipart())
+            if succeeded:
+                self.handshake_failure = None
+            if failure is None:
+                continue
+            if failure.reason != self.handshake_failure:  # at INFO: BrokerRefusedError tells the user
+                self.log.info("%s: the broker at %s refused the connection: %s", self.name, self.settings.broker,
+                              failure.reason)
+            self.handshake_failure = failure.reason
+            if failure.permanent:
+                self._refused(failure.reason)
+                return
+
+    def _refused(self, reason: str) -> None:
+        """libzmq gave the connection up: fail every request in flight, close the DEALER."""
+        for future in self._pending.drain():
+            if not future.done():
+                future.set_exception(_Refused(reason))
+        current = asyncio.current_task()
+        for task in self._connection_tasks:
+            if task is not current:
+                task.cancel()
+        self._disconnect()
+
+    def _disconnect(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+        if self._dealer is not None:
+            self._dealer.close(linger=0)
+            self._dealer = None
 
     async def _read(self, sock: zmq.asyncio.Socket, handle) -> None:
         """Await a message, then take what else is queued without waiting (up to a batch)."""

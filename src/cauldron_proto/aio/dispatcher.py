@@ -16,7 +16,10 @@ that awaits something slow never delays a heartbeat; its reply is sent only if i
 is still the current one; a request task awaits room in the send queue for its reply (a
 burst of a thousand replies is not dropped). Broadcasts go out on the PUB at once when a
 value changes, and the serving task's own sends never wait (a full queue drops the message
-with a warning, as the threaded dispatcher does). Nothing starts an event loop or a thread.
+with a warning, as the threaded dispatcher does). A task per DEALER reads its handshake
+monitor (:class:`~cauldron_proto.security.handshake.HandshakeWatch`) and logs why a broker
+refuses the connection, once, as the threaded dispatcher does. Nothing starts an event loop
+or a thread.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from ..dispatcher.core.registration import Registration
 from ..dispatcher.service import default_dispatcher_name
 from ..dispatcher.core.steps import run_async
 from ..peer import HelperSettings
+from ..security.handshake import HandshakeWatch
 from ._zmq import async_context, batch, send_now
 
 __all__ = ["Dispatcher"]
@@ -79,6 +83,9 @@ class Dispatcher(KeywordTable):
         self._context: Optional[zmq.asyncio.Context] = None
         self._own_context = False
         self._dealer: Optional[zmq.asyncio.Socket] = None
+        self._watch: Optional[HandshakeWatch] = None
+        self._watching: Optional[asyncio.Task] = None  # the task reading the DEALER's handshake monitor
+        self._logged: Optional[str] = None  # the last handshake failure logged
         self._pub: Optional[zmq.asyncio.Socket] = None
         self._generation = 0
         self._serving: Optional[asyncio.Task] = None
@@ -123,14 +130,14 @@ class Dispatcher(KeywordTable):
             return
         self._closed = True
         self.registered.clear()
-        tasks = [task for task in (self._serving, *self._requests) if task is not None]
+        tasks = [task for task in (self._serving, self._watching, *self._requests) if task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for sock in (self._dealer, self._pub):
-            if sock is not None:
-                sock.close(linger=0)
-        self._dealer = self._pub = None
+        self._close_dealer()
+        if self._pub is not None:
+            self._pub.close(linger=0)
+        self._pub = None
         if self._own_context and self._context is not None:
             self._context.term()
 
@@ -144,16 +151,41 @@ class Dispatcher(KeywordTable):
     # The serving task ------------------------------------------------------------------
     def _register(self, now: float, reason: Optional[str]) -> None:
         """A new DEALER, and a welcome on it."""
-        if self._dealer is not None:
-            self._dealer.close(linger=0)
+        self._close_dealer()
         if reason is not None:
             self.log.warning("%s: %s; reconnecting to %s and registering again",
                              self.dispatcher, reason, self.settings.broker)
             self.registered.clear()
         self._dealer = self.settings.socket(self._context, zmq.DEALER)
+        self._watch = HandshakeWatch(self._dealer, self.settings.curve is not None)
         self._dealer.connect(self.settings.broker)
+        self._watching = asyncio.get_running_loop().create_task(self._handshakes(self._watch),
+                                                                name=f"{self!r} handshakes")
         self._generation += 1
         self._send(self.registration.welcome(now).with_prefix(b""))
+
+    def _close_dealer(self) -> None:
+        if self._watching is not None and self._watching is not asyncio.current_task():
+            self._watching.cancel()
+        self._watching = None
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+        if self._dealer is not None:
+            self._dealer.close(linger=0)
+            self._dealer = None
+
+    async def _handshakes(self, watch: HandshakeWatch) -> None:
+        """Log why the broker refuses the connection (once, until a success or another reason)."""
+        while True:
+            succeeded, failure = watch.outcome(await watch.socket.recv_multipart())
+            if succeeded:
+                self._logged = None
+            if failure is not None and failure.reason != self._logged:
+                self._logged = failure.reason
+                self.log.error("%s: the broker at %s refused the connection: %s (trying again every %g s)",
+                               self.dispatcher, self.settings.broker, failure.reason,
+                               self.registration.welcome_wait)
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()

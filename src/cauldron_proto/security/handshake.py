@@ -61,8 +61,10 @@ def handshake_failure(event: int, value: int, curve: bool) -> Optional[Handshake
 class HandshakeWatch:
     """The monitor of ``sock`` (a socket to the broker), for its handshake events.
 
-    Poll :attr:`socket` for POLLIN, then :meth:`read`. Made in the thread that owns ``sock``,
-    and closed there (:meth:`close`) before ``sock`` is.
+    :attr:`socket` is a PAIR in ``sock``'s context (a ``zmq.asyncio`` one for an asyncio
+    socket). With a plain socket, poll it for POLLIN, then :meth:`read`; with an asyncio one,
+    await its messages and give each to :meth:`outcome`. Made by the thread or task that owns
+    ``sock``, and closed there (:meth:`close`) before ``sock`` is.
     """
 
     def __init__(self, sock: zmq.Socket, curve: bool):
@@ -71,18 +73,23 @@ class HandshakeWatch:
         self.socket: zmq.Socket = sock.get_monitor_socket(_EVENTS)
         self.socket.linger = 0
 
+    def outcome(self, frames: list[bytes]) -> tuple[bool, Optional[HandshakeFailure]]:
+        """What one monitor message says: (whether a handshake succeeded, the failure or None)."""
+        event = parse_monitor_message(frames)
+        return (event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED,
+                handshake_failure(event["event"], event["value"], self.curve))
+
     def read(self) -> tuple[bool, list[HandshakeFailure]]:
-        """The events waiting now: (whether a handshake succeeded, the failures, in order)."""
+        """The events waiting now on a plain socket: (whether a handshake succeeded, the
+        failures, in order)."""
         succeeded, failures = False, []
         while True:
             try:
                 frames = self.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return succeeded, failures
-            event = parse_monitor_message(frames)
-            if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                succeeded = True
-            failure = handshake_failure(event["event"], event["value"], self.curve)
+            done, failure = self.outcome(frames)
+            succeeded = succeeded or done
             if failure is not None:
                 failures.append(failure)
 
