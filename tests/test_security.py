@@ -281,6 +281,19 @@ def test_the_asyncio_dispatcher_logs_why_it_is_refused_once(keys, curve_broker, 
     assert curve_broker.get_service("KSEC") is None
 
 
+def test_the_broker_logs_a_refused_key_with_its_address_once_per_interval(keys, curve_broker, context, caplog):
+    caplog.set_level(logging.WARNING, logger="cauldron_proto.security")
+    address = curve_broker.endpoints["broker"]
+    with open_peers(context) as peers:
+        for name in ("stranger", "stranger", "client1"):  # refused twice (one line), then authorized
+            dealer(peers, address, curve_of(keys, name))
+        assert not inquiry_answered(dealer(peers, address, curve_of(keys, "stranger")), QUIET)
+        assert inquiry_answered(dealer(peers, address, curve_of(keys, "client1")), WAIT)
+    key = load_public_key(keys["stranger"][0]).decode("ascii")
+    told = [r.getMessage() for r in caplog.records if r.name == "cauldron_proto.security"]
+    assert told == [f"refused a CURVE connection from 127.0.0.1: its key {key} is not in {keys['authorized']}"]
+
+
 def test_a_key_added_to_the_folder_is_accepted_without_restart(keys, curve_broker, context):
     address = curve_broker.endpoints["broker"]
     with open_peers(context) as peers:

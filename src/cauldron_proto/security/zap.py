@@ -10,15 +10,20 @@ a context terminated under it ends the thread and closes its sockets, so ``term(
 held up). Each broker registers a :class:`KeyRing` (the folder of authorized public key
 files, or any key) under a ZAP domain of its own with :func:`register`; the first
 registration in a context starts the authenticator, :func:`unregister` of the last stops it.
-The User-Id of an accepted connection is the key file's name.
+The User-Id of an accepted connection is the key file's name. A key a folder does not
+authorize is logged at WARNING on the ``cauldron_proto.security`` logger, with the peer's
+address and the folder, at most once per key per :data:`REFUSAL_LOG_INTERVAL` seconds (a
+refused dispatcher tries again every second or so).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import os
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Optional
@@ -30,10 +35,15 @@ from zmq.utils import z85
 
 from ..config import ConfigError
 
-__all__ = ["ANY_KEY", "KeyRing", "register", "unregister"]
+__all__ = ["ANY_KEY", "KeyRing", "REFUSAL_LOG_INTERVAL", "register", "unregister"]
 
 #: ``curve_authorized`` value that accepts any client key (encryption without authentication).
 ANY_KEY = "*"
+#: Seconds between two log lines about the same refused key.
+REFUSAL_LOG_INTERVAL = 60.0
+_REMEMBERED = 1024  # refused keys remembered for the rate limit (then forgotten all at once)
+
+log = logging.getLogger("cauldron_proto.security")
 
 
 class KeyRing:
@@ -93,6 +103,30 @@ class _Authenticator(Authenticator):
         self.rings: dict[str, KeyRing] = {}
         self.pipe: Optional[zmq.Socket] = None
         self.thread: Optional[threading.Thread] = None
+        self._told: dict[tuple[str, bytes], float] = {}  # (domain, refused key) -> when logged
+
+    def handle_zap_message(self, msg: list[bytes]):
+        self._note_refusal(msg)
+        return super().handle_zap_message(msg)
+
+    def _note_refusal(self, msg: list[bytes]) -> None:
+        """Log a CURVE key that a domain's folder does not authorize (rate-limited per key)."""
+        if len(msg) != 7 or msg[5] != b"CURVE" or len(msg[6]) != 32:
+            return  # not a CURVE request pyzmq will look up (it answers the malformed ones)
+        domain = msg[2].decode("utf-8", "replace")
+        ring = self.rings.get(domain)
+        key = z85.encode(msg[6])
+        if ring is None or ring.name(key) is not None:
+            return
+        now = time.monotonic()
+        told = self._told.get((domain, key))
+        if told is not None and now - told < REFUSAL_LOG_INTERVAL:
+            return
+        if len(self._told) >= _REMEMBERED:
+            self._told.clear()
+        self._told[(domain, key)] = now
+        log.warning("refused a CURVE connection from %s: its key %s is not in %s",
+                    msg[3].decode("utf-8", "replace") or "an unknown address", key.decode("ascii"), ring.location)
 
     def curve_user_id(self, client_public_key: bytes) -> str:
         key = z85.encode(client_public_key) if len(client_public_key) == 32 else client_public_key
