@@ -242,11 +242,8 @@ class Service:
 
     def _disconnect(self) -> None:
         if self._watch is not None:
-            self._watch.close()
-            self._watch = None
-        if self._dealer is not None:
-            self._dealer.close(linger=0)
-            self._dealer = None
+            self._watch.close()  # its monitor, then the DEALER
+            self._watch = self._dealer = None
 
     async def _read(self, sock: zmq.asyncio.Socket, handle) -> None:
         """Await a message, then take what else is queued without waiting (up to a batch)."""

@@ -169,11 +169,8 @@ class Dispatcher(KeywordTable):
             self._watching.cancel()
         self._watching = None
         if self._watch is not None:
-            self._watch.close()
-            self._watch = None
-        if self._dealer is not None:
-            self._dealer.close(linger=0)
-            self._dealer = None
+            self._watch.close()  # its monitor, then the DEALER
+            self._watch = self._dealer = None
 
     async def _handshakes(self, watch: HandshakeWatch) -> None:
         """Log why the broker refuses the connection (once, until a success or another reason)."""

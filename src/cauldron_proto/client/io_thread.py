@@ -107,18 +107,12 @@ class ClientIO(IOThread):
         self.dealer = self._socket(zmq.DEALER)
         self._watch = HandshakeWatch(self.dealer, self.curve is not None)
         self.dealer.connect(self.broker)
-        self.poller.register(self.dealer, zmq.POLLIN)
-        self.poller.register(self._watch.socket, zmq.POLLIN)
+        self._watch.register(self.poller)
 
     def _disconnect(self) -> None:
         if self._watch is not None:
-            self.poller.unregister(self._watch.socket)
-            self._watch.close()
-            self._watch = None
-        if self.dealer is not None:
-            self.poller.unregister(self.dealer)
-            self.dealer.close(linger=0)
-            self.dealer = None
+            self._watch.close(self.poller)  # its monitor, then the DEALER
+            self._watch = self.dealer = None
 
     def _socket(self, kind: int) -> zmq.Socket:
         sock = self.context.socket(kind)
@@ -205,13 +199,10 @@ class ClientIO(IOThread):
             self.on_broadcast(message)
 
     def teardown(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
-            self._watch = None
-        for sock in (self.dealer, self.sub):
-            if sock is not None:
-                sock.close(linger=0)
-        self.dealer = self.sub = None
+        self._disconnect()
+        if self.sub is not None:
+            self.sub.close(linger=0)
+        self.sub = None
         with self._lock:
             slots = self._pending.drain()
         for slot in slots:

@@ -70,20 +70,14 @@ class DispatcherIO(IOThread):
         self.dealer = self.service.settings.socket(self.context, zmq.DEALER)
         self._watch = HandshakeWatch(self.dealer, self.service.settings.curve is not None)
         self.dealer.connect(address)
-        self.poller.register(self.dealer, zmq.POLLIN)
-        self.poller.register(self._watch.socket, zmq.POLLIN)
+        self._watch.register(self.poller)
         self.generation += 1
         self._send(self.registration.welcome(now).with_prefix(b""))
 
     def _close_dealer(self) -> None:
         if self._watch is not None:
-            self.poller.unregister(self._watch.socket)
-            self._watch.close()
-            self._watch = None
-        if self.dealer is not None:
-            self.poller.unregister(self.dealer)
-            self.dealer.close(linger=0)
-            self.dealer = None
+            self._watch.close(self.poller)  # its monitor, then the DEALER
+            self._watch = self.dealer = None
 
     def teardown(self) -> None:
         self._close_dealer()

@@ -62,9 +62,10 @@ class HandshakeWatch:
     """The monitor of ``sock`` (a socket to the broker), for its handshake events.
 
     :attr:`socket` is a PAIR in ``sock``'s context (a ``zmq.asyncio`` one for an asyncio
-    socket). With a plain socket, poll it for POLLIN, then :meth:`read`; with an asyncio one,
-    await its messages and give each to :meth:`outcome`. Made by the thread or task that owns
-    ``sock``, and closed there (:meth:`close`) before ``sock`` is.
+    socket). With a plain socket, poll it for POLLIN (:meth:`register` registers both), then
+    :meth:`read`; with an asyncio one, await its messages and give each to :meth:`outcome`.
+    Made by the thread or task that owns ``sock``; :meth:`close` there closes the monitor,
+    then ``sock``: the two live and end together.
     """
 
     def __init__(self, sock: zmq.Socket, curve: bool):
@@ -93,9 +94,19 @@ class HandshakeWatch:
             if failure is not None:
                 failures.append(failure)
 
-    def close(self) -> None:
+    def register(self, poller: zmq.Poller) -> None:
+        """Poll the watched socket and its monitor for POLLIN."""
+        poller.register(self._watched, zmq.POLLIN)
+        poller.register(self.socket, zmq.POLLIN)
+
+    def close(self, poller: Optional[zmq.Poller] = None) -> None:
+        """Close the monitor, then the watched socket (linger 0); unregister both from ``poller``."""
+        if poller is not None:
+            poller.unregister(self.socket)
+            poller.unregister(self._watched)
         try:
             self._watched.disable_monitor()
         except zmq.ZMQError:
             pass
         self.socket.close(linger=0)
+        self._watched.close(linger=0)
