@@ -160,6 +160,19 @@ def test_helpers_and_check_with_keys(keys, curve_broker):
     assert not ZMQBroker.check(timeout=QUIET, address=address)
 
 
+def test_check_says_why_the_broker_refused(keys, curve_broker, caplog):
+    caplog.set_level(logging.WARNING, logger="cauldron_proto.broker")
+    address = curve_broker.endpoints["broker"]
+    stranger = _parser({**config_for(curve_broker, curve_server_key=keys["broker"][0]),
+                        "curve_key": str(keys["stranger"][1])})
+    assert not ZMQBroker.check(stranger, timeout=WAIT, address=address)
+    assert not ZMQBroker.check(timeout=WAIT, address=address)  # no CURVE
+    told = [r.getMessage() for r in caplog.records if r.name == "cauldron_proto.broker"]
+    assert told == [f"the broker at {address} refused the connection: {reason}" for reason in (
+        "this peer's CURVE key is not authorized (ZAP status 400)",
+        "it uses CURVE, and this peer has no keys (set curve_key and curve_server_key)")]
+
+
 def test_unauthorized_dispatcher_cannot_register_and_logs_why_once(keys, curve_broker, caplog):
     caplog.set_level(logging.ERROR, logger="cauldron_proto.dispatcher")
     config = config_for(curve_broker, curve_server_key=keys["broker"][0], curve_key=keys["stranger"][1])

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import logging
 import signal
 import socket
 import sys
 import threading
+import time
 import types
 
 import zmq
@@ -24,6 +26,9 @@ from .process import BrokerProcess, daemon
 from .sockets import BrokerError, is_wildcard
 from ..config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
 from ..security import broker_curve, peer_curve
+from ..security.handshake import HandshakeWatch
+
+log = logging.getLogger("cauldron_proto.broker")
 
 __all__ = ["BrokerProcess", "DaemonFlagOrLauncher", "check", "configured", "daemon", "default_configuration",
            "from_config", "serve", "serve_until_signalled", "setup", "sub", "thread"]
@@ -67,7 +72,10 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
     """True if a broker answers an inquiry at ``address`` (default: the configured ``broker``).
 
     Waits at most ``timeout`` seconds; the REQ socket is closed with linger 0 whatever happens.
-    With ``curve_server_key`` (and ``curve_key``) configured, the inquiry goes over CURVE.
+    With ``curve_server_key`` (and ``curve_key``) configured, the inquiry goes over CURVE. A
+    broker that refuses the connection in its handshake (a CURVE key it does not authorize,
+    CURVE on one side only) is False at once, with a warning on the
+    ``cauldron_proto.broker`` logger saying why.
     """
     cfg = configured(cls, config)
     if address is None:
@@ -76,8 +84,9 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
         return False  # no broker can be reached at a port left unspecified
     curve = peer_curve(cfg)
     sock = (ctx if ctx is not None else zmq.Context.instance()).socket(zmq.REQ)
+    sock.linger = 0
+    watch = HandshakeWatch(sock, curve is not None)
     try:
-        sock.linger = 0
         if curve is not None:
             curve.client_socket(sock)
         try:
@@ -86,14 +95,25 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
             raise ConfigError(f"cannot connect to a broker at {address!r}: {zmq.strerror(exc.errno)}") from None
         inquiry = Message.new(Direction.UBQ, command="check")
         sock.send_multipart(encode(inquiry), zmq.NOBLOCK)
-        if not sock.poll(timeout * 1000):
-            return False
-        answer = decode(sock.recv_multipart())
-        return answer.payload == Text.BROKER_ALIVE and answer.identifier == inquiry.identifier
+        poller = zmq.Poller()
+        watch.register(poller)
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = dict(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
+            if sock in ready:
+                answer = decode(sock.recv_multipart())
+                return answer.payload == Text.BROKER_ALIVE and answer.identifier == inquiry.identifier
+            if watch.socket in ready:
+                refused = [failure for failure in watch.read()[1] if failure.permanent]
+                if refused:
+                    log.warning("the broker at %s refused the connection: %s", address, refused[0].reason)
+                    return False
+            if time.monotonic() >= deadline:
+                return False
     except (zmq.Again, RemoteProtocolError):
         return False
     finally:
-        sock.close(linger=0)
+        watch.close()  # its monitor, then the REQ socket
 
 
 @contextlib.contextmanager
