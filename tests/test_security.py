@@ -196,13 +196,19 @@ def test_unauthorized_dispatcher_cannot_register_and_logs_why_once(keys, curve_b
      f"the handshake broke the ZMTP protocol (libzmq error {zmq.PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND:#x})", True),
     (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, 32, True,
      "the CURVE handshake failed (is curve_server_key the broker's public key?)", False),
+    (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, 32, False,  # often a CURVE broker, before the mechanisms compare
+     "the broker dropped the handshake (if it uses CURVE, set curve_key and curve_server_key)", False),
 ])
 def test_a_handshake_failure_says_what_the_broker_refused(event, value, curve, reason, permanent):
     assert handshake_failure(event, value, curve) == HandshakeFailure(reason, permanent)
 
 
+def test_a_handshake_failure_is_told_as_a_refusal_only_when_libzmq_gives_up():
+    assert HandshakeFailure("why", True).describe("tcp://b:1") == "the broker at tcp://b:1 refused the connection: why"
+    assert HandshakeFailure("why", False).describe("tcp://b:1") == "a handshake with the broker at tcp://b:1 failed: why"
+
+
 def test_events_that_are_no_refusal_mean_nothing():
-    assert handshake_failure(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, 32, False) is None  # a plain connection dropped
     assert handshake_failure(zmq.EVENT_HANDSHAKE_SUCCEEDED, 0, True) is None
     assert handshake_failure(zmq.EVENT_DISCONNECTED, 0, True) is None
 

@@ -222,8 +222,7 @@ class Service:
             if failure is None:
                 continue
             if failure.reason != self.handshake_failure:  # at INFO: BrokerRefusedError tells the user
-                self.log.info("%s: the broker at %s refused the connection: %s", self.name, self.settings.broker,
-                              failure.reason)
+                self.log.info("%s: %s", self.name, failure.describe(self.settings.broker))
             self.handshake_failure = failure.reason
             if failure.permanent:
                 self._refused(failure.reason)

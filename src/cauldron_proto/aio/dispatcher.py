@@ -180,9 +180,9 @@ class Dispatcher(KeywordTable):
                 self._logged = None
             if failure is not None and failure.reason != self._logged:
                 self._logged = failure.reason
-                self.log.error("%s: the broker at %s refused the connection: %s (trying again every %g s)",
-                               self.dispatcher, self.settings.broker, failure.reason,
-                               self.registration.welcome_wait)
+                self.log.log(logging.ERROR if failure.permanent else logging.WARNING,
+                             "%s: %s (trying again every %g s)", self.dispatcher,
+                             failure.describe(self.settings.broker), self.registration.welcome_wait)
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()

@@ -179,8 +179,7 @@ class ClientIO(IOThread):
         for failure in failures:
             if failure.reason != self._logged:  # at INFO: the requests' BrokerRefusedError tells the user
                 self._logged = failure.reason
-                self.log.info("%s: the broker at %s refused the connection: %s", self.core.name, self.broker,
-                              failure.reason)
+                self.log.info("%s: %s", self.core.name, failure.describe(self.broker))
             if failure.permanent:
                 self._refused(failure.reason)
                 return

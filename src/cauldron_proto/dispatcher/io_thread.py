@@ -125,9 +125,9 @@ class DispatcherIO(IOThread):
         for failure in failures:
             if failure.reason != self._logged:
                 self._logged = failure.reason
-                self.log.error("%s: the broker at %s refused the connection: %s (trying again every %g s)",
-                               self.service.dispatcher, self.service.settings.broker, failure.reason,
-                               self.registration.welcome_wait)
+                self.log.log(logging.ERROR if failure.permanent else logging.WARNING,
+                             "%s: %s (trying again every %g s)", self.service.dispatcher,
+                             failure.describe(self.service.settings.broker), self.registration.welcome_wait)
 
     def _received(self, frames: list[bytes]) -> None:
         try:

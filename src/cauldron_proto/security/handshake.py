@@ -9,10 +9,11 @@ peer sees nothing but timeouts. :class:`HandshakeWatch` reads the socket's monit
   gives the connection up for good (it does not reconnect): ``permanent``.
 - ``HANDSHAKE_FAILED_PROTOCOL``: the two sides disagree on the security mechanism (CURVE on
   one side only) or broke ZMTP. Given up for good too: ``permanent``.
-- ``HANDSHAKE_FAILED_NO_DETAIL`` on a CURVE socket: the broker dropped the handshake, most
-  often because the peer's ``curve_server_key`` is not the broker's public key. libzmq
-  reconnects and tries again, so it is not permanent. On a plain socket it is ordinary
-  connection trouble (a broker stopping mid-handshake) and means nothing here.
+- ``HANDSHAKE_FAILED_NO_DETAIL``: the broker dropped the handshake. On a CURVE socket that is
+  most often a ``curve_server_key`` that is not the broker's public key. On a plain socket it
+  is often a CURVE broker closing the connection before the mechanisms were compared (seen
+  between processes: a few such attempts, then ``HANDSHAKE_FAILED_PROTOCOL``), or a broker
+  stopping mid-handshake. libzmq reconnects and tries again, so it is not permanent.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ class HandshakeFailure:
     reason: str
     permanent: bool
 
+    def describe(self, broker: str) -> str:
+        """The line to log: a refusal (permanent), or a failed handshake libzmq tries again."""
+        if self.permanent:
+            return f"the broker at {broker} refused the connection: {self.reason}"
+        return f"a handshake with the broker at {broker} failed: {self.reason}"
+
 
 def handshake_failure(event: int, value: int, curve: bool) -> Optional[HandshakeFailure]:
     """What monitor ``event`` (with its ``value``) means for a peer (``curve``: it has CURVE
@@ -53,8 +60,10 @@ def handshake_failure(event: int, value: int, curve: bool) -> Optional[Handshake
         else:
             reason = f"the handshake broke the ZMTP protocol (libzmq error {value:#x})"
         return HandshakeFailure(reason, True)
-    if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and curve:
-        return HandshakeFailure("the CURVE handshake failed (is curve_server_key the broker's public key?)", False)
+    if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        return HandshakeFailure("the CURVE handshake failed (is curve_server_key the broker's public key?)" if curve
+                                else "the broker dropped the handshake (if it uses CURVE, set curve_key and "
+                                     "curve_server_key)", False)
     return None
 
 
