@@ -30,6 +30,7 @@ import time
 import zmq
 
 from ..protocol import BLANK, ENVELOPE_SIZE, Direction, RemoteProtocolError, decode
+from .core.stats import LogLimit
 from .sockets import Relay, fast_send, user_id
 from ..security.policy import PolicyFile
 
@@ -56,7 +57,7 @@ class PolicyRelay(Relay):
         self._rules = policy.current()
         self._looked_at = clock()
         self._decisions: dict[tuple[str, bytes], bool] = {}
-        self._logged: dict[tuple[str, bytes], float] = {}
+        self._log_limit = LogLimit(_LOG_INTERVAL)  # per (key, service)
         super().__init__(xsub, xpub)
 
     def _run(self, xsub, xpub, control) -> None:
@@ -139,10 +140,7 @@ class PolicyRelay(Relay):
     def _refuse(self, user: str, service: bytes, frames, why: str) -> None:
         self.refused += 1
         now, key = self._clock(), (user, service)
-        if now - self._logged.get(key, -_LOG_INTERVAL) >= _LOG_INTERVAL and _log.isEnabledFor(logging.WARNING):
-            if len(self._logged) >= 4096:
-                self._logged.clear()
-            self._logged[key] = now
+        if _log.isEnabledFor(logging.WARNING) and self._log_limit.due(key, now):
             _log.warning("broadcast for %r from key %r not relayed: %s (%d frames)",
                          service.decode("utf-8", "replace"), user, why, len(frames))
 

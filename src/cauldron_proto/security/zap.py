@@ -33,6 +33,7 @@ import zmq.auth
 from zmq.auth.base import Authenticator
 from zmq.utils import z85
 
+from ..broker.core.stats import LogLimit
 from ..config import ConfigError
 
 __all__ = ["ANY_KEY", "KeyRing", "REFUSAL_LOG_INTERVAL", "register", "unregister"]
@@ -41,7 +42,6 @@ __all__ = ["ANY_KEY", "KeyRing", "REFUSAL_LOG_INTERVAL", "register", "unregister
 ANY_KEY = "*"
 #: Seconds between two log lines about the same refused key.
 REFUSAL_LOG_INTERVAL = 60.0
-_REMEMBERED = 1024  # refused keys remembered for the rate limit (then forgotten all at once)
 
 log = logging.getLogger("cauldron_proto.security")
 
@@ -103,7 +103,7 @@ class _Authenticator(Authenticator):
         self.rings: dict[str, KeyRing] = {}
         self.pipe: Optional[zmq.Socket] = None
         self.thread: Optional[threading.Thread] = None
-        self._told: dict[tuple[str, bytes], float] = {}  # (domain, refused key) -> when logged
+        self._log_limit = LogLimit(REFUSAL_LOG_INTERVAL, bound=1024)  # per (domain, refused key)
 
     def handle_zap_message(self, msg: list[bytes]):
         self._note_refusal(msg)
@@ -118,15 +118,10 @@ class _Authenticator(Authenticator):
         key = z85.encode(msg[6])
         if ring is None or ring.name(key) is not None:
             return
-        now = time.monotonic()
-        told = self._told.get((domain, key))
-        if told is not None and now - told < REFUSAL_LOG_INTERVAL:
-            return
-        if len(self._told) >= _REMEMBERED:
-            self._told.clear()
-        self._told[(domain, key)] = now
-        log.warning("refused a CURVE connection from %s: its key %s is not in %s",
-                    msg[3].decode("utf-8", "replace") or "an unknown address", key.decode("ascii"), ring.location)
+        if log.isEnabledFor(logging.WARNING) and self._log_limit.due((domain, key), time.monotonic()):
+            log.warning("refused a CURVE connection from %s: its key %s is not in %s",
+                        msg[3].decode("utf-8", "replace") or "an unknown address", key.decode("ascii"),
+                        ring.location)
 
     def curve_user_id(self, client_public_key: bytes) -> str:
         key = z85.encode(client_public_key) if len(client_public_key) == 32 else client_public_key

@@ -33,6 +33,28 @@ class Stats(msgspec.Struct):
     registrations_refused: int = 0  #: welcomes and re-admissions refused by the key rules (CURVE)
 
 
+class LogLimit:
+    """At most one log line per key per ``interval`` seconds of the caller's clock (``now``).
+
+    Keys may come from peers (a reason naming a key, a refused key), so at most ``bound`` are
+    remembered: past that, all are forgotten at once.
+    """
+
+    def __init__(self, interval: float, bound: int = 4096):
+        self.interval, self.bound = interval, bound
+        self._last: dict[object, float] = {}
+
+    def due(self, key: object, now: float) -> bool:
+        """Whether a line of ``key`` may be logged at ``now`` (if so, it counts as logged)."""
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            return False
+        if len(self._last) >= self.bound:
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
 class DropLog:
     """Counts drops by reason and logs them at DEBUG, rate-limited per reason."""
 
@@ -40,7 +62,7 @@ class DropLog:
         self.stats = stats
         self.interval = interval
         self.logger = logger
-        self._last_logged: dict[object, float] = {}
+        self._limit = LogLimit(interval)
         self._unlogged: dict[object, int] = {}
 
     def drop(self, reason: str, now: float, peer: bytes, detail: object = "",
@@ -62,14 +84,11 @@ class DropLog:
         (then count it, and say how many were not logged on the next line of ``reason``)."""
         if not self.logger.isEnabledFor(level):
             return
-        last = self._last_logged.get(reason)
-        if last is not None and now - last < self.interval:
+        if not self._limit.due(reason, now):
+            if len(self._unlogged) >= self._limit.bound:  # reasons may name keys: bounded too
+                self._unlogged.clear()
             self._unlogged[reason] = self._unlogged.get(reason, 0) + 1
             return
-        if len(self._last_logged) >= 4096:  # reasons may name keys: bounded like everything else
-            self._last_logged.clear()
-            self._unlogged.clear()
-        self._last_logged[reason] = now
         skipped = self._unlogged.pop(reason, 0)
         more = f" ({skipped} more since the last line)" if skipped else ""
         self.logger.log(level, text + "%s", *args, more, exc_info=exc_info)
