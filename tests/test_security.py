@@ -20,7 +20,7 @@ from cauldron_proto import ConfigError, Direction, Message, aio, client, dispatc
 from cauldron_proto.broker import ZMQBroker
 from cauldron_proto.cli.keygen import generate, main as keygen_main
 from cauldron_proto.security import BrokerCurve, PeerCurve, broker_curve, load_public_key, peer_curve
-from cauldron_proto.security.handshake import HandshakeFailure, handshake_failure
+from cauldron_proto.security.handshake import HandshakeFailure, TellOnce, handshake_failure
 from cauldron_proto.testing import WAIT, NothingSentError, broker_thread, open_peers, receive, send
 
 from .keyword_helpers import config_for, serving, wait_for
@@ -206,6 +206,15 @@ def test_a_handshake_failure_says_what_the_broker_refused(event, value, curve, r
 def test_a_handshake_failure_is_told_as_a_refusal_only_when_libzmq_gives_up():
     assert HandshakeFailure("why", True).describe("tcp://b:1") == "the broker at tcp://b:1 refused the connection: why"
     assert HandshakeFailure("why", False).describe("tcp://b:1") == "a handshake with the broker at tcp://b:1 failed: why"
+
+
+def test_each_handshake_failure_is_told_once_until_a_success_or_another_reason():
+    told, refused, retried = TellOnce(), HandshakeFailure("no key", True), HandshakeFailure("dropped", False)
+    assert [told.heard(False, refused), told.heard(False, refused), told.heard(False, None)] == [True, False, False]
+    assert told.reason == "no key"
+    assert told.heard(False, retried) and told.reason == "dropped"  # another reason
+    assert not told.heard(True, None) and told.reason is None  # a success
+    assert told.heard(False, retried)
 
 
 def test_events_that_are_no_refusal_mean_nothing():

@@ -126,9 +126,9 @@ from .processes import terminate
 from .protocol import Direction, Message, Text, decode, encode, kinds
 
 __all__ = ["ANY_LOOPBACK", "ANY_TCP", "BrokerCommandProcess", "ChildProcess", "NothingReceivedError",
-           "NothingSentError", "PeerSockets", "UnexpectedMessageError", "WAIT", "answer_heartbeat", "answer_request", "ask", "broker_command",
-           "broker_process", "broker_thread", "config_for", "dispatcher_answer", "inproc_addresses", "open_peers",
-           "receive", "register_dispatcher", "send"]
+           "NothingSentError", "PeerSockets", "UnexpectedMessageError", "WAIT", "answer_heartbeat", "answer_request",
+           "ask", "broker_command", "broker_process", "broker_thread", "config_for", "dispatcher_answer",
+           "inproc_addresses", "open_peers", "receive", "register_dispatcher", "send"]
 
 ANY_TCP = "tcp://127.0.0.1:*"
 ANY_LOOPBACK = "tcp://localhost:*"

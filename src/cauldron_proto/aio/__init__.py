@@ -17,8 +17,9 @@ They are thin layers over the threaded helpers' I/O-free cores (the client's
 :class:`~cauldron_proto.dispatcher.Registration` and answers), so they speak the protocol
 exactly as those do and raise the same errors (``client.RequestTimeoutError``,
 ``client.DispatcherError``, ``client.DispatcherTimeoutError``,
-``client.UnknownKeywordError``, ``client.ShutDownError``, ``client.BrokerRefusedError``). They run in a loop someone else
-owns (a notebook, a RunEngine): nothing here calls ``asyncio.run`` or starts a thread.
+``client.UnknownKeywordError``, ``client.ShutDownError``, ``client.BrokerRefusedError``).
+They run in a loop someone else owns (a notebook, a RunEngine): nothing here calls
+``asyncio.run`` or starts a thread.
 """
 
 from ..client.core import KeywordInfo, KeywordValue

@@ -38,10 +38,10 @@ import zmq.asyncio
 
 from ..protocol import Message, encode
 from ..client.core import ClientCore, KeywordInfo, Pending, Procedure, T, received, topics_for
-from ..client.errors import BrokerRefusedError, DispatcherError
+from ..client.errors import DispatcherError
 from ..config import ConfigLike
 from ..peer import HelperSettings, ShutDownError
-from ..security.handshake import HandshakeWatch
+from ..security.handshake import HandshakeWatch, TellOnce
 from ._zmq import async_context, batch
 from .keyword import END, Feed, Keyword, Monitor
 
@@ -85,8 +85,7 @@ class Service:
         self._dealer: Optional[zmq.asyncio.Socket] = None
         self._watch: Optional[HandshakeWatch] = None
         self._connection_tasks: list[asyncio.Task] = []  # the DEALER's reader and its handshake watch
-        #: why the last handshake with the broker failed (None once one succeeds)
-        self.handshake_failure: Optional[str] = None
+        self._told = TellOnce()  # the handshake failures logged
         self._sub: Optional[zmq.asyncio.Socket] = None
         self._tasks: list[asyncio.Task] = []
         self._pending: Pending[asyncio.Future] = Pending()
@@ -177,6 +176,11 @@ class Service:
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
 
+    @property
+    def handshake_failure(self) -> Optional[str]:
+        """Why the last handshake with the broker failed; None once one succeeds."""
+        return self._told.reason
+
     # Requests --------------------------------------------------------------------------
     async def run(self, procedure: Procedure[T], timeout: Optional[float] = None) -> T:
         """Run a core procedure: send each request it yields and await its reply (at most
@@ -206,8 +210,7 @@ class Service:
         except TimeoutError:
             raise self.core.timeout_error(request, wait, self.handshake_failure) from None
         except _Refused as refused:
-            raise BrokerRefusedError(self.name, request.keyword, request.command or "", self.settings.broker,
-                                     refused.reason) from None
+            raise self.core.refused_error(request, refused.reason) from None
         finally:
             if not sent.done():
                 sent.cancel()  # not sent in time: never send it later
@@ -217,14 +220,9 @@ class Service:
         """Read the DEALER's handshake monitor until the broker refuses the connection for good."""
         while True:
             succeeded, failure = watch.outcome(await watch.socket.recv_multipart())
-            if succeeded:
-                self.handshake_failure = None
-            if failure is None:
-                continue
-            if failure.reason != self.handshake_failure:  # at INFO: BrokerRefusedError tells the user
+            if self._told.heard(succeeded, failure):  # at INFO: BrokerRefusedError tells the user
                 self.log.info("%s: %s", self.name, failure.describe(self.settings.broker))
-            self.handshake_failure = failure.reason
-            if failure.permanent:
+            if failure is not None and failure.permanent:
                 self._refused(failure.reason)
                 return
 

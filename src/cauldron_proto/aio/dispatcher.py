@@ -41,7 +41,7 @@ from ..dispatcher.core.registration import Registration
 from ..dispatcher.service import default_dispatcher_name
 from ..dispatcher.core.steps import run_async
 from ..peer import HelperSettings
-from ..security.handshake import HandshakeWatch
+from ..security.handshake import HandshakeWatch, TellOnce
 from ._zmq import async_context, batch, send_now
 
 __all__ = ["Dispatcher"]
@@ -85,7 +85,7 @@ class Dispatcher(KeywordTable):
         self._dealer: Optional[zmq.asyncio.Socket] = None
         self._watch: Optional[HandshakeWatch] = None
         self._watching: Optional[asyncio.Task] = None  # the task reading the DEALER's handshake monitor
-        self._logged: Optional[str] = None  # the last handshake failure logged
+        self._told = TellOnce()  # the handshake failures logged
         self._pub: Optional[zmq.asyncio.Socket] = None
         self._generation = 0
         self._serving: Optional[asyncio.Task] = None
@@ -176,10 +176,7 @@ class Dispatcher(KeywordTable):
         """Log why the broker refuses the connection (once, until a success or another reason)."""
         while True:
             succeeded, failure = watch.outcome(await watch.socket.recv_multipart())
-            if succeeded:
-                self._logged = None
-            if failure is not None and failure.reason != self._logged:
-                self._logged = failure.reason
+            if self._told.heard(succeeded, failure):
                 self.log.log(logging.ERROR if failure.permanent else logging.WARNING,
                              "%s: %s (trying again every %g s)", self.dispatcher,
                              failure.describe(self.settings.broker), self.registration.welcome_wait)

@@ -104,7 +104,7 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
                 answer = decode(sock.recv_multipart())
                 return answer.payload == Text.BROKER_ALIVE and answer.identifier == inquiry.identifier
             if watch.socket in ready:
-                refused = [failure for failure in watch.read()[1] if failure.permanent]
+                refused = [failure for _, failure in watch.read() if failure is not None and failure.permanent]
                 if refused:
                     log.warning("the broker at %s refused the connection: %s", address, refused[0].reason)
                     return False

@@ -32,7 +32,8 @@ from ..protocol import FAIL, Command, Direction, Message, RemoteProtocolError, T
 from ..protocol.payloads import (PayloadError, decode_address, decode_ktl_type, decode_list, decode_units,
                                    decode_yesno)
 from ..ktl import UNKNOWN_KEYWORD, KTLValueError, enumerator_name, enumerators, from_ascii, to_ascii
-from .errors import DispatcherError, DispatcherTimeoutError, RequestTimeoutError, UnknownKeywordError
+from .errors import (BrokerRefusedError, DispatcherError, DispatcherTimeoutError, RequestTimeoutError,
+                     UnknownKeywordError)
 
 __all__ = ["ClientCore", "KeywordState", "KeywordValue", "KeywordInfo", "Pending", "Procedure",
            "is_broadcast_for", "topics_for", "received"]
@@ -201,6 +202,10 @@ class ClientCore:
         if reply.payload is FAIL and reply.command not in _FAIL_ALLOWED:
             raise DispatcherError(self.name, keyword, reply.command or "", "no usable answer")
         return reply
+
+    def refused_error(self, request: Message, reason: str) -> BrokerRefusedError:
+        """The error for ``request`` when the broker refused the connection (``reason``: why)."""
+        return BrokerRefusedError(self.name, request.keyword, request.command or "", self.broker, reason)
 
     def timeout_error(self, request: Message, wait: float, handshake: Optional[str] = None) -> RequestTimeoutError:
         """The error for ``request`` unanswered after ``wait`` seconds (``handshake``: why the

@@ -31,9 +31,8 @@ import zmq
 from ..protocol import Message, encode
 from ..peer import IOThread, ShutDownError
 from ..security import PeerCurve
-from ..security.handshake import HandshakeWatch
+from ..security.handshake import HandshakeWatch, TellOnce
 from .core import ClientCore, Pending, is_broadcast_for, received, topics_for
-from .errors import BrokerRefusedError
 
 __all__ = ["ClientIO", "is_broadcast_for", "topics_for"]
 
@@ -63,8 +62,7 @@ class ClientIO(IOThread):
         self.dealer: Optional[zmq.Socket] = None
         self.sub: Optional[zmq.Socket] = None
         self._watch: Optional[HandshakeWatch] = None
-        #: the last handshake failure logged (logged again only after a success or another reason)
-        self._logged: Optional[str] = None
+        self._told = TellOnce()  # the handshake failures logged
         self._pending: Pending[_Slot] = Pending()
         self._lock = threading.Lock()
 
@@ -82,13 +80,13 @@ class ClientIO(IOThread):
         if slot.error is not None:
             raise slot.error
         if slot.refusal is not None:
-            raise BrokerRefusedError(self.core.name, message.keyword, message.command, self.broker, slot.refusal)
+            raise self.core.refused_error(message, slot.refusal)
         return slot.message
 
     @property
     def handshake_failure(self) -> Optional[str]:
         """Why the last handshake with the broker failed; None once one succeeds."""
-        return self._logged
+        return self._told.reason
 
     def subscribe(self, address: str, topics: Iterable[bytes]) -> None:
         """Connect the SUB socket to ``address`` (once) and subscribe to ``topics``."""
@@ -171,16 +169,12 @@ class ClientIO(IOThread):
         slot.event.set()
 
     def _handshakes(self) -> None:
-        succeeded, failures = self._watch.read()
-        if succeeded:
-            if self._logged is not None:
+        for succeeded, failure in self._watch.read():
+            if succeeded and self._told.reason is not None:
                 self.log.info("%s: connected to the broker at %s", self.core.name, self.broker)
-            self._logged = None
-        for failure in failures:
-            if failure.reason != self._logged:  # at INFO: the requests' BrokerRefusedError tells the user
-                self._logged = failure.reason
+            if self._told.heard(succeeded, failure):  # at INFO: the requests' BrokerRefusedError tells the user
                 self.log.info("%s: %s", self.core.name, failure.describe(self.broker))
-            if failure.permanent:
+            if failure is not None and failure.permanent:
                 self._refused(failure.reason)
                 return
 

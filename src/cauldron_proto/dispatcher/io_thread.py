@@ -25,7 +25,7 @@ import zmq
 
 from ..protocol import Direction, Message, RemoteProtocolError, decode, encode
 from ..peer import IOThread
-from ..security.handshake import HandshakeWatch
+from ..security.handshake import HandshakeWatch, TellOnce
 from .core.registration import Registration
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class DispatcherIO(IOThread):
         self.dealer: zmq.Socket | None = None
         self.pub: zmq.Socket | None = None
         self._watch: HandshakeWatch | None = None
-        self._logged: str | None = None  # the last handshake failure logged
+        self._told = TellOnce()  # the handshake failures logged
 
     # Sockets ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -119,12 +119,8 @@ class DispatcherIO(IOThread):
             self._received(frames)
 
     def _handshakes(self) -> None:
-        succeeded, failures = self._watch.read()
-        if succeeded:
-            self._logged = None
-        for failure in failures:
-            if failure.reason != self._logged:
-                self._logged = failure.reason
+        for succeeded, failure in self._watch.read():
+            if self._told.heard(succeeded, failure):
                 self.log.log(logging.ERROR if failure.permanent else logging.WARNING,
                              "%s: %s (trying again every %g s)", self.service.dispatcher,
                              failure.describe(self.service.settings.broker), self.registration.welcome_wait)

@@ -24,7 +24,7 @@ from typing import Optional
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-__all__ = ["HandshakeFailure", "HandshakeWatch", "handshake_failure"]
+__all__ = ["HandshakeFailure", "HandshakeWatch", "TellOnce", "handshake_failure"]
 
 _EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
@@ -67,6 +67,25 @@ def handshake_failure(event: int, value: int, curve: bool) -> Optional[Handshake
     return None
 
 
+class TellOnce:
+    """Which handshake failure a helper has told: each is told once, and again only after a
+    handshake succeeds or for another reason. It outlives the sockets it hears about (a
+    dispatcher refused on every new socket logs one line)."""
+
+    def __init__(self) -> None:
+        #: why the last handshake failed; None once one succeeds
+        self.reason: Optional[str] = None
+
+    def heard(self, succeeded: bool, failure: Optional[HandshakeFailure]) -> bool:
+        """Take one handshake outcome; True when ``failure`` is one to tell."""
+        if succeeded:
+            self.reason = None
+        if failure is None or failure.reason == self.reason:
+            return False
+        self.reason = failure.reason
+        return True
+
+
 class HandshakeWatch:
     """The monitor of ``sock`` (a socket to the broker), for its handshake events.
 
@@ -89,19 +108,14 @@ class HandshakeWatch:
         return (event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED,
                 handshake_failure(event["event"], event["value"], self.curve))
 
-    def read(self) -> tuple[bool, list[HandshakeFailure]]:
-        """The events waiting now on a plain socket: (whether a handshake succeeded, the
-        failures, in order)."""
-        succeeded, failures = False, []
+    def read(self) -> list[tuple[bool, Optional[HandshakeFailure]]]:
+        """The outcomes of the events waiting now on a plain socket, in order."""
+        outcomes = []
         while True:
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+                outcomes.append(self.outcome(self.socket.recv_multipart(zmq.NOBLOCK)))
             except zmq.Again:
-                return succeeded, failures
-            done, failure = self.outcome(frames)
-            succeeded = succeeded or done
-            if failure is not None:
-                failures.append(failure)
+                return outcomes
 
     def register(self, poller: zmq.Poller) -> None:
         """Poll the watched socket and its monitor for POLLIN."""
