@@ -19,11 +19,14 @@ from cauldron_proto.testing import inproc_addresses
 
 
 @contextmanager
-def hand_broker(*, name: str = "hand-broker", timeout: float = 1.0, heartbeat: bool = True, lookup=None):
-    """A broker prepared in the calling thread (inproc, global context), driven by ``respond()``."""
+def hand_broker(*, name: str = "hand-broker", timeout: float = 1.0, heartbeat: bool = True, lookup=None,
+                **limits: int):
+    """A broker prepared in the calling thread (inproc, global context), driven by ``respond()``;
+    ``limits``: limits other than the defaults (``max_frames=3``)."""
     a = inproc_addresses()
     broker = ZMQBroker(name, a["broker"], a["subscribe"], a["publish"], lookup or a["subscribe"], timeout=timeout,
                        heartbeat=heartbeat)
+    broker.limits = broker.limits.replace(**limits)
     broker.prepare()
     try:
         yield broker

@@ -11,6 +11,7 @@ import zmq
 
 from cauldron_proto import ConfigError, ZMQBroker
 from cauldron_proto.broker import DEFAULT_MAX_MESSAGE_SIZE
+from cauldron_proto.broker.core.limits import Limits
 from cauldron_proto.broker.sockets import connect_form, is_wildcard
 from cauldron_proto.testing import ANY_TCP, broker_thread, open_peers
 
@@ -31,7 +32,8 @@ def test_from_config_none_uses_the_spec_defaults():
     assert broker.sub_address == f"tcp://{LOOPBACK}:6512"  # XSUB: config key publish
     assert broker.mon_address == "tcp://localhost:6511" == broker.core.lookup_address
     assert (broker.timeout, broker.heartbeat) == (5.0, True)
-    assert broker.max_message_size == DEFAULT_MAX_MESSAGE_SIZE == 16 * 1024 * 1024
+    assert broker.max_message_size == DEFAULT_MAX_MESSAGE_SIZE == 1024 * 1024
+    assert broker.limits == Limits()
     assert not broker.is_alive() and broker.endpoints == {}
 
 

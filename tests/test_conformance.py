@@ -18,11 +18,13 @@ from cauldron_proto.broker.core import BrokerCore
 from .conftest import golden
 
 CASES = load_cases()
-# Texts no portable case can reach: a limit of our broker (10,000 requests in flight at one
-# dispatcher), not protocol behaviour; the routing core's own tests cover it.
-#: Texts no case can hold: the key rules' refusals need CURVE connections, which the suite's
-#: peers do not make (tests/test_broker_core_keys.py and tests/test_security_keys.py hold them).
-UNREACHABLE_TEXTS = {"dispatcher_busy", "dispatcher_owned_by_another_key", "key_may_not_serve"}
+#: Texts no portable case can reach: the limits of our broker (10,000 requests in flight at one
+#: dispatcher, the size of a message, a dispatcher's queue, a closed connection seen at once),
+#: not protocol behaviour; tests/test_broker_limits.py and the routing core's tests hold them.
+#: And texts no case can hold: the key rules' refusals need CURVE connections, which the
+#: suite's peers do not make (tests/test_broker_core_keys.py and tests/test_security_keys.py).
+UNREACHABLE_TEXTS = {"dispatcher_busy", "over_limit", "dispatcher_not_reading", "dispatcher_gone",
+                     "name_held", "dispatcher_owned_by_another_key", "key_may_not_serve"}
 PUBSUB = {c.id for c in CASES if any(p.socket in ("SUB", "PUB") for p in c.peers.values())}
 
 

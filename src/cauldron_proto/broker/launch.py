@@ -25,6 +25,7 @@ from .. import config as _config
 from .process import BrokerProcess, daemon
 from .sockets import BrokerError, is_wildcard
 from ..config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
+from .core.limits import LIMIT_KEYS, Limits
 from ..security import broker_curve, peer_curve
 from ..security.handshake import HandshakeWatch
 
@@ -55,14 +56,18 @@ def from_config(cls, config, name="ConfiguredBroker"):
     """A broker (not started) from a configuration: an INI path, a ConfigParser or None.
 
     Binds follow the configuration rules (``bind_address``); ``lookup`` answers the
-    ``subscribe`` address as written; ``timeout``, ``heartbeat``, ``max_message_size`` apply.
+    ``subscribe`` address as written; ``timeout``, ``heartbeat`` and the limits (``max_*``) apply.
     """
     cfg = configured(cls, config)
     connect = {key: _config.address(cfg, key) for key in _ADDRESS_KEYS}
     broker = cls(name, bind_address(connect["broker"]), bind_address(connect["subscribe"]),
                  bind_address(connect["publish"]), connect["subscribe"],
                  timeout=get_float(cfg, "timeout"), heartbeat=get_bool(cfg, "heartbeat"))
-    broker.max_message_size = get_int(cfg, "max_message_size")
+    values = {key: get_int(cfg, key) for key in LIMIT_KEYS}
+    for key, value in values.items():
+        if value < 1:
+            raise ConfigError(f"[zmq] {key} = {value!r} is not a positive whole number (a limit)")
+    broker.limits = Limits(**values)
     broker.security = broker_curve(cfg)  # CURVE (curve_secret_key, curve_authorized), or None
     broker.configured_as(connect)
     return broker

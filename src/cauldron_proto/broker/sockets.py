@@ -19,13 +19,14 @@ import zmq
 from ..config import TCP_ADDRESS
 
 __all__ = ["BATCH", "FLUSH", "BindError", "BrokerError", "BrokerSockets", "connect_form", "is_wildcard",
-           "drain", "fast_send", "poke", "Relay", "transmit", "transmit_all", "user_id"]
+           "drain", "fast_send", "poke", "Relay", "transmit_all", "user_id"]
 
 BATCH = 1000
 FLUSH = 32
 LARGE = 65536  # bytes: frames this large are sent without copying (pyzmq's own copy threshold)
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
+_GONE = zmq.EHOSTUNREACH  # a ROUTER_MANDATORY send to a routing id with no connection
 _ANY_HOST = {"*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]", "[::0]": "[::1]"}
 
 
@@ -88,22 +89,18 @@ def user_id(frame) -> str:
         return ""
 
 
-def transmit(send, frames) -> None:
-    """Send a multipart message without blocking (dropped, as ROUTER and XPUB do, if it cannot go)."""
-    try:
-        for frame in frames[:-1]:
-            send(frame, _MORE)
-        send(frames[-1], _NOBLOCK)
-    except zmq.Again:
-        pass
+def transmit_all(send, messages) -> list[tuple[list[bytes], bool]] | None:
+    """Send each multipart message of ``messages`` without blocking; what could not go.
 
-
-def transmit_all(send, messages) -> None:
-    """Send each multipart message of ``messages`` without blocking (as :func:`transmit`).
+    On a ROUTER with ROUTER_MANDATORY (the broker's), a message to a peer whose queue is full
+    or whose connection is gone raises on its first frame, so nothing of it is sent: it comes
+    back as ``(frames, gone)`` (``gone``: the connection is closed; else the peer is not
+    reading). None when everything went (the usual case: no list is made).
 
     A message whose next-to-last frame (a protocol message's payload) is LARGE bytes or more
     is sent without copying its large frames (ZMQ holds a reference to the bytes instead).
     """
+    failed = None
     for frames in messages:
         try:
             if len(frames[-2]) < LARGE:
@@ -113,8 +110,11 @@ def transmit_all(send, messages) -> None:
                 for frame in frames[:-1]:
                     send(frame, _MORE, len(frame) < LARGE)
             send(frames[-1], _NOBLOCK)
-        except zmq.Again:
-            pass
+        except zmq.ZMQError as exc:  # zmq.Again (queue full) is one too
+            if failed is None:
+                failed = []
+            failed.append((frames, exc.errno == _GONE))
+    return failed
 
 
 class Relay:

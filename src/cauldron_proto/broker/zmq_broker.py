@@ -44,21 +44,23 @@ import zmq
 from . import launch
 from ..protocol import ENVELOPE_SIZE, FRAME_NAMES, Direction, Text, encode
 from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
-                             host_of, is_wildcard, poke, transmit, transmit_all, user_id)
+                             host_of, is_wildcard, poke, transmit_all, user_id)
 from .core import BrokerCore
+from .core.limits import Limits
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
 
-DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024  # bytes; the `max_message_size` config key
+DEFAULT_MAX_MESSAGE_SIZE = Limits().max_message_size  # bytes; the `max_message_size` config key
 #: Pending tcp connections a bound socket queues (ZMQ's default, 100, makes the 101st of a
 #: burst of clients connecting at once wait about 1 s for the kernel to retry its SYN).
 LISTEN_BACKLOG = 1024
-#: Messages a peer's ROUTER queue holds beyond the core's requests in flight (heartbeats, replies).
-ROUTER_QUEUE_MARGIN = 1024
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: cheaper than the enum
 _DIRECTION_AT = FRAME_NAMES.index("direction") - ENVELOPE_SIZE  # where a message's direction frame is
 _DBQ = Direction.DBQ.encode("ascii")  # the direction of every registration (welcome, ready, heartbeat answer)
 _log = logging.getLogger("cauldron_proto.broker")
+#: Frames of a message over a limit larger than this are not kept (read as blank): enough for
+#: any routing id (255 bytes) and name, so the core can still answer a request over the size.
+_KEPT_FRAME = 4096
 
 
 class ZMQBroker(threading.Thread):
@@ -71,7 +73,6 @@ class ZMQBroker(threading.Thread):
     """
 
     daemon = launch.DaemonFlagOrLauncher()  # class: daemon(config, daemon); instance: the flag
-    max_message_size = DEFAULT_MAX_MESSAGE_SIZE
     #: CURVE for the ROUTER, XPUB and XSUB (a :class:`~cauldron_proto.security.BrokerCurve`, or
     #: None): set before ``start()``/``prepare()``; ``from_config`` sets it from the config.
     security = None
@@ -110,6 +111,25 @@ class ZMQBroker(threading.Thread):
     thread = classmethod(launch.thread)
 
     @property
+    def limits(self) -> Limits:
+        """The broker's limits (:class:`~cauldron_proto.broker.core.limits.Limits`); set them before
+        ``start()``/``prepare()`` (the sockets take theirs when they bind; the core at once)."""
+        return self.core.limits
+
+    @limits.setter
+    def limits(self, value: Limits) -> None:
+        self.core.limits = value
+
+    @property
+    def max_message_size(self) -> int:
+        """The largest message in bytes the ROUTER takes (the ``max_message_size`` limit)."""
+        return self.core.limits.max_message_size
+
+    @max_message_size.setter
+    def max_message_size(self, value: int) -> None:
+        self.limits = self.limits.replace(max_message_size=int(value))
+
+    @property
     def services(self):
         """The services by upper-cased name: live read-only views (see ``routing.views``)."""
         return self.core.views(time.monotonic)
@@ -133,12 +153,18 @@ class ZMQBroker(threading.Thread):
         sock.linger = 0
         if self.security is not None and mode.upper() in ("ROUTER", "XPUB", "XSUB"):
             self.security.server_socket(sock)  # before bind: a CURVE server, its keys checked by ZAP
+        limits = self.limits
         if mode.upper() == "ROUTER":
-            sock.maxmsgsize = int(self.max_message_size)
-            # ZMQ drops, silently, what a ROUTER sends to a peer whose queue is full (default
-            # 1,000 messages). The core holds at most max_in_flight requests per dispatcher and
-            # answers the rest itself, so a queue that deep never drops a forwarded request.
-            sock.sndhwm = self.core.max_in_flight + ROUTER_QUEUE_MARGIN
+            sock.maxmsgsize = limits.max_message_size  # a larger frame: its peer is disconnected
+            # A send to a peer whose queue is full (max_queued_messages), or whose connection is
+            # gone, raises instead of vanishing: the serve loop answers a request it could not
+            # forward (core.undelivered) and counts the rest.
+            sock.sndhwm = limits.max_queued_messages
+            sock.router_mandatory = 1
+        elif mode.upper() == "XSUB":
+            sock.maxmsgsize = limits.max_broadcast_size  # a larger frame: its publisher is disconnected
+        elif mode.upper() == "XPUB":
+            sock.sndhwm = limits.max_queued_broadcasts  # toward a subscriber that does not read
         sock.backlog = LISTEN_BACKLOG
         try:
             sock.bind(address)
@@ -211,10 +237,7 @@ class ZMQBroker(threading.Thread):
             self._stop_requested.set()
             return
         if s.router in ready:
-            if self.security is None:
-                self._serve_router(s.router, batch)
-            else:
-                self._serve_router_keyed(s.router, batch)
+            self._serve_router(s.router, batch)
         deadline = self.core.next_deadline()
         if deadline is not None and deadline <= time.monotonic():
             self.cleanup(s.router)
@@ -222,54 +245,71 @@ class ZMQBroker(threading.Thread):
     def _serve_router(self, router, batch: int) -> None:
         """The messages waiting on the ROUTER (at most ``batch``) through the core; their answers out.
 
-        The hot path: frames are read once, as bytes. The answers to the first message go out
-        at once (an unloaded broker adds no wait); after that, every FLUSH messages and when the
-        ROUTER is empty, so a burst of sends wakes the ZMQ I/O thread once, not once per message.
-        """
-        handle, clock, recv, send = self.core.handle, time.monotonic, router.recv, fast_send(router)
-        pending: list[list[bytes]] = []
-        for count in range(batch):
-            try:
-                frame = recv(_NOBLOCK, False)
-            except zmq.Again:
-                break
-            peer, frames = frame.bytes, []  # a ROUTER message starts with the sender's routing id
-            while frame.more:
-                frame = recv(_NOBLOCK, False)
-                frames.append(frame.bytes)
-            pending += handle(peer, frames, clock())
-            if count % FLUSH == 0:
-                transmit_all(send, pending)
-                pending = []
-        transmit_all(send, pending)
+        The hot path: frames are read once, as bytes, and counted against ``max_frames`` and
+        ``max_message_size`` as they come; a message over either goes to :meth:`_over_limit`.
+        With CURVE (``security``) each message goes to the core with the key name of the
+        connection it came by (the ZAP User-Id on its frames), for the core's key rules; with
+        a ``curve_dispatchers`` policy, the core's rules are brought up to date (the file looked
+        at, read again if it changed) before each DBQ, the direction of every registration.
 
-    def _serve_router_keyed(self, router, batch: int) -> None:
-        """``_serve_router`` under CURVE: each message goes to the core with the key name of the
-        connection it came by (the ZAP User-Id on its frames), for the core's key rules.
-
-        With a policy, the core's rules are brought up to date (the file looked at, read again
-        if it changed) before each DBQ, the direction of every registration: the core itself
-        reads no file.
+        The answers to the first message go out at once (an unloaded broker adds no wait);
+        after that, every FLUSH messages and when the ROUTER is empty, so a burst of sends wakes
+        the ZMQ I/O thread once, not once per message.
         """
-        core, policy = self.core, self.security.policy
+        core = self.core
         handle, clock, recv, send = core.handle, time.monotonic, router.recv, fast_send(router)
+        keyed = self.security is not None
+        policy = self.security.policy if keyed else None
+        max_frames, max_size = core.limits.max_frames, core.limits.max_message_size
         pending: list[list[bytes]] = []
         for count in range(batch):
             try:
                 frame = recv(_NOBLOCK, False)
             except zmq.Again:
                 break
-            peer, frames, key = frame.bytes, [], user_id(frame)
+            peer, frames, size = frame.bytes, [], 0  # a ROUTER message starts with the sender's routing id
+            key = user_id(frame) if keyed else None
             while frame.more:
                 frame = recv(_NOBLOCK, False)
-                frames.append(frame.bytes)
-            if policy is not None and len(frames) >= ENVELOPE_SIZE and frames[_DIRECTION_AT] == _DBQ:
-                core.policy = policy.current()
-            pending += handle(peer, frames, clock(), key)
+                data = frame.bytes
+                size += len(data)
+                if size > max_size or len(frames) >= max_frames:
+                    pending += self._over_limit(router, peer, frames, data, frame, size, clock())
+                    break
+                frames.append(data)
+            else:
+                if policy is not None and len(frames) >= ENVELOPE_SIZE and frames[_DIRECTION_AT] == _DBQ:
+                    core.policy = policy.current()
+                pending += handle(peer, frames, clock(), key)
             if count % FLUSH == 0:
-                transmit_all(send, pending)
+                self._transmit(send, pending)
                 pending = []
-        transmit_all(send, pending)
+        self._transmit(send, pending)
+
+    def _over_limit(self, router, peer: bytes, frames: list[bytes], data: bytes, frame, size: int,
+                    now: float) -> list[list[bytes]]:
+        """A message over ``max_frames`` or ``max_message_size``, read up to ``frame`` (whose
+        bytes are ``data``): the rest is read and discarded, and the core answers it if it can
+        (a request over the size: an error naming the limit) or counts it dropped."""
+        max_frames = self.core.limits.max_frames
+        kept = [f if len(f) <= _KEPT_FRAME else b"" for f in frames]
+        kept.append(data if len(data) <= _KEPT_FRAME else b"")
+        count, recv = len(kept), router.recv
+        while frame.more:  # the rest is counted; none of it is kept past max_frames
+            frame = recv(_NOBLOCK, False)
+            size, count = size + len(frame), count + 1
+            if count <= max_frames:
+                kept.append(frame.bytes if len(frame) <= _KEPT_FRAME else b"")
+        return self.core.over_limit(peer, kept if count <= max_frames else None, size, count, now)
+
+    def _transmit(self, send, messages: list[list[bytes]]) -> None:
+        """Send ``messages``; the core answers what could not go (a request for a dispatcher
+        that is gone or not reading) and counts the rest; those answers are sent once."""
+        failed = transmit_all(send, messages)
+        if failed:
+            failed = transmit_all(send, self.core.undelivered(failed, time.monotonic()))
+            if failed:  # answers to clients that are gone or not reading: counted, nothing more
+                self.core.undelivered(failed, time.monotonic())
 
     def wake_on(self, sock) -> None:
         """After ``prepare()``: poll ``sock`` too (a non-blocking ``socket.socket``, e.g. the read end of
@@ -278,12 +318,11 @@ class ZMQBroker(threading.Thread):
 
     def cleanup(self, socket):
         """Run the core's timers (heartbeats, expiry, fan-out deadlines); send their output on ``socket``."""
-        for out in self.core.tick(time.monotonic()):
-            transmit(socket.send, out)
+        self._transmit(socket.send, self.core.tick(time.monotonic()))
 
     def respond_inquiry(self, message, socket):
         """Answer an inquiry ``message`` (as received, with its routing prefix) on ``socket``."""
-        socket.send_multipart(encode(message.reply(Text.BROKER_ALIVE)), zmq.NOBLOCK)
+        transmit_all(socket.send, [encode(message.reply(Text.BROKER_ALIVE))])
 
     def run(self):
         """Prepare, then respond until stopped; sockets are closed on the way out.

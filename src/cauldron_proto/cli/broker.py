@@ -2,7 +2,8 @@
 
     cauldron-broker [-c CONFIG] [--router ADDR] [--publish ADDR] [--subscribe ADDR]
                     [--lookup ADDR] [--timeout SECONDS] [--no-heartbeat]
-                    [--curve-secret-key FILE --curve-authorized DIR [--curve-dispatchers FILE]] [-v]
+                    [--curve-secret-key FILE --curve-authorized DIR [--curve-dispatchers FILE]]
+                    [--max-message-size N] [--max-frames N] ... (one flag per limit) [-v]
 
 Prints one line per bound socket (its real endpoint, a wildcard port resolved), then serves.
 Exit status: 0 after SIGINT/SIGTERM, 1 when the configuration is unusable or a bind fails
@@ -15,10 +16,12 @@ import argparse
 import logging
 import sys
 
-from . import positive_seconds
+from . import positive_integer, positive_seconds
 from ..broker import BrokerError, ZMQBroker
 from ..broker.launch import serve_until_signalled
+from ..broker.core.limits import LIMIT_KEYS
 from ..config import ConfigError, read_configuration
+from ..protocol import CONFIG_KEYS
 
 PROG = "cauldron-broker"
 _ROLES = (  # (config key, socket type, who connects)
@@ -54,6 +57,11 @@ def parser() -> argparse.ArgumentParser:
                         "(lines 'KEY: SERVICE ...', globs allowed); keys not named are clients only, and "
                         "broadcasts are relayed only from keys allowed to serve their service "
                         "(config key curve_dispatchers)")
+    limits = p.add_argument_group("limits", "every resource a peer can make the broker hold has a bound "
+                                            "(config keys of the same name; defaults in brackets)")
+    for key in LIMIT_KEYS:
+        limits.add_argument("--" + key.replace("_", "-"), metavar="N", type=positive_integer, dest=key,
+                            help=f"{CONFIG_KEYS[key].description.removeprefix('limit: ')} [{CONFIG_KEYS[key].default}]")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
     return p
 
@@ -70,9 +78,10 @@ def configure(args: argparse.Namespace) -> ZMQBroker:
     if args.no_heartbeat:
         section["heartbeat"] = "no"
     for key, value in (("curve_secret_key", args.curve_secret_key), ("curve_authorized", args.curve_authorized),
-                       ("curve_dispatchers", args.curve_dispatchers)):
+                       ("curve_dispatchers", args.curve_dispatchers),
+                       *((key, getattr(args, key)) for key in LIMIT_KEYS)):
         if value is not None:
-            section[key] = value
+            section[key] = str(value)
     broker = ZMQBroker.from_config(cfg, name=PROG)
     if args.lookup is not None:
         broker.mon_address = broker.core.lookup_address = args.lookup

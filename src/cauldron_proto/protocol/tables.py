@@ -263,6 +263,14 @@ class Text:
     NO_HANDLER = 'The broker does not handle {direction} messages'
     #: CDE to a request for a dispatcher that already has the broker's limit of requests in flight (so memory stays bounded when a dispatcher stops answering) (sent by the broker)
     DISPATCHER_BUSY = "Dispatcher '{dispatcher}' has {count} requests in flight; try again later"
+    #: error reply to a request that breaks one of the broker's limits (a message over max_message_size, a welcome past max_dispatchers, max_dispatchers_per_connection or max_name_length), naming the limit and its value (sent by the broker)
+    OVER_LIMIT = "{what}: over the broker's limit {limit} = {value}"
+    #: CDE to a request the broker could not queue to its dispatcher (the dispatcher's queue is at max_queued_messages) (sent by the broker)
+    DISPATCHER_NOT_READING = "Dispatcher '{dispatcher}' is not reading: {count} messages queued to it; try again later"
+    #: CDE to a request the broker could not forward because its dispatcher's connection is closed (without waiting for the dispatcher to expire) (sent by the broker)
+    DISPATCHER_GONE = "Dispatcher '{dispatcher}' of '{service}' has gone: its connection is closed"
+    #: DBE to a welcome for a name registered at another connection whose dispatcher answered the heartbeat the welcome made the broker send it (within T): a live holder keeps its name (sent by the broker)
+    NAME_HELD = "Dispatcher '{dispatcher}' of '{service}' is served by a live dispatcher on another connection, which answered the broker's heartbeat; not registered"
     #: a dispatcher's error reply to a command it does not know (sent by the dispatcher)
     BAD_COMMAND = "Bad command '{command}'!"
     #: a dispatcher's error reply to a command about a keyword it does not have (sent by the dispatcher)
@@ -291,6 +299,10 @@ TEXTS = {
     'malformed_request': Text.MALFORMED_REQUEST,
     'no_handler': Text.NO_HANDLER,
     'dispatcher_busy': Text.DISPATCHER_BUSY,
+    'over_limit': Text.OVER_LIMIT,
+    'dispatcher_not_reading': Text.DISPATCHER_NOT_READING,
+    'dispatcher_gone': Text.DISPATCHER_GONE,
+    'name_held': Text.NAME_HELD,
     'bad_command': Text.BAD_COMMAND,
     'unknown_keyword': Text.UNKNOWN_KEYWORD,
     'write_refused': Text.WRITE_REFUSED,
@@ -318,7 +330,20 @@ CONFIG_KEYS = {
     'heartbeat': ConfigKey('heartbeat', 'yes', 'boolean', 'whether the broker sends heartbeats and expires silent dispatchers'),
     'autobroker': ConfigKey('autobroker', 'no', 'boolean', 'a dispatcher that finds no broker may start one'),
     'pool': ConfigKey('pool', '8', 'integer', 'dispatcher worker threads'),
-    'max_message_size': ConfigKey('max_message_size', '16777216', 'integer', "the largest frame in bytes the broker's ROUTER accepts (16 MiB); a peer that sends a larger one is disconnected"),
+    'max_message_size': ConfigKey('max_message_size', '1048576', 'integer', ("limit: the largest message in bytes (all its frames) the broker takes on its ROUTER (1 MiB); a larger frame disconnects its peer (ZMQ's MAXMSGSIZE), a larger message of smaller frames is dropped "
+ '(a request is answered with an error naming the limit)')),
+    'max_frames': ConfigKey('max_frames', '16', 'integer', 'limit: frames in one message on the ROUTER (7 envelope frames and up to 9 routing frames); a message with more is dropped'),
+    'max_queued_messages': ConfigKey('max_queued_messages', '1000', 'integer', ("limit: messages the ROUTER queues toward one peer that is not reading (ZMQ's SNDHWM); past it a message to that peer is dropped and counted, and a request forwarded to a dispatcher that is not "
+ 'reading is answered with an error at once')),
+    'max_in_flight': ConfigKey('max_in_flight', '10000', 'integer', 'limit: requests in flight at one dispatcher; more are answered with an error at once (a fan-out skips that dispatcher)'),
+    'max_dispatchers': ConfigKey('max_dispatchers', '10000', 'integer', 'limit: dispatchers registered at the broker in all; a welcome past it is refused with an error naming the limit'),
+    'max_dispatchers_per_connection': ConfigKey('max_dispatchers_per_connection', '100', 'integer', 'limit: dispatchers registered from one connection (routing id); a welcome past it is refused with an error naming the limit'),
+    'max_keywords_per_dispatcher': ConfigKey('max_keywords_per_dispatcher', '20000', 'integer', 'limit: keyword owners (and identify answers) the broker learns from one dispatcher; past it its answers are still relayed but not learned'),
+    'max_keywords': ConfigKey('max_keywords', '250000', 'integer', 'limit: keyword owners (and identify answers) the broker learns from all dispatchers; past it answers are still relayed but not learned'),
+    'max_name_length': ConfigKey('max_name_length', '128', 'integer', 'limit: characters in a service, dispatcher or keyword name the broker registers or learns; a welcome with a longer name is refused with an error naming the limit, a longer keyword is not learned'),
+    'max_broadcast_size': ConfigKey('max_broadcast_size', '262144', 'integer', 'limit: the largest broadcast in bytes (all its frames) the broker relays (256 KiB); a larger frame disconnects its publisher, a larger broadcast of smaller frames is dropped'),
+    'max_queued_broadcasts': ConfigKey('max_queued_broadcasts', '1000', 'integer', "limit: broadcasts the XPUB queues toward one subscriber that is not reading (ZMQ's SNDHWM); past it broadcasts to that subscriber are dropped"),
+    'max_subscriptions': ConfigKey('max_subscriptions', '100000', 'integer', "limit: distinct subscriptions the broker's XPUB holds for all subscribers; a subscription past it is not applied, counted and logged"),
     'curve_secret_key': ConfigKey('curve_secret_key', '', 'path', "broker: its CURVE secret key file (NAME.key_secret, from cauldron-keygen); when set, the broker's ROUTER, XSUB and XPUB accept only CURVE peers whose key is authorized (empty: no CURVE)"),
     'curve_authorized': ConfigKey('curve_authorized', '', 'path', 'broker: a folder of the public key files (NAME.key) of the peers allowed to connect, read again when it changes; * accepts any key (encrypted, not authenticated)'),
     'curve_dispatchers': ConfigKey('curve_dispatchers', '', 'path', ('broker, with CURVE: a policy file naming, per key name (a file stem in curve_authorized), the services whose dispatchers it may register (names or globs), read again when it changes; keys not '

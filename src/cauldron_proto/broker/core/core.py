@@ -83,6 +83,7 @@ from typing import Callable, Sequence
 from ...protocol import Command, Direction, Kind, Message, RemoteProtocolError, Text, check_kind, decode, salvage
 from .answers import DELIMITER, Out, answer, to_client
 from .fanouts import FanOuts
+from .limits import Limits
 from .keys import KeyRules, ServicePolicy
 from .owners import LearnedOwners
 from .registry import DispatcherRecord, Registry
@@ -91,6 +92,14 @@ from .stats import DropLog, Stats, log
 from .views import ServicesView, ServiceView
 
 __all__ = ["BrokerCore"]
+
+#: The longest routing id ZMQ gives or accepts: a prefix frame longer than this is no route.
+MAX_ROUTING_ID = 255
+
+
+def _routable(prefix: Sequence[bytes]) -> bool:
+    """Whether ``prefix`` could be a route back: every frame short enough to be a routing id."""
+    return all(len(frame) <= MAX_ROUTING_ID for frame in prefix)
 
 Handler = Callable[["BrokerCore", bytes, Message, float, "str | None"], Out]
 
@@ -109,7 +118,7 @@ class BrokerCore:
 
     def __init__(self, lookup_address: str, *, timeout: float = 1.0, heartbeat: bool = True,
                  fanout_timeout: float = 10.0, name: str = "broker", owner_retention: float = 86_400.0,
-                 max_retained: int = 1024):
+                 max_retained: int = 1024, limits: Limits | None = None):
         self.lookup_address = lookup_address  #: what ``lookup`` answers (settable)
         self.name = name
         self.stats = Stats()
@@ -123,6 +132,7 @@ class BrokerCore:
         self.now = 0.0  #: the ``now`` of the last call
         self._deadline: float | None = None
         self._deadline_stale = False
+        self.limits = limits if limits is not None else Limits()
 
     # -- settings, read where their owner keeps them ------------------------------------------
 
@@ -140,14 +150,25 @@ class BrokerCore:
         return self.fanouts.timeout
 
     @property
+    def limits(self) -> Limits:
+        """The limits the core keeps (:class:`~cauldron_proto.broker.core.limits.Limits`). Settable."""
+        return self._limits
+
+    @limits.setter
+    def limits(self, value: Limits) -> None:
+        self._limits = value
+        self.requests.max_in_flight = value.max_in_flight
+        self.registry.limits = self.owners.limits = value
+
+    @property
     def max_in_flight(self) -> int:
         """Requests in flight one dispatcher may have; more are answered ``Dispatcher 'X' has N
         requests in flight; try again later`` at once (a fan-out skips it). Settable."""
-        return self.requests.max_in_flight
+        return self._limits.max_in_flight
 
     @max_in_flight.setter
     def max_in_flight(self, value: int) -> None:
-        self.requests.max_in_flight = value
+        self.limits = self._limits.replace(max_in_flight=int(value))
 
     @property
     def policy(self) -> ServicePolicy | None:
@@ -196,6 +217,72 @@ class BrokerCore:
             self._internal_error(peer, now)
             out = []
         stats.sent += len(out)
+        return out
+
+    def over_limit(self, peer: bytes, frames: Sequence[bytes] | None, size: int, count: int, now: float) -> Out:
+        """A message the serve loop read over ``max_message_size`` or ``max_frames`` (``size``
+        bytes in ``count`` frames; ``frames``: those kept, larger ones read as blank, or None
+        past ``max_frames``); what to send.
+
+        A request over the size is answered ``<what>: over the broker's limit max_message_size
+        = N``, and a dispatcher's reply over it answers its request with that error; anything
+        else is dropped, counted by the limit's name and logged at WARNING once per interval.
+        """
+        self.now = now
+        self.stats.received += 1
+        limits = self._limits
+        limit = "max_frames" if frames is None else "max_message_size"
+        what = f"a message of {count} frames" if frames is None else f"a message of {size} bytes"
+        text = Text.OVER_LIMIT.format(what=what, limit=limit, value=getattr(limits, limit))
+        out: Out = []
+        salvaged = None if frames is None else salvage(frames)
+        if salvaged is not None and _routable(salvaged.prefix):
+            if salvaged.direction.kind == Kind.QUERY:
+                self.stats.refused += 1
+                out = [answer(peer, salvaged, salvaged.error(text))]
+            elif salvaged.direction in ROUTED_REPLY:
+                out = self._dispatcher_reply(peer, salvaged, now, error=text)
+        self.limited(limit, now, peer, what, answered=bool(out))
+        self.stats.sent += len(out)
+        return out
+
+    def limited(self, limit: str, now: float, peer: bytes, what: str, answered: bool) -> None:
+        """Count a message over ``limit`` (dropped unless ``answered``) and log it at WARNING,
+        at most once per limit per interval."""
+        stats = self.stats
+        stats.limited[limit] = stats.limited.get(limit, 0) + 1
+        if answered:
+            self.drops.note(limit, now, logging.WARNING, "%s: %s from peer %s over the limit %s = %s: answered",
+                            self.name, what, peer.hex(), limit, getattr(self._limits, limit))
+        else:
+            self.drops.drop(limit, now, peer, f"{what}: over the limit {limit} = {getattr(self._limits, limit)}",
+                            level=logging.WARNING)
+
+    def undelivered(self, failed: Sequence[tuple[list[bytes], bool]], now: float) -> Out:
+        """Messages the ROUTER could not queue: ``(frames, gone)``, ``gone`` when the peer's
+        connection is closed, else the peer is not reading (its queue is at
+        ``max_queued_messages``). A request forwarded to a dispatcher is answered at once
+        (``Dispatcher 'X' of 'S' has gone`` or ``Dispatcher 'X' is not reading``; a fan-out
+        counts it unusable); anything else is counted dropped (``peer_gone``,
+        ``peer_not_reading``). What to send."""
+        out: Out = []
+        for frames, gone in failed:
+            found = self.requests.unsent(frames)
+            if found is None:
+                self.drops.drop("peer_gone" if gone else "peer_not_reading", now, frames[0],
+                                level=logging.DEBUG if gone else logging.WARNING)
+                continue
+            record, client, entry = found
+            if entry.fanout is not None:
+                out += self.fanouts.answer(entry.fanout, record, None)
+                continue
+            if gone:
+                text = Text.DISPATCHER_GONE.format(dispatcher=record.name, service=record.service_name)
+            else:
+                text = Text.DISPATCHER_NOT_READING.format(dispatcher=record.name,
+                                                          count=self._limits.max_queued_messages)
+            out.append(to_client(client, entry.request.error(text, dispatcher=record.name)))
+        self.stats.sent += len(out)
         return out
 
     def tick(self, now: float) -> Out:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import msgspec
 
-from ...protocol import BLANK, Command, Direction, Message, Text, encode
+from ...protocol import BLANK, Command, Direction, Message, RemoteProtocolError, Text, decode, encode
 from .answers import Out, answer, to_client
 from .owners import LearnedOwners
 from .registry import NOTHING, DispatcherRecord, Registry
@@ -31,6 +31,8 @@ InFlightKey = tuple[str, bytes, bytes]
 
 #: The replies a dispatcher sends for a client, by the pair their request travelled on.
 ROUTED_REPLY = {Direction.CDP: "CD", Direction.CDE: "CD", Direction.SDP: "SD", Direction.SDE: "SD"}
+#: The requests the broker forwards to a dispatcher, by the pair they travel on.
+ROUTED_REQUEST = {Direction.CDQ: "CD", Direction.SDQ: "SD"}
 
 
 class InFlight(msgspec.Struct, gc=False):
@@ -134,6 +136,27 @@ class Requests:
                 payload = reply.payload if command == Command.IDENTIFY else None
                 self.owners.learn(record.service, keyword, record.name, command, payload)
         return to_client(client, reply)
+
+    def unsent(self, frames: list[bytes]) -> tuple[DispatcherRecord, bytes, InFlight] | None:
+        """The request in flight that ``frames`` (a message the ROUTER could not queue) carried
+        to a dispatcher, no longer in flight: (record, client routing id, entry); else None."""
+        records = self.registry.at(frames[0])
+        if not records or len(frames) < 4 or frames[1] or frames[3]:
+            return None
+        try:
+            message = decode(frames[1:])
+        except RemoteProtocolError:
+            return None
+        pair = ROUTED_REQUEST.get(message.direction)
+        if pair is None:
+            return None
+        key = (pair, frames[2], message.identifier)
+        for record in records.values():
+            table = self.at.get(record)
+            entry = None if table is None else table.pop(key, None)
+            if entry is not None:
+                return record, frames[2], entry
+        return None
 
     # -- fan-out copies, and a dispatcher leaving --------------------------------------------------
 

@@ -31,6 +31,8 @@ class Stats(msgspec.Struct):
     fanouts: int = 0  #: fan-outs answered (merged, by deadline or after expiries)
     cache_hits: int = 0  #: identify fan-outs answered from the cache
     registrations_refused: int = 0  #: welcomes and re-admissions refused by the key rules (CURVE)
+    #: messages, registrations and keywords over each limit, by the limit's name (``max_*``)
+    limited: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class LogLimit:
