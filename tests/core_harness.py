@@ -81,6 +81,12 @@ class Harness:
         self.now += seconds
         return self._sent(self.core.tick(self.now), expect)
 
+    def unsent(self, sent: Sent, *, gone: bool = True,
+               expect: Sequence[tuple[bytes, Matcher]] | None = None) -> list[Sent]:
+        """The ROUTER could not send ``sent``: its peer's connection is closed (``gone``), or
+        its peer is not reading; what the core sends instead."""
+        return self._sent(self.core.undelivered([([sent.to, *encode(sent.message)], gone)], self.now), expect)
+
     def _sent(self, out: list[list[bytes]], expect) -> list[Sent]:
         sent = [Sent(frames[0], decode(frames[1:])) for frames in out]
         if expect is not None:

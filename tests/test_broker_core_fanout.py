@@ -98,7 +98,8 @@ def test_replacement_mid_fanout_counts_as_an_unusable_answer():
     c1, c2 = fan(h, peers, q)
     h.send(b"D1", ds[0].answer(c1, "A"))
     welcome = query("DBQ", "KTEST", dispatcher="disp2", command="welcome")
-    h.send(b"D2NEW", welcome, expect=[(b"C1", q.reply("A", dispatcher="disp1")),
+    [beat] = h.send(b"D2NEW", welcome, expect=[(b"D2", {"command": "heartbeat"})])  # the holder is checked
+    h.unsent(beat, gone=True, expect=[(b"C1", q.reply("A", dispatcher="disp1")),  # its connection is closed
                                       (b"D2NEW", welcome.reply(Text.CONFIRMED))])
     h.send(b"D2", ds[1].answer(c2, "B"), expect=[])
 

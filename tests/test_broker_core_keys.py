@@ -56,12 +56,14 @@ def test_the_refusal_is_answered_at_most_once_per_period_per_socket():
     assert h.core.stats.dropped_by_reason["registration_refused_told_already"] == 1
 
 
-def test_the_same_key_takes_its_name_back_at_once():
+def test_the_same_key_takes_its_name_back_once_the_old_connection_is_closed():
     h = Harness(timeout=1.0)
     h.dispatcher(b"D1", "SECURE", "d1", key="disp")
     in_flight = read(h, b"C")
     assert [s.to for s in in_flight] == [b"D1"]
-    sent = welcome(h, b"D2", "disp")  # the dispatcher restarted: a new socket, the same key
+    [beat] = welcome(h, b"D2", "disp")  # the dispatcher restarted: a new socket, the same key
+    assert (beat.to, beat.message.command) == (b"D1", "heartbeat")  # the holder is checked first
+    sent = h.unsent(beat, gone=True)  # its connection is closed: the name goes at once
     assert [(s.to, s.message.direction, s.message.payload) for s in sent] == [
         (b"C", "CDE", Text.DISPATCHER_REPLACED.format(dispatcher="d1")), (b"D2", "DBP", Text.CONFIRMED)]
     assert [s.to for s in read(h, b"C")] == [b"D2"]
@@ -133,7 +135,8 @@ def test_without_curve_no_key_rule_applies(policy):
     h = Harness(timeout=1.0)
     h.core.policy = policy
     h.dispatcher(b"D1", "SECURE", "d1")
-    sent = welcome(h, b"M", None)
+    welcome(h, b"M", None)  # the holder is checked (a heartbeat); it stays silent for T
+    sent = h.advance(1.0)
     assert [(s.to, s.message.payload) for s in sent] == [(b"M", Text.CONFIRMED)]
     assert h.core.stats.replaced == 1 and h.core.stats.registrations_refused == 0
     assert sent[0].message.prefix == DELIMITER

@@ -209,7 +209,8 @@ def test_reregistration_from_a_new_socket_answers_the_old_sockets_requests():
     welcome = query("DBQ", "KTEST", dispatcher="disp1", command="welcome")
     replaced = Text.DISPATCHER_REPLACED.format(dispatcher="disp1")
     assert replaced == "Dispatcher 'disp1' re-registered before answering"
-    h.send(b"NEW", welcome, expect=[
+    [beat] = h.send(b"NEW", welcome, expect=[(b"OLD", {"direction": "DBP", "command": "heartbeat"})])
+    h.unsent(beat, gone=True, expect=[  # the old socket's connection is closed: the name goes at once
         (b"C1", q1.error(replaced, dispatcher="disp1")),
         (b"C2", q2.error(replaced, dispatcher="disp1")),
         (b"NEW", welcome.reply(Text.CONFIRMED)),
@@ -219,6 +220,49 @@ def test_reregistration_from_a_new_socket_answers_the_old_sockets_requests():
     h.send(b"OLD", old.answer(f1), expect=[])
     q3 = query("CDQ", "KTEST", dispatcher="disp1", keyword="A", command="update")
     h.send(b"C1", q3, expect=[forwarded_to(b"NEW", q3.with_dispatcher("disp1"))])
+
+
+def test_a_welcome_for_a_live_holders_name_is_refused_when_the_holder_answers_its_heartbeat():
+    h = Harness(timeout=1.0)
+    holder = h.dispatcher(b"OLD", "KTEST", "disp1")
+    q = query("CDQ", "KTEST", dispatcher="disp1", keyword="A", command="update")
+    [fwd] = h.send(b"C1", q)
+    welcome = query("DBQ", "KTEST", dispatcher="disp1", command="welcome")
+    [beat] = h.send(b"NEW", welcome, expect=[(b"OLD", {"direction": "DBP", "command": "heartbeat"})])
+    h.send(b"NEW", welcome, expect=[])  # the same welcome again waits for the same check
+    held = Text.NAME_HELD.format(dispatcher="disp1", service="KTEST")
+    h.send(b"OLD", holder.beat_answer(beat), expect=[(b"NEW", welcome.error(held))])
+    assert held.startswith("Dispatcher 'disp1' of 'KTEST' is served by a live dispatcher")
+    h.advance(1.5, expect=[(b"OLD", {"command": "heartbeat"})])  # nothing conceded later: the check is over
+    h.send(b"OLD", holder.answer(fwd), expect=[(b"C1", q.reply("42", dispatcher="disp1"))])
+    assert h.core.stats.replaced == 0 and h.core.stats.registrations_refused == 1
+    h.books_are_consistent()
+
+
+def test_a_second_newcomer_while_a_holder_is_checked_is_refused_at_once():
+    h = Harness(timeout=1.0)
+    h.dispatcher(b"OLD", "KTEST", "disp1")
+    welcome = query("DBQ", "KTEST", dispatcher="disp1", command="welcome")
+    h.send(b"NEW", welcome, expect=[(b"OLD", {"command": "heartbeat"})])
+    other = query("DBQ", "KTEST", dispatcher="disp1", command="welcome")
+    h.send(b"THIRD", other, expect=[(b"THIRD", other.error(Text.NAME_HELD.format(dispatcher="disp1",
+                                                                                 service="KTEST")))])
+    h.advance(1.0, expect=[(b"NEW", welcome.reply(Text.CONFIRMED))])
+
+
+def test_after_a_broker_stall_no_dispatcher_expires_before_a_fresh_heartbeat_and_5_t():
+    h = Harness(timeout=1.0)
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    h.now += 10.0  # the broker's loop did not turn for 10 T
+    h.core.resume(h.now)
+    [beat] = h.advance(0.0, expect=[(b"D1", {"command": "heartbeat"})])  # a fresh heartbeat, at once
+    h.advance(4.9)
+    assert h.core.service("KTEST") is not None  # its full 5 T to answer
+    h.send(b"D1", d.beat_answer(beat), expect=[])
+    h.advance(4.9)
+    assert h.core.service("KTEST") is not None
+    h.advance(5.2)
+    assert h.core.service("KTEST") is None  # silent for 5 T after that: expired as ever
 
 
 def test_welcome_again_from_the_same_socket_keeps_its_requests():
@@ -239,7 +283,10 @@ def test_learned_keyword_owner_survives_replacement():
     q = query("CDQ", "KTEST", dispatcher="disp1", keyword="A", command="update")
     [fwd] = h.send(b"C1", q)
     h.send(b"OLD", d.answer(fwd))
-    h.dispatcher(b"NEW", "KTEST", "disp1")
+    welcome = query("DBQ", "KTEST", dispatcher="disp1", command="welcome")
+    h.send(b"NEW", welcome, expect=[(b"OLD", {"direction": "DBP", "command": "heartbeat"})])
+    sent = h.advance(h.core.timeout)  # the old socket is silent for T: the name goes to the new one
+    assert (b"NEW", welcome.reply(Text.CONFIRMED)) in [(s.to, s.message) for s in sent]
     by_keyword = query("CDQ", "KTEST", keyword="A", command="update")
     h.send(b"C1", by_keyword, expect=[forwarded_to(b"NEW", by_keyword.with_dispatcher("disp1"))])
 

@@ -228,7 +228,12 @@ def test_views_are_read_only_and_follow_a_dispatcher_to_its_new_socket(broker, p
         service.keywords["K"] = "disp"  # type: ignore[index]
     second = req(peers, broker, b"second")
     second.send_multipart(encode(query(direction=Direction.DBQ, dispatcher="disp", command="welcome")))
-    broker.respond()
+    # The holder is sent a heartbeat first; a REQ socket waiting to send never reads it, so the
+    # name moves once T (1 s) has passed without an answer (respond() waits for that deadline).
+    for _ in range(5):
+        broker.respond()
+        if second.poll(0):
+            break
     assert get(second).payload == "confirmed"
     assert (view.id, view.active, view.alive) == (b"second", 1, True)
     assert list(service.dispatchers) == ["disp"]

@@ -72,19 +72,20 @@ def test_a_hijacking_welcome_is_refused_and_the_same_key_takes_its_name_back(key
             with client.Service("SECURE", key_config(broker, keys, "alice"), timeout=WAIT) as svc:
                 assert svc["VALUE"].read() == "real"
             assert broker.core.stats.registrations_refused == 1 and broker.core.stats.replaced == 0
-            # the dispatcher restarted (a new socket), the same key: its name back at once
             view = broker.get_service("SECURE").dispatchers["d1"]
             first = view.id
-            restarted = peer(peers, keys, "disp", zmq.DEALER, address)
-            register_dispatcher(restarted, "SECURE", "d1")
-            assert view.id != first and view.alive
-            assert broker.core.stats.replaced == 1 and broker.core.stats.expired == 0
-            alice = peer(peers, keys, "alice", zmq.DEALER, address)
-            read = Message.new(Direction.CDQ, service="SECURE", dispatcher="d1", keyword="VALUE", command="update")
-            send(alice, read)
-            answer_request(restarted, "d1", "restarted")
-            assert receive(alice).payload == "restarted"
-            assert type(broker.relay) is Relay  # no policy: broadcasts still relayed in C
+        # the dispatcher restarted (its old connection closed; a new socket), the same key: its
+        # name back at once (the heartbeat the welcome makes the broker send the holder cannot go)
+        restarted = peer(peers, keys, "disp", zmq.DEALER, address)
+        register_dispatcher(restarted, "SECURE", "d1")
+        assert view.id != first and view.alive
+        assert broker.core.stats.replaced == 1 and broker.core.stats.expired == 0
+        alice = peer(peers, keys, "alice", zmq.DEALER, address)
+        read = Message.new(Direction.CDQ, service="SECURE", dispatcher="d1", keyword="VALUE", command="update")
+        send(alice, read)
+        answer_request(restarted, "d1", "restarted")
+        assert receive(alice).payload == "restarted"
+        assert type(broker.relay) is Relay  # no policy: broadcasts still relayed in C
 
 
 def test_a_policy_decides_who_registers_and_clients_are_still_served(keys, context):

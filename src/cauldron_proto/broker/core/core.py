@@ -203,7 +203,7 @@ class BrokerCore:
             if not retired:
                 registry = self.registry
                 if peer in registry.by_peer:
-                    registry.seen(peer, now)
+                    retired = registry.seen(peer, now)  # refusals of welcomes waiting on it, if any
             try:
                 message = decode(frames)
             except RemoteProtocolError as exc:
@@ -267,6 +267,8 @@ class BrokerCore:
         ``peer_not_reading``). What to send."""
         out: Out = []
         for frames, gone in failed:
+            if gone and self.registry.challenges:  # a holder whose name is waited on has gone
+                out += self._conceded(self.registry.holder_gone(frames[0], now), now)
             found = self.requests.unsent(frames)
             if found is None:
                 self.drops.drop("peer_gone" if gone else "peer_not_reading", now, frames[0],
@@ -290,6 +292,8 @@ class BrokerCore:
         self.now = now
         out: Out = []
         try:
+            if self.registry.challenges:  # first: a newcomer silent since its welcome may expire below
+                out += self._conceded(self.registry.checks_due(now), now)
             for record, beat in self.registry.due(now):
                 if beat is None:
                     out += self._expire(record, now)
@@ -301,6 +305,27 @@ class BrokerCore:
         except Exception:  # noqa: BLE001
             self._internal_error(b"", now)
         self.stats.sent += len(out)
+        return out
+
+    def resume(self, now: float) -> None:
+        """The caller's loop did not turn for longer than T (the broker process was stopped or
+        starved): every dispatcher gets a fresh heartbeat and its full 5 T before it may expire
+        (a broker's stall is not the dispatchers' fault)."""
+        self.now = now
+        self.registry.grace(now)
+        self._deadline_stale = True
+        log.warning("%s: the broker did not run for a while; every dispatcher gets a fresh heartbeat and 5 T",
+                    self.name)
+
+    def _conceded(self, conceded: list[tuple[DispatcherRecord | None, Out]], now: float) -> Out:
+        """Welcomes that took a name whose holder did not answer: the holder's requests in
+        flight are answered (it was replaced), then the confirmations."""
+        out: Out = []
+        for replaced, sent in conceded:
+            if replaced is not None:
+                out += self._retire(replaced, Text.DISPATCHER_REPLACED.format(dispatcher=replaced.name), now)
+            out += sent
+        self._deadline_stale = True
         return out
 
     def next_deadline(self) -> float | None:

@@ -18,8 +18,12 @@ from typing import Iterator, Mapping
 from ...protocol import Command, LocalProtocolError, Message, Text, encode, kinds
 from .answers import OncePerPeriod, Out, answer
 from .keys import KeyRules
+from .limits import Limits
 from .stats import DropLog, Stats, log
 
+
+#: A dispatcher silent for this many heartbeat periods (T) is expired.
+EXPIRY_MULTIPLE = 5
 
 #: What a look-up of nothing gives: empty, and nobody can add to it (shared by the core's parts).
 NOTHING: Mapping = MappingProxyType({})
@@ -50,7 +54,7 @@ class DispatcherRecord:
 
     def seen(self, now: float, timeout: float) -> None:
         """Something arrived from this dispatcher: it is alive for 5 T more, idle from now."""
-        self.expire_at = now + 5 * timeout
+        self.expire_at = now + EXPIRY_MULTIPLE * timeout
         self.next_beat_at = now + timeout
 
     def sent(self, identifier: bytes) -> None:
@@ -69,6 +73,23 @@ class DispatcherRecord:
         return f"<Dispatcher {self.service}/{self.name} at {self.peer.hex()}>"
 
 
+class Challenge:
+    """A welcome for a name another connection holds, waiting for the holder to show it is alive.
+
+    The holder was sent a heartbeat; any message from its socket before ``deadline`` (T) keeps
+    it the name and the newcomer is refused; silence (or its connection found closed) gives the
+    name to the newcomer.
+    """
+
+    __slots__ = ("holder", "peer", "welcome", "key", "since", "deadline")
+
+    def __init__(self, holder: DispatcherRecord, peer: bytes, welcome: Message, key: str | None, now: float,
+                 timeout: float):
+        self.holder, self.peer, self.welcome, self.key = holder, peer, welcome, key
+        self.since = now  #: when the welcome came (the newcomer's last sign of life)
+        self.deadline = now + timeout
+
+
 class Registry:
     """The dispatcher records, their registration and their liveness (see the module docstring).
 
@@ -84,6 +105,10 @@ class Registry:
         self.name = name  #: the broker's name, in log lines
         self.services: dict[str, dict[str, DispatcherRecord]] = {}
         self.by_peer: dict[bytes, dict[tuple[str, str], DispatcherRecord]] = {}
+        self.count = 0  #: records registered, in all
+        #: welcomes for held names, by the holder's (service key, name), waiting on the holder
+        self.challenges: dict[tuple[str, str], Challenge] = {}
+        self.limits = Limits()  #: the broker's limits (the core sets them)
         self._told_to_welcome = OncePerPeriod(self.timeout)
 
     # -- looking up --------------------------------------------------------------------
@@ -107,21 +132,26 @@ class Registry:
             yield from dispatchers.values()
 
     def deadline(self) -> float | None:
-        """The earliest expiry or heartbeat due (None with heartbeats off or nothing registered)."""
-        heartbeat = self.heartbeat
-        return min((r.deadline(heartbeat) for r in self.records()), default=None) if heartbeat else None
+        """The earliest expiry, heartbeat or name check due (None with heartbeats off or nothing registered)."""
+        if not self.heartbeat:
+            return None
+        due = min((r.deadline(True) for r in self.records()), default=None)
+        checks = min((c.deadline for c in self.challenges.values()), default=None)
+        return checks if due is None else due if checks is None else min(due, checks)
 
     # -- changing ------------------------------------------------------------------------
 
     def add(self, record: DispatcherRecord) -> None:
         self.services.setdefault(record.service, {})[record.name] = record
         self.by_peer.setdefault(record.peer, {})[(record.service, record.name)] = record
+        self.count += 1
 
     def remove(self, record: DispatcherRecord) -> None:
         """Forget ``record`` (its requests in flight are the caller's to answer)."""
         dispatchers = self.services.get(record.service)
         if dispatchers is not None and dispatchers.get(record.name) is record:
             del dispatchers[record.name]
+            self.count -= 1
             if not dispatchers:
                 del self.services[record.service]
         at_peer = self.by_peer.get(record.peer)
@@ -130,38 +160,145 @@ class Registry:
             if not at_peer:
                 del self.by_peer[record.peer]
 
-    def seen(self, peer: bytes, now: float) -> None:
-        """Any message from a registered dispatcher's socket is a sign of life."""
+    def seen(self, peer: bytes, now: float) -> Out:
+        """Any message from a registered dispatcher's socket is a sign of life: a welcome
+        waiting on it for a name it holds is refused (what to send)."""
         at_peer = self.by_peer.get(peer)
-        if at_peer:
-            timeout = self.timeout
-            for record in at_peer.values():
-                record.seen(now, timeout)
+        if not at_peer:
+            return []
+        timeout = self.timeout
+        for record in at_peer.values():
+            record.seen(now, timeout)
+        return self._holder_answered(at_peer, now) if self.challenges else []
 
     # -- what dispatchers send: DBQ ---------------------------------------------------------
 
     def welcome(self, peer: bytes, message: Message, now: float,
                 key: str | None) -> tuple[DispatcherRecord | None, Out]:
-        """Register (service, name) at ``peer``; a new socket replaces the old one.
+        """Register (service, name) at ``peer``; a new socket takes a name whose holder is gone.
 
+        A name held at another socket by a dispatcher not yet expired is not taken at once:
+        the holder is sent a heartbeat, and the welcome waits up to T for it (a
+        :class:`Challenge`; see :meth:`seen`, :meth:`checks_due`, :meth:`holder_gone`).
         Gives (the record replaced, whose requests the caller answers; what to send).
         """
         old = self.get(message.service_key, message.dispatcher)  # type: ignore[arg-type]
-        record, replaced = old, None
-        if old is None or old.peer != peer:
-            refused = self._unsendable(peer, message) or self.keys.refusal(peer, message, old, key, now)
+        if old is not None and old.peer == peer:
+            old.sent(message.identifier)  # type: ignore[arg-type]
+            return None, [answer(peer, message, kinds.confirmed(message))]
+        refused = self._refusal(peer, message, old, key, now)
+        if refused is not None:
+            return None, refused
+        if old is not None and self.heartbeat and now < old.expire_at:
+            return None, self._challenge(old, peer, message, key, now)
+        return self._register(peer, message, now, key, old)
+
+    def _register(self, peer: bytes, message: Message, now: float, key: str | None,
+                  old: DispatcherRecord | None) -> tuple[DispatcherRecord | None, Out]:
+        """Register the welcome's name at ``peer`` (replacing ``old``), alive since ``now``; its confirmation."""
+        record = DispatcherRecord(message.service, message.dispatcher, peer, now, self.timeout, key)  # type: ignore[arg-type]
+        if old is not None:
+            self.remove(old)
+        self.add(record)
+        self.stats.registered += 1
+        if old is not None:
+            self.stats.replaced += 1
+            self._log_event("dispatcher %s/%s moved from %s to %s", record.service, record.name,
+                            old.peer.hex(), peer.hex())
+        else:
+            self._log_event("dispatcher %s/%s registered at %s%s", record.service, record.name, peer.hex(),
+                            "" if key is None else f" (key {key})")
+        record.sent(message.identifier)  # type: ignore[arg-type]
+        return old, [answer(peer, message, kinds.confirmed(message))]
+
+    def _refusal(self, peer: bytes, message: Message, old: DispatcherRecord | None, key: str | None,
+                 now: float) -> Out | None:
+        """What to send for a registration refused (maybe nothing: told already), or None."""
+        for refused in (self._unsendable(peer, message), self.keys.refusal(peer, message, old, key, now)):
             if refused is not None:
-                return None, refused
-            record = DispatcherRecord(message.service, message.dispatcher, peer, now, self.timeout, key)  # type: ignore[arg-type]
-            self.add(record)
-            self.stats.registered += 1
-            if old is not None:
-                self.stats.replaced += 1
-                self._log_event("dispatcher %s/%s moved from %s to %s", record.service, record.name,
-                                old.peer.hex(), peer.hex())
-                replaced = old
-        record.sent(message.identifier)  # type: ignore[union-attr]
-        return replaced, [answer(peer, message, kinds.confirmed(message))]
+                return refused
+        return self._over_limits(peer, message, now)
+
+    def _over_limits(self, peer: bytes, message: Message, now: float) -> Out | None:
+        """The refusal of a registration past ``max_name_length``, ``max_dispatchers`` or
+        ``max_dispatchers_per_connection``; else None."""
+        limits = self.limits
+        names = (message.service or "", message.dispatcher or "")
+        if max(len(name) for name in names) > limits.max_name_length:
+            limit, what = "max_name_length", f"a name of {max(len(n) for n in names)} characters"
+        elif self.count >= limits.max_dispatchers:
+            limit, what = "max_dispatchers", f"dispatcher '{message.dispatcher}' of '{message.service}' not registered"
+        elif len(self.by_peer.get(peer, NOTHING)) >= limits.max_dispatchers_per_connection:
+            limit, what = ("max_dispatchers_per_connection",
+                           f"dispatcher '{message.dispatcher}' of '{message.service}' not registered")
+        else:
+            return None
+        self.stats.registrations_refused += 1
+        self.stats.limited[limit] = self.stats.limited.get(limit, 0) + 1
+        self.drops.note(limit, now, logging.WARNING, "%s: refused %s of %s/%s at %s: over the limit %s = %s",
+                        self.name, message.command, message.service_key, message.dispatcher, peer.hex(), limit,
+                        getattr(limits, limit))
+        text = Text.OVER_LIMIT.format(what=what[0].upper() + what[1:], limit=limit, value=getattr(limits, limit))
+        return [answer(peer, message, message.error(text))]
+
+    # -- a welcome for a held name: the holder is checked first --------------------------------
+
+    def _challenge(self, holder: DispatcherRecord, peer: bytes, message: Message, key: str | None,
+                   now: float) -> Out:
+        """Send the holder a heartbeat; the welcome waits for T (one waiting welcome per name)."""
+        name_key = (holder.service, holder.name)
+        waiting = self.challenges.get(name_key)
+        if waiting is not None:
+            if waiting.peer == peer:  # the same welcome again: its one answer is on its way
+                self.drops.drop("welcome_waits_for_holder", now, peer, message)
+                return []
+            return [self._refuse_challenger(peer, message, holder, now)]
+        self.challenges[name_key] = Challenge(holder, peer, message, key, now, self.timeout)
+        beat = kinds.heartbeat(holder.service_name, holder.name)
+        holder.sent(beat.identifier)
+        self.stats.heartbeats += 1
+        self._log_event("dispatcher %s/%s: a welcome from %s for the name held at %s; checking the holder",
+                        holder.service, holder.name, peer.hex(), holder.peer.hex())
+        return [encode(beat, (holder.peer, b""))]
+
+    def _refuse_challenger(self, peer: bytes, message: Message, holder: DispatcherRecord, now: float) -> list[bytes]:
+        self.stats.registrations_refused += 1
+        self.drops.note(("name_held", holder.service, holder.name), now, logging.WARNING,
+                        "%s: refused the welcome of %s/%s from %s: the name is held by the live dispatcher at %s",
+                        self.name, holder.service, holder.name, peer.hex(), holder.peer.hex())
+        return answer(peer, message, message.error(Text.NAME_HELD.format(dispatcher=holder.name,
+                                                                         service=message.service)))
+
+    def _holder_answered(self, at_peer: Mapping[tuple[str, str], DispatcherRecord], now: float) -> Out:
+        """The holder of names waited on showed it is alive: the waiting welcomes are refused."""
+        out: Out = []
+        for name_key, record in at_peer.items():
+            challenge = self.challenges.get(name_key)
+            if challenge is not None and challenge.holder is record:
+                del self.challenges[name_key]
+                out.append(self._refuse_challenger(challenge.peer, challenge.welcome, record, now))
+        return out
+
+    def checks_due(self, now: float) -> list[tuple[DispatcherRecord | None, Out]]:
+        """The welcomes whose holder stayed silent for T: each takes its name (the record
+        replaced, whose requests the caller answers; the confirmation)."""
+        due = [k for k, c in self.challenges.items() if now >= c.deadline]
+        return [self._concede(self.challenges.pop(name_key), now) for name_key in due]
+
+    def holder_gone(self, peer: bytes, now: float) -> list[tuple[DispatcherRecord | None, Out]]:
+        """The connection of ``peer`` is closed (a send to it failed): welcomes waiting on a
+        name it holds take the name at once."""
+        gone = [k for k, c in self.challenges.items() if c.holder.peer == peer]
+        return [self._concede(self.challenges.pop(name_key), now) for name_key in gone]
+
+    def _concede(self, challenge: Challenge, now: float) -> tuple[DispatcherRecord | None, Out]:
+        holder = challenge.holder
+        current = self.get(holder.service, holder.name)
+        if current is not None and current is not holder:  # another socket registered it meanwhile
+            return None, [self._refuse_challenger(challenge.peer, challenge.welcome, current, now)]
+        self._log_event("dispatcher %s/%s: the holder at %s did not answer; the name goes to %s",
+                        holder.service, holder.name, holder.peer.hex(), challenge.peer.hex())
+        return self._register(challenge.peer, challenge.welcome, challenge.since, challenge.key, current)
 
     def alive(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
         """``ready`` or a heartbeat answer: nothing to send, unless it is a stranger's."""
@@ -185,7 +322,7 @@ class Registry:
         """
         name = message.dispatcher
         if self.get(message.service_key, name) is None:  # type: ignore[arg-type]
-            refused = self._unsendable(peer, message) or self.keys.refusal(peer, message, None, key, now)
+            refused = self._refusal(peer, message, None, key, now)
             if refused is not None:
                 return refused
             record = DispatcherRecord(message.service, name, peer, now, self.timeout, key)  # type: ignore[arg-type]
@@ -219,6 +356,17 @@ class Registry:
         return [answer(peer, message, message.error(Text.UNKNOWN_COMMAND))]
 
     # -- liveness ------------------------------------------------------------------------
+
+    def grace(self, now: float) -> None:
+        """The broker itself was stalled (its loop did not turn for longer than T): no dispatcher
+        is expired before it has had a fresh heartbeat (due now) and its full 5 T to answer it,
+        and a welcome waiting on a holder waits T more."""
+        timeout = self.timeout
+        for record in self.records():
+            record.expire_at = max(record.expire_at, now + EXPIRY_MULTIPLE * timeout)
+            record.next_beat_at = now
+        for challenge in self.challenges.values():
+            challenge.deadline = max(challenge.deadline, now + timeout)
 
     def due(self, now: float) -> list[tuple[DispatcherRecord, list[bytes] | None]]:
         """Each record with something due at ``now``, in registration order: (record, its
