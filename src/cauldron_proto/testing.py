@@ -23,7 +23,7 @@ Brokers
   :class:`~cauldron_proto.broker.ZMQBroker` thread on ephemeral loopback tcp ports
   (``"tcp"``) or fresh inproc addresses (``"inproc"``: peers must use ``broker.context``);
   ``broker.endpoints`` holds the addresses to connect to. ``attributes`` are set on the broker
-  before it starts (e.g. ``max_message_size=1024``). Stopped on exit, even when the body
+  before it starts (e.g. ``max_message_size=1024``; a limit by its name). Stopped on exit, even when the body
   raises; a broker that does not stop raises :class:`~cauldron_proto.broker.BrokerError`.
 - :func:`inproc_addresses` ``(tag="broker")``: fresh ``inproc://`` addresses by config key
   (``broker``, ``publish``, ``subscribe``), unique in this process.
@@ -121,6 +121,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import zmq
 
+from .broker.core.limits import LIMIT_KEYS
 from .broker.zmq_broker import BrokerError, ZMQBroker
 from .processes import terminate
 from .protocol import Direction, Message, Text, decode, encode, kinds
@@ -184,14 +185,18 @@ def broker_thread(transport: str = "tcp", *, name: str = "test-broker", context:
 
     ``broker.endpoints`` holds the real addresses to connect to; inproc peers must use
     ``broker.context`` (the global context unless ``context`` is given). ``attributes`` are
-    set on the broker before it starts (e.g. ``max_message_size=1024``).
+    set on the broker before it starts (e.g. ``max_message_size=1024``); a limit's name sets
+    that limit (``max_frames=10``: ``broker.limits``).
     """
     broker = ZMQBroker(name, *_constructor_addresses(transport, lookup), context=context, timeout=timeout,
                        heartbeat=heartbeat)
     for key, value in attributes.items():
-        if key.startswith("_") or not hasattr(broker, key):
+        if key in LIMIT_KEYS:
+            broker.limits = broker.limits.replace(**{key: value})
+        elif key.startswith("_") or not hasattr(broker, key):
             raise TypeError(f"ZMQBroker has no setting {key!r}")
-        setattr(broker, key, value)
+        else:
+            setattr(broker, key, value)
     broker.daemon = True
     broker.start()  # raises if the broker cannot bind
     try:

@@ -11,6 +11,8 @@ sent ``FLUSH`` messages at a time (see ``ZMQBroker._serve_router``).
 
 from __future__ import annotations
 
+import ctypes
+import os
 import threading
 import uuid
 
@@ -18,7 +20,7 @@ import zmq
 
 from ..config import TCP_ADDRESS
 
-__all__ = ["BATCH", "FLUSH", "BindError", "BrokerError", "BrokerSockets", "connect_form", "is_wildcard",
+__all__ = ["BATCH", "FLUSH", "seed_routing_ids", "BindError", "BrokerError", "BrokerSockets", "connect_form", "is_wildcard",
            "drain", "fast_send", "poke", "Relay", "transmit_all", "user_id"]
 
 BATCH = 1000
@@ -68,6 +70,22 @@ def host_of(addr: str) -> str | None:
     """The host of a tcp address, None for another transport or a wildcard host."""
     match = TCP_ADDRESS.match(addr)
     return None if match is None or match["host"] in _ANY_HOST else match["host"]
+
+
+def seed_routing_ids() -> bool:
+    """Seed libc's ``rand()`` with random bits, so that a ROUTER made after this starts its
+    automatic routing ids (a zero byte and a 32-bit counter) at a value nobody can guess.
+
+    libzmq draws the counter's start from ``rand()``, which nothing seeds: unseeded, every
+    broker process would start at the same value, and a peer could claim the next ids itself
+    (see :mod:`cauldron_proto.broker.core.aliases`). False where libc cannot be reached.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.srand(ctypes.c_uint(int.from_bytes(os.urandom(4), "little")))
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 def fast_send(sock):
@@ -223,12 +241,16 @@ class BrokerSockets:
         # the poller reports a non-zmq socket by its file descriptor: register that, to find it
         self.poller.register(wakeup.fileno(), zmq.POLLIN)
 
-    def poll(self, wait_ms: int | None) -> dict:
-        """Ready sockets, waiting at most ``wait_ms`` (None: ``longest_wait``), never longer."""
+    def waited(self, wait_ms: int | None) -> int | None:
+        """How long a ``poll(wait_ms)`` may wait (ms; None: until a socket is ready)."""
         longest = self.longest_wait
         if wait_ms is None or (longest is not None and longest < wait_ms):
-            wait_ms = longest
-        ready = dict(self.poller.poll(wait_ms))
+            return longest
+        return wait_ms
+
+    def poll(self, wait_ms: int | None) -> dict:
+        """Ready sockets, waiting at most ``wait_ms`` (None: ``longest_wait``), never longer."""
+        ready = dict(self.poller.poll(self.waited(wait_ms)))
         wakeup = self.wakeup
         if wakeup is not None and wakeup.fileno() in ready:
             drain_wakeup(wakeup)  # a signal arrived; its Python handler runs on return

@@ -44,7 +44,7 @@ import zmq
 from . import launch
 from ..protocol import ENVELOPE_SIZE, FRAME_NAMES, Direction, Text, encode
 from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
-                             host_of, is_wildcard, poke, transmit_all, user_id)
+                             host_of, is_wildcard, poke, seed_routing_ids, transmit_all, user_id)
 from .core import BrokerCore
 from .core.limits import Limits
 
@@ -56,10 +56,13 @@ DEFAULT_MAX_MESSAGE_SIZE = Limits().max_message_size  # bytes; the `max_message_
 LISTEN_BACKLOG = 1024
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: cheaper than the enum
 _DIRECTION_AT = FRAME_NAMES.index("direction") - ENVELOPE_SIZE  # where a message's direction frame is
-_DBQ = Direction.DBQ.encode("ascii")  # the direction of every registration (welcome, ready, heartbeat answer)
+_DBQ = Direction.DBQ.encode("ascii")
+#: A stall shorter than this is never one, whatever T (a scheduler's or the garbage collector's
+#: pause is not the broker being stopped).
+STALL_AT_LEAST = 0.5  # the direction of every registration (welcome, ready, heartbeat answer)
 _log = logging.getLogger("cauldron_proto.broker")
-#: Frames of a message over a limit larger than this are not kept (read as blank): enough for
-#: any routing id (255 bytes) and name, so the core can still answer a request over the size.
+#: Frames of a message over a limit larger than this are not kept (None): enough for any
+#: routing id (255 bytes) and name, so the core can still answer a request over the size.
 _KEPT_FRAME = 4096
 
 
@@ -100,6 +103,7 @@ class ZMQBroker(threading.Thread):
         self._stop_requested = threading.Event()
         self._ready = threading.Event()  # set once serving, or once starting failed
         self._control_address = f"inproc://cauldron_proto.broker.control.{uuid.uuid4().hex}"
+        self._turned_at: float | None = None  # in run(): when the last step ended
 
     # Seed classmethods (implemented in launch).
     default_configuration = classmethod(launch.default_configuration)
@@ -149,6 +153,8 @@ class ZMQBroker(threading.Thread):
 
         Raises :class:`BindError` naming the address when the bind fails.
         """
+        if mode.upper() == "ROUTER":
+            seed_routing_ids()  # before the ROUTER is made: its automatic ids start where nobody can guess
         sock = self.context.socket(getattr(zmq, mode.upper()))
         sock.linger = 0
         if self.security is not None and mode.upper() in ("ROUTER", "XPUB", "XSUB"):
@@ -231,7 +237,10 @@ class ZMQBroker(threading.Thread):
         """Poll, serve at most ``batch`` ROUTER messages, run due timers (see ``respond``)."""
         s = self._local.sockets
         deadline = self.core.next_deadline()
-        ready = s.poll(None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1000)))
+        started = time.monotonic()
+        wait = None if deadline is None else max(0, math.ceil((deadline - started) * 1000))
+        ready = s.poll(wait)
+        self._check_stall(started, s.waited(wait))
         if s.control in ready:
             drain(s.control)
             self._stop_requested.set()
@@ -241,6 +250,21 @@ class ZMQBroker(threading.Thread):
         deadline = self.core.next_deadline()
         if deadline is not None and deadline <= time.monotonic():
             self.cleanup(s.router)
+        if self._turned_at is not None:
+            self._turned_at = time.monotonic()
+
+    def _check_stall(self, started: float, waited: int | None) -> None:
+        """After a poll that began at ``started`` and could wait ``waited`` ms: if the broker did
+        not run for longer than T (the poll came back more than T late, or, in ``run()``, more
+        than T passed since the last step), the process was stopped or starved, not the
+        dispatchers silent: the core gives every dispatcher a fresh heartbeat and 5 T."""
+        now = time.monotonic()
+        late = 0.0 if waited is None else now - started - waited / 1000
+        if self._turned_at is not None:
+            late = max(late, started - self._turned_at)
+        if late > max(self.timeout, STALL_AT_LEAST):
+            self.log.warning("the broker did not run for %.1f s (more than T = %s s)", late, self.timeout)
+            self.core.resume(now)
 
     def _serve_router(self, router, batch: int) -> None:
         """The messages waiting on the ROUTER (at most ``batch``) through the core; their answers out.
@@ -292,14 +316,14 @@ class ZMQBroker(threading.Thread):
         bytes are ``data``): the rest is read and discarded, and the core answers it if it can
         (a request over the size: an error naming the limit) or counts it dropped."""
         max_frames = self.core.limits.max_frames
-        kept = [f if len(f) <= _KEPT_FRAME else b"" for f in frames]
-        kept.append(data if len(data) <= _KEPT_FRAME else b"")
+        kept: list[bytes | None] = [f if len(f) <= _KEPT_FRAME else None for f in frames]
+        kept.append(data if len(data) <= _KEPT_FRAME else None)
         count, recv = len(kept), router.recv
         while frame.more:  # the rest is counted; none of it is kept past max_frames
             frame = recv(_NOBLOCK, False)
             size, count = size + len(frame), count + 1
             if count <= max_frames:
-                kept.append(frame.bytes if len(frame) <= _KEPT_FRAME else b"")
+                kept.append(frame.bytes if len(frame) <= _KEPT_FRAME else None)
         return self.core.over_limit(peer, kept if count <= max_frames else None, size, count, now)
 
     def _transmit(self, send, messages: list[list[bytes]]) -> None:
@@ -339,6 +363,7 @@ class ZMQBroker(threading.Thread):
                 raise
             return
         self._local.sockets.longest_wait = None  # only the core's deadlines wake the loop
+        self._turned_at = time.monotonic()  # steps follow each other: a long gap is a stall too
         self.running.set()
         self._ready.set()
         try:

@@ -83,8 +83,11 @@ class _Converter:
 
     def collect(self) -> None:
         services, dispatchers = {}, []
+        asked_by: dict[bytes, str] = {}  # identifier -> the routing id (hex) of the peer that asked
         for event in self.events:
             message = _decoded(event["frames"])
+            if message is not None and event["socket"] == "router":
+                self._client_alias(event, message, asked_by)
             if event["socket"] == "router" and event["dir"] == "in" and event["peer"] not in self.peer_by_id:
                 role = _ROLE_BY_ORIGIN.get(message.direction[0], "client") if message else "client"
                 name = self._number(role)
@@ -109,6 +112,19 @@ class _Converter:
             self.vars[var] = {"random": "name", "prefix": f"{written}-"}
             self.names.append((written, f"${{{var}}}"))
         self.names.sort(key=lambda pair: -len(pair[0]))
+
+    def _client_alias(self, event: dict, message, asked_by: dict[bytes, str]) -> None:
+        """A request forwarded to a dispatcher names its client by the alias the broker gives
+        it (cauldron_proto's broker hides automatic routing ids): the alias stands for the
+        variable of the client that asked with the same identifier."""
+        if event["dir"] == "in":
+            asked_by.setdefault(message.identifier, event["peer"])
+            return
+        prefix = message.prefix
+        if len(prefix) == 3 and not prefix[0] and not prefix[2] and prefix[1] not in self.values:
+            client = asked_by.get(message.identifier)
+            if client is not None and client in self.peer_by_id:
+                self.values[prefix[1]] = f"{self.peer_by_id[client].upper()}_ID"
 
     def frame(self, data: bytes, *, last: bool, out: bool, command: str | None):
         if data in self.values:

@@ -80,7 +80,8 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence
 
-from ...protocol import Command, Direction, Kind, Message, RemoteProtocolError, Text, check_kind, decode, salvage
+from ...protocol import (ENVELOPE_SIZE, Command, Direction, Kind, Message, RemoteProtocolError, Text, check_kind,
+                         decode, salvage)
 from .answers import DELIMITER, Out, answer, to_client
 from .fanouts import FanOuts
 from .limits import Limits
@@ -93,15 +94,16 @@ from .views import ServicesView, ServiceView
 
 __all__ = ["BrokerCore"]
 
-#: The longest routing id ZMQ gives or accepts: a prefix frame longer than this is no route.
-MAX_ROUTING_ID = 255
-
-
-def _routable(prefix: Sequence[bytes]) -> bool:
-    """Whether ``prefix`` could be a route back: every frame short enough to be a routing id."""
-    return all(len(frame) <= MAX_ROUTING_ID for frame in prefix)
 
 Handler = Callable[["BrokerCore", bytes, Message, float, "str | None"], Out]
+
+
+def _salvage_kept(frames: Sequence[bytes | None]) -> Message | None:
+    """The message in the frames kept of one over a limit (a large envelope frame read as
+    blank), or None: nothing to answer, or a large routing frame (the answer would carry it)."""
+    if len(frames) < ENVELOPE_SIZE or None in frames[:-ENVELOPE_SIZE]:
+        return None
+    return salvage([b"" if frame is None else frame for frame in frames])
 
 
 class BrokerCore:
@@ -219,10 +221,11 @@ class BrokerCore:
         stats.sent += len(out)
         return out
 
-    def over_limit(self, peer: bytes, frames: Sequence[bytes] | None, size: int, count: int, now: float) -> Out:
+    def over_limit(self, peer: bytes, frames: Sequence[bytes | None] | None, size: int, count: int,
+                   now: float) -> Out:
         """A message the serve loop read over ``max_message_size`` or ``max_frames`` (``size``
-        bytes in ``count`` frames; ``frames``: those kept, larger ones read as blank, or None
-        past ``max_frames``); what to send.
+        bytes in ``count`` frames; ``frames``: its frames, None for each large one it did not
+        keep, or None past ``max_frames``); what to send.
 
         A request over the size is answered ``<what>: over the broker's limit max_message_size
         = N``, and a dispatcher's reply over it answers its request with that error; anything
@@ -235,8 +238,8 @@ class BrokerCore:
         what = f"a message of {count} frames" if frames is None else f"a message of {size} bytes"
         text = Text.OVER_LIMIT.format(what=what, limit=limit, value=getattr(limits, limit))
         out: Out = []
-        salvaged = None if frames is None else salvage(frames)
-        if salvaged is not None and _routable(salvaged.prefix):
+        salvaged = None if frames is None else _salvage_kept(frames)
+        if salvaged is not None:
             if salvaged.direction.kind == Kind.QUERY:
                 self.stats.refused += 1
                 out = [answer(peer, salvaged, salvaged.error(text))]
@@ -276,7 +279,7 @@ class BrokerCore:
                 continue
             record, client, entry = found
             if entry.fanout is not None:
-                out += self.fanouts.answer(entry.fanout, record, None)
+                out += self.fanouts.answer(entry.fanout, record, None, now)
                 continue
             if gone:
                 text = Text.DISPATCHER_GONE.format(dispatcher=record.name, service=record.service_name)
@@ -400,9 +403,18 @@ class BrokerCore:
                 for record in fanout.waiting.values():
                     if self.requests.pending(record).get(fanout.key, None) is None:
                         problems.append(f"fan-out copy at {record} lost")
-        for service in self.owners.owners:
-            if service not in registry.services and service not in self.owners.retained:
+        owners, total = self.owners, 0
+        for service, learned in owners.owners.items():
+            if service not in registry.services and service not in owners.retained:
                 problems.append(f"learned owners of {service} kept, neither registered nor retained")
+            tally: dict[str, int] = {}
+            for name in learned.values():
+                tally[name] = tally.get(name, 0) + 1
+            if tally != {n: c for n, c in owners.counts.get(service, {}).items() if c}:
+                problems.append(f"keywords learned per dispatcher of {service} miscounted")
+            total += len(learned)
+        if total != owners.total:
+            problems.append(f"{owners.total} keywords counted as learned, {total} learned")
         return problems
 
     # -- handlers: one per direction, each returning what to send --------------------------------
@@ -477,10 +489,10 @@ class BrokerCore:
         found = self.requests.take(peer, message, now)
         if found is None:
             return []
-        record, entry = found
+        record, client, entry = found
         if entry.fanout is not None:
-            return self.fanouts.answer(entry.fanout, record, None if error is not None else message)
-        return [self.requests.relay(record, entry, message.prefix[1], message, error)]
+            return self.fanouts.answer(entry.fanout, record, None if error is not None else message, now)
+        return [self.requests.relay(record, entry, client, message, error, now)]
 
     _HANDLERS: dict[Direction, Handler] = {
         Direction.UBQ: _inquiry,
@@ -508,7 +520,7 @@ class BrokerCore:
         out: Out = []
         for (_, client, _), entry in self.requests.withdraw(record).items():
             if entry.fanout is not None:
-                out += self.fanouts.answer(entry.fanout, record, None)
+                out += self.fanouts.answer(entry.fanout, record, None, now)
             else:
                 out.append(to_client(client, entry.request.error(text, dispatcher=record.name)))
         if record.service not in self.registry.services:

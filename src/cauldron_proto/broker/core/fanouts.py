@@ -30,13 +30,13 @@ class FanOut:
 
     __slots__ = ("request", "client", "service", "deadline", "copy", "key", "waiting", "answers")
 
-    def __init__(self, request: Message, client: bytes, service: str, deadline: float):
+    def __init__(self, request: Message, client: bytes, service: str, deadline: float, alias: bytes | None = None):
         self.request = request  #: the client's CSQ
         self.client = client  #: the client's routing id
         self.service = service  #: the service key
         self.deadline = deadline
-        #: the SDQ copy every dispatcher gets, carrying the client's prefix
-        self.copy = request.replace(direction=Direction.SDQ, prefix=(client, b""))
+        #: the SDQ copy every dispatcher gets, carrying the client's prefix (its alias: :mod:`.aliases`)
+        self.copy = request.replace(direction=Direction.SDQ, prefix=(client if alias is None else alias, b""))
         #: what its copies are in flight under at each dispatcher
         self.key: InFlightKey = ("SD", client, request.identifier)
         self.waiting: dict[str, DispatcherRecord] = {}  #: dispatcher name -> record owing an answer
@@ -49,7 +49,7 @@ class FanOut:
         if table is None:
             table = in_flight[record] = {}
         table[self.key] = InFlight(self.copy, self)
-        return encode(self.copy, (record.peer, b"", self.client, b""))
+        return encode(self.copy, (record.peer, b"", *self.copy.prefix))
 
     def answer(self, record: DispatcherRecord, message: Message | None) -> None:
         """``record``'s answer (None: it left without answering)."""
@@ -112,28 +112,29 @@ class FanOuts:
         if (peer, message.identifier) in fanouts:
             self.drops.drop("duplicate_request", now, peer, message)
             return []
-        fanout = fanouts[(peer, message.identifier)] = FanOut(message, peer, service, now + self.timeout)  # type: ignore[arg-type]
+        fanout = fanouts[(peer, message.identifier)] = FanOut(message, peer, service, now + self.timeout,  # type: ignore[arg-type]
+                                                              self.requests.aliases.alias(peer))
         in_flight, limit = self.requests.at, self.requests.max_in_flight
         out = [fanout.copy_for(record, in_flight) for record in dispatchers.values()
                if len(in_flight.get(record, ())) < limit]  # a full one counts as unusable
         if fanout.done:
-            out += self.finish(fanout)
+            out += self.finish(fanout, now)
         return out
 
-    def answer(self, fanout: FanOut, record: DispatcherRecord, message: Message | None) -> Out:
+    def answer(self, fanout: FanOut, record: DispatcherRecord, message: Message | None, now: float) -> Out:
         """``record``'s answer to ``fanout`` (None: it left first); the merged answer when it was the last."""
         fanout.answer(record, message)
-        return self.finish(fanout) if fanout.done else []
+        return self.finish(fanout, now) if fanout.done else []
 
     def due(self, now: float) -> Out:
         """The merged answers of the fan-outs whose deadline is ``now`` or earlier."""
         out: Out = []
         for fanouts in list(self.by_service.values()):
             for fanout in [f for f in fanouts.values() if now >= f.deadline]:
-                out += self.finish(fanout)
+                out += self.finish(fanout, now)
         return out
 
-    def finish(self, fanout: FanOut) -> Out:
+    def finish(self, fanout: FanOut, now: float) -> Out:
         """The client's merged answer; the fan-out is forgotten (an only usable answer teaches
         its keyword's owner)."""
         fanout.close(self.requests)
@@ -144,7 +145,9 @@ class FanOuts:
                 del self.by_service[fanout.service]
         single, request = fanout.single(), fanout.request
         if single is not None and request.keyword is not None:
-            self.owners.learn(fanout.service, request.keyword_key, single[0], request.command, single[1])  # type: ignore[arg-type]
+            over = self.owners.learn(fanout.service, request.keyword_key, single[0], request.command, single[1])  # type: ignore[arg-type]
+            if over is not None:
+                self.requests.not_learned(over, fanout.service, single[0], request.keyword_key, now)  # type: ignore[arg-type]
         self.stats.fanouts += 1
         return [encode(fanout.result())]
 

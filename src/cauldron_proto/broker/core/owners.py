@@ -9,10 +9,20 @@ services, the oldest dropped first) and count again when a dispatcher of the ser
 registers: an existing Cauldron client identifies a keyword once and then always routes by
 the learned owner, even across a dispatcher's restart.
 
+Bounded (:mod:`.limits`): at most ``max_keywords_per_dispatcher`` keywords learned from one
+dispatcher name and ``max_keywords`` in all, keyword names of at most ``max_name_length``
+characters, and types of at most ``MAX_TYPE_LENGTH``: past a limit an answer is still relayed,
+only not learned (:meth:`LearnedOwners.learn` says which limit).
+
 Names only: which record holds a name now is the :class:`~.registry.Registry`'s to say.
 """
 
 from __future__ import annotations
+
+from .limits import Limits
+
+#: The longest KTL type the identify cache keeps (KTL's are a few words: ``KTL_DOUBLE_ARRAY``).
+MAX_TYPE_LENGTH = 256
 
 
 class LearnedOwners:
@@ -25,12 +35,50 @@ class LearnedOwners:
         self.types: dict[str, dict[str, str]] = {}  #: service key -> keyword key -> KTL type
         #: service key -> when its owners are forgotten, for services that left (oldest first)
         self.retained: dict[str, float] = {}
+        self.limits = Limits()  #: the broker's limits (the core sets them)
+        #: service key -> dispatcher name -> keywords learned from it; and their sum
+        self.counts: dict[str, dict[str, int]] = {}
+        self.total = 0
 
-    def learn(self, service: str, keyword: str, name: str, command: str | None, payload: str | None) -> None:
-        """A successful answer from dispatcher ``name`` about ``keyword`` (``payload``: read for identify)."""
-        self.owners.setdefault(service, {})[keyword] = name
-        if command == "identify":
-            self.types.setdefault(service, {})[keyword] = payload  # type: ignore[assignment]
+    def learn(self, service: str, keyword: str, name: str, command: str | None, payload: str | None) -> str | None:
+        """A successful answer from dispatcher ``name`` about ``keyword`` (``payload``: read for
+        identify). None when learned (or known already); else the name of the limit it is over."""
+        owners = self.owners.get(service)
+        current = None if owners is None else owners.get(keyword)
+        if current != name:
+            over = self._over(service, keyword, name, current)
+            if over is not None:
+                return over
+            if owners is None:
+                owners = self.owners[service] = {}
+            owners[keyword] = name
+        if command == "identify" and payload is not None and len(payload) <= MAX_TYPE_LENGTH:
+            self.types.setdefault(service, {})[keyword] = payload
+        return None
+
+    def _over(self, service: str, keyword: str, name: str, current: str | None) -> str | None:
+        """Count ``keyword`` as learned from ``name`` (no longer from ``current``), or the limit it is over."""
+        limits, counts = self.limits, self.counts.setdefault(service, {})
+        count = counts.get(name, 0)
+        if len(keyword) > limits.max_name_length:
+            return "max_name_length"
+        if count >= limits.max_keywords_per_dispatcher:
+            return "max_keywords_per_dispatcher"
+        if current is None and self.total >= limits.max_keywords:
+            return "max_keywords"
+        if current is None:
+            self.total += 1
+        elif counts[current] > 1:
+            counts[current] -= 1
+        else:
+            del counts[current]
+        counts[name] = count + 1
+        return None
+
+    def _forget(self, service: str) -> None:
+        """Forget every owner learned for ``service``."""
+        self.owners.pop(service, None)
+        self.total -= sum(self.counts.pop(service, {}).values())
 
     def owner(self, service: str, keyword: str) -> str | None:
         """The name of the dispatcher learned to own ``keyword`` of ``service``, if any."""
@@ -56,14 +104,14 @@ class LearnedOwners:
         self.types.pop(service, None)
         owners = self.owners.get(service)
         if not owners or self.owner_retention <= 0 or self.max_retained <= 0:
-            self.owners.pop(service, None)
+            self._forget(service)
             return
         self.retained.pop(service, None)
         self.retained[service] = now + self.owner_retention
         while len(self.retained) > self.max_retained:
             oldest = next(iter(self.retained))
             del self.retained[oldest]
-            self.owners.pop(oldest, None)
+            self._forget(oldest)
 
     def back(self, service: str) -> None:
         """A dispatcher of ``service`` registered: its owners count again, no longer retained."""
@@ -77,4 +125,4 @@ class LearnedOwners:
             if forget_at > now:
                 return
             del retained[service]
-            self.owners.pop(service, None)
+            self._forget(service)

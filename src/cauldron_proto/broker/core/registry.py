@@ -81,11 +81,15 @@ class Challenge:
     name to the newcomer.
     """
 
-    __slots__ = ("holder", "peer", "welcome", "key", "since", "deadline")
+    __slots__ = ("holder", "peer", "welcomes", "key", "since", "deadline")
+
+    #: Welcomes of the newcomer's one socket that wait together (more are refused at once).
+    MAX_WAITING = 8
 
     def __init__(self, holder: DispatcherRecord, peer: bytes, welcome: Message, key: str | None, now: float,
                  timeout: float):
-        self.holder, self.peer, self.welcome, self.key = holder, peer, welcome, key
+        self.holder, self.peer, self.key = holder, peer, key
+        self.welcomes = [welcome]  #: the newcomer's welcomes, all answered alike
         self.since = now  #: when the welcome came (the newcomer's last sign of life)
         self.deadline = now + timeout
 
@@ -249,10 +253,13 @@ class Registry:
         name_key = (holder.service, holder.name)
         waiting = self.challenges.get(name_key)
         if waiting is not None:
-            if waiting.peer == peer:  # the same welcome again: its one answer is on its way
-                self.drops.drop("welcome_waits_for_holder", now, peer, message)
-                return []
-            return [self._refuse_challenger(peer, message, holder, now)]
+            if waiting.peer != peer or len(waiting.welcomes) >= Challenge.MAX_WAITING:
+                return [self._refuse_challenger(peer, message, holder, now)]
+            if any(w.identifier == message.identifier for w in waiting.welcomes):
+                self.drops.drop("welcome_waits_for_holder", now, peer, message)  # its one answer is on its way
+            else:
+                waiting.welcomes.append(message)
+            return []
         self.challenges[name_key] = Challenge(holder, peer, message, key, now, self.timeout)
         beat = kinds.heartbeat(holder.service_name, holder.name)
         holder.sent(beat.identifier)
@@ -276,7 +283,7 @@ class Registry:
             challenge = self.challenges.get(name_key)
             if challenge is not None and challenge.holder is record:
                 del self.challenges[name_key]
-                out.append(self._refuse_challenger(challenge.peer, challenge.welcome, record, now))
+                out += [self._refuse_challenger(challenge.peer, w, record, now) for w in challenge.welcomes]
         return out
 
     def checks_due(self, now: float) -> list[tuple[DispatcherRecord | None, Out]]:
@@ -295,10 +302,16 @@ class Registry:
         holder = challenge.holder
         current = self.get(holder.service, holder.name)
         if current is not None and current is not holder:  # another socket registered it meanwhile
-            return None, [self._refuse_challenger(challenge.peer, challenge.welcome, current, now)]
+            return None, [self._refuse_challenger(challenge.peer, w, current, now) for w in challenge.welcomes]
         self._log_event("dispatcher %s/%s: the holder at %s did not answer; the name goes to %s",
                         holder.service, holder.name, holder.peer.hex(), challenge.peer.hex())
-        return self._register(challenge.peer, challenge.welcome, challenge.since, challenge.key, current)
+        first, *more = challenge.welcomes
+        replaced, out = self._register(challenge.peer, first, challenge.since, challenge.key, current)
+        record = self.get(holder.service, holder.name)
+        for welcome in more:  # the same socket's other welcomes: confirmed too
+            record.sent(welcome.identifier)  # type: ignore[union-attr]
+            out.append(answer(challenge.peer, welcome, kinds.confirmed(welcome)))
+        return replaced, out
 
     def alive(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
         """``ready`` or a heartbeat answer: nothing to send, unless it is a stranger's."""

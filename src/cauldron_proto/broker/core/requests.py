@@ -11,11 +11,13 @@ here too, pointing to their :class:`~.fanouts.FanOut`. A dispatcher has at most
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Mapping
 
 import msgspec
 
 from ...protocol import BLANK, Command, Direction, Message, RemoteProtocolError, Text, decode, encode
+from .aliases import ClientAliases
 from .answers import Out, answer, to_client
 from .owners import LearnedOwners
 from .registry import NOTHING, DispatcherRecord, Registry
@@ -54,6 +56,8 @@ class Requests:
         #: try again later`` at once (a fan-out skips it)
         self.max_in_flight = self.MAX_IN_FLIGHT
         self.at: dict[DispatcherRecord, dict[InFlightKey, InFlight]] = {}  #: record -> its requests
+        #: what dispatchers see of clients' routing ids (:mod:`.aliases`)
+        self.aliases = ClientAliases()
 
     # -- looking up ------------------------------------------------------------------------
 
@@ -90,7 +94,7 @@ class Requests:
         table[key] = InFlight(message)
         if message.frames[1] == BLANK:  # routed by keyword: name its owner, as the existing broker does
             message = message.with_dispatcher(record.name)
-        return [encode(message, (record.peer, b"", peer, b""))]
+        return [encode(message, (record.peer, b"", self.aliases.alias(peer), b""))]
 
     @staticmethod
     def unroutable(message: Message) -> str:
@@ -103,9 +107,9 @@ class Requests:
 
     # -- replies ----------------------------------------------------------------------------
 
-    def take(self, peer: bytes, message: Message, now: float) -> tuple[DispatcherRecord, InFlight] | None:
-        """The request a dispatcher's reply answers, no longer in flight; None (the reply
-        dropped, with its reason) when it answers nothing in flight."""
+    def take(self, peer: bytes, message: Message, now: float) -> tuple[DispatcherRecord, bytes, InFlight] | None:
+        """The request a dispatcher's reply answers, no longer in flight, with its client's
+        routing id; None (the reply dropped, with its reason) when it answers nothing in flight."""
         at_peer = self.registry.at(peer)
         if not at_peer:
             self.drops.drop("reply_from_unregistered_peer", now, peer, message)
@@ -114,17 +118,18 @@ class Requests:
         if len(prefix) != 3 or prefix[0] or prefix[2]:
             self.drops.drop("reply_without_client_prefix", now, peer, message)
             return None
-        key = (ROUTED_REPLY[message.direction], prefix[1], message.identifier)
+        client = self.aliases.client(prefix[1])
+        key = (ROUTED_REPLY[message.direction], client, message.identifier)
         for record in at_peer.values():
             table = self.at.get(record)
             entry = None if table is None else table.pop(key, None)
             if entry is not None:
-                return record, entry
+                return record, client, entry
         self.drops.drop("reply_to_nothing_in_flight", now, peer, message)
         return None
 
     def relay(self, record: DispatcherRecord, entry: InFlight, client: bytes, reply: Message,
-              error: str | None) -> list[bytes]:
+              error: str | None, now: float) -> list[bytes]:
         """The answer to a routed request ``entry`` taken by ``record``'s ``reply``: the reply
         itself (teaching its keyword's owner), or the ``error`` its broken frames deserve."""
         if error is not None:
@@ -134,7 +139,9 @@ class Requests:
             if keyword is not None:
                 command = reply.command  # the payload is only worth reading for identify
                 payload = reply.payload if command == Command.IDENTIFY else None
-                self.owners.learn(record.service, keyword, record.name, command, payload)
+                over = self.owners.learn(record.service, keyword, record.name, command, payload)
+                if over is not None:
+                    self.not_learned(over, record.service, record.name, keyword, now)
         return to_client(client, reply)
 
     def unsent(self, frames: list[bytes]) -> tuple[DispatcherRecord, bytes, InFlight] | None:
@@ -150,13 +157,22 @@ class Requests:
         pair = ROUTED_REQUEST.get(message.direction)
         if pair is None:
             return None
-        key = (pair, frames[2], message.identifier)
+        client = self.aliases.client(frames[2])
+        key = (pair, client, message.identifier)
         for record in records.values():
             table = self.at.get(record)
             entry = None if table is None else table.pop(key, None)
             if entry is not None:
-                return record, frames[2], entry
+                return record, client, entry
         return None
+
+    def not_learned(self, limit: str, service: str, name: str, keyword: str, now: float) -> None:
+        """A keyword's owner not learned (its answer was relayed): counted, logged once per interval."""
+        stats = self.stats
+        stats.limited[limit] = stats.limited.get(limit, 0) + 1
+        self.drops.note(limit, now, logging.WARNING, "%s: did not learn keyword %.40r of %s from %s: over the "
+                        "limit %s = %s", self.registry.name, keyword, service, name, limit,
+                        getattr(self.owners.limits, limit))
 
     # -- fan-out copies, and a dispatcher leaving --------------------------------------------------
 

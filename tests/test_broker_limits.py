@@ -1,0 +1,152 @@
+"""The broker's limits through real sockets: what a peer over a limit gets, and that the
+others are served meanwhile (small limits; the long attacks are scripts/attack.py)."""
+
+from __future__ import annotations
+
+import zmq
+import pytest
+
+from cauldron_proto import Direction, Message, Text, decode, encode
+from cauldron_proto.testing import (ask, broker_process, broker_thread, open_peers, receive, register_dispatcher,
+                                    send)
+
+pytestmark = pytest.mark.integration
+
+CHECK = Message.new(Direction.UBQ, command="check")
+
+
+def alive(peers, broker) -> bool:
+    """A fresh ordinary peer (no routing id of its own) is answered by the broker."""
+    sock = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+    inquiry = Message.new(Direction.UBQ, command="check")
+    return ask(sock, inquiry).payload == Text.BROKER_ALIVE
+
+
+def read(service: str = "KTEST", name: str = "disp1", **fields) -> Message:
+    return Message.new(Direction.CDQ, service=service, dispatcher=name, keyword="VALUE", command="update", **fields)
+
+
+def test_a_request_over_max_message_size_is_answered_with_the_limit_and_others_are_served():
+    with broker_thread("tcp", max_message_size=4096) as broker, open_peers() as peers:
+        client = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+        big = Message.new(Direction.CDQ, service="KTEST", dispatcher="disp1", keyword="VALUE", command="modify",
+                          payload="x" * 3000)
+        frames = encode(big)
+        frames[0:0] = [b"y" * 2000]  # two frames each under the limit, the message over it
+        client.send_multipart(frames)
+        answer = decode(client.recv_multipart()) if client.poll(5000) else None
+        assert answer is not None and answer.direction == Direction.CDE
+        assert answer.payload == Text.OVER_LIMIT.format(what=f"a message of {sum(map(len, frames))} bytes",
+                                                        limit="max_message_size", value=4096)
+        assert answer.identifier == big.identifier
+        assert broker.core.stats.limited == {"max_message_size": 1}
+        assert alive(peers, broker)
+
+
+def test_a_frame_over_max_message_size_disconnects_its_peer_only():
+    with broker_thread("tcp", max_message_size=4096) as broker, open_peers() as peers:
+        rogue = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+        send(rogue, Message.new(Direction.UBQ, command="check", payload="x" * 10_000))
+        assert not rogue.poll(300)  # ZMQ's MAXMSGSIZE: the connection is dropped, nothing answered
+        assert alive(peers, broker)
+
+
+def test_a_message_over_max_frames_is_dropped_counted_and_the_next_is_served():
+    with broker_thread("tcp", max_frames=10) as broker, open_peers() as peers:
+        client = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+        client.send_multipart([b"route"] * 20 + encode(CHECK)[1:])
+        answer = ask(client, Message.new(Direction.UBQ, command="check"))
+        assert answer.payload == Text.BROKER_ALIVE  # the first was dropped: this is the only answer
+        assert not client.poll(100)
+        assert broker.core.stats.limited == {"max_frames": 1}
+        assert broker.core.stats.dropped_by_reason == {"max_frames": 1}
+
+
+def test_a_request_for_a_dispatcher_whose_connection_closed_is_answered_at_once():
+    with broker_thread("tcp", timeout=60.0) as broker, open_peers() as peers:
+        dispatcher = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+        register_dispatcher(dispatcher, "KTEST", "disp1")
+        dispatcher.close(linger=0)
+        client = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+        gone = Text.DISPATCHER_GONE.format(dispatcher="disp1", service="KTEST")
+        for _ in range(50):  # until the broker's ZMQ has seen the connection close (a few ms)
+            answer = ask(client, read())
+            if answer.payload == gone:
+                break
+        assert (answer.direction, answer.payload) == (Direction.CDE, gone)  # not after 5 T = 300 s
+
+
+@pytest.mark.parametrize("limit, value, welcomes, refused_at", [
+    ("max_dispatchers_per_connection", 2, [("KTEST", "a"), ("KTEST", "b"), ("KTEST", "c")], 2),
+    ("max_dispatchers", 2, [("KTEST", "a"), ("OTHER", "b"), ("THIRD", "c")], 2),
+    ("max_name_length", 8, [("KTEST", "short"), ("KTEST", "muchtoolongname")], 1),
+])
+def test_registrations_past_a_limit_are_refused_naming_it(limit, value, welcomes, refused_at):
+    with broker_thread("tcp", **{limit: value}) as broker, open_peers() as peers:
+        sock = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+        answers = [ask(sock, Message.new(Direction.DBQ, service=service, dispatcher=name, command="welcome"))
+                   for service, name in welcomes]
+        assert [a.payload for a in answers[:refused_at]] == [Text.CONFIRMED] * refused_at
+        refused = answers[refused_at]
+        assert refused.direction == Direction.DBE
+        assert refused.payload.endswith(f"over the broker's limit {limit} = {value}")
+        assert broker.core.stats.limited == {limit: 1}
+
+
+def test_keywords_past_max_keywords_per_dispatcher_are_relayed_but_not_learned():
+    with broker_thread("tcp", max_keywords_per_dispatcher=2) as broker, open_peers() as peers:
+        dispatcher = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+        register_dispatcher(dispatcher, "KTEST", "disp1")
+        client = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+        for keyword in ("A", "B", "C"):
+            request = Message.new(Direction.CDQ, service="KTEST", dispatcher="disp1", keyword=keyword,
+                                  command="update")
+            send(client, request)
+            forwarded = receive(dispatcher)
+            dispatcher.send_multipart(encode(forwarded.reply("1", dispatcher="disp1")))
+            assert receive(client).payload == "1"  # relayed, learned or not
+        assert sorted(broker.get_service("KTEST").keywords) == ["A", "B"]
+        assert broker.core.stats.limited == {"max_keywords_per_dispatcher": 1}
+
+
+def test_a_welcome_for_a_live_dispatchers_name_is_refused_and_reads_stay_with_the_holder():
+    """Without CURVE: an impostor's welcome for a live name does not take it (the holder
+    answers the heartbeat the welcome makes the broker send it)."""
+    from cauldron_proto import client, dispatcher
+    from cauldron_proto.testing import config_for
+    with broker_thread("tcp", timeout=0.5) as broker, open_peers() as peers:
+        with dispatcher.Service("KTEST", config_for(broker), dispatcher="disp1") as service:
+            service.add_keyword("VALUE", "string", "honest")
+            with client.Service("KTEST", config_for(broker)) as svc:
+                assert svc["VALUE"].read() == "honest"
+                impostor = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+                welcome = Message.new(Direction.DBQ, service="KTEST", dispatcher="disp1", command="welcome")
+                refused = ask(impostor, welcome)
+                assert (refused.direction, refused.payload) == (
+                    Direction.DBE, Text.NAME_HELD.format(dispatcher="disp1", service="KTEST"))
+                assert svc["VALUE"].read() == "honest"
+                assert broker.core.stats.replaced == 0
+
+
+def test_a_peer_that_claims_the_next_automatic_routing_ids_cannot_end_the_broker():
+    """The crash of issue 19: libzmq 4.3 aborts the process when it gives a new peer an
+    automatic routing id (0x00 + a counter) that another peer chose for itself. An attacker
+    that registers a dispatcher learns (without aliases) a client's id from a forwarded
+    request and claims the ids after it, and the unseeded counter's start; then ordinary
+    peers connect. On 3906033 the broker process died (SIGABRT) here."""
+    with broker_process(timeout=5.0) as broker, open_peers() as peers:
+        router = broker.endpoints["broker"]
+        attacker = peers.socket(zmq.DEALER, router)
+        register_dispatcher(attacker, "EVIL", "evil")
+        victim = peers.socket(zmq.DEALER, router)
+        send(victim, Message.new(Direction.CDQ, service="EVIL", dispatcher="evil", keyword="K", command="update"))
+        seen = receive(attacker).prefix[1]  # what a dispatcher sees of the client's routing id
+        assert len(seen) == 5 and seen[0] == 0
+        start = int.from_bytes(seen[1:], "big")
+        claims = [b"\x00" + ((start + k) % 2**32).to_bytes(4, "big") for k in range(1, 65)]
+        claims += [b"\x00" + (0x6B8B4567 + k).to_bytes(4, "big") for k in range(64)]  # libc rand()'s first value
+        for claim in claims:
+            peers.socket(zmq.DEALER, router, identity=claim)
+        for _ in range(16):
+            assert alive(peers, broker), "the broker did not answer"
+        assert broker.popen.poll() is None, broker.stderr_text()
