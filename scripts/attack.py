@@ -8,13 +8,14 @@ Per attack (``scripts/attackers.py`` holds them; ``--list`` names them): a fresh
 (``cauldron-broker`` on ephemeral loopback ports, or ``--broker-command``, e.g. ``"python3
 /work/shared/reference/run_broker.py {router} {publish} {subscribe}"``: the placeholders are
 filled with ``tcp://127.0.0.1:PORT`` on free ports, and ``BROKER_TIMEOUT`` is set to
-``--timeout``), an honest ``dispatcher.Service`` process serving ``KHONEST.VALUE`` (a new value,
-so a broadcast, every 0.1 s) and an honest raw-DEALER client process reading it 20 times a
-second on a fixed schedule, plus a SUB counting its broadcasts. Phases: the honest peers alone
-(``--baseline-seconds``); the attacker's process (at most ``--attack-seconds``; ended early when
-the broker's RSS passes ``--rss-cap`` MB or the broker dies); 3 s after the attacker left, then
-``--after-seconds`` more of reads. The broker's VmRSS is sampled every 0.1 s (above twice the cap
-the suite kills it, and says so). Every child is stopped and reaped on the way out, Ctrl-C too.
+``--timeout``), an honest ``dispatcher.Service`` process serving ``KHONEST.VALUE`` (a new
+value, so a broadcast, every 0.1 s) and an honest raw-DEALER client process reading it 20
+times a second on a fixed schedule, plus a SUB counting its broadcasts. Phases: the honest
+peers alone (``--baseline-seconds``); the attacker's process (at most ``--attack-seconds``,
+60 at most; ended early when the broker's RSS passes ``--rss-cap`` MB or the broker dies);
+``--settle-seconds`` (3) after the attacker left, then ``--after-seconds`` more of reads. The
+broker's VmRSS is sampled every 0.1 s (above twice the cap the suite kills it, and says so).
+Every child is stopped and reaped on the way out, Ctrl-C too.
 
 Per attack: broker alive (or the signal that ended it), RSS before, peak and 3 s after the
 attacker left; the honest reads sent alone, during and after (answered, lost = no answer within
@@ -47,7 +48,6 @@ from cauldron_proto.testing import ChildProcess, NothingReceivedError, PeerSocke
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {"rss_peak_mb": 256, "rss_after_growth_mb": 50, "p99_ratio": 20}
-SETTLE = 3.0  #: seconds after the attacker left when RSS is read "after"
 
 
 # -- the honest peers, each in its own process -----------------------------------------------
@@ -292,7 +292,7 @@ def run_attack(name: str, args) -> dict:
                 before, attacked = watch.latest(), time.monotonic()
                 ended, attacker = attack_phase(name, args, broker, watch)
                 left = time.monotonic()
-                time.sleep(max(0.0, left + SETTLE - time.monotonic()))
+                time.sleep(max(0.0, left + args.settle_seconds - time.monotonic()))
                 after = watch.latest() if broker.popen.poll() is None else None
                 time.sleep(args.after_seconds)
                 end, alive = time.monotonic(), broker.popen.poll() is None
@@ -415,7 +415,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=1.0, help="the broker's heartbeat period T (s)")
     p.add_argument("--baseline-seconds", type=float, default=5.0, help="the honest peers alone")
     p.add_argument("--attack-seconds", type=float, default=20.0, help="at most (capped at 60)")
-    p.add_argument("--after-seconds", type=float, default=3.0, help="reads after the 3 s settle")
+    p.add_argument("--settle-seconds", type=float, default=3.0,
+                   help="after the attacker left, RSS is read \"after\" this much later")
+    p.add_argument("--after-seconds", type=float, default=3.0, help="more reads after that")
     p.add_argument("--rss-cap", type=float, default=3072.0, help="MB of broker RSS that end an attack")
     p.add_argument("--rate", type=float, default=20.0, help="honest reads per second")
     p.add_argument("--read-timeout", type=float, default=15.0, help="a read unanswered this long is lost (s)")
