@@ -7,8 +7,8 @@
 Per attack (``scripts/attackers.py`` holds them; ``--list`` names them): a fresh broker
 (``cauldron-broker`` on ephemeral loopback ports, or ``--broker-command``, e.g. ``"python3
 /work/shared/reference/run_broker.py {router} {publish} {subscribe}"``: the placeholders are
-filled with ``tcp://127.0.0.1:PORT`` on free ports, and ``BROKER_TIMEOUT`` is set to
-``--timeout``), an honest ``dispatcher.Service`` process serving ``KHONEST.VALUE`` (a new
+filled with ``tcp://127.0.0.1:PORT`` on free ports, ``{router_port}`` and so on with the port
+alone, and ``BROKER_TIMEOUT`` is set to ``--timeout``), an honest ``dispatcher.Service`` process serving ``KHONEST.VALUE`` (a new
 value, so a broadcast, every 0.1 s) and an honest raw-DEALER client process reading it 20
 times a second on a fixed schedule, plus a SUB counting its broadcasts. Phases: the honest
 peers alone (``--baseline-seconds``); the attacker's process (at most ``--attack-seconds``,
@@ -173,8 +173,10 @@ def start_broker(args) -> ChildProcess:
     """``cauldron-broker`` on ephemeral loopback ports, or ``--broker-command`` on free ports."""
     if args.broker_command is None:
         return broker_process(timeout=args.timeout)
-    endpoints = {key: f"tcp://127.0.0.1:{free_port()}" for key in ("broker", "publish", "subscribe")}
-    places = {"router": endpoints["broker"], "publish": endpoints["publish"], "subscribe": endpoints["subscribe"]}
+    ports = {"router": free_port(), "publish": free_port(), "subscribe": free_port()}
+    places = {**{name: f"tcp://127.0.0.1:{port}" for name, port in ports.items()},
+              **{f"{name}_port": port for name, port in ports.items()}}
+    endpoints = {"broker": places["router"], "publish": places["publish"], "subscribe": places["subscribe"]}
     broker = ChildProcess([word.format(**places) for word in shlex.split(args.broker_command)],
                           env={"BROKER_TIMEOUT": repr(args.timeout)})
     broker.endpoints = endpoints
@@ -411,7 +413,8 @@ def parser() -> argparse.ArgumentParser:
                    help="run this attack (repeatable; default: all, in --list order)")
     p.add_argument("--list", action="store_true", help="list the attacks and exit")
     p.add_argument("--broker-command", metavar="CMD",
-                   help="run this broker instead of cauldron-broker; {router} {publish} {subscribe} are filled")
+                   help="run this broker instead of cauldron-broker; {router} {publish} {subscribe} are "
+                        "filled with tcp://127.0.0.1:PORT, {router_port} {publish_port} {subscribe_port} with PORT")
     p.add_argument("--timeout", type=float, default=1.0, help="the broker's heartbeat period T (s)")
     p.add_argument("--baseline-seconds", type=float, default=5.0, help="the honest peers alone")
     p.add_argument("--attack-seconds", type=float, default=20.0, help="at most (capped at 60)")
