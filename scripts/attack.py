@@ -433,6 +433,28 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_suite(args) -> list[dict]:
+    """Every attack asked for, in turn; stops early (with what it has) on Ctrl-C or SIGTERM."""
+    results: list[dict] = []
+    try:
+        for name in args.attack or list(ATTACKS):
+            print(f"attack.py: {name} ...", file=sys.stderr, flush=True)
+            try:
+                results.append(run_attack(name, args))
+            except Exception as exc:  # noqa: BLE001 - the suite goes on; the failure is reported
+                results.append({"attack": name, "error": f"{type(exc).__name__}: {exc}"[:300],
+                                "missed": ["suite failed"]})
+            print(f"attack.py: {name}: missed {results[-1]['missed'] or 'nothing'}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print("attack.py: interrupted; every process it started is stopped", file=sys.stderr)
+        results.append({"attack": "(interrupted)", "error": "interrupted", "missed": ["interrupted"]})
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.serve:
@@ -442,14 +464,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:30} {what}")
         return 0
     args.attack_seconds = min(args.attack_seconds, 60.0)
-    results = []
-    for name in args.attack or list(ATTACKS):
-        print(f"attack.py: {name} ...", file=sys.stderr, flush=True)
-        try:
-            results.append(run_attack(name, args))
-        except Exception as exc:  # noqa: BLE001 - the suite goes on; the failure is reported
-            results.append({"attack": name, "error": f"{type(exc).__name__}: {exc}"[:300], "missed": ["suite failed"]})
-        print(f"attack.py: {name}: missed {results[-1]['missed'] or 'nothing'}", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _interrupted)  # every child stopped on the way out
+    results = run_suite(args)
     table = markdown(results)
     print(table, end="")
     if args.markdown:
