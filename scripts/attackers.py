@@ -303,6 +303,17 @@ def million_frames_unfinished(run: Run, target: Target, peers: PeerSockets, stat
     run.pause(run.deadline - time.monotonic())
 
 
+def burst(sock: zmq.Socket, frames: list[bytes], count: int) -> int:
+    """Up to ``count`` copies of request ``frames``, each with a new identifier, as long as
+    the socket takes them at once: how many were sent."""
+    for sent in range(count):
+        try:
+            sock.send_multipart(frames[:-1] + [os.urandom(16)], zmq.NOBLOCK)
+        except zmq.Again:
+            return sent
+    return count
+
+
 def mute_dispatcher_flood(run: Run, target: Target, peers: PeerSockets, stats: dict) -> None:
     """A client sending reads as fast as it can to a dispatcher that never answers them."""
     disp = peers.socket(zmq.DEALER, target.router)
@@ -311,12 +322,7 @@ def mute_dispatcher_flood(run: Run, target: Target, peers: PeerSockets, stats: d
     frames = encode(read_query("KMUTE", "mute", "X").with_prefix(b""))
     stats.update(sent=0, busy=0)
     while run.going():
-        for _ in range(1000):
-            try:
-                asker.send_multipart(frames[:-1] + [os.urandom(16)], zmq.NOBLOCK)
-                stats["sent"] += 1
-            except zmq.Again:
-                break
+        stats["sent"] += burst(asker, frames, 1000)
         serve_as(disp, "mute", None, stats)
         while take(asker) is not None:
             stats["busy"] += 1
@@ -334,12 +340,7 @@ def big_replies_no_read(run: Run, target: Target, peers: PeerSockets, stats: dic
     value = "v" * MB
     stats.update(sent=0, answered=0)
     while run.going():
-        for _ in range(100):
-            try:
-                asker.send_multipart(frames[:-1] + [os.urandom(16)], zmq.NOBLOCK)
-                stats["sent"] += 1
-            except zmq.Again:
-                break
+        stats["sent"] += burst(asker, frames, 100)
         disp.poll(10)
         serve_as(disp, "big", value, stats)
 
