@@ -2,7 +2,7 @@
 """Load and soak a broker on loopback, accounting for every request.
 
     python scripts/soak.py [--clients 50] [--dispatchers 4] [--duration 30] [--window 8]
-                           [--helpers 4] [--timeout 1.0] [--json FILE]
+                           [--helpers 4] [--timeout 1.0] [--kill-dispatcher-at SECONDS] [--json FILE]
 
 Starts ``cauldron-broker`` (a process, ephemeral ports) and one ``dispatcher.Service`` per
 process (``--dispatchers``), then drives ``--clients`` raw DEALER clients from one thread,
@@ -18,6 +18,15 @@ a duplicate, one the client never asked for is misrouted, one that says the wron
 wrong; whatever is still filed when the run has drained is lost. Broadcasts must carry a
 value that was written, per keyword in the order written, never twice. Exit status 1 if
 anything was lost, duplicated, misrouted or wrong (or a helper call failed).
+
+``--kill-dispatcher-at SECONDS``: dispatcher 0's process is killed (SIGKILL) that many seconds
+into the load. From then on, an answer to a request concerning it (its keywords, its name,
+an ``enumerate``) may say what a killed dispatcher makes the broker say, and is counted apart
+by text under ``expected``: the error replies ``Dispatcher Timed Out``, ``... is not
+available ...``, ``No dispatcher is available ...``, ``... re-registered before answering``;
+``identify`` answered with the fail sentinel (nobody left knows the keyword); ``enumerate``
+without the killed dispatcher's keywords; a helper call on its keyword failing. Any other
+error is still wrong, and the run passes when nothing is lost, duplicated, misrouted or wrong.
 """
 
 from __future__ import annotations
@@ -25,16 +34,18 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import zmq
 
-from cauldron_proto import Direction, Message, RemoteProtocolError, client, decode, dispatcher
+from cauldron_proto import FAIL, Direction, Message, RemoteProtocolError, Text, client, decode, dispatcher
 from cauldron_proto.processes import terminate
 from cauldron_proto.testing import PeerSockets, broker_process, send
 
@@ -48,6 +59,46 @@ def owner(index: int, dispatchers: int) -> str:
 
 def own_keyword(client_index: int, slot: int) -> str:
     return f"C{client_index}S{slot}"
+
+
+def keywords_of(index: int, clients: int, dispatchers: int, helpers: int) -> set[str]:
+    """The keywords dispatcher ``index`` serves, upper-cased."""
+    own = {own_keyword(c, s).upper() for c in range(index, clients, dispatchers) for s in range(SLOTS)}
+    return own | {f"H{h}" for h in range(index, helpers, dispatchers)} | {f"SHARED{index}"}
+
+
+#: what the broker answers about a dispatcher that died (error replies)
+KILLED_TEXTS = (Text.DISPATCHER_TIMED_OUT, Text.DISPATCHER_NOT_AVAILABLE, Text.NO_DISPATCHER_FOR_KEYWORD,
+                Text.DISPATCHER_REPLACED)
+_KILLED_PATTERNS = [(text, re.compile(re.sub(r"\\\{\w+\\\}", ".*", re.escape(text)))) for text in KILLED_TEXTS]
+
+
+class Kill:
+    """The dispatcher killed mid-run (``--kill-dispatcher-at``): when, who, and what it explains."""
+
+    def __init__(self, at: float | None, args):
+        self.at, self.done = at, False
+        self.name = owner(0, args.dispatchers)
+        self.keywords = keywords_of(0, args.clients, args.dispatchers, args.helpers)
+
+    def concerns(self, name: str | None, keyword: str | None = None) -> bool:
+        return self.done and (name == self.name or (keyword or "").upper() in self.keywords)
+
+    def explains(self, answer: Message, kind: str, name: str | None, all_keywords: set) -> str | None:
+        """The expected outcome ``answer`` is, a request of ``kind`` to ``name`` after the kill
+        (None: none; the answer must be right)."""
+        if kind == "enumerate":
+            names = {n.upper() for n in answer.payload.split(":")} if isinstance(answer.payload, str) else None
+            if self.done and not answer.is_error and names == all_keywords - self.keywords:
+                return "enumerate without the killed dispatcher's keywords"
+            return None
+        if not self.concerns(name):
+            return None
+        if kind == "identify" and not answer.is_error and answer.payload is FAIL:
+            return "identify answered fail"
+        if answer.is_error and isinstance(answer.payload, str):
+            return next((text for text, pattern in _KILLED_PATTERNS if pattern.fullmatch(answer.payload)), None)
+        return None
 
 
 # -- the peers in their own processes -----------------------------------------------------
@@ -108,6 +159,8 @@ class Report:
     broadcasts_out_of_order: int = 0
     helper_calls: int = 0
     helper_failures: int = 0
+    killed_dispatcher: str | None = None  #: --kill-dispatcher-at: its name
+    expected: dict = field(default_factory=dict)  #: outcomes the killed dispatcher explains, by text
     latency_ms: dict = field(default_factory=dict)
     broker_rss_kb: dict = field(default_factory=dict)
 
@@ -120,13 +173,16 @@ class Report:
         if len(self.examples) < 10:
             self.examples.append(text)
 
+    def expect(self, text: str) -> None:
+        self.expected[text] = self.expected.get(text, 0) + 1
+
 
 class RawClient:
     """One DEALER client, its requests in flight and what their answers must say."""
 
-    def __init__(self, peers: PeerSockets, index: int, router: str, dispatchers: int):
+    def __init__(self, peers: PeerSockets, index: int, router: str, dispatchers: int, kill: Kill):
         self.sock = peers.socket(zmq.DEALER, router)
-        self.index, self.dispatchers = index, dispatchers
+        self.index, self.dispatchers, self.kill = index, dispatchers, kill
         self.pending: dict[bytes, tuple] = {}  # identifier -> (kind, sent at, expectation, slot)
         self.answered: set[bytes] = set()
         self.busy = [False] * SLOTS
@@ -194,6 +250,10 @@ class RawClient:
         latencies.append(time.monotonic() - sent_at)
         if slot is not None:
             self.busy[slot] = False
+        explained = answer.prefix == (b"",) and self.kill.explains(answer, kind, name, all_keywords)
+        if explained:
+            report.expect(explained)
+            return
         good = answer.prefix == (b"",) and not answer.is_error
         if kind == "enumerate":
             good = good and isinstance(answer.payload, str) and \
@@ -230,8 +290,9 @@ class BroadcastWatch:
 
 
 def helper_loop(index: int, config: dict, stop: threading.Event, report: Report, written: dict,
-                lock: threading.Lock) -> None:
-    """A client.Service writing its own keyword and reading it back, until ``stop``."""
+                lock: threading.Lock, kill: Kill) -> None:
+    """A client.Service writing its own keyword and reading it back, until ``stop``; a call
+    failing on the killed dispatcher's keyword is expected."""
     with client.Service(SERVICE, config, timeout=10.0) as svc:
         keyword, n = svc[f"H{index}"], 0
         while not stop.is_set():
@@ -242,6 +303,11 @@ def helper_loop(index: int, config: dict, stop: threading.Event, report: Report,
                 ok = keyword.write(value) == value and keyword.read() == value
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 ok = False
+                if kill.concerns(None, keyword.name):
+                    with lock:
+                        report.helper_calls += 2
+                        report.expect(f"helper call failed: {type(exc).__name__}")
+                    continue
                 report.problem(f"helper {index}: {type(exc).__name__}: {exc}")
             with lock:
                 report.helper_calls += 2
@@ -258,21 +324,24 @@ def rss_kb(pid: int) -> int | None:
     return None
 
 
-def drive(endpoints: dict[str, str], args, broker_pid: int | None = None) -> Report:
-    """Run the load against the broker at ``endpoints`` (dispatchers already registered)."""
+def drive(endpoints: dict[str, str], args, broker_pid: int | None = None,
+          kill_dispatcher: Callable[[], object] | None = None) -> Report:
+    """Run the load against the broker at ``endpoints`` (dispatchers already registered);
+    ``kill_dispatcher()`` is called ``args.kill_dispatcher_at`` seconds in."""
     report = Report(clients=args.clients, dispatchers=args.dispatchers, window=args.window)
+    kill = Kill(args.kill_dispatcher_at if kill_dispatcher else None, args)
     rng, context, written, latencies = random.Random(args.seed), zmq.Context(), {}, []
     peers = PeerSockets(context)
     all_keywords = {own_keyword(c, s).upper() for c in range(args.clients) for s in range(SLOTS)}
     all_keywords |= {f"H{h}" for h in range(args.helpers)} | {f"SHARED{d}" for d in range(args.dispatchers)}
-    clients = [RawClient(peers, i, endpoints["broker"], args.dispatchers) for i in range(args.clients)]
+    clients = [RawClient(peers, i, endpoints["broker"], args.dispatchers, kill) for i in range(args.clients)]
     watch = BroadcastWatch(peers, endpoints["subscribe"])
     poller = zmq.Poller()
     for sock in [c.sock for c in clients] + watch.subs:
         poller.register(sock, zmq.POLLIN)
     stop, lock = threading.Event(), threading.Lock()
     helper_config = {"broker": endpoints["broker"], "subscribe": endpoints["subscribe"], "timeout": repr(args.timeout)}
-    helpers = [threading.Thread(target=helper_loop, args=(h, helper_config, stop, report, written, lock))
+    helpers = [threading.Thread(target=helper_loop, args=(h, helper_config, stop, report, written, lock, kill))
                for h in range(args.helpers)]
     time.sleep(0.3)  # the SUB sockets' subscriptions reach the dispatchers (slow joiner)
     if broker_pid:
@@ -283,6 +352,9 @@ def drive(endpoints: dict[str, str], args, broker_pid: int | None = None) -> Rep
     try:
         end = started + args.duration
         while time.monotonic() < end:
+            if kill.at is not None and not kill.done and time.monotonic() >= started + kill.at:
+                kill.done, report.killed_dispatcher = True, kill.name
+                kill_dispatcher()
             for c in clients:
                 while len(c.pending) < args.window:
                     c.send_one(rng, report, written)
@@ -327,10 +399,10 @@ def run(args) -> Report:
         dispatchers: list[subprocess.Popen] = []
         try:
             dispatchers = start_dispatchers(broker.endpoints, args)
-            return drive(broker.endpoints, args, broker.pid)
+            return drive(broker.endpoints, args, broker.pid, lambda: dispatchers[0].kill() or dispatchers[0].wait())
         finally:
             for proc in dispatchers:
-                proc.stdin.close()  # it stops by itself
+                proc.stdin.close()  # it stops by itself (a killed one is gone already)
             for proc in dispatchers:
                 try:
                     proc.wait(10)
@@ -349,6 +421,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=1.0, help="the broker's heartbeat period T")
     p.add_argument("--drain", type=float, default=15.0, help="seconds to wait for the last answers")
     p.add_argument("--seed", type=int, default=20261128)
+    p.add_argument("--kill-dispatcher-at", type=float, metavar="SECONDS",
+                   help="kill dispatcher 0's process (SIGKILL) this many seconds into the load")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
     p.add_argument("--serve-dispatcher", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--router", help=argparse.SUPPRESS)

@@ -2,7 +2,9 @@
 4 dispatcher processes, 16 raw clients with 8 requests in flight each (writes, reads,
 fan-outs, locate; every write a broadcast) and 2 client.Service threads, for 4 seconds.
 Every request is accounted for: exactly one answer each, to the client that asked, saying
-what it must; nothing lost; broadcasts carry written values in order.
+what it must; nothing lost; broadcasts carry written values in order. Then the same with one
+dispatcher process killed 1 s in (T = 0.5 s): its requests' errors are counted apart as
+expected, and still nothing is lost, duplicated, misrouted or wrong.
 """
 
 from __future__ import annotations
@@ -31,3 +33,16 @@ def test_load_every_request_answered_once_to_the_right_client():
     assert report.answers == report.requests > 1000
     assert set(report.by_kind) == {"write", "read", "identify", "enumerate", "locate"}
     assert report.broadcasts_received > 0 and report.helper_calls > 0 and not report.helper_failures
+
+
+def test_load_with_a_dispatcher_killed_loses_nothing_and_counts_its_errors_apart():
+    soak = load_soak()
+    args = soak.parser().parse_args(["--clients", "16", "--dispatchers", "4", "--duration", "5", "--window", "8",
+                                     "--helpers", "2", "--drain", "20", "--timeout", "0.5",
+                                     "--kill-dispatcher-at", "1"])
+    report = soak.run(args)
+    assert report.ok, report.examples
+    assert (report.lost, report.duplicates, report.misrouted, report.wrong) == (0, 0, 0, 0)
+    assert report.killed_dispatcher == "load0" and report.answers == report.requests
+    assert report.expected.get("Dispatcher Timed Out", 0) > 0, report.expected
+    assert report.expected.get("Dispatcher '{dispatcher}' is not available for '{service}'", 0) > 0, report.expected
