@@ -23,7 +23,8 @@ anything was lost, duplicated, misrouted or wrong (or a helper call failed).
 into the load. From then on, an answer to a request concerning it (its keywords, its name,
 an ``enumerate``) may say what a killed dispatcher makes the broker say, and is counted apart
 by text under ``expected``: the error replies ``Dispatcher Timed Out``, ``... is not
-available ...``, ``No dispatcher is available ...``, ``... re-registered before answering``;
+available ...``, ``No dispatcher is available ...``, ``... re-registered before answering``,
+``... has gone: its connection is closed`` (the broker saw its connection close);
 ``identify`` answered with the fail sentinel (nobody left knows the keyword); ``enumerate``
 without the killed dispatcher's keywords; a helper call on its keyword failing. Any other
 error is still wrong, and the run passes when nothing is lost, duplicated, misrouted or wrong.
@@ -69,7 +70,7 @@ def keywords_of(index: int, clients: int, dispatchers: int, helpers: int) -> set
 
 #: what the broker answers about a dispatcher that died (error replies)
 KILLED_TEXTS = (Text.DISPATCHER_TIMED_OUT, Text.DISPATCHER_NOT_AVAILABLE, Text.NO_DISPATCHER_FOR_KEYWORD,
-                Text.DISPATCHER_REPLACED)
+                Text.DISPATCHER_REPLACED, Text.DISPATCHER_GONE)
 _KILLED_PATTERNS = [(text, re.compile(re.sub(r"\\\{\w+\\\}", ".*", re.escape(text)))) for text in KILLED_TEXTS]
 
 
