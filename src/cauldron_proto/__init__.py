@@ -22,12 +22,9 @@ from .protocol import __all__ as _protocol_all
 from .config import ConfigError, read_configuration
 from .ktl import KTLValueError
 from ._lazy import lazy_exports
-from ._moved import install as _install_moved
 from .broker.core import BrokerCore
 
 __version__ = "0.1.0"
-
-_install_moved()  # the old module paths (cauldron_proto.routing, ...) keep working
 
 #: Names loaded on first use: name -> (module, attribute or None for the module itself).
 _LAZY = {

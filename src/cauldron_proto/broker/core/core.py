@@ -159,12 +159,6 @@ class BrokerCore:
     def policy(self, value: ServicePolicy | None) -> None:
         self.keys.policy = value
 
-    @property
-    def books(self) -> LearnedOwners:
-        """The learned owners' retention settings under their first documented name
-        (``core.books.owner_retention``, ``core.books.max_retained``): :attr:`owners`."""
-        return self.owners
-
     # -- the three calls -------------------------------------------------------------------------
 
     def handle(self, peer: bytes, frames: Sequence[bytes], now: float,

@@ -11,7 +11,7 @@ import logging
 
 import msgspec
 
-log = logging.getLogger("cauldron_proto.routing")
+log = logging.getLogger("cauldron_proto.broker.core")
 
 
 class Stats(msgspec.Struct):
