@@ -10,7 +10,8 @@ import pytest
 from cauldron_proto.conformance.engine import Result, Settings, WireEvent, fresh_env
 from cauldron_proto.conformance.frames import CaseError, FramePattern, match_frames, render, show
 from cauldron_proto.conformance.report import details, failed, to_json, to_junit
-from cauldron_proto.conformance.case_format import parse_case, seconds
+from cauldron_proto.conformance.case_format import seconds
+from cauldron_proto.conformance.loading import parse_case
 
 
 def case(steps, peers=None, **extra):
