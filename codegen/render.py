@@ -44,8 +44,23 @@ def _frame_list(spec: dict) -> list[dict]:
     return [dict(frame, index=i) for i, frame in enumerate(spec["envelope"]["frames"])]
 
 
+def _timing_filled(spec: dict) -> dict:
+    """The spec with ``{NAME}`` in configuration descriptions replaced by the value of timing
+    constant NAME, so the texts and the constant cannot disagree."""
+    values = {name: _number(entry["value"]) for name, entry in spec["timing"].items()}
+    pattern = re.compile(r"\{(" + "|".join(map(re.escape, values)) + r")\}")
+    keys = {name: dict(entry, description=pattern.sub(lambda m: values[m.group(1)], entry["description"]))
+            for name, entry in spec["config"]["keys"].items()}
+    return dict(spec, config=dict(spec["config"], keys=keys))
+
+
+def _number(value) -> str:
+    return f"{value:g}"
+
+
 def render_all(spec: dict, spec_path: str) -> dict[str, str]:
     """Every generated file: path relative to the repository root -> content."""
+    spec = _timing_filled(spec)
     env = _environment()
     blank = bytes([spec["sentinels"]["blank"]["byte"]])
     fail = bytes([spec["sentinels"]["fail"]["byte"]])

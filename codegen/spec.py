@@ -41,7 +41,7 @@ EXAMPLE_KEYS = ("service", "dispatcher", "keyword", "command", "payload", "ident
 TOP_LEVEL = (
     "protocol", "version", "sentinels", "envelope", "kind_rules", "prefix", "endpoints",
     "kinds", "pairs", "derivation", "commands", "payload_types", "ktl_types", "texts",
-    "config", "messages", "keyword_commands", "more_examples", "invalid_examples", "recorded_examples",
+    "timing", "config", "messages", "keyword_commands", "more_examples", "invalid_examples", "recorded_examples",
 )
 
 
@@ -111,6 +111,7 @@ def validate(data: Any, path: str | Path = "spec/protocol.yaml") -> None:
     directions = _check_directions(c, data)
     _check_commands_and_types(c, data)
     _check_texts(c, data)
+    _check_timing(c, data)
     _check_config(c, data)
     _check_messages(c, data, directions)
     _check_keyword_commands(c, data)
@@ -211,6 +212,17 @@ def _check_directions(c: _Checker, data: dict) -> list[str]:
         for kind in kinds:
             c.choice(table.get(kind), list(kinds), f"derivation.{which}.{kind}", "a kind letter")
     return direction_codes(data)
+
+
+def _check_timing(c: _Checker, data: dict) -> None:
+    """Named numbers: an UPPER_CASE name, a positive number and a description each."""
+    for name, entry in c.mapping(data["timing"], "timing").items():
+        if not (isinstance(name, str) and name.isidentifier() and name.isupper()):
+            c.fail(f"timing.{name}", "a constant's name is an UPPER_CASE identifier")
+        value = c.mapping(entry, f"timing.{name}").get("value")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            c.fail(f"timing.{name}.value", f"{value!r} is not a positive number")
+        c.text(entry.get("description"), f"timing.{name}.description")
 
 
 #: Payload formats the payload template knows, and the keys each needs beside `description`.

@@ -252,7 +252,7 @@ def expire(h: Harness, d) -> None:
 
 
 def test_expired_dispatcher_that_answers_a_heartbeat_is_registered_again_without_welcome():
-    """An existing Cauldron dispatcher stalled past 5 T (SIGSTOP, then SIGCONT) answers the
+    """An existing Cauldron dispatcher stalled past EXPIRY_MULTIPLE T (SIGSTOP, then SIGCONT) answers the
     beats queued for it and never welcomes again: served again, no reply, no DBE."""
     h = Harness(timeout=1.0)
     d = h.dispatcher(b"D1", "ktest", "disp1")

@@ -126,6 +126,8 @@ def _broken(spec, path, value):
         (("sentinels", "fail", "byte"), 1, "sentinels.fail.byte: 1 is the blank sentinel's byte too"),
         (("kinds", "Er"), "error", "kinds.Er: 'Er' is not one ASCII letter"),
         (("endpoints", "\u00c9"), "elsewhere", "endpoints.\u00c9: '\u00c9' is not one ASCII letter"),
+        (("timing", "EXPIRY_MULTIPLE", "value"), 0, "timing.EXPIRY_MULTIPLE.value: 0 is not a positive number"),
+        (("timing", "expiry"), {"value": 5, "description": "x"}, "timing.expiry: a constant's name is an UPPER_CASE"),
     ],
 )
 def test_malformed_spec_names_the_entry(spec, path, value, message):
@@ -299,3 +301,19 @@ def test_which_frames_may_hold_the_fail_sentinel_comes_from_the_spec(tmp_path, s
     with pytest.raises(gen.LocalProtocolError, match="identifier: the fail sentinel is only valid in the payload$"):
         gen.Message.new("CDQ", service="S", command="update", identifier=gen.FAIL)
     assert gen.decode([b"S", b"d", b"K", b"CDQ", b"update", b"\x02", b"id"]).payload is gen.FAIL
+
+
+def test_the_timing_constants_come_from_the_spec_and_fill_the_texts(spec):
+    """One number each, from the spec: the tables' constants, the configuration's texts and
+    the reference page all say the same, and a changed spec changes every one."""
+    from cauldron_proto import CONFIG_KEYS, DISPATCHER_LIVENESS, EXPIRY_MULTIPLE
+    from codegen.render import render_all
+
+    assert (EXPIRY_MULTIPLE, DISPATCHER_LIVENESS) == (spec["timing"]["EXPIRY_MULTIPLE"]["value"],
+                                                      spec["timing"]["DISPATCHER_LIVENESS"]["value"])
+    assert f"silent for {EXPIRY_MULTIPLE} T is expired" in CONFIG_KEYS["timeout"].description
+    changed = _broken(spec, ("timing", "EXPIRY_MULTIPLE", "value"), 7)
+    out = render_all(changed, "spec/protocol.yaml")
+    assert "\nEXPIRY_MULTIPLE = 7\n" in out["src/cauldron_proto/protocol/tables.py"]
+    assert "a dispatcher silent for 7 T is expired" in out["src/cauldron_proto/protocol/tables.py"]
+    assert "| `EXPIRY_MULTIPLE` | 7 |" in out["docs/protocol.md"]

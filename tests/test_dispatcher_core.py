@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from cauldron_proto import BLANK, Direction, Message, Text, decode, encode
+from cauldron_proto import BLANK, DISPATCHER_LIVENESS, Direction, Message, Text, decode, encode
 from cauldron_proto.dispatcher import Registration, Service, answer, answering
 from cauldron_proto.dispatcher.core.registration import READY, WELCOMING
 
@@ -143,12 +143,14 @@ def test_no_confirmation_means_welcome_again():
 
 
 def test_silence_from_the_broker_means_register_again():
-    reg = Registration("KTEST", "KTEST1", period=0.2, liveness=3)
+    reg = Registration("KTEST", "KTEST1", period=0.2)
+    assert reg.liveness == DISPATCHER_LIVENESS  # the spec's, by default
     reg.welcome(0.0)
     reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.0, 0.0)
     reg.heard(broker_says("DBP", "heartbeat", "beat"), 0.5, 0.0)
-    assert reg.overdue(1.09) is None
-    assert "nothing from the broker for 0.6 s" in reg.overdue(1.11)
+    silence = DISPATCHER_LIVENESS * 0.2
+    assert reg.overdue(0.5 + silence - 0.01) is None
+    assert f"nothing from the broker for {silence:g} s" in reg.overdue(0.5 + silence + 0.01)
 
 
 def test_no_silence_check_without_heartbeats():

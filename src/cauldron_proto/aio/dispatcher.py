@@ -36,7 +36,7 @@ from typing import Any, Mapping, Optional
 import zmq
 import zmq.asyncio
 
-from ..protocol import Direction, Message, RemoteProtocolError, decode, encode
+from ..protocol import DISPATCHER_LIVENESS, Direction, Message, RemoteProtocolError, decode, encode
 from ..config import ConfigLike
 from ..dispatcher.core.handlers import answering, finish
 from ..dispatcher.core.keywords import KeywordState, KeywordTable, default_dispatcher_name
@@ -66,7 +66,7 @@ class Dispatcher(KeywordOwner):
 
     def __init__(self, name: str, config: "ConfigLike | Mapping[str, Any]" = None,
                  dispatcher: Optional[str] = None, *, context: Optional[zmq.Context] = None,
-                 liveness: float = 3.0, broker: Optional[str] = None, publish: Optional[str] = None,
+                 liveness: float = DISPATCHER_LIVENESS, broker: Optional[str] = None, publish: Optional[str] = None,
                  timeout: Optional[float] = None, heartbeat: Optional[bool] = None,
                  curve_key: Optional[str] = None, curve_server_key: Optional[str] = None):
         self.name = name

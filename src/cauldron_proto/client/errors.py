@@ -10,7 +10,7 @@ a ``KeyError``, :class:`BrokerRefusedError` a ``ConnectionRefusedError``,
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 from ..ktl import KTLValueError
 

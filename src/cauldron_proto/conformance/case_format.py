@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from ..protocol import DISPATCHER_LIVENESS, EXPIRY_MULTIPLE
 from .frames import CaseError, Frame, FramePattern, names_used
 
 __all__ = ["Case", "Peer", "Var", "Send", "Expect", "Nothing", "Wait", "AwaitSubscription",
@@ -33,7 +34,10 @@ Suite = Literal["broker", "dispatcher", "client"]
 
 Level = Literal["MUST", "SHOULD"]
 Deadline = float | str
-_DEADLINE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*\*?\s*T)?\s*(?:\+?\s*(\d+(?:\.\d+)?))?\s*$")
+#: A term of a deadline: seconds, or a number of heartbeat periods (``T``, ``2T``, ``EXPIRY``).
+_TERM = re.compile(r"^(?:(\d+(?:\.\d+)?)\s*\*?\s*)?(T|EXPIRY|LIVENESS)$|^(\d+(?:\.\d+)?)$")
+#: Heartbeat periods of each unit a deadline may name: the protocol's own constants.
+PERIODS = {"T": 1, "EXPIRY": EXPIRY_MULTIPLE, "LIVENESS": DISPATCHER_LIVENESS}
 
 
 class Var(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -158,16 +162,25 @@ class Case(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def seconds(deadline: Deadline, heartbeat_timeout: float | None) -> float:
-    """A deadline in seconds: a number, or ``"aT + b"`` with T the broker's heartbeat timeout."""
+    """A deadline in seconds: a number, or a sum such as ``"EXPIRY + 2T + 1"`` of seconds and
+    heartbeat periods: ``aT`` (T the broker's heartbeat timeout), ``EXPIRY``
+    (:data:`~cauldron_proto.protocol.EXPIRY_MULTIPLE` T), ``LIVENESS``
+    (:data:`~cauldron_proto.protocol.DISPATCHER_LIVENESS` T)."""
     if isinstance(deadline, (int, float)):
         return float(deadline)
-    found = _DEADLINE.match(deadline)
-    if found is None or not any(found.groups()):
-        raise CaseError(f"deadline {deadline!r} is not seconds or 'aT + b'")
-    factor, extra = found.groups()
-    if factor is not None and heartbeat_timeout is None:
+    total, periods = 0.0, 0.0
+    for term in deadline.split("+"):
+        found = _TERM.match(term.strip())
+        if found is None:
+            raise CaseError(f"deadline {deadline!r} is not seconds or a sum such as 'EXPIRY + 2T + 1'")
+        factor, unit, plain = found.groups()
+        if plain is not None:
+            total += float(plain)
+        else:
+            periods += float(factor or 1) * PERIODS[unit]
+    if periods and heartbeat_timeout is None:
         raise CaseError(f"deadline {deadline!r} needs the heartbeat timeout")
-    return float(factor or 0) * (heartbeat_timeout or 0) + float(extra or 0)
+    return total + periods * (heartbeat_timeout or 0)
 
 
 def step_frames(step: Step) -> list[Frame]:

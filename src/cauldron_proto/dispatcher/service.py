@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import zmq
 
-from ..protocol import Message, encode
+from ..protocol import DISPATCHER_LIVENESS, Message, encode
 from ..config import ConfigLike
 from ..peer import HelperSettings, WorkerPool, term_owned_context
 from .core.handlers import answering, finish
@@ -30,7 +30,8 @@ class Service(KeywordOwner):
     name (default :func:`default_dispatcher_name`). ``setup(service)``, if given, is called before
     serving starts, to add keywords. With ``start=True`` (the default) the constructor
     calls :meth:`begin`. ``liveness``: heartbeat periods of silence from the broker after
-    which the dispatcher reconnects and registers again.
+    which the dispatcher reconnects and registers again (default
+    :data:`~cauldron_proto.protocol.DISPATCHER_LIVENESS`).
 
     Use as a context manager, or call :meth:`shutdown`. The keywords and their values are
     the core's :class:`~.core.keywords.KeywordTable` (``table``); a change of value is stored
@@ -39,7 +40,7 @@ class Service(KeywordOwner):
 
     def __init__(self, name: str, config: "ConfigLike | Mapping[str, Any]" = None,
                  dispatcher: Optional[str] = None, *, setup: Optional[Callable[["Service"], Any]] = None,
-                 start: bool = True, context: Optional[zmq.Context] = None, liveness: float = 3.0,
+                 start: bool = True, context: Optional[zmq.Context] = None, liveness: float = DISPATCHER_LIVENESS,
                  broker: Optional[str] = None, publish: Optional[str] = None,
                  timeout: Optional[float] = None, heartbeat: Optional[bool] = None,
                  pool: Optional[int] = None, curve_key: Optional[str] = None,

@@ -15,6 +15,11 @@ import msgspec
 PROTOCOL = 'cauldron-zmq'
 SPEC_VERSION = 1
 
+#: a dispatcher silent this many heartbeat periods T is expired by the broker (forgotten, its requests in flight answered 'Dispatcher Timed Out').
+EXPIRY_MULTIPLE = 5
+#: a dispatcher that hears nothing from the broker for this many heartbeat periods T reconnects and registers again.
+DISPATCHER_LIVENESS = 3
+
 #: The blank sentinel: the field is absent.
 BLANK = b'\x01'
 #: The fail sentinel: a failed result (for example a fan-out that got no usable answer).

@@ -48,7 +48,7 @@ Invariants, true after every call:
    ``max_in_flight`` requests in flight: more are answered ``Dispatcher 'X' has N requests
    in flight; try again later`` at once (a fan-out skips it, an unusable answer).
 5. A dispatcher is routable from its ``welcome`` (heartbeats start at ``ready``) until it
-   expires (5 T without any message from its socket) or is replaced. Afterwards its socket is
+   expires (``EXPIRY_MULTIPLE`` T without any message from its socket) or is replaced. Afterwards its socket is
    a stranger: its replies are dropped (their requests were answered already). A ``ready`` or
    heartbeat answer from a stranger shows the dispatcher alive: if its name is free it is
    registered again at that socket, ready (an existing Cauldron dispatcher never welcomes
@@ -398,7 +398,7 @@ class BrokerCore:
         return out
 
     def _expire(self, record: DispatcherRecord, now: float) -> Out:
-        """5 T of silence: ``record`` goes, its requests answered ``Dispatcher Timed Out``."""
+        """``EXPIRY_MULTIPLE`` T of silence: ``record`` goes, its requests answered ``Dispatcher Timed Out``."""
         self.stats.expired += 1
         self.stats.timed_out += sum(1 for e in self.requests.pending(record).values() if e.fanout is None)
         log.log(logging.INFO, "%s: dispatcher %s/%s at %s expired", self.name, record.service, record.name,
