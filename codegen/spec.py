@@ -225,7 +225,8 @@ def _check_timing(c: _Checker, data: dict) -> None:
         c.text(entry.get("description"), f"timing.{name}.description")
 
 
-#: Payload formats the payload template knows, and the keys each needs beside `description`.
+#: Payload formats the hand-written payloads module (protocol/payloads.py) reads, and the keys
+#: each needs beside `description`.
 PAYLOAD_FORMATS = {
     "text": (), "blank": (), "empty": (), "json": ("type",), "joined": ("separator",), "address": (),
     "choice": ("values",), "ktl_type": (), "decimal": ("digits",), "fail_or_text": (),
