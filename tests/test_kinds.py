@@ -61,6 +61,8 @@ def test_a_kind_is_made_the_one_way_it_can_be_with_its_required_fields():
         kinds.answer("welcome", kinds.welcome("ktest", "disp1"))
     with pytest.raises(TypeError, match="welcome needs dispatcher"):
         kinds.build("welcome", service="ktest")
+    with pytest.raises(TypeError, match="heartbeat has no keyword"):
+        kinds.build("heartbeat", service="ktest", dispatcher="disp1", keyword="VALUE")
     with pytest.raises(TypeError, match="inquiry needs a command"):
         kinds.build("inquiry")
     query = kinds.client_dispatcher_query("ktest", "update", "", keyword="VALUE")

@@ -5,7 +5,7 @@ command, field rules, payload type or fixed text, and which kinds answer which).
 
 * :func:`build` makes a kind that answers nothing from its fields:
   ``build("welcome", service="KTEST", dispatcher="disp1")``. Required fields must be given,
-  blank ones are left out; a kind with no fixed command (``inquiry``, the queries) needs
+  blank ones may not be; a kind with no fixed command (``inquiry``, the queries) needs
   ``command``.
 * :func:`answer` makes a kind that answers another (it is among that kind's ``replies`` or
   ``errors``) from the message it answers, keeping its fields, identifier and routing prefix:
@@ -44,6 +44,12 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     for name in MESSAGE_KINDS}
 
 
+#: The template fields of each text a kind's payload is fixed to (computed once).
+_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    name: tuple(field for _, field, _, _ in string.Formatter().parse(TEXTS[kind.payload_text]) if field)
+    for name, kind in MESSAGE_KINDS.items() if kind.payload_text is not None}
+
+
 def is_kind(name: str, message: Message) -> bool:
     """Whether ``message`` is of kind ``name`` (its direction and, if the kind has one, command)."""
     kind = MESSAGE_KINDS[name]
@@ -58,14 +64,17 @@ def build(name: str, command: str | None = None, payload: object = None, *, serv
     if ANSWERS[name]:
         raise TypeError(f"{name} answers {' or '.join(ANSWERS[name])}: made with answer({name!r}, request)")
     given = {"service": service, "dispatcher": dispatcher, "keyword": keyword}
-    for field in _FIELDS:
-        if getattr(kind, field) == "required" and given[field] is None:
+    for field, value in given.items():
+        rule = getattr(kind, field)
+        if rule == "required" and value is None:
             raise TypeError(f"{name} needs {field}")
+        if rule == "blank" and value is not None:
+            raise TypeError(f"{name} has no {field} (it is blank)")
     if kind.command is None and command is None:
         raise TypeError(f"{name} needs a command")
-    fields = {field: value for field, value in given.items() if getattr(kind, field) != "blank"}
-    return Message.new(kind.direction, **fields, command=kind.command or command,
-                       payload=_payload(kind, payload, dict(given, command=command), optional=True),
+    text = (_payload(kind, payload, {**given, "command": command}, optional=True)
+            if payload is not None or kind.payload_text else None)
+    return Message.new(kind.direction, **given, command=kind.command or command, payload=text,
                        identifier=identifier, prefix=prefix)
 
 
@@ -81,7 +90,7 @@ def answer(name: str, request: Message, payload: object = None, *, dispatcher: A
         raise ValueError(f"{name} answers {' or '.join(answers)}, not {request.direction} {request.command}")
     if dispatcher is _UNSET and _names_dispatcher(kind, answers):
         raise TypeError(f"{name} names the answering dispatcher: give dispatcher=")
-    fields = {field: getattr(request, field) for field in _ENVELOPE_FIELDS}
+    fields = {field: getattr(request, field) for field in _TEXT_FIELDS.get(name, ()) if field in _ENVELOPE_FIELDS}
     text = _payload(kind, payload, {**fields, **text_fields}, optional=False)
     make = request.error if kind.direction[2] == "E" else request.reply
     return make(text) if dispatcher is _UNSET else make(text, dispatcher=dispatcher)
@@ -96,8 +105,7 @@ def _payload(kind: MessageKind, payload: object, fields: dict[str, Any], optiona
     """The payload of a message of ``kind``: its fixed text (filled from ``fields``), blank,
     or ``payload`` through its type's encoder (None stays blank when ``optional``)."""
     if kind.payload_text is not None:
-        template = TEXTS[kind.payload_text]
-        names = [field for _, field, _, _ in string.Formatter().parse(template) if field]
+        template, names = TEXTS[kind.payload_text], _TEXT_FIELDS[kind.name]
         return template.format(**{field: fields[field] for field in names}) if names else template
     if kind.payload == "blank" or (optional and payload is None):
         return None
