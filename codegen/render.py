@@ -1,11 +1,13 @@
-"""Render the spec into the generated files (code, golden fixtures, docs)."""
+"""Render the spec into the generated files (tables as data, golden fixtures, docs).
+
+The templates write data only: constants and tables that hand-written modules
+(``protocol/codec.py``, ``payloads.py``, ``kinds.py``) read; no function bodies."""
 
 from __future__ import annotations
 
 import json
 import pprint
 import re
-import string
 from pathlib import Path
 
 import jinja2
@@ -44,8 +46,23 @@ def _frame_list(spec: dict) -> list[dict]:
     return [dict(frame, index=i) for i, frame in enumerate(spec["envelope"]["frames"])]
 
 
+def _timing_filled(spec: dict) -> dict:
+    """The spec with ``{NAME}`` in configuration descriptions replaced by the value of timing
+    constant NAME, so the texts and the constant cannot disagree."""
+    values = {name: _number(entry["value"]) for name, entry in spec["timing"].items()}
+    pattern = re.compile(r"\{(" + "|".join(map(re.escape, values)) + r")\}")
+    keys = {name: dict(entry, description=pattern.sub(lambda m: values[m.group(1)], entry["description"]))
+            for name, entry in spec["config"]["keys"].items()}
+    return dict(spec, config=dict(spec["config"], keys=keys))
+
+
+def _number(value) -> str:
+    return f"{value:g}"
+
+
 def render_all(spec: dict, spec_path: str) -> dict[str, str]:
     """Every generated file: path relative to the repository root -> content."""
+    spec = _timing_filled(spec)
     env = _environment()
     blank = bytes([spec["sentinels"]["blank"]["byte"]])
     fail = bytes([spec["sentinels"]["fail"]["byte"]])
@@ -58,13 +75,11 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
         "blank": blank,
         "fail": fail,
         "payload_python": {name: _payload_python(entry) for name, entry in spec["payload_types"].items()},
-        **_kind_context(spec),
+        "payload_formats": [_payload_format(name, entry) for name, entry in spec["payload_types"].items()],
     }
     files = {
         f"{GENERATED_PACKAGE}/__init__.py": "init.py.j2",
         f"{GENERATED_PACKAGE}/tables.py": "tables.py.j2",
-        f"{GENERATED_PACKAGE}/payloads.py": "payloads.py.j2",
-        f"{GENERATED_PACKAGE}/kinds.py": "kinds.py.j2",
         "docs/protocol.md": "protocol.md.j2",
     }
     out = {path: env.get_template(name).render(context) for path, name in files.items()}
@@ -79,28 +94,16 @@ def render_all(spec: dict, spec_path: str) -> dict[str, str]:
     return out
 
 
-def _kind_context(spec: dict) -> dict:
-    """What the kinds template needs: which kinds answer which, the fields of fixed texts."""
-    messages = spec["messages"]
-    answered: dict[str, list[str]] = {name: [] for name in messages}
-    for name, m in messages.items():
-        for other in m.get("replies", []) + m.get("errors", []):
-            answered[other].append(name)
-    text_fields = {}
-    for name, m in messages.items():
-        template = spec["texts"][m["payload_text"]]["template"] if "payload_text" in m else ""
-        text_fields[name] = [field for _, field, _, _ in string.Formatter().parse(template) if field]
-    used = sorted({m["payload"] for m in messages.values() if "payload_text" not in m and m["payload"] != "blank"})
-    # an answer that must name its dispatcher, to a request that may not: the builder asks for it
-    names_dispatcher = {name: messages[name]["fields"]["dispatcher"] == "required"
-                        and any(messages[r]["fields"]["dispatcher"] != "required" for r in answered[name])
-                        for name in messages}
-    return {"answered": answered, "text_fields": text_fields, "used_payload_types": used,
-            "names_dispatcher": names_dispatcher}
+def _payload_format(name: str, entry: dict) -> dict:
+    """A payload type's row of ``PAYLOAD_FORMATS``: every field, absent ones None
+    (``json_type`` is the spec's type expression, written as it is)."""
+    return {"name": name, "format": entry["format"], "nullable": bool(entry.get("nullable")),
+            "separator": entry.get("separator"), "values": entry.get("values"), "digits": entry.get("digits"),
+            "json_type": entry.get("type", "None")}
 
 
 def _payload_python(entry: dict) -> str:
-    """The Python type a payload type's decoder gives."""
+    """The Python type a payload type's decoder gives (for the reference page)."""
     fmt = entry["format"]
     if fmt == "choice":
         kinds = sorted({type(v).__name__ for v in entry["values"].values()})

@@ -7,6 +7,7 @@ direction code``. Validation stops at the first problem.
 
 from __future__ import annotations
 
+import ast
 import re
 import string
 from pathlib import Path
@@ -17,31 +18,43 @@ import yaml
 FIELD_RULES = ("required", "blank", "optional")
 ROUTED_FIELDS = ("service", "dispatcher", "keyword")
 ENCODINGS = ("utf-8", "ascii", "bytes")
-#: The envelope frames the hand-written codec (src/cauldron_proto/protocol/codec.py) reads,
-#: each with the encoding it reads it in. The spec orders them as it likes (the codec takes
-#: every position from the generated tables) but must list exactly these.
-CODEC_FRAMES = {"service": "utf-8", "dispatcher": "utf-8", "keyword": "utf-8", "direction": "ascii",
-                "command": "utf-8", "payload": "utf-8", "identifier": "bytes"}
-#: The one frame the codec cannot read blank: it must hold a direction code. Every other
-#: frame reads blank as None.
-NEVER_BLANK = "direction"
-#: The frames whose readers can give the fail sentinel (the payload as FAIL, the identifier
-#: as its bytes); whether each may hold it is the spec's to say. The others are names, read
-#: as text.
-MAY_FAIL = ("payload", "identifier")
-#: The rules the codec raises, by section, each with the fields it fills the reason with.
-CODEC_RULES = {
-    "envelope.rules": {"too_few_frames": ("count",), "invalid_utf8": ("error",), "invalid_direction": ("value",),
-                       "fail_not_allowed": (), "keyword_without_service": (), "dispatcher_without_service": ()},
-    "kind_rules": {"field_required": ("kind", "frame"), "field_must_be_blank": ("kind", "frame")},
-}
-#: The frame the codec names when it raises a rule that always concerns the same frame.
-RULE_FRAMES = {"keyword_without_service": "keyword", "dispatcher_without_service": "dispatcher"}
+#: The hand-written envelope codec, whose statement of what it can follow this module reads.
+CODEC = Path(__file__).resolve().parent.parent / "src" / "cauldron_proto" / "protocol" / "codec.py"
+
+
+def codec_contract(path: Path = CODEC) -> dict[str, Any]:
+    """What the codec at ``path`` can follow, read from its source (nothing is imported, so a
+    stale or broken generated table cannot stop the check): ``READS`` (frame -> encoding),
+    ``NEVER_BLANK``, ``MAY_FAIL``, and from its ``_refuse(frame, rule, **fields)`` calls
+    ``RULES`` (section -> rule -> the fields it fills the reason with; calls inside
+    ``check_kind`` are ``kind_rules``) and ``RULE_FRAMES`` (rule -> the frame it always names)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and getattr(node.targets[0], "id", None) in (
+                "READS", "NEVER_BLANK", "MAY_FAIL"):
+            found[node.targets[0].id] = ast.literal_eval(node.value)
+    rules: dict[str, dict[str, tuple[str, ...]]] = {"envelope.rules": {}, "kind_rules": {}}
+    frames: dict[str, str] = {}
+    for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+        section = "kind_rules" if function.name == "check_kind" else "envelope.rules"
+        for call in ast.walk(function):
+            if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "_refuse":
+                at, rule = call.args[0], call.args[1].value
+                rules[section][rule] = tuple(k.arg for k in call.keywords)
+                if isinstance(at, ast.Constant) and at.value is not None:
+                    frames[rule] = at.value
+    return dict(found, RULES=rules, RULE_FRAMES=frames)
+
+
+_CONTRACT = codec_contract()
+CODEC_FRAMES, NEVER_BLANK, MAY_FAIL = _CONTRACT["READS"], _CONTRACT["NEVER_BLANK"], _CONTRACT["MAY_FAIL"]
+CODEC_RULES, RULE_FRAMES = _CONTRACT["RULES"], _CONTRACT["RULE_FRAMES"]
 EXAMPLE_KEYS = ("service", "dispatcher", "keyword", "command", "payload", "identifier")
 TOP_LEVEL = (
     "protocol", "version", "sentinels", "envelope", "kind_rules", "prefix", "endpoints",
     "kinds", "pairs", "derivation", "commands", "payload_types", "ktl_types", "texts",
-    "config", "messages", "keyword_commands", "more_examples", "invalid_examples", "recorded_examples",
+    "timing", "config", "messages", "keyword_commands", "more_examples", "invalid_examples", "recorded_examples",
 )
 
 
@@ -111,6 +124,7 @@ def validate(data: Any, path: str | Path = "spec/protocol.yaml") -> None:
     directions = _check_directions(c, data)
     _check_commands_and_types(c, data)
     _check_texts(c, data)
+    _check_timing(c, data)
     _check_config(c, data)
     _check_messages(c, data, directions)
     _check_keyword_commands(c, data)
@@ -213,7 +227,19 @@ def _check_directions(c: _Checker, data: dict) -> list[str]:
     return direction_codes(data)
 
 
-#: Payload formats the payload template knows, and the keys each needs beside `description`.
+def _check_timing(c: _Checker, data: dict) -> None:
+    """Named numbers: an UPPER_CASE name, a positive number and a description each."""
+    for name, entry in c.mapping(data["timing"], "timing").items():
+        if not (isinstance(name, str) and name.isidentifier() and name.isupper()):
+            c.fail(f"timing.{name}", "a constant's name is an UPPER_CASE identifier")
+        value = c.mapping(entry, f"timing.{name}").get("value")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            c.fail(f"timing.{name}.value", f"{value!r} is not a positive number")
+        c.text(entry.get("description"), f"timing.{name}.description")
+
+
+#: Payload formats the hand-written payloads module (protocol/payloads.py) reads, and the keys
+#: each needs beside `description`.
 PAYLOAD_FORMATS = {
     "text": (), "blank": (), "empty": (), "json": ("type",), "joined": ("separator",), "address": (),
     "choice": ("values",), "ktl_type": (), "decimal": ("digits",), "fail_or_text": (),

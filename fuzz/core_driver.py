@@ -19,7 +19,7 @@ Checked after every step (an AssertionError says which):
 4. Its timers: ``tick(t)`` for any ``t`` before ``next_deadline()`` does nothing.
 
 And at the end (:meth:`CoreDriver.finish`: the clock runs on until every dispatcher is
-silent for 5 T and every fan-out is past its deadline): every request (a query, well-formed
+silent for ``EXPIRY_MULTIPLE`` T and every fan-out is past its deadline): every request (a query, well-formed
 or salvageable, except ``ready`` and heartbeat answers) got exactly one answer, nothing got
 two, and the core remembers nothing.
 """
@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from cauldron_proto import FAIL, Direction, Kind, Message, RemoteProtocolError, decode, encode, kinds, salvage
+from cauldron_proto import EXPIRY_MULTIPLE, FAIL, Direction, Kind, Message, RemoteProtocolError, decode, encode, kinds, salvage
 from cauldron_proto.broker.core import BrokerCore
 
 from .seeds import NAMES, Mutation, mutate, seed
@@ -122,7 +122,7 @@ class CoreDriver:
     def finish(self) -> None:
         """Run the clock on until every dispatcher expired and every fan-out ended; final checks."""
         for _ in range(3):
-            self.advance(5 * self.timeout + self.fanout_timeout + 1.0)
+            self.advance(EXPIRY_MULTIPLE * self.timeout + self.fanout_timeout + 1.0)
         core = self.core
         if core.heartbeat:
             assert core.registry.services == {} and core.registry.by_peer == {} and core.requests.at == {} \

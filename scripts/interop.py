@@ -22,7 +22,7 @@ typed writes of booleans and enumerated values; units; identify of a missing key
 keyword list; monitors with callbacks, an empty value among them). The existing client's
 outcome in every mix must equal its outcome in mix ``ref`` (errors compared by exception
 type, since texts differ by design); our client's outcomes must be the values the existing
-dispatcher holds. Then, through our broker: an existing dispatcher stalled past 5 T
+dispatcher holds. Then, through our broker: an existing dispatcher stalled past EXPIRY_MULTIPLE T
 (SIGSTOP, SIGCONT) must be served again with no message storm and every request answered
 once, and an existing dispatcher restarted under the same name must serve an existing
 client that used its keywords before, without a client restart.
@@ -62,7 +62,7 @@ from typing import Any, Callable, Iterator
 
 import zmq
 
-from cauldron_proto import ZMQBroker, client, dispatcher
+from cauldron_proto import EXPIRY_MULTIPLE, ZMQBroker, client, dispatcher
 from cauldron_proto.processes import terminate
 
 SERVICE = "testsvc"
@@ -412,7 +412,7 @@ def compare(results: dict[str, dict[str, tuple]]) -> list[tuple[str, str, str, s
 
 
 def stall_and_restart(ref: Reference, folder: str, timeout: float, pool: int) -> list[tuple[str, str, str, str]]:
-    """Through our broker: an existing dispatcher stalled past 5 T, then restarted."""
+    """Through our broker: an existing dispatcher stalled past EXPIRY_MULTIPLE T, then restarted."""
     rows = []
     addresses = Addresses()
     config = addresses.config(folder, timeout, pool)
@@ -428,10 +428,10 @@ def stall_and_restart(ref: Reference, folder: str, timeout: float, pool: int) ->
             reader.start()
             stalled = ours("read", "STRING", False)
             reader.join()
-            time.sleep(6 * timeout)
-            rows.append(("stalled past 5 T: in-flight read answered Dispatcher Timed Out", "D",
+            time.sleep((EXPIRY_MULTIPLE + 1) * timeout)
+            rows.append((f"stalled past {EXPIRY_MULTIPLE} T: in-flight read answered Dispatcher Timed Out", "D",
                          "pass" if stalled[:2] == ("error", "DispatcherTimeoutError") else "FAIL", repr(stalled)))
-            rows.append(("stalled past 5 T: in-flight read answered Dispatcher Timed Out", "A",
+            rows.append((f"stalled past {EXPIRY_MULTIPLE} T: in-flight read answered Dispatcher Timed Out", "A",
                          "pass" if theirs[0][:2] == ("error", "DispatcherError") and "Timed Out" in theirs[0][2]
                          else "FAIL", repr(theirs[0])))
             before = stats.received + stats.sent

@@ -61,7 +61,7 @@ def test_coroutine_callbacks_validate_and_compute_values(transport):
 
 
 def test_heartbeats_are_answered_while_a_handler_awaits():
-    """The handler waits for 8 heartbeats (8 T > the broker's 5 T expiry): they are answered
+    """The handler waits for 8 heartbeats (8 T > the broker's EXPIRY_MULTIPLE T expiry): they are answered
     meanwhile, the dispatcher is not expired, and the read gets the handler's value."""
     async def scenario(broker, config):
         beats = asyncio.Event()

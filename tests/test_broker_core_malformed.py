@@ -198,12 +198,12 @@ def test_salvage_gives_none_when_there_is_nothing_to_answer(frames):
 # -- counting and logging drops -----------------------------------------------------------------
 
 def test_drops_are_logged_at_debug_at_most_once_per_reason_per_interval(caplog):
-    caplog.set_level(logging.DEBUG, logger="cauldron_proto.routing")
+    caplog.set_level(logging.DEBUG, logger="cauldron_proto.broker.core")
     h = Harness()
     for _ in range(100):
         h.send(b"X1", [b"a"])
     h.send(b"X1", [b""] + ENVELOPE[:3] + [b"XYZ"] + ENVELOPE[4:])
-    lines = [r for r in caplog.records if r.name == "cauldron_proto.routing"]
+    lines = [r for r in caplog.records if r.name == "cauldron_proto.broker.core"]
     assert [r.levelno for r in lines] == [logging.DEBUG, logging.DEBUG]
     assert "too_few_frames" in lines[0].getMessage() and "invalid_direction" in lines[1].getMessage()
     h.now += 10.0
@@ -214,7 +214,7 @@ def test_drops_are_logged_at_debug_at_most_once_per_reason_per_interval(caplog):
 
 
 def test_drop_log_counts_even_when_debug_is_off(caplog):
-    caplog.set_level(logging.WARNING, logger="cauldron_proto.routing")
+    caplog.set_level(logging.WARNING, logger="cauldron_proto.broker.core")
     drops = DropLog(Stats())
     for now in range(5):
         drops.drop("x", float(now), b"p")

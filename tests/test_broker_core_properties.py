@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cauldron_proto import Direction, encode
+from cauldron_proto import EXPIRY_MULTIPLE, Direction, encode
 
 from .core_harness import Harness, query
 
@@ -48,7 +48,7 @@ def test_random_frames_from_random_peers_never_break_the_core(steps):
         seen_by_dispatchers += [(s.to, encode(s.message)) for s in sent if s.to.startswith(b"D")]
         h.books_are_consistent()
         assert "internal_error" not in h.core.stats.dropped_by_reason
-    h.advance(5.0)  # everyone silent for 5 T (and past every fan-out deadline)
+    h.advance(EXPIRY_MULTIPLE * 1.0)  # everyone silent for EXPIRY_MULTIPLE T (and past every fan-out deadline)
     assert h.core.registry.services == {} and h.core.registry.by_peer == {} and h.core.requests.at == {}
     assert h.core.next_deadline() is None or h.core.tick(h.core.next_deadline()) == []
 

@@ -1,7 +1,7 @@
 """daemon(), sub() and setup() from a plain script with no ``if __name__ == "__main__":`` guard.
 
 Each test runs a real script in a subprocess, at its top level, as a user would; the broker
-it starts is a child process of its own (``python -m cauldron_proto.broker.process``).
+it starts is a child process of its own (``python -m cauldron_proto.broker.child``).
 """
 
 from __future__ import annotations

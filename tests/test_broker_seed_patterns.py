@@ -13,7 +13,7 @@ import math
 import pytest
 import zmq
 
-from cauldron_proto import FAIL, Direction, Message, Text, decode, encode
+from cauldron_proto import EXPIRY_MULTIPLE, FAIL, Direction, Message, Text, decode, encode
 from cauldron_proto.testing import open_peers
 
 from .brokers import hand_broker
@@ -65,7 +65,7 @@ def peers():
 def test_register_dispatcher_counts_the_confirmed_reply_as_active(broker, peers):
     view = register(broker, req(peers, broker, b"dispatcher_name"), "dispatcher_name")
     assert (view.name, view.id, view.alive) == ("dispatcher_name", b"dispatcher_name", True)
-    assert 0 < view.lifetime <= 5 * broker.timeout
+    assert 0 < view.lifetime <= EXPIRY_MULTIPLE * broker.timeout
 
 
 def test_register_two_dispatchers(broker, peers):

@@ -115,3 +115,24 @@ def test_pending_matches_answers_by_identifier_only():
     assert pending.answer(wire(second.reply("yes"))) is None  # a duplicate finds nobody
     pending.forget(key)
     assert len(pending) == 0 and pending.drain() == []
+
+
+def test_every_client_error_is_a_client_error_and_the_builtin_callers_catch(core):
+    """One root (``except client.ClientError`` catches all) with builtin mixins, so callers
+    catching ``KeyError``, ``TimeoutError``, ``ValueError`` or ``RuntimeError`` still do."""
+    from cauldron_proto.ktl import KTLValueError
+
+    keyword = KeywordState("KTest", "VALUE", "integer", "D1")
+    with pytest.raises(client.UnknownKeywordError) as unknown:
+        drive(core.read(keyword), lambda r: wire(r.error("Unknown keyword 'VALUE' for 'ktest'")))
+    with pytest.raises(client.InvalidValueError) as invalid:
+        next(core.write(keyword, "not a number"))
+    timeout = core.timeout_error(next(core.read(keyword)), 0.5)
+    refused = core.refused_error(next(core.read(keyword)), "a CURVE key it does not authorize")
+    raised = {KeyError: unknown.value, KTLValueError: invalid.value, TimeoutError: timeout,
+              ConnectionRefusedError: refused, RuntimeError: client.ShutDownError("shut down")}
+    for builtin, error in raised.items():
+        assert isinstance(error, client.ClientError) and isinstance(error, builtin), (error, builtin)
+    assert str(unknown.value) == "KTest has no keyword 'VALUE'"
+    assert "'not a number' is not a valid integer value" in str(invalid.value)
+    assert invalid.value.ktl_type == "integer" and invalid.value.value == "not a number"

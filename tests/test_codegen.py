@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
 import shutil
@@ -15,7 +14,7 @@ import yaml
 from codegen.__main__ import check, main
 from codegen.render import GENERATED_PACKAGE as PROTOCOL
 from codegen.render import render_all
-from codegen.spec import CODEC_RULES, SpecError, load, validate
+from codegen.spec import SpecError, codec_contract, load, validate
 
 from .conftest import ROOT
 
@@ -126,6 +125,8 @@ def _broken(spec, path, value):
         (("sentinels", "fail", "byte"), 1, "sentinels.fail.byte: 1 is the blank sentinel's byte too"),
         (("kinds", "Er"), "error", "kinds.Er: 'Er' is not one ASCII letter"),
         (("endpoints", "\u00c9"), "elsewhere", "endpoints.\u00c9: '\u00c9' is not one ASCII letter"),
+        (("timing", "EXPIRY_MULTIPLE", "value"), 0, "timing.EXPIRY_MULTIPLE.value: 0 is not a positive number"),
+        (("timing", "expiry"), {"value": 5, "description": "x"}, "timing.expiry: a constant's name is an UPPER_CASE"),
     ],
 )
 def test_malformed_spec_names_the_entry(spec, path, value, message):
@@ -197,17 +198,25 @@ def test_the_codec_is_written_by_hand_and_codegen_leaves_it_alone(root, spec):
     assert not (root / "codegen/templates/codec.py.j2").exists()
 
 
-def test_the_spec_validator_knows_the_rules_the_codec_raises(root):
-    """CODEC_RULES (what spec.py lets a spec's rules be) is what codec.py raises: every
-    ``_refuse(frame, rule, **fields)`` call, with the fields it fills the reason with."""
-    tree = ast.parse((root / PROTOCOL / "codec.py").read_text(encoding="utf-8"))
-    raised: dict[str, set[str]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_refuse":
-            rule = node.args[1].value
-            raised.setdefault(rule, set()).update(k.arg for k in node.keywords)
-    expected = {rule: set(fields) for section in CODEC_RULES.values() for rule, fields in section.items()}
-    assert raised == expected
+def test_what_the_codec_can_follow_is_read_from_the_codec_itself(root, tmp_path):
+    """The codec states what it reads (READS, NEVER_BLANK, MAY_FAIL) and raises (each
+    ``_refuse`` call) once, in codec.py; the spec checker reads that source, so a change
+    there changes what a spec may say, with no second list to keep in step."""
+    contract = codec_contract(root / PROTOCOL / "codec.py")
+    assert contract["READS"]["identifier"] == "bytes" and contract["NEVER_BLANK"] == "direction"
+    assert contract["RULES"]["kind_rules"] == {"field_required": ("kind", "frame"),
+                                               "field_must_be_blank": ("kind", "frame")}
+    assert contract["RULES"]["envelope.rules"]["too_few_frames"] == ("count",)
+    assert contract["RULE_FRAMES"]["keyword_without_service"] == "keyword"
+    source = (root / PROTOCOL / "codec.py").read_text(encoding="utf-8")
+    changed = source.replace('"direction": "ascii"', '"direction": "utf-8"').replace(
+        'raise _refuse(None, "too_few_frames", count=n)', 'raise _refuse(None, "too_short", count=n, at=0)')
+    assert changed != source
+    (tmp_path / "codec.py").write_text(changed, encoding="utf-8")
+    other = codec_contract(tmp_path / "codec.py")
+    assert other["READS"]["direction"] == "utf-8"
+    assert "too_few_frames" not in other["RULES"]["envelope.rules"]
+    assert other["RULES"]["envelope.rules"]["too_short"] == ("count", "at")
 
 
 def test_a_spec_with_frames_in_another_order_gives_a_codec_that_follows_it(tmp_path, spec):
@@ -299,3 +308,19 @@ def test_which_frames_may_hold_the_fail_sentinel_comes_from_the_spec(tmp_path, s
     with pytest.raises(gen.LocalProtocolError, match="identifier: the fail sentinel is only valid in the payload$"):
         gen.Message.new("CDQ", service="S", command="update", identifier=gen.FAIL)
     assert gen.decode([b"S", b"d", b"K", b"CDQ", b"update", b"\x02", b"id"]).payload is gen.FAIL
+
+
+def test_the_timing_constants_come_from_the_spec_and_fill_the_texts(spec):
+    """One number each, from the spec: the tables' constants, the configuration's texts and
+    the reference page all say the same, and a changed spec changes every one."""
+    from cauldron_proto import CONFIG_KEYS, DISPATCHER_LIVENESS, EXPIRY_MULTIPLE
+    from codegen.render import render_all
+
+    assert (EXPIRY_MULTIPLE, DISPATCHER_LIVENESS) == (spec["timing"]["EXPIRY_MULTIPLE"]["value"],
+                                                      spec["timing"]["DISPATCHER_LIVENESS"]["value"])
+    assert f"silent for {EXPIRY_MULTIPLE} T is expired" in CONFIG_KEYS["timeout"].description
+    changed = _broken(spec, ("timing", "EXPIRY_MULTIPLE", "value"), 7)
+    out = render_all(changed, "spec/protocol.yaml")
+    assert "\nEXPIRY_MULTIPLE = 7\n" in out["src/cauldron_proto/protocol/tables.py"]
+    assert "a dispatcher silent for 7 T is expired" in out["src/cauldron_proto/protocol/tables.py"]
+    assert "| `EXPIRY_MULTIPLE` | 7 |" in out["docs/protocol.md"]

@@ -158,7 +158,7 @@ def test_settings_a_case_may_require_or_read_are_the_runner_options():
 
 
 def test_a_failed_case_carries_its_known_defect_and_a_passed_one_does_not():
-    from cauldron_proto.conformance.case_format import parse_case
+    from cauldron_proto.conformance.loading import parse_case
 
     def inquiry(answer):
         return parse_case({

@@ -14,7 +14,7 @@ from cauldron_proto.cli import conformance as cli
 from cauldron_proto.conformance import load_cases
 from cauldron_proto.testing import broker_process, broker_thread
 
-T = 0.2  # the broker's heartbeat period: expiry cases take about 5 T
+T = 0.2  # the broker's heartbeat period: expiry cases take about EXPIRY_MULTIPLE T
 
 
 def addresses(broker) -> list[str]:

@@ -61,10 +61,14 @@ def _run_in_process(alter_answer=None, keep=None, record=None):
     import cauldron_proto.dispatcher.service as service_module
 
     context = zmq.Context()
-    real_answer = service_module.answer
+    real_finish = service_module.finish
     try:
         if alter_answer is not None:
-            service_module.answer = lambda *args: alter_answer(real_answer(*args))
+            def altered(*args):
+                done = real_finish(*args)
+                return done._replace(reply=alter_answer(done.reply))
+
+            service_module.finish = altered
         with ExitStack() as stack:
             def bound(endpoints):
                 svc = dispatcher.Service("testsvc", {"broker": endpoints["router"], "publish": endpoints["publish"],
@@ -79,7 +83,7 @@ def _run_in_process(alter_answer=None, keep=None, record=None):
                                 refuse_keyword="COUNT", refuse_value="abc")
             return run_dispatcher_suite(settings, on_bound=bound, keep=keep, record=record)
     finally:
-        service_module.answer = real_answer
+        service_module.finish = real_finish
         context.term()
 
 

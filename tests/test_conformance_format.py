@@ -10,7 +10,8 @@ import pytest
 from cauldron_proto.conformance.engine import Result, Settings, WireEvent, fresh_env
 from cauldron_proto.conformance.frames import CaseError, FramePattern, match_frames, render, show
 from cauldron_proto.conformance.report import details, failed, to_json, to_junit
-from cauldron_proto.conformance.case_format import parse_case, seconds
+from cauldron_proto.conformance.case_format import seconds
+from cauldron_proto.conformance.loading import parse_case
 
 
 def case(steps, peers=None, **extra):
@@ -58,6 +59,20 @@ def test_deadlines_are_seconds_or_multiples_of_the_heartbeat_timeout():
         seconds("2T", None)
     with pytest.raises(CaseError, match="is not seconds"):
         seconds("soon", 1.0)
+
+
+def test_deadlines_may_name_the_protocols_expiry_and_liveness():
+    """``EXPIRY`` and ``LIVENESS`` are the spec's constants in heartbeat periods, so a case
+    waiting past the expiry follows the spec when the multiple changes."""
+    from cauldron_proto import DISPATCHER_LIVENESS, EXPIRY_MULTIPLE
+
+    assert seconds("EXPIRY + 2T + 1", 0.2) == pytest.approx((EXPIRY_MULTIPLE + 2) * 0.2 + 1)
+    assert seconds("LIVENESS + 3 * T + 2", 0.5) == pytest.approx((DISPATCHER_LIVENESS + 3) * 0.5 + 2)
+    assert seconds("2 EXPIRY", 1.0) == 2 * EXPIRY_MULTIPLE
+    with pytest.raises(CaseError, match="needs the heartbeat timeout"):
+        seconds("EXPIRY", None)
+    with pytest.raises(CaseError, match="not seconds or a sum"):
+        seconds("EXPIRY + later", 1.0)
 
 
 def test_fresh_variables_differ_per_run_and_settings_become_variables():

@@ -13,7 +13,7 @@ from cauldron_proto.cli import record as cli
 from cauldron_proto.conformance import Settings, load_case, run_suite, run_suite_on_core
 from cauldron_proto.conformance.recorder import RecordingProxy, read_recording
 from cauldron_proto.conformance.to_case import recording_to_case
-from cauldron_proto.conformance.case_format import parse_case
+from cauldron_proto.conformance.loading import parse_case
 from cauldron_proto.broker.core import BrokerCore
 from cauldron_proto.testing import broker_thread, open_peers
 

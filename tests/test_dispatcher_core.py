@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from cauldron_proto import BLANK, Direction, Message, Text, decode, encode
+from cauldron_proto import BLANK, DISPATCHER_LIVENESS, Direction, Message, Text, decode, encode
 from cauldron_proto.dispatcher import Registration, Service, answer, answering
 from cauldron_proto.dispatcher.core.registration import READY, WELCOMING
 
@@ -40,7 +40,7 @@ def table():
 
 
 def run(svc: Service, request: Message) -> list[bytes]:
-    return encode(answer(request, svc._keywords, svc.name, svc.dispatcher))
+    return encode(answer(request, svc.table, 0.0).reply)
 
 
 def test_update_answers_the_value_with_the_prefix_and_own_name(table):
@@ -143,12 +143,14 @@ def test_no_confirmation_means_welcome_again():
 
 
 def test_silence_from_the_broker_means_register_again():
-    reg = Registration("KTEST", "KTEST1", period=0.2, liveness=3)
+    reg = Registration("KTEST", "KTEST1", period=0.2)
+    assert reg.liveness == DISPATCHER_LIVENESS  # the spec's, by default
     reg.welcome(0.0)
     reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.0, 0.0)
     reg.heard(broker_says("DBP", "heartbeat", "beat"), 0.5, 0.0)
-    assert reg.overdue(1.09) is None
-    assert "nothing from the broker for 0.6 s" in reg.overdue(1.11)
+    silence = DISPATCHER_LIVENESS * 0.2
+    assert reg.overdue(0.5 + silence - 0.01) is None
+    assert f"nothing from the broker for {silence:g} s" in reg.overdue(0.5 + silence + 0.01)
 
 
 def test_no_silence_check_without_heartbeats():
@@ -179,14 +181,15 @@ def test_a_broker_that_does_not_answer_the_check_still_makes_it_routable():
 
 
 def test_answering_yields_the_validator_and_maps_what_it_raises(table):
-    steps = answering(forwarded("CDQ", "modify", payload="500"), table._keywords, table.name, table.dispatcher)
+    steps = answering(forwarded("CDQ", "modify", payload="500"), table.table, 0.0)
     call = next(steps)
     assert call.func is at_most_100  # the user's callback, handed out to be called (or awaited)
     try:
         steps.throw(ValueError("too big"))
     except StopIteration as done:
-        reply = done.value
+        reply, broadcast = done.value
     assert (reply.direction, reply.payload) == (Direction.CDE, "Write to VALUE refused: too big")
+    assert broadcast is None
     assert table["VALUE"].value == 7
 
 
@@ -197,3 +200,108 @@ def test_a_coroutine_callback_on_the_threaded_dispatcher_is_an_error_reply(table
     table["NAME"].on_read = later
     reply = decode(run(table, forwarded("CDQ", "update", keyword="NAME")))
     assert reply.is_error and "returned an awaitable" in reply.payload and "aio.Dispatcher" in reply.payload
+
+
+# The keyword table: values and what a change broadcasts ---------------------------------
+from cauldron_proto.dispatcher import KeywordState, KeywordTable, finish  # noqa: E402
+
+
+@pytest.fixture
+def core_table():
+    table = KeywordTable("KTEST", "KTEST1")
+    table.add(KeywordState("VALUE", "integer", 7, "counts", validate=at_most_100))
+    table.add(KeywordState("MODE", "enumerated", "On", enumerators=["Off", "On"]))
+    return table
+
+
+def test_a_change_of_value_returns_its_broadcast_and_no_change_returns_none(core_table):
+    value = core_table.get("value")
+    text, broadcast = core_table.store(value, 8)
+    assert text == "8" and value.ascii == "8" and value.value == 8
+    assert encode(broadcast)[:6] == [b"ktest", b"KTEST1", b"VALUE", b"CDB", b"broadcast", b"8"]  # service lower-cased
+    assert core_table.store(value, "8") == ("8", None)  # the same value: nothing to broadcast
+    assert decode(encode(core_table.store(value, 8, force=True).broadcast)).payload == "8"
+    assert core_table.store(core_table.get("MODE"), "Off").broadcast.payload == "0"  # the integer text
+
+
+def test_a_value_of_the_wrong_type_is_refused_and_nothing_changes(core_table):
+    from cauldron_proto.ktl import KTLValueError
+
+    with pytest.raises(KTLValueError):
+        core_table.store(core_table.get("VALUE"), "12x")
+    assert core_table.get("VALUE").ascii == "7"
+
+
+def test_a_write_is_answered_and_broadcast_once_stored(core_table):
+    outcome = next_outcome(answering(forwarded("CDQ", "modify", payload="42"), core_table, 0.0), [None])
+    assert core_table.get("VALUE").ascii == "7"  # not stored until finished
+    reply, broadcast = finish(outcome, core_table)
+    assert (reply.direction, reply.payload, reply.dispatcher) == (Direction.CDP, "42", "KTEST1")
+    assert reply.prefix == (b"", CLIENT, b"") and (broadcast.keyword, broadcast.payload) == ("VALUE", "42")
+    again = finish(next_outcome(answering(forwarded("CDQ", "modify", payload="42"), core_table, 0.0), [None]),
+                   core_table)
+    assert again.reply.payload == "42" and again.broadcast is None  # the same value: no broadcast
+
+
+def test_a_computed_read_stores_its_value_and_broadcasts_a_change(core_table):
+    core_table.add(KeywordState("TEMP", "double", 20.0, on_read=lambda keyword: 21.5))
+    steps = answering(forwarded("CDQ", "update", keyword="TEMP"), core_table, 0.0)
+    assert next(steps).func(core_table.get("TEMP")) == 21.5  # on_read, yielded to be called
+    reply, broadcast = finish(next_outcome(steps, [21.5], started=True), core_table)
+    assert reply.payload == "21.5" and broadcast.payload == "21.5"
+
+
+def test_a_computed_read_of_the_wrong_type_is_an_error_reply(core_table):
+    core_table.add(KeywordState("COUNT", "integer", 1, on_read=lambda keyword: "many"))
+    reply, broadcast = answer(forwarded("CDQ", "update", keyword="COUNT"), core_table, 0.0)
+    assert reply.is_error and "KTLValueError" in reply.payload and broadcast is None
+    assert core_table.get("COUNT").ascii == "1"
+
+
+def test_a_validator_replacing_the_value_with_one_of_the_wrong_type_refuses_the_write(core_table):
+    core_table.add(KeywordState("LIMIT", "double", 1.5, validate=lambda keyword, value: "not a number"))
+    reply, broadcast = answer(forwarded("CDQ", "modify", keyword="LIMIT", payload="2"), core_table, 0.0)
+    assert reply.is_error and reply.payload.startswith("LIMIT: 'not a number' is not a valid double")
+    assert broadcast is None and core_table.get("LIMIT").ascii == "1.5"
+
+
+def test_a_heartbeat_request_is_answered_with_the_time_the_layer_gives(core_table):
+    reply, _ = answer(forwarded("CDQ", "heartbeat", keyword=None), core_table, 1234.5)
+    assert reply.payload == "1234.5"
+
+
+def next_outcome(steps, results, started=False):
+    """Run ``steps``, sending ``results`` in turn for the callbacks it yields (not calling them)."""
+    try:
+        if not started:
+            next(steps)
+        for result in results:
+            steps.send(result)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("the steps still ask")
+
+
+def test_the_threaded_service_broadcasts_changes_in_the_order_it_stored_them():
+    """Many threads set one keyword: the broadcasts posted are the values stored, in order."""
+    import threading
+
+    svc = Service("KTEST", dispatcher="KTEST1", start=False)
+    svc.add_keyword("VALUE", "integer", 0)
+    posted, stale = [], []
+
+    class Mailbox:
+        def post(self, item):
+            posted.append(decode(item[2]).payload)
+            if svc.table.get("VALUE").ascii != posted[-1]:  # stored and posted under one lock
+                stale.append(posted[-1])
+
+    svc._io = Mailbox()
+    threads = [threading.Thread(target=lambda n=n: [svc["VALUE"].set(n * 1000 + i + 1) for i in range(200)])
+               for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    svc._io = None
+    assert len(posted) == 800 and posted[-1] == svc["VALUE"].ascii and stale == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import zmq
 
-from cauldron_proto import Direction
+from cauldron_proto import EXPIRY_MULTIPLE, Direction
 from cauldron_proto.testing import open_peers, receive, register_dispatcher, send
 
 from .fault_processes import python_process
@@ -59,8 +59,8 @@ def test_vanished_client_leaves_nothing_behind():
             send(disp, message.reply("7", dispatcher="slow1"))
         wait_for(lambda: take_requests() or record() == (0, 0), message="nothing left in flight")
         assert set(broker.services) == {"KVANISH"}  # no record of the client anywhere
-        disp.close(linger=0)  # the dispatcher leaves too: after 5 T nothing at all is left
-        wait_for(lambda: not broker.services, timeout=5 * T + WAIT, message="no service left")
+        disp.close(linger=0)  # the dispatcher leaves too: after EXPIRY_MULTIPLE T nothing at all is left
+        wait_for(lambda: not broker.services, timeout=EXPIRY_MULTIPLE * T + WAIT, message="no service left")
         assert broker.core.next_deadline() is None
         peers.close()
         peers.context.term()

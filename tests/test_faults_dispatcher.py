@@ -1,7 +1,7 @@
 """Dispatcher faults with real processes: a cauldron-dispatcher frozen (SIGSTOP) or killed
 (SIGKILL) with requests in flight, thawed (SIGCONT) or replaced; and dispatchers that answer
 slowly or twice. The broker's heartbeat period is short (T = 0.2 s), so a silent dispatcher
-expires after 5 T = 1 s; deadlines below are generous (5 T + 2 s) for a busy machine.
+expires after EXPIRY_MULTIPLE T = 1 s; deadlines below are generous (that + 2 s) for a busy machine.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import time
 import pytest
 import zmq
 
-from cauldron_proto import Direction, Message, client
+from cauldron_proto import EXPIRY_MULTIPLE, Direction, Message, client
 from cauldron_proto.testing import ask, open_peers, receive, register_dispatcher, send
 
 from .fault_processes import dispatcher_process
 from .keyword_helpers import WAIT, config_for, keyword_broker, serving, wait_for
 
 T = 0.2
-EXPIRY = 5 * T
+EXPIRY = EXPIRY_MULTIPLE * T
 MARGIN = 2.0
 CLIENTS, READS_EACH = 4, 3
 
@@ -123,7 +123,7 @@ def test_killed_dispatcher_times_out_and_a_new_process_is_served(broker, clients
 
 
 def test_slow_dispatcher_answers_once_and_is_not_expired(broker):
-    """A handler slower than the expiry (6 T > 5 T): heartbeats keep it registered, and each
+    """A handler slower than the expiry (6 T > EXPIRY_MULTIPLE T): heartbeats keep it registered, and each
     request gets exactly one answer."""
     config = config_for(broker)
     slow = {"type": "integer", "value": 3, "on_read": lambda kw: time.sleep(6 * T) or 4}

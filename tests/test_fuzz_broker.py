@@ -16,7 +16,7 @@ from collections import Counter
 
 import zmq
 
-from cauldron_proto import Kind, RemoteProtocolError, client, decode
+from cauldron_proto import EXPIRY_MULTIPLE, Kind, RemoteProtocolError, client, decode
 from cauldron_proto.broker import ZMQBroker
 from fuzz.programs import random_mutations
 from fuzz.seeds import TEMPLATES, mutate, seed
@@ -157,7 +157,7 @@ def test_a_storm_of_random_messages_leaves_the_broker_serving():
                 assert wait_for(lambda: _reads(svc) == "7", message="a real read through the broker")
                 assert svc["VALUE"].write(11) == "11" and real["VALUE"].value == 11
             # the storm's dispatchers fall silent and are forgotten; the real one stays
-            wait_for(lambda: set(broker.services) == {"KREAL"}, timeout=5 * broker.timeout + WAIT,
+            wait_for(lambda: set(broker.services) == {"KREAL"}, timeout=EXPIRY_MULTIPLE * broker.timeout + WAIT,
                      message=f"only KREAL left (have {set(broker.services)})")
 
 

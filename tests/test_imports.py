@@ -11,10 +11,10 @@ IO_MODULES = ("zmq", "zmq.auth", "asyncio", "multiprocessing", "jinja2")
 
 
 @pytest.mark.parametrize("module", ["cauldron_proto", "cauldron_proto.protocol", "cauldron_proto.broker",
-                                    "cauldron_proto.broker.core", "cauldron_proto.routing", "cauldron_proto.kinds",
-                                    "cauldron_proto.payloads", "cauldron_proto.ktl", "cauldron_proto.config",
+                                    "cauldron_proto.broker.core", "cauldron_proto.protocol.kinds",
+                                    "cauldron_proto.protocol.payloads", "cauldron_proto.ktl", "cauldron_proto.config",
                                     "cauldron_proto.client.core", "cauldron_proto.dispatcher.core.handlers",
-                                    "cauldron_proto.dispatcher.core.registration", "cauldron_proto.dispatcher.registration",
+                                    "cauldron_proto.dispatcher.core.registration",
                                     "cauldron_proto.security.policy"])
 def test_the_io_free_parts_import_no_io_library(module):
     code = (f"import sys, {module}; "
@@ -36,19 +36,3 @@ def test_public_names_load_on_first_use():
     assert {"ZMQBroker", "client", "dispatcher", "security", "kinds", "payloads"} <= set(dir(cauldron_proto))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         cauldron_proto.nope  # noqa: B018
-
-
-def test_every_moved_module_is_the_same_module_at_its_old_path():
-    import importlib
-
-    from cauldron_proto._moved import MOVED
-
-    for old, new in MOVED.items():
-        assert importlib.import_module(old) is importlib.import_module(new), old
-        assert importlib.import_module(new).__spec__.name == new, f"{old} changed the spec of {new}"
-    from cauldron_proto.routing import BrokerCore  # the README's first spelling
-    from cauldron_proto.broker_process import main  # noqa: F401
-
-    assert BrokerCore is importlib.import_module("cauldron_proto.broker.core").BrokerCore
-    with pytest.raises(ModuleNotFoundError):
-        importlib.import_module("cauldron_proto.no_such_module")

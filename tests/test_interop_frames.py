@@ -13,7 +13,7 @@ import threading
 import pytest
 import zmq
 
-from cauldron_proto import Direction, Message, client, decode, dispatcher
+from cauldron_proto import EXPIRY_MULTIPLE, Direction, Message, client, decode, dispatcher
 from scripts.interop import serve_keywords
 from cauldron_proto.testing import WAIT, open_peers
 
@@ -172,7 +172,7 @@ def test_a_stalled_existing_dispatcher_is_served_again_on_its_heartbeat_answer()
             fake.sock.send_multipart([b"", forwarded.client, b"", *dispatcher_reply_to(
                 "scenario-6-check-heartbeat", forwarded).envelope])
             take(user, lambda m, i=request.message.identifier: m.identifier == i)
-        wait_for(lambda: broker.get_service("testsvc") is None, timeout=5 * 0.2 + WAIT, message="expired")
+        wait_for(lambda: broker.get_service("testsvc") is None, timeout=EXPIRY_MULTIPLE * 0.2 + WAIT, message="expired")
         while fake.sock.poll(0):
             fake.sock.recv_multipart()  # the heartbeats it slept through
         beat_answer = next(r for r in router("scenario-6-check-heartbeat", "in", Direction.DBQ)
@@ -202,7 +202,7 @@ def test_a_restarted_dispatcher_serves_a_client_that_never_identifies_again():
             first.sock.send_multipart([b"", forwarded.client, b"", *dispatcher_reply_to("scenario-1-read", forwarded).envelope])
             take(user, lambda m, i=request.message.identifier: m.identifier == i)
         first.sock.close(linger=0)  # it dies
-        wait_for(lambda: broker.get_service("testsvc") is None, timeout=5 * 0.2 + WAIT, message="expired")
+        wait_for(lambda: broker.get_service("testsvc") is None, timeout=EXPIRY_MULTIPLE * 0.2 + WAIT, message="expired")
         second = RecordedDispatcher(peers.socket(zmq.DEALER, broker.endpoints["broker"]), ["scenario-1-read"])
         second.register()
         again = Message(read.message.prefix, read.message.direction, (*read.envelope[:6], b"a-new-read-id"))

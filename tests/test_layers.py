@@ -19,17 +19,18 @@ LAYERS = {
     "protocol": (["protocol/*.py"], {"protocol"}, IO | {"time"}),
     "broker core": (["broker/core/*.py"], {"protocol", "broker.core"}, IO | {"time"}),
     "broker package": (["broker/__init__.py"], {"_lazy", "broker.core"}, IO | {"time"}),
-    "dispatcher core": (["dispatcher/core/registration.py", "dispatcher/core/steps.py"], {"protocol"},
-                        IO | {"time"}),
-    # the handlers read the keyword table (its values; the dispatcher's clock for heartbeats)
-    "dispatcher handlers": (["dispatcher/core/handlers.py"], {"protocol", "ktl", "dispatcher.keyword",
-                                                            "dispatcher.core"}, IO),
+    "dispatcher core": (["dispatcher/core/*.py"], {"protocol", "ktl", "dispatcher.core"}, IO | {"time"}),
+    # the keyword handle and the mapping both dispatchers share: the core, and no I/O of its own
+    "dispatcher keywords": (["dispatcher/keyword.py"], {"dispatcher.core"}, IO | {"time"}),
+    "dispatcher package": (["dispatcher/__init__.py"], {"_lazy", "dispatcher.core", "dispatcher.keyword"},
+                           IO | {"time"}),
     "values": (["ktl.py"], {"protocol"}, IO | {"time"}),
     "client core": (["client/core.py"], {"protocol", "ktl", "client.errors"}, IO | {"time"}),
-    # the asyncio helpers: the cores above, the shared settings and handshake watch, and no
-    # thread of their own
-    "asyncio helpers": (["aio/*.py"], {"protocol", "client", "dispatcher", "peer", "config", "aio",
-                                       "security.handshake"}, {"threading", "multiprocessing", "subprocess"}),
+    # the asyncio helpers: the cores above (none of the threaded helpers' modules), the shared
+    # settings and handshake watch, and no thread of their own
+    "asyncio helpers": (["aio/*.py"], {"protocol", "client.core", "client.errors", "dispatcher.core",
+                                       "dispatcher.keyword", "peer", "config", "aio", "security.handshake"},
+                        {"threading", "multiprocessing", "subprocess"}),
     # configuration resolves `localhost` for the bind rule (socket.gethostbyname), nothing more
     "configuration": (["config.py"], {"protocol"}, (IO - {"socket"}) | {"time"}),
     "the curve_dispatchers policy": (["security/policy.py"], {"config"}, IO - {"threading"}),

@@ -65,3 +65,15 @@ def test_the_existing_peers_payloads_decode_as_their_types(case):
     elif fields["command"] != "identify" or fields["direction"] == "SDP":
         decode, encode = p.PAYLOAD_CODECS[reply_type]
         assert encode(decode(payload)) == payload
+
+
+def test_every_payload_type_has_its_pair_by_name_and_every_format_a_reader():
+    """The spec's payload types are data; each has ``decode_TYPE``/``encode_TYPE`` here, and
+    each format the spec checker accepts has its class in the hand-written module."""
+    from cauldron_proto.protocol.payloads import FORMATS
+    from codegen.spec import PAYLOAD_FORMATS as SPEC_FORMATS
+
+    for name, codec in p.PAYLOAD_CODECS.items():
+        assert (getattr(p, f"decode_{name}"), getattr(p, f"encode_{name}")) == codec, name
+        assert f"decode_{name}" in p.__all__ and f"encode_{name}" in p.__all__
+    assert set(FORMATS) == set(SPEC_FORMATS)

@@ -340,7 +340,7 @@ def test_register_then_answer_requests_through_a_broker():
 
 
 def test_answered_heartbeats_keep_a_dispatcher_registered():
-    """T = 0.1 s: unanswered, a dispatcher is expired after 5 T; answered, it is still served."""
+    """T = 0.1 s: unanswered, a dispatcher is expired after EXPIRY_MULTIPLE T; answered, it is still served."""
     with broker_thread("inproc", timeout=0.1) as broker, open_peers(broker.context) as peers:
         kept, dropped = (peers.socket(zmq.DEALER, broker.endpoints["broker"]) for _ in range(2))
         register_dispatcher(kept, "KTEST", "disp1")

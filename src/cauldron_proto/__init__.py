@@ -1,12 +1,12 @@
 """cauldron_proto: a broker, codecs and helpers for the Cauldron ZMQ keyword protocol.
 
-The protocol tables and payload codecs are generated from ``spec/protocol.yaml`` (see
-``python -m codegen``); the envelope codec, written by hand, takes every frame position from
-those tables. ``decode(frames)`` and ``encode(message)`` are the only way frames are read
+The protocol tables are generated from ``spec/protocol.yaml`` (see ``python -m codegen``), as
+data; the envelope codec, the payload codecs and the message kinds, written by hand, read
+them. ``decode(frames)`` and ``encode(message)`` are the only way frames are read
 and written.
 
-Layout: ``protocol`` (generated from the spec: tables, ``payloads``, ``kinds``; the
-hand-written codec), ``broker`` (``broker.core``: the I/O-free ``BrokerCore``; the ZMQ
+Layout: ``protocol`` (the tables generated from the spec; the hand-written codec,
+``payloads`` and ``kinds``), ``broker`` (``broker.core``: the I/O-free ``BrokerCore``; the ZMQ
 shell, ``ZMQBroker``), ``client`` and ``dispatcher`` (each an I/O-free core, an I/O layer
 and the public ``Service``), ``aio`` (both on asyncio), ``security`` (CURVE, the
 ``curve_dispatchers`` policy), ``conformance``, ``cli``, ``testing`` (brokers and raw peers
@@ -22,12 +22,9 @@ from .protocol import __all__ as _protocol_all
 from .config import ConfigError, read_configuration
 from .ktl import KTLValueError
 from ._lazy import lazy_exports
-from ._moved import install as _install_moved
 from .broker.core import BrokerCore
 
 __version__ = "0.1.0"
-
-_install_moved()  # the old module paths (cauldron_proto.routing, ...) keep working
 
 #: Names loaded on first use: name -> (module, attribute or None for the module itself).
 _LAZY = {

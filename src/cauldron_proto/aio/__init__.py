@@ -17,17 +17,19 @@ They are thin layers over the threaded helpers' I/O-free cores (the client's
 :class:`~cauldron_proto.dispatcher.Registration` and answers), so they speak the protocol
 exactly as those do and raise the same errors (``client.RequestTimeoutError``,
 ``client.DispatcherError``, ``client.DispatcherTimeoutError``,
-``client.UnknownKeywordError``, ``client.ShutDownError``, ``client.BrokerRefusedError``).
+``client.UnknownKeywordError``, ``client.ShutDownError``, ``client.BrokerRefusedError``,
+``client.InvalidValueError``; all ``client.ClientError`` s).
 They run in a loop someone else owns (a notebook, a RunEngine): nothing here calls
 ``asyncio.run`` or starts a thread.
 """
 
 from ..client.core import KeywordInfo, KeywordValue
 from ..client.errors import (BrokerRefusedError, ClientError, DispatcherError, DispatcherTimeoutError,
-                             RequestTimeoutError, ShutDownError, UnknownKeywordError)
+                             RequestTimeoutError, ShutDownError, UnknownKeywordError,
+                             InvalidValueError)
 from .client import Keyword, Monitor, Service
 from .dispatcher import Dispatcher
 
 __all__ = ["Service", "Keyword", "Monitor", "Dispatcher", "KeywordInfo", "KeywordValue", "ClientError",
            "DispatcherError", "DispatcherTimeoutError", "RequestTimeoutError", "UnknownKeywordError", "ShutDownError",
-           "BrokerRefusedError"]
+           "InvalidValueError", "BrokerRefusedError"]

@@ -2,11 +2,14 @@
 
 Theory of operation
 -------------------
-A thin layer over the threaded dispatcher's I/O-free parts: its
-:class:`~cauldron_proto.dispatcher.Registration` (welcome, ready, heartbeats, when to start
-over), its answers (:func:`~cauldron_proto.dispatcher.answering`, run by
+A thin layer over the dispatcher's I/O-free core (:mod:`cauldron_proto.dispatcher.core`), as
+the threaded dispatcher is: its :class:`~cauldron_proto.dispatcher.Registration` (welcome,
+ready, heartbeats, when to start over), its keyword table and answers
+(:func:`~cauldron_proto.dispatcher.answering`, run by
 :func:`~cauldron_proto.dispatcher.core.steps.run_async`, which awaits a keyword's ``validate``
-or ``on_read`` when it is a coroutine function) and its :class:`~cauldron_proto.dispatcher.Keyword`.
+or ``on_read`` when it is a coroutine function), with the keyword handle
+:class:`~cauldron_proto.dispatcher.Keyword`. A change of value sends the broadcast the core
+returns, from the loop's one thread, so no lock is needed.
 
 One task owns the DEALER: it receives every message from the broker and tells the
 registration, whose answers (``ready``, heartbeat answers) it sends at once, and it waits
@@ -33,13 +36,13 @@ from typing import Any, Mapping, Optional
 import zmq
 import zmq.asyncio
 
-from ..protocol import Direction, Message, RemoteProtocolError, decode, encode
+from ..protocol import DISPATCHER_LIVENESS, Direction, Message, RemoteProtocolError, decode, encode
 from ..config import ConfigLike
-from ..dispatcher.core.handlers import answering
-from ..dispatcher.keyword import Keyword, KeywordTable
+from ..dispatcher.core.handlers import answering, finish
+from ..dispatcher.core.keywords import KeywordState, KeywordTable, default_dispatcher_name
 from ..dispatcher.core.registration import Registration
-from ..dispatcher.service import default_dispatcher_name
 from ..dispatcher.core.steps import run_async
+from ..dispatcher.keyword import KeywordOwner
 from ..peer import HelperSettings
 from ..security.handshake import HandshakeWatch, TellOnce
 from ._zmq import async_context, batch, send_now
@@ -50,7 +53,7 @@ _REQUESTS = frozenset({Direction.CDQ, Direction.SDQ})
 _BATCH = 200  # messages taken at once before the serving task lets others run
 
 
-class Dispatcher(KeywordTable):
+class Dispatcher(KeywordOwner):
     """Asyncio dispatcher ``dispatcher`` of service ``name``; ``async with`` serves it.
 
     ``config``, ``broker``, ``publish``, ``timeout`` (the broker's heartbeat period),
@@ -63,12 +66,13 @@ class Dispatcher(KeywordTable):
 
     def __init__(self, name: str, config: "ConfigLike | Mapping[str, Any]" = None,
                  dispatcher: Optional[str] = None, *, context: Optional[zmq.Context] = None,
-                 liveness: float = 3.0, broker: Optional[str] = None, publish: Optional[str] = None,
+                 liveness: float = DISPATCHER_LIVENESS, broker: Optional[str] = None, publish: Optional[str] = None,
                  timeout: Optional[float] = None, heartbeat: Optional[bool] = None,
                  curve_key: Optional[str] = None, curve_server_key: Optional[str] = None):
         self.name = name
-        self.wire_name = name.lower()
         self.dispatcher = dispatcher or default_dispatcher_name(name)
+        self.table = KeywordTable(name, self.dispatcher)
+        self.wire_name = self.table.wire_name
         self.settings = HelperSettings.load(config, broker=broker, publish=publish, timeout=timeout,
                                       heartbeat=None if heartbeat is None else ("yes" if heartbeat else "no"),
                                       curve_key=curve_key, curve_server_key=curve_server_key)
@@ -78,7 +82,6 @@ class Dispatcher(KeywordTable):
                                          self.settings.heartbeat, liveness)
         #: Set while registered with a broker (cleared while registering again).
         self.registered = asyncio.Event()
-        self._keywords: dict[str, Keyword] = {}
         self._given_context = context
         self._context: Optional[zmq.asyncio.Context] = None
         self._own_context = False
@@ -93,7 +96,7 @@ class Dispatcher(KeywordTable):
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"<aio.Dispatcher {self.name} ({self.dispatcher}) {len(self._keywords)} keywords>"
+        return f"<aio.Dispatcher {self.name} ({self.dispatcher}) {len(self.table)} keywords>"
 
 
     # Lifecycle -------------------------------------------------------------------------
@@ -224,10 +227,12 @@ class Dispatcher(KeywordTable):
 
     async def _answer(self, request: Message, generation: int) -> None:
         try:
-            reply = await run_async(answering(request, self._keywords, self.name, self.dispatcher))
+            outcome = await run_async(answering(request, self.table, time.time()))
         except Exception:
             self.log.exception("%s: answering %r failed", self.dispatcher, request)
             return
+        reply, broadcast = finish(outcome, self.table)
+        self._publish(broadcast)
         if generation == self._generation and self._dealer is not None:
             # Awaited: a burst of replies waits for room in the queue rather than being dropped;
             # a socket closed meanwhile (registering again, closing) cancels the wait.
@@ -237,9 +242,11 @@ class Dispatcher(KeywordTable):
         send_now(self._dealer, encode(message), self.log, f"{self.dispatcher}: {message.command}")
 
     # Called by keywords ----------------------------------------------------------------
-    def _broadcast(self, keyword: Keyword, text: str) -> None:
-        if self._pub is None:
-            return
-        message = Message.new(Direction.CDB, service=self.wire_name, dispatcher=self.dispatcher,
-                              keyword=keyword.name, command="broadcast", payload=text)
-        send_now(self._pub, encode(message), self.log, f"{self.dispatcher}: broadcast")
+    def _store(self, keyword: KeywordState, value: Any, force: bool = False) -> str:
+        change = self.table.store(keyword, value, force)
+        self._publish(change.broadcast)
+        return change.text
+
+    def _publish(self, broadcast: Optional[Message]) -> None:
+        if broadcast is not None and self._pub is not None:
+            send_now(self._pub, encode(broadcast), self.log, f"{self.dispatcher}: broadcast")

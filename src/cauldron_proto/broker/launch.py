@@ -1,7 +1,7 @@
 """Starting brokers: from a configuration, in a thread, in a process or in the foreground.
 
 The functions here are ZMQBroker's classmethods (``check``, ``from_config``, ``serve``,
-``setup``, ``sub``, ``thread``, and ``daemon`` from :mod:`.process`); each takes the
+``setup``, ``sub``, ``thread``, ``daemon``: a child process, see :mod:`.process`); each takes the
 broker class first. Whatever ``sub()`` chooses, the handle it returns has ``running``,
 ``wait_running(timeout)``, ``endpoints``, ``is_alive()``, ``join()`` and ``stop(timeout)``.
 """
@@ -22,7 +22,8 @@ import zmq
 
 from ..protocol import Direction, Message, RemoteProtocolError, Text, decode, encode
 from .. import config as _config
-from .process import BrokerProcess, daemon
+from . import process
+from .process import BrokerProcess
 from .sockets import BrokerError, is_wildcard
 from ..config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
 from .core.limits import LIMIT_KEYS, Limits
@@ -162,6 +163,16 @@ def serve_until_signalled(broker, ready=None):
 def serve(cls, config=None, name="ServerBroker"):
     """Run a configured broker in the current thread until stopped (SIGINT or SIGTERM)."""
     return serve_until_signalled(cls.from_config(config, name))
+
+
+def daemon(cls, config=None, daemon=True):
+    """Start a configured broker in a child process; returns a :class:`BrokerProcess` at once.
+
+    ``daemon``: the child is stopped when this process exits (else it outlives it). Raises
+    ValueError, as the existing method does, for an ``inproc://`` address (no other process
+    can reach it).
+    """
+    return process.start(cls, configured(cls, config), daemon)
 
 
 def thread(cls, config=None, daemon=True):

@@ -1,9 +1,9 @@
-"""A broker in a child process: ``ZMQBroker.daemon()`` and the :class:`BrokerProcess` handle.
+"""A broker in a child process: what ``ZMQBroker.daemon()`` starts, and the :class:`BrokerProcess` handle.
 
 Theory of operation
 -------------------
-The child is a fresh interpreter running this module's ``main()`` (the same as ``python -m
-cauldron_proto.broker.process``), started with :mod:`subprocess`, not
+The child is a fresh interpreter running :func:`cauldron_proto.broker.child.main` (the same
+as ``python -m cauldron_proto.broker.child``), started with :mod:`subprocess`, not
 :mod:`multiprocessing`: it runs none of the caller's code, so a plain
 script may call ``setup()``, ``sub()`` or ``daemon()`` at its top level with no
 ``if __name__ == "__main__":`` guard, and it inherits no thread and no ZMQ context.
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import atexit
 import configparser
-import importlib
 import json
 import os
 import subprocess
@@ -32,10 +31,12 @@ import sys
 import threading
 import weakref
 
+from .. import config as _config
+
 from .sockets import BrokerError
 from ..processes import terminate
 
-__all__ = ["BrokerProcess", "daemon", "main"]
+__all__ = ["BrokerProcess", "start"]
 
 STOP_TIMEOUT = 10.0  # seconds stop() waits for a clean exit before killing the child
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,20 +44,13 @@ _daemonic: "weakref.WeakSet[BrokerProcess]" = weakref.WeakSet()
 #: The child's program: this module's main(), found where the parent found this package
 #: (appended to the child's path, so it shadows nothing the child would import otherwise).
 _CHILD = (f"import sys; sys.path.append({_PACKAGE_ROOT!r}); "
-          f"from cauldron_proto.broker.process import main; sys.exit(main())")
+          f"from cauldron_proto.broker.child import main; sys.exit(main())")
 
 
-def daemon(cls, config=None, daemon=True):
-    """Start a configured broker in a child process; returns a :class:`BrokerProcess` at once.
-
-    ``daemon``: the child is stopped when this process exits (else it outlives it). Raises
-    ValueError, as the existing method does, for an ``inproc://`` address (no other process
-    can reach it).
-    """
-    from .. import config as _config
-    from .launch import configured
-
-    cfg = configured(cls, config)
+def start(cls, cfg: configparser.ConfigParser, daemon: bool = True) -> "BrokerProcess":
+    """Start a broker of class ``cls`` configured by ``cfg`` (read, defaults filled in) in a
+    child process; returns a :class:`BrokerProcess` at once (see :func:`.launch.daemon`).
+    ValueError for an ``inproc://`` address (no other process can reach it)."""
     for key in ("broker", "publish", "subscribe"):
         if _config.address(cfg, key).startswith("inproc://"):
             raise ValueError(f"a broker in another process cannot serve {key} = {_config.address(cfg, key)}: "
@@ -184,70 +178,3 @@ class BrokerProcess:
 def _stop_daemonic_children() -> None:
     for handle in list(_daemonic):
         handle.stop()
-
-
-# -- the child ---------------------------------------------------------------------------
-
-
-def main() -> int:
-    """The child: read the order on stdin, bind, report on stdout, serve until told to stop."""
-    order = json.loads(_read_line(0) or b"{}")
-    sys.path.extend(p for p in order.get("path", []) if p not in sys.path)  # to import the broker class
-    cfg = configparser.ConfigParser()
-    cfg.read_dict(order.get("sections", {}))
-    report = sys.stdout
-
-    def say(**what) -> None:
-        report.write(json.dumps(what) + "\n")
-        report.flush()
-
-    from .launch import serve_until_signalled
-    from ..config import ConfigError
-
-    try:
-        broker = _broker_class(order.get("broker", "cauldron_proto.broker:ZMQBroker")).from_config(cfg, "ProcessBroker")
-        if order.get("exit_with_parent", True):
-            threading.Thread(target=_stop_at_end_of_input, args=(broker,), daemon=True).start()
-        serve_until_signalled(broker, lambda served: say(running=dict(served.endpoints)))
-    except (BrokerError, ConfigError, ValueError, ImportError) as exc:
-        say(error=str(exc))
-        return 1
-    return 0
-
-
-def _broker_class(name: str):
-    from .zmq_broker import ZMQBroker
-
-    module, _, qualname = name.partition(":")
-    found = importlib.import_module(module)
-    for part in qualname.split("."):
-        found = getattr(found, part)
-    if not (isinstance(found, type) and issubclass(found, ZMQBroker)):
-        raise ValueError(f"{name} is not a ZMQBroker class")
-    return found
-
-
-def _read_line(fd: int) -> bytes:
-    """One line from ``fd``, unbuffered (the parent writes one line, then nothing)."""
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def _stop_at_end_of_input(broker) -> None:
-    """The parent closed our stdin, or died: stop serving. (``os.read``, not ``sys.stdin``:
-    a daemon thread must hold no lock of a buffered file at interpreter shutdown.)"""
-    try:
-        while os.read(0, 65536):
-            pass
-    except OSError:
-        pass
-    broker.stop()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -257,7 +257,7 @@ class ZMQBroker(threading.Thread):
         """After a poll that began at ``started`` and could wait ``waited`` ms: if the broker did
         not run for longer than T (the poll came back more than T late, or, in ``run()``, more
         than T passed since the last step), the process was stopped or starved, not the
-        dispatchers silent: the core gives every dispatcher a fresh heartbeat and 5 T."""
+        dispatchers silent: the core gives every dispatcher a fresh heartbeat and EXPIRY_MULTIPLE T."""
         now = time.monotonic()
         late = 0.0 if waited is None else now - started - waited / 1000
         if self._turned_at is not None:

@@ -21,7 +21,7 @@ from ..broker import BrokerError, ZMQBroker
 from ..broker.launch import serve_until_signalled
 from ..broker.core.limits import LIMIT_KEYS
 from ..config import ConfigError, read_configuration
-from ..protocol import CONFIG_KEYS
+from ..protocol import CONFIG_KEYS, EXPIRY_MULTIPLE
 
 PROG = "cauldron-broker"
 _ROLES = (  # (config key, socket type, who connects)
@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lookup", metavar="ADDR",
                    help="what a client's lookup is answered: where its SUB connects (default: the subscribe address)")
     p.add_argument("--timeout", metavar="SECONDS", type=positive_seconds,
-                   help="heartbeat period T; a dispatcher silent for 5 T is expired (config key timeout)")
+                   help=f"heartbeat period T; a dispatcher silent for {EXPIRY_MULTIPLE} T is expired (config key timeout)")
     p.add_argument("--no-heartbeat", action="store_true", help="send no heartbeats and expire no dispatcher")
     p.add_argument("--curve-secret-key", metavar="FILE",
                    help="CURVE on every socket: the broker's secret key file, NAME.key_secret from "

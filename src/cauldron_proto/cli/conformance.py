@@ -21,7 +21,7 @@ from cauldron_proto.conformance.report import details, failed, row, summary, to_
 from cauldron_proto.conformance.client_link import run_client_suite
 from cauldron_proto.conformance.dispatcher_link import run_dispatcher_suite
 from cauldron_proto.conformance.runner import run_suite, select_cases
-from cauldron_proto.conformance.case_format import load_cases
+from cauldron_proto.conformance.loading import load_cases
 
 
 def parser() -> argparse.ArgumentParser:

@@ -31,14 +31,12 @@ from . import positive_seconds
 from .. import client, dispatcher
 from ..config import ConfigError
 from ..ktl import KTL_TYPES, KTLValueError, check_type, infer_type
-from ..peer import ShutDownError
 
 __all__ = ["dispatcher_main", "show_main", "modify_main", "monitor_main", "parse_assignment",
            "parse_keyword_spec", "common_parser", "stop_on_signals"]
 
 #: Errors a tool reports as one line on stderr with exit status 1.
-TOOL_ERRORS = (client.ClientError, client.RequestTimeoutError, client.UnknownKeywordError,
-               ShutDownError, ConfigError, KTLValueError, ValueError, zmq.ZMQError)
+TOOL_ERRORS = (client.ClientError, ConfigError, KTLValueError, ValueError, zmq.ZMQError)
 
 
 def common_parser(prog: str, description: str) -> argparse.ArgumentParser:

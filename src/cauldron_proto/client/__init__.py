@@ -7,19 +7,21 @@
 ...     svc["VALUE"].monitor(print)             # current value, then every broadcast
 ...     svc.keywords()                          # every keyword of the service (fan-out)
 
-Errors: :class:`RequestTimeoutError` (a ``TimeoutError``) names the keyword that got no
+Errors, all :class:`ClientError` s: :class:`RequestTimeoutError` (a ``TimeoutError``) names the keyword that got no
 answer in time; :class:`DispatcherError` carries an error reply's text
 (:class:`DispatcherTimeoutError`, also a ``TimeoutError``, when the broker says the
 dispatcher went silent with the request in flight);
 :class:`UnknownKeywordError` (a ``KeyError``) names a keyword no dispatcher has;
 :class:`BrokerRefusedError` says why the broker refused the connection (a CURVE key it does
-not authorize, CURVE on one side only).
+not authorize, CURVE on one side only); :class:`ShutDownError` (a ``RuntimeError``): the
+helper was shut down.
 """
 
 from .._lazy import lazy_exports
 from .core import ClientCore, KeywordInfo, KeywordState, KeywordValue, is_broadcast_for, topics_for
 from .errors import (BrokerRefusedError, ClientError, DispatcherError, DispatcherTimeoutError, RequestTimeoutError,
-                     ShutDownError, UnknownKeywordError)
+                     ShutDownError, UnknownKeywordError,
+                     InvalidValueError)
 from .keyword import Keyword, Monitor
 
 #: The I/O layer (zmq, threads), loaded on first use: ``client.core`` and the errors load no zmq.
@@ -27,4 +29,4 @@ __getattr__ = lazy_exports(__name__, {"Service": (".service", "Service")})
 
 __all__ = ["Service", "Keyword", "KeywordValue", "KeywordInfo", "Monitor", "ClientCore", "KeywordState", "ClientError",
            "DispatcherError", "DispatcherTimeoutError", "RequestTimeoutError", "UnknownKeywordError", "ShutDownError",
-           "BrokerRefusedError", "is_broadcast_for", "topics_for"]
+           "InvalidValueError", "BrokerRefusedError", "is_broadcast_for", "topics_for"]

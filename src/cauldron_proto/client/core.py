@@ -32,8 +32,8 @@ from ..protocol import FAIL, Command, Direction, Message, RemoteProtocolError, T
 from ..protocol.payloads import (PayloadError, decode_address, decode_ktl_type, decode_list, decode_units,
                                    decode_yesno)
 from ..ktl import UNKNOWN_KEYWORD, KTLValueError, enumerator_name, enumerators, from_ascii, to_ascii
-from .errors import (BrokerRefusedError, DispatcherError, DispatcherTimeoutError, RequestTimeoutError,
-                     UnknownKeywordError)
+from .errors import (BrokerRefusedError, DispatcherError, DispatcherTimeoutError, InvalidValueError,
+                     RequestTimeoutError, UnknownKeywordError)
 
 __all__ = ["ClientCore", "KeywordState", "KeywordValue", "KeywordInfo", "Pending", "Procedure",
            "is_broadcast_for", "topics_for", "received"]
@@ -142,8 +142,12 @@ class KeywordState:
         self.type, self.dispatcher = info.type, info.dispatcher
 
     def ascii_of(self, value: Any) -> str:
-        """The text to write for ``value`` (checked against the type; an enumerator by name or number)."""
-        return to_ascii(value, self.type or "basic", self.enumerators)
+        """The text to write for ``value`` (checked against the type; an enumerator by name or
+        number); :class:`~.errors.InvalidValueError` for a value of the wrong type."""
+        try:
+            return to_ascii(value, self.type or "basic", self.enumerators)
+        except KTLValueError as exc:
+            raise InvalidValueError.of(exc) from None
 
     def value_of(self, payload: Any, dispatcher: Optional[str], now: float, primed: bool) -> KeywordValue:
         """The :class:`KeywordValue` of a reply's or broadcast's payload arriving at ``now``; remembered as ``last``."""

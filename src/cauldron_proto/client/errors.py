@@ -1,16 +1,21 @@
-"""The client helper's errors: a timeout, an error reply, a refused connection, an unknown keyword."""
+"""The client helper's errors: a timeout, an error reply, a refused connection, an unknown keyword.
+
+One root, :class:`ClientError`, so ``except ClientError`` catches every error the client
+helpers raise for a request; each is also the builtin a caller would expect (as caproto's
+errors are): :class:`RequestTimeoutError` a ``TimeoutError``, :class:`UnknownKeywordError`
+a ``KeyError``, :class:`BrokerRefusedError` a ``ConnectionRefusedError``,
+:class:`ShutDownError` a ``RuntimeError``, :class:`InvalidValueError` a ``KTLValueError``
+(so a ``ValueError``).
+"""
 
 from __future__ import annotations
 
 from typing import Optional
 
-
-
-class ShutDownError(RuntimeError):
-    """The helper was shut down: no more requests can be sent through it."""
+from ..ktl import KTLValueError
 
 __all__ = ["ClientError", "RequestTimeoutError", "DispatcherError", "DispatcherTimeoutError",
-           "UnknownKeywordError", "ShutDownError", "BrokerRefusedError"]
+           "UnknownKeywordError", "ShutDownError", "BrokerRefusedError", "InvalidValueError"]
 
 
 def _where(service: str, keyword: Optional[str]) -> str:
@@ -18,12 +23,18 @@ def _where(service: str, keyword: Optional[str]) -> str:
 
 
 class ClientError(Exception):
-    """Base of the errors the client helper raises for a request (but KeyError and TimeoutError)."""
+    """Base of every error the client helpers (threaded and asyncio) raise for a request."""
 
 
-class RequestTimeoutError(TimeoutError):
+class ShutDownError(ClientError, RuntimeError):
+    """The helper was shut down: no more requests can be sent through it. A
+    :class:`ClientError` and a ``RuntimeError``."""
+
+
+class RequestTimeoutError(ClientError, TimeoutError):
     """No answer within ``timeout`` seconds; names the service, keyword and command, and
-    ``handshake``, why the last handshake with the broker failed (None: none failed)."""
+    ``handshake``, why the last handshake with the broker failed (None: none failed). A
+    :class:`ClientError` and a ``TimeoutError``."""
 
     def __init__(self, service: str, keyword: Optional[str], command: str, timeout: float, broker: str,
                  handshake: Optional[str] = None):
@@ -63,8 +74,9 @@ class BrokerRefusedError(ClientError, ConnectionRefusedError):
                          f"refused the connection: {reason}")
 
 
-class UnknownKeywordError(KeyError):
-    """Service ``service`` has no keyword ``keyword`` (no dispatcher identifies it)."""
+class UnknownKeywordError(ClientError, KeyError):
+    """Service ``service`` has no keyword ``keyword`` (no dispatcher identifies it). A
+    :class:`ClientError` and a ``KeyError``."""
 
     def __init__(self, service: str, keyword: str):
         self.service, self.keyword = service, keyword
@@ -72,3 +84,15 @@ class UnknownKeywordError(KeyError):
 
     def __str__(self) -> str:
         return f"{self.service} has no keyword {self.keyword!r}"
+
+
+class InvalidValueError(ClientError, KTLValueError):
+    """A value written that cannot be given the keyword's KTL type, refused before sending. A
+    :class:`ClientError` and a :class:`~cauldron_proto.ktl.KTLValueError` (a ``ValueError``)."""
+
+    @classmethod
+    def of(cls, error: KTLValueError) -> "InvalidValueError":
+        """The same refusal as ``error``, with its text."""
+        refused = cls(error.ktl_type, error.value)
+        refused.args = error.args
+        return refused

@@ -17,7 +17,8 @@ from .engine import Result, Settings, WireEvent, run_case
 from .frames import CaseError
 from .report import failed
 from .runner import ZmqLink, run_cases, run_suite, select_cases
-from .case_format import Case, default_cases_dir, load_case, load_cases
+from .case_format import Case
+from .loading import default_cases_dir, load_case, load_cases
 
 __all__ = [
     "BrokerStandIn", "ClientLink", "ClientStandIn", "DispatcherLink", "run_client_suite",

@@ -1,25 +1,22 @@
 """The conformance case format: YAML files, loaded into frozen msgspec Structs and checked.
 
-A case (one YAML file) names its peers, its variables and its steps; ``load_case`` reads
-and validates one, ``load_cases`` a directory, in run order: ordinary cases by id, then
-the cases that may crash a broker (``crash_risk: true``). The format is documented in
+A case (one YAML file) names its peers, its variables and its steps (:mod:`.loading` reads
+and validates them). The format is documented in
 ``conformance/README.md``; frames are described in :mod:`.frames`.
 """
 
 from __future__ import annotations
 
 import re
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
-import yaml
 
+from ..protocol import DISPATCHER_LIVENESS, EXPIRY_MULTIPLE
 from .frames import CaseError, Frame, FramePattern, names_used
 
 __all__ = ["Case", "Peer", "Var", "Send", "Expect", "Nothing", "Wait", "AwaitSubscription",
-           "Step", "Run", "Finish", "SETTINGS", "DISPATCHER_SETTINGS", "CLIENT_SETTINGS", "Suite", "load_case", "load_cases", "parse_case", "default_cases_dir", "seconds",
+           "Step", "Run", "Finish", "SETTINGS", "DISPATCHER_SETTINGS", "CLIENT_SETTINGS", "Suite", "seconds",
            "step_frames", "step_peers", "binds", "names_used", "Frame", "FramePattern"]
 
 #: Broker settings a case may require, and the ``${settings.NAME}`` variables they give.
@@ -37,7 +34,10 @@ Suite = Literal["broker", "dispatcher", "client"]
 
 Level = Literal["MUST", "SHOULD"]
 Deadline = float | str
-_DEADLINE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*\*?\s*T)?\s*(?:\+?\s*(\d+(?:\.\d+)?))?\s*$")
+#: A term of a deadline: seconds, or a number of heartbeat periods (``T``, ``2T``, ``EXPIRY``).
+_TERM = re.compile(r"^(?:(\d+(?:\.\d+)?)\s*\*?\s*)?(T|EXPIRY|LIVENESS)$|^(\d+(?:\.\d+)?)$")
+#: Heartbeat periods of each unit a deadline may name: the protocol's own constants.
+PERIODS = {"T": 1, "EXPIRY": EXPIRY_MULTIPLE, "LIVENESS": DISPATCHER_LIVENESS}
 
 
 class Var(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -139,7 +139,7 @@ class Finish(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 Step = Send | Expect | Nothing | Wait | AwaitSubscription | Run | Finish
-_STEP_KINDS = {"send": Send, "expect": Expect, "nothing": Nothing, "wait": Wait,
+STEP_KINDS = {"send": Send, "expect": Expect, "nothing": Nothing, "wait": Wait,
                "await_subscription": AwaitSubscription, "run": Run, "finish": Finish}
 
 
@@ -162,76 +162,25 @@ class Case(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def seconds(deadline: Deadline, heartbeat_timeout: float | None) -> float:
-    """A deadline in seconds: a number, or ``"aT + b"`` with T the broker's heartbeat timeout."""
+    """A deadline in seconds: a number, or a sum such as ``"EXPIRY + 2T + 1"`` of seconds and
+    heartbeat periods: ``aT`` (T the broker's heartbeat timeout), ``EXPIRY``
+    (:data:`~cauldron_proto.protocol.EXPIRY_MULTIPLE` T), ``LIVENESS``
+    (:data:`~cauldron_proto.protocol.DISPATCHER_LIVENESS` T)."""
     if isinstance(deadline, (int, float)):
         return float(deadline)
-    found = _DEADLINE.match(deadline)
-    if found is None or not any(found.groups()):
-        raise CaseError(f"deadline {deadline!r} is not seconds or 'aT + b'")
-    factor, extra = found.groups()
-    if factor is not None and heartbeat_timeout is None:
+    total, periods = 0.0, 0.0
+    for term in deadline.split("+"):
+        found = _TERM.match(term.strip())
+        if found is None:
+            raise CaseError(f"deadline {deadline!r} is not seconds or a sum such as 'EXPIRY + 2T + 1'")
+        factor, unit, plain = found.groups()
+        if plain is not None:
+            total += float(plain)
+        else:
+            periods += float(factor or 1) * PERIODS[unit]
+    if periods and heartbeat_timeout is None:
         raise CaseError(f"deadline {deadline!r} needs the heartbeat timeout")
-    return float(factor or 0) * (heartbeat_timeout or 0) + float(extra or 0)
-
-
-def _step(raw: object, where: str) -> Step:
-    if not isinstance(raw, dict):
-        raise CaseError(f"{where}: a step is a mapping, got {raw!r}")
-    kinds = [key for key in raw if key in _STEP_KINDS]
-    if len(kinds) != 1:
-        raise CaseError(f"{where}: a step has exactly one of {', '.join(_STEP_KINDS)}")
-    try:
-        return msgspec.convert(raw, _STEP_KINDS[kinds[0]])
-    except msgspec.ValidationError as exc:
-        raise CaseError(f"{where}: {exc}") from None
-
-
-def parse_case(raw: object, source: str) -> Case:
-    """A case from its YAML data, validated; errors name the source and the problem."""
-    if not isinstance(raw, dict):
-        raise CaseError(f"{source}: a case is a mapping")
-    steps = raw.get("steps")
-    if not isinstance(steps, list) or not steps:
-        raise CaseError(f"{source}: a case needs a list of steps")
-    data = {**raw, "steps": [], "source": source}
-    try:
-        case = msgspec.convert(data, Case)
-    except msgspec.ValidationError as exc:
-        raise CaseError(f"{source}: {exc}") from None
-    case = msgspec.structs.replace(case, steps=[_step(s, f"{source}: step {i + 1}") for i, s in enumerate(steps)])
-    from .validate import validate
-
-    validate(case)
-    return case
-
-
-def load_case(path: str | Path) -> Case:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CaseError(f"{path}: not valid YAML: {exc}") from None
-    return parse_case(raw, str(path))
-
-
-def default_cases_dir() -> Path:
-    """The cases shipped with the package (``cauldron_proto/conformance/cases``)."""
-    return Path(str(resources.files("cauldron_proto.conformance") / "cases"))
-
-
-def load_cases(directory: str | Path | None = None, suite: Suite = "broker") -> list[Case]:
-    """Every ``*.yaml`` case of ``suite`` in a directory, in run order: the opening case
-    first, crash-risk cases last. The packaged dispatcher suite is in ``cases/dispatcher``."""
-    if directory is None:
-        directory = default_cases_dir() / ("" if suite == "broker" else suite)
-    cases = [case for case in (load_case(path) for path in sorted(Path(directory).glob("*.yaml")))
-             if case.suite == suite]
-    seen: dict[str, str] = {}
-    for case in cases:
-        if case.id in seen:
-            raise CaseError(f"{case.source}: case id {case.id!r} already used by {seen[case.id]}")
-        seen[case.id] = case.source or ""
-    return sorted(cases, key=lambda c: (not c.opening, c.crash_risk, c.id))
+    return total + periods * (heartbeat_timeout or 0)
 
 
 def step_frames(step: Step) -> list[Frame]:

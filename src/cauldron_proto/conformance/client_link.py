@@ -28,7 +28,8 @@ from cauldron_proto import Direction, RemoteProtocolError, decode, encode
 from .broker_standin import ANY, BoundSockets
 from .engine import Result, Settings, run_case
 from .runner import select_cases
-from .case_format import Case, Peer, load_cases
+from .case_format import Case, Peer
+from .loading import load_cases
 
 __all__ = ["ClientStandIn", "ClientLink", "run_client_suite"]
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from .engine import BrokerFailure, Result, Settings
 from .runner import run_cases, select_cases
-from .case_format import Case, Peer, load_cases
+from .case_format import Case, Peer
+from .loading import load_cases
 
 __all__ = ["CoreLink", "run_suite_on_core", "FAKE_LOOKUP"]
 

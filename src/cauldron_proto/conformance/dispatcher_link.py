@@ -26,7 +26,8 @@ from .broker_standin import ANY, BrokerStandIn, NoDispatcher
 from .engine import Result, run_case
 from .runner import select_cases
 from .settings import Settings
-from .case_format import Case, Peer, load_cases
+from .case_format import Case, Peer
+from .loading import load_cases
 
 __all__ = ["BrokerStandIn", "DispatcherLink", "NoDispatcher", "run_dispatcher_suite"]
 

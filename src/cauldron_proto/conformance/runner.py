@@ -17,7 +17,8 @@ from pathlib import Path
 import zmq
 
 from .engine import Link, Result, Settings, run_case
-from .case_format import Case, Peer, load_cases
+from .case_format import Case, Peer
+from .loading import load_cases
 
 __all__ = ["ZmqLink", "run_suite", "run_cases", "select_cases"]
 

@@ -12,13 +12,13 @@ every change of value, and registers again by itself when the broker goes silent
 """
 
 from .._lazy import lazy_exports
-from .core.handlers import HANDLERS, answer, answering
-from .keyword import Keyword, Reader, Validator
+from .core.handlers import HANDLERS, Answer, answer, answering, finish
+from .core.keywords import KeywordState, KeywordTable, default_dispatcher_name
 from .core.registration import Registration
+from .keyword import Keyword, Reader, Validator
 
 #: The I/O layer (zmq, threads), loaded on first use: the cores above load no zmq.
-__getattr__ = lazy_exports(__name__, {"Service": (".service", "Service"),
-                                      "default_dispatcher_name": (".service", "default_dispatcher_name")})
+__getattr__ = lazy_exports(__name__, {"Service": (".service", "Service")})
 
-__all__ = ["Service", "Keyword", "Validator", "Reader", "Registration", "HANDLERS", "answer", "answering",
-           "default_dispatcher_name"]
+__all__ = ["Service", "Keyword", "KeywordState", "KeywordTable", "Validator", "Reader", "Registration", "HANDLERS",
+           "Answer", "answer", "answering", "finish", "default_dispatcher_name"]

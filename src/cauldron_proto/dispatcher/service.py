@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
-import socket
 import threading
+import time
 from typing import Any, Callable, Mapping, Optional
 
 import zmq
 
-from ..protocol import Direction, Message, encode
+from ..protocol import DISPATCHER_LIVENESS, Message, encode
 from ..config import ConfigLike
 from ..peer import HelperSettings, WorkerPool, term_owned_context
-from .core.handlers import answer
-from .keyword import Keyword, KeywordTable
+from .core.handlers import answering, finish
+from .core.keywords import KeywordState, KeywordTable, default_dispatcher_name
+from .core.steps import run
+from .keyword import KeywordOwner
 from .io_thread import PUBLISH, SEND, DispatcherIO
 
 __all__ = ["Service", "default_dispatcher_name"]
 
-_log = logging.getLogger("cauldron_proto.dispatcher")
-_names = itertools.count(1)
-
-
-def default_dispatcher_name(service: str) -> str:
-    """A dispatcher name unique to this process: ``SERVICE-host-pid`` (then ``-2``, ...)."""
-    n = next(_names)
-    base = f"{service}-{socket.gethostname()}-{os.getpid()}"
-    return base if n == 1 else f"{base}-{n}"
-
-
-class Service(KeywordTable):
+class Service(KeywordOwner):
     """A dispatcher: owns keywords of service ``name`` and answers for them via the broker.
 
     ``config`` is a path, a ConfigParser, a mapping of `[zmq]` keys or None (the defaults);
@@ -41,23 +30,27 @@ class Service(KeywordTable):
     name (default :func:`default_dispatcher_name`). ``setup(service)``, if given, is called before
     serving starts, to add keywords. With ``start=True`` (the default) the constructor
     calls :meth:`begin`. ``liveness``: heartbeat periods of silence from the broker after
-    which the dispatcher reconnects and registers again.
+    which the dispatcher reconnects and registers again (default
+    :data:`~cauldron_proto.protocol.DISPATCHER_LIVENESS`).
 
-    Use as a context manager, or call :meth:`shutdown`.
+    Use as a context manager, or call :meth:`shutdown`. The keywords and their values are
+    the core's :class:`~.core.keywords.KeywordTable` (``table``); a change of value is stored
+    and its broadcast posted under one lock, so broadcasts leave in the order of the values.
     """
 
     def __init__(self, name: str, config: "ConfigLike | Mapping[str, Any]" = None,
                  dispatcher: Optional[str] = None, *, setup: Optional[Callable[["Service"], Any]] = None,
-                 start: bool = True, context: Optional[zmq.Context] = None, liveness: float = 3.0,
+                 start: bool = True, context: Optional[zmq.Context] = None, liveness: float = DISPATCHER_LIVENESS,
                  broker: Optional[str] = None, publish: Optional[str] = None,
                  timeout: Optional[float] = None, heartbeat: Optional[bool] = None,
                  pool: Optional[int] = None, curve_key: Optional[str] = None,
                  curve_server_key: Optional[str] = None):
         self.name = name
+        self.dispatcher = dispatcher or default_dispatcher_name(name)
+        self.table = KeywordTable(name, self.dispatcher)
         #: the service name as it goes on the wire: lower case, as existing Cauldron peers send
         #: it and as existing clients subscribe to it (requests in any case are answered)
-        self.wire_name = name.lower()
-        self.dispatcher = dispatcher or default_dispatcher_name(name)
+        self.wire_name = self.table.wire_name
         self.settings = HelperSettings.load(config, broker=broker, publish=publish, timeout=timeout,
                                       heartbeat=None if heartbeat is None else ("yes" if heartbeat else "no"),
                                       pool=pool, curve_key=curve_key, curve_server_key=curve_server_key)
@@ -65,7 +58,7 @@ class Service(KeywordTable):
         self.log = logging.getLogger(f"cauldron_proto.dispatcher.{name}")
         #: Set while registered with a broker (cleared while registering again).
         self.registered = threading.Event()
-        self._keywords: dict[str, Keyword] = {}
+        self._changing = threading.Lock()  # held while a value is stored and its broadcast posted
         self._context, self._own_context = context, context is None
         self._io: Optional[DispatcherIO] = None
         self._pool: Optional[WorkerPool] = None
@@ -76,7 +69,7 @@ class Service(KeywordTable):
             self.begin()
 
     def __repr__(self) -> str:
-        return f"<dispatcher.Service {self.name} ({self.dispatcher}) {len(self._keywords)} keywords>"
+        return f"<dispatcher.Service {self.name} ({self.dispatcher}) {len(self.table)} keywords>"
 
 
     # Lifecycle -------------------------------------------------------------------------
@@ -121,16 +114,22 @@ class Service(KeywordTable):
         self.shutdown()
 
     # Called by keywords, workers and the I/O thread ------------------------------------
-    def _broadcast(self, keyword: Keyword, text: str) -> None:
-        if self._io is None:
-            return
-        message = Message.new(Direction.CDB, service=self.wire_name, dispatcher=self.dispatcher,
-                              keyword=keyword.name, command="broadcast", payload=text)
-        self._io.post((PUBLISH, 0, encode(message)))
+    def _store(self, keyword: KeywordState, value: Any, force: bool = False) -> str:
+        with self._changing:
+            change = self.table.store(keyword, value, force)
+            self._publish(change.broadcast)
+        return change.text
+
+    def _publish(self, broadcast: Optional[Message]) -> None:
+        if broadcast is not None and self._io is not None:
+            self._io.post((PUBLISH, 0, encode(broadcast)))
 
     def _submit(self, request: Message, generation: int) -> None:
         self._pool.submit(self._answer, request, generation)
 
     def _answer(self, request: Message, generation: int) -> None:
-        reply = answer(request, self._keywords, self.name, self.dispatcher)
+        outcome = run(answering(request, self.table, time.time()))
+        with self._changing:
+            reply, broadcast = finish(outcome, self.table)
+            self._publish(broadcast)
         self._io.post((SEND, generation, encode(reply)))

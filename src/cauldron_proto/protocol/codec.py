@@ -12,8 +12,11 @@ it is still longer than one byte.
 This module is written by hand. Everything in it that the spec decides comes from the
 generated :mod:`.tables`: where each frame is (``SERVICE_AT`` ... ``IDENTIFIER_AT``), which
 frames are text and which may hold the fail sentinel, the sentinels, the direction codes and
-their derivations, the rules' reasons and the message kinds. ``codegen/spec.py`` refuses a
-spec this codec cannot follow (other frame names or encodings, rules it does not raise).
+their derivations, the rules' reasons and the message kinds. What it can follow is stated
+here once: :data:`READS`, :data:`NEVER_BLANK`, :data:`MAY_FAIL`, and the rules it raises (each
+``_refuse(frame, rule, **fields)`` call; those in :func:`check_kind` are the kind rules).
+``codegen/spec.py`` reads them from this file's source (it imports nothing of the package)
+and refuses a spec this codec cannot follow.
 """
 
 from __future__ import annotations
@@ -48,6 +51,16 @@ from .tables import (
     Direction,
     MessageKind,
 )
+
+#: The envelope frames this codec reads, by name, each with the encoding it reads it in.
+READS = {"service": "utf-8", "dispatcher": "utf-8", "keyword": "utf-8", "direction": "ascii",
+         "command": "utf-8", "payload": "utf-8", "identifier": "bytes"}
+#: The one frame it cannot read blank (it must hold a direction code); every other frame reads
+#: blank as None.
+NEVER_BLANK = "direction"
+#: The frames whose readers can give the fail sentinel (the payload as FAIL, the identifier as
+#: its bytes); the others are names, read as text.
+MAY_FAIL = ("payload", "identifier")
 
 __all__ = [
     "FAIL", "Fail", "ProtocolError", "RemoteProtocolError", "LocalProtocolError", "Message",

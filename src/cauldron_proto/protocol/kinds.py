@@ -1,498 +1,198 @@
-# GENERATED FILE: do not edit by hand.
-# Generated from spec/protocol.yaml by `python -m codegen`; change the spec and regenerate.
-# `python -m codegen --check` fails when this file is stale.
-"""Every message kind of the cauldron-zmq protocol: a builder and a predicate each.
+"""Message kinds of the protocol: build a message of a kind, and say whether one is of it.
 
-A kind that answers another (it is among that kind's ``replies`` or ``errors`` in the spec)
-is built from the message it answers, keeping its fields and routing prefix:
-``kinds.confirmed(welcome)``, ``kinds.heartbeat_answer(beat, now)``. Any other kind is built
-from its fields: ``kinds.welcome(service, dispatcher)``,
-``kinds.client_dispatcher_query(service, command, payload, keyword=...)``.
-Required fields are positional, optional ones keywords, blank ones absent; a payload with a
-fixed text is filled in (its template fields from the fields of the message), any other
-payload goes through its payload type's encoder. ``kinds.is_welcome(message)`` and so on say
-whether a message is of a kind (its direction and, for kinds with one, its command).
+Written by hand over the spec's kinds as data (:data:`~.tables.MESSAGE_KINDS`: direction,
+command, field rules, payload type or fixed text, and which kinds answer which).
+
+* :func:`build` makes a kind that answers nothing from its fields:
+  ``build("welcome", service="KTEST", dispatcher="disp1")``. Required fields must be given,
+  blank ones may not be; a kind with no fixed command (``inquiry``, the queries) needs
+  ``command``.
+* :func:`answer` makes a kind that answers another (it is among that kind's ``replies`` or
+  ``errors``) from the message it answers, keeping its fields, identifier and routing prefix:
+  ``answer("confirmed", welcome)``; ValueError for a message of another kind. A kind whose
+  dispatcher frame is required, answering one whose is not, needs ``dispatcher=``.
+* A payload with a fixed text is filled in (its template fields from the fields of the
+  message, or keywords); any other payload goes through its payload type's encoder.
+* :func:`is_kind` says whether a message is of a kind (its direction and, for kinds with
+  one, its command).
+
+The kinds the package itself builds have named builders too, with the fields as
+arguments: ``welcome(service, dispatcher)``, ``heartbeat_answer(beat, now)``, ...
 """
 
 from __future__ import annotations
 
+import string
+from typing import Any
+
 from .codec import Message
-from .payloads import encode_address, encode_fail_or_text, encode_text, encode_time, encode_value, encode_yesno
-from .tables import Direction, Text
+from .payloads import PAYLOAD_CODECS
+from .tables import MESSAGE_KINDS, TEXTS, MessageKind
 
-__all__ = [
-    "inquiry", "is_inquiry",
-    "inquiry_reply", "is_inquiry_reply",
-    "welcome", "is_welcome",
-    "confirmed", "is_confirmed",
-    "ready", "is_ready",
-    "heartbeat", "is_heartbeat",
-    "heartbeat_answer", "is_heartbeat_answer",
-    "dispatcher_broker_error", "is_dispatcher_broker_error",
-    "lookup", "is_lookup",
-    "lookup_reply", "is_lookup_reply",
-    "locate", "is_locate",
-    "locate_reply", "is_locate_reply",
-    "client_broker_error", "is_client_broker_error",
-    "client_dispatcher_query", "is_client_dispatcher_query",
-    "client_dispatcher_reply", "is_client_dispatcher_reply",
-    "client_dispatcher_error", "is_client_dispatcher_error",
-    "client_service_query", "is_client_service_query",
-    "client_service_reply", "is_client_service_reply",
-    "client_service_error", "is_client_service_error",
-    "service_dispatcher_query", "is_service_dispatcher_query",
-    "service_dispatcher_reply", "is_service_dispatcher_reply",
-    "service_dispatcher_error", "is_service_dispatcher_error",
-    "broadcast", "is_broadcast",
-]
+__all__ = ["build", "answer", "is_kind", "ANSWERS",
+           "inquiry", "welcome", "ready", "heartbeat", "heartbeat_answer", "confirmed", "broadcast",
+           "client_dispatcher_query", "client_dispatcher_reply", "client_service_query", "client_service_error",
+           "is_welcome", "is_heartbeat", "is_heartbeat_answer", "is_broadcast"]
+
+_FIELDS = ("service", "dispatcher", "keyword")
+_ENVELOPE_FIELDS = _FIELDS + ("command",)
+_UNSET: Any = ...
+
+#: The kinds each kind answers (it is among their ``replies`` or ``errors``), by name.
+ANSWERS: dict[str, tuple[str, ...]] = {
+    name: tuple(other for other, kind in MESSAGE_KINDS.items() if name in kind.replies + kind.errors)
+    for name in MESSAGE_KINDS}
 
 
-
-def inquiry(command: str, *, service: "str | None" = None, dispatcher: "str | None" = None, keyword: "str | None" = None, identifier: "bytes | None" = None, prefix: "tuple[bytes, ...] | list[bytes]" = ()) -> Message:
-    """Anyone asks whether a broker is alive (ZMQBroker.check() sends command 'check'). (UBQ)"""
-    return Message.new(
-        Direction.UBQ,
-        service=service,
-        dispatcher=dispatcher,
-        keyword=keyword,
-        command=command,
-        identifier=identifier,
-        prefix=prefix,
-    )
+#: The template fields of each text a kind's payload is fixed to (computed once).
+_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    name: tuple(field for _, field, _, _ in string.Formatter().parse(TEXTS[kind.payload_text]) if field)
+    for name, kind in MESSAGE_KINDS.items() if kind.payload_text is not None}
 
 
-def is_inquiry(message: Message) -> bool:
-    """Whether ``message`` is a inquiry (UBQ)."""
-    return message.direction == Direction.UBQ
+def is_kind(name: str, message: Message) -> bool:
+    """Whether ``message`` is of kind ``name`` (its direction and, if the kind has one, command)."""
+    kind = MESSAGE_KINDS[name]
+    return message.direction == kind.direction and (kind.command is None or message.command == kind.command)
 
 
+def build(name: str, command: str | None = None, payload: object = None, *, service: str | None = None,
+          dispatcher: str | None = None, keyword: str | None = None, identifier: bytes | None = None,
+          prefix: tuple[bytes, ...] | list[bytes] = ()) -> Message:
+    """A message of kind ``name``, which answers no other kind, from its fields."""
+    kind = MESSAGE_KINDS[name]
+    if ANSWERS[name]:
+        raise TypeError(f"{name} answers {' or '.join(ANSWERS[name])}: made with answer({name!r}, request)")
+    given = {"service": service, "dispatcher": dispatcher, "keyword": keyword}
+    for field, value in given.items():
+        rule = getattr(kind, field)
+        if rule == "required" and value is None:
+            raise TypeError(f"{name} needs {field}")
+        if rule == "blank" and value is not None:
+            raise TypeError(f"{name} has no {field} (it is blank)")
+    if kind.command is None and command is None:
+        raise TypeError(f"{name} needs a command")
+    text = (_payload(kind, payload, {**given, "command": command}, optional=True)
+            if payload is not None or kind.payload_text else None)
+    return Message.new(kind.direction, **given, command=kind.command or command, payload=text,
+                       identifier=identifier, prefix=prefix)
 
-def inquiry_reply(request: Message, *, dispatcher: "str | None | object" = ...) -> Message:
-    """The broker answers an inquiry, echoing command and identifier.
 
-    Built from the inquiry it answers (UBP).
-    """
-    payload = Text.BROKER_ALIVE
-    if not (is_inquiry(request)):
-        raise ValueError(f"inquiry_reply answers inquiry, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.reply(payload)
-    return request.reply(payload, dispatcher=dispatcher)
+def answer(name: str, request: Message, payload: object = None, *, dispatcher: Any = _UNSET,
+           **text_fields: Any) -> Message:
+    """A message of kind ``name`` answering ``request``: its reply or error reply, keeping
+    the request's fields, identifier and prefix; ``dispatcher`` names the answering one."""
+    kind = MESSAGE_KINDS[name]
+    answers = ANSWERS[name]
+    if not answers:
+        raise TypeError(f"{name} answers no kind: made with build({name!r}, ...)")
+    if not any(is_kind(other, request) for other in answers):
+        raise ValueError(f"{name} answers {' or '.join(answers)}, not {request.direction} {request.command}")
+    if dispatcher is _UNSET and _names_dispatcher(kind, answers):
+        raise TypeError(f"{name} names the answering dispatcher: give dispatcher=")
+    fields = {field: getattr(request, field) for field in _TEXT_FIELDS.get(name, ()) if field in _ENVELOPE_FIELDS}
+    text = _payload(kind, payload, {**fields, **text_fields}, optional=False)
+    make = request.error if kind.direction[2] == "E" else request.reply
+    return make(text) if dispatcher is _UNSET else make(text, dispatcher=dispatcher)
 
 
-def is_inquiry_reply(message: Message) -> bool:
-    """Whether ``message`` is a inquiry_reply (UBP)."""
-    return message.direction == Direction.UBP
+def _names_dispatcher(kind: MessageKind, answers: tuple[str, ...]) -> bool:
+    """An answer that must name its dispatcher, to a request that may not."""
+    return kind.dispatcher == "required" and any(MESSAGE_KINDS[a].dispatcher != "required" for a in answers)
 
 
+def _payload(kind: MessageKind, payload: object, fields: dict[str, Any], optional: bool) -> Any:
+    """The payload of a message of ``kind``: its fixed text (filled from ``fields``), blank,
+    or ``payload`` through its type's encoder (None stays blank when ``optional``)."""
+    if kind.payload_text is not None:
+        template, names = TEXTS[kind.payload_text], _TEXT_FIELDS[kind.name]
+        return template.format(**{field: fields[field] for field in names}) if names else template
+    if kind.payload == "blank" or (optional and payload is None):
+        return None
+    return PAYLOAD_CODECS[kind.payload].encode(payload)
 
-def welcome(service: str, dispatcher: str, *, keyword: "str | None" = None, identifier: "bytes | None" = None, prefix: "tuple[bytes, ...] | list[bytes]" = ()) -> Message:
-    """A dispatcher registers its (service, dispatcher name) at its socket. (DBQ)"""
-    return Message.new(
-        Direction.DBQ,
-        service=service,
-        dispatcher=dispatcher,
-        keyword=keyword,
-        command='welcome',
-        identifier=identifier,
-        prefix=prefix,
-    )
+
+# -- the kinds the package builds, by name --------------------------------------------------------
+
+def inquiry(command: str, *, service: str | None = None, dispatcher: str | None = None,
+            keyword: str | None = None, identifier: bytes | None = None, prefix=()) -> Message:
+    """Is a broker alive? (UBQ ``command``; ``ZMQBroker.check()`` sends ``check``)."""
+    return build("inquiry", command, service=service, dispatcher=dispatcher, keyword=keyword,
+                 identifier=identifier, prefix=prefix)
+
+
+def welcome(service: str, dispatcher: str, *, keyword: str | None = None, identifier: bytes | None = None,
+            prefix=()) -> Message:
+    """A dispatcher registers its (service, dispatcher name) at its socket (DBQ welcome)."""
+    return build("welcome", service=service, dispatcher=dispatcher, keyword=keyword, identifier=identifier,
+                 prefix=prefix)
+
+
+def ready(service: str, dispatcher: str, *, keyword: str | None = None, identifier: bytes | None = None,
+          prefix=()) -> Message:
+    """A registered dispatcher is ready for work (DBQ ready)."""
+    return build("ready", service=service, dispatcher=dispatcher, keyword=keyword, identifier=identifier,
+                 prefix=prefix)
+
+
+def heartbeat(service: str, dispatcher: str, *, identifier: bytes | None = None, prefix=()) -> Message:
+    """The broker asks a ready dispatcher idle for T to show it is alive (DBP heartbeat)."""
+    return build("heartbeat", service=service, dispatcher=dispatcher, identifier=identifier, prefix=prefix)
+
+
+def heartbeat_answer(beat: Message, now: float, *, dispatcher: Any = _UNSET) -> Message:
+    """A dispatcher's answer to heartbeat ``beat``: the time ``now`` (DBQ heartbeat, the same
+    identifier); the one way heartbeats are answered."""
+    return answer("heartbeat_answer", beat, now, dispatcher=dispatcher)
+
+
+def confirmed(welcome: Message, *, dispatcher: Any = _UNSET) -> Message:
+    """The broker confirms ``welcome`` (DBP welcome ``confirmed``)."""
+    return answer("confirmed", welcome, dispatcher=dispatcher)
+
+
+def broadcast(service: str, dispatcher: str, keyword: str, payload: object = None, *,
+              identifier: bytes | None = None, prefix=()) -> Message:
+    """A dispatcher publishes a keyword's new value (CDB broadcast)."""
+    return build("broadcast", payload=payload, service=service, dispatcher=dispatcher, keyword=keyword,
+                 identifier=identifier, prefix=prefix)
+
+
+def client_dispatcher_query(service: str, command: str, payload: object = None, *, dispatcher: str | None = None,
+                            keyword: str | None = None, identifier: bytes | None = None, prefix=()) -> Message:
+    """A client's request to one dispatcher (CDQ)."""
+    return build("client_dispatcher_query", command, payload, service=service, dispatcher=dispatcher,
+                 keyword=keyword, identifier=identifier, prefix=prefix)
+
+
+def client_dispatcher_reply(request: Message, payload: object, *, dispatcher: str) -> Message:
+    """A dispatcher's answer to ``request``, naming the answering ``dispatcher`` (CDP)."""
+    return answer("client_dispatcher_reply", request, payload, dispatcher=dispatcher)
+
+
+def client_service_query(service: str, command: str, payload: object = None, *, dispatcher: str | None = None,
+                         keyword: str | None = None, identifier: bytes | None = None, prefix=()) -> Message:
+    """A client's question to every dispatcher of a service, a fan-out (CSQ)."""
+    return build("client_service_query", command, payload, service=service, dispatcher=dispatcher,
+                 keyword=keyword, identifier=identifier, prefix=prefix)
+
+
+def client_service_error(request: Message, *, dispatcher: Any = _UNSET) -> Message:
+    """The broker's error answer to a fan-out with no dispatcher for the service (CSE)."""
+    return answer("client_service_error", request, dispatcher=dispatcher)
 
 
 def is_welcome(message: Message) -> bool:
-    """Whether ``message`` is a welcome (DBQ welcome)."""
-    return message.direction == Direction.DBQ and message.command == 'welcome'
-
-
-
-def confirmed(request: Message, *, dispatcher: "str | None | object" = ...) -> Message:
-    """The broker confirms a welcome.
-
-    Built from the welcome it answers (DBP).
-    """
-    payload = Text.CONFIRMED
-    if not (is_welcome(request)):
-        raise ValueError(f"confirmed answers welcome, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.reply(payload)
-    return request.reply(payload, dispatcher=dispatcher)
-
-
-def is_confirmed(message: Message) -> bool:
-    """Whether ``message`` is a confirmed (DBP welcome)."""
-    return message.direction == Direction.DBP and message.command == 'welcome'
-
-
-
-def ready(service: str, dispatcher: str, *, keyword: "str | None" = None, identifier: "bytes | None" = None, prefix: "tuple[bytes, ...] | list[bytes]" = ()) -> Message:
-    """A registered dispatcher is ready for work; no reply. Heartbeats start after it. (DBQ)"""
-    return Message.new(
-        Direction.DBQ,
-        service=service,
-        dispatcher=dispatcher,
-        keyword=keyword,
-        command='ready',
-        identifier=identifier,
-        prefix=prefix,
-    )
-
-
-def is_ready(message: Message) -> bool:
-    """Whether ``message`` is a ready (DBQ ready)."""
-    return message.direction == Direction.DBQ and message.command == 'ready'
-
-
-
-def heartbeat(service: str, dispatcher: str, *, identifier: "bytes | None" = None, prefix: "tuple[bytes, ...] | list[bytes]" = ()) -> Message:
-    """The broker asks a ready dispatcher idle for T to show it is alive. (DBP)"""
-    return Message.new(
-        Direction.DBP,
-        service=service,
-        dispatcher=dispatcher,
-        command='heartbeat',
-        payload=Text.HEARTBEAT_BEAT,
-        identifier=identifier,
-        prefix=prefix,
-    )
+    return is_kind("welcome", message)
 
 
 def is_heartbeat(message: Message) -> bool:
-    """Whether ``message`` is a heartbeat (DBP heartbeat)."""
-    return message.direction == Direction.DBP and message.command == 'heartbeat'
-
-
-
-def heartbeat_answer(request: Message, payload, *, dispatcher: "str | None | object" = ...) -> Message:
-    """A dispatcher answers a heartbeat with the same identifier; no reply.
-
-    Built from the heartbeat it answers (DBQ).
-    """
-    payload = encode_time(payload)
-    if not (is_heartbeat(request)):
-        raise ValueError(f"heartbeat_answer answers heartbeat, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.reply(payload)
-    return request.reply(payload, dispatcher=dispatcher)
+    return is_kind("heartbeat", message)
 
 
 def is_heartbeat_answer(message: Message) -> bool:
-    """Whether ``message`` is a heartbeat_answer (DBQ heartbeat)."""
-    return message.direction == Direction.DBQ and message.command == 'heartbeat'
-
-
-
-def dispatcher_broker_error(request: Message, *, dispatcher: "str | None | object" = ...) -> Message:
-    """The broker's error reply to a dispatcher (unknown command, not registered); a DBE sent
-    to the broker is discarded.
-
-    Built from the welcome it answers (DBE).
-    """
-    payload = Text.UNKNOWN_COMMAND
-    if not (is_welcome(request)):
-        raise ValueError(f"dispatcher_broker_error answers welcome, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.error(payload)
-    return request.error(payload, dispatcher=dispatcher)
-
-
-def is_dispatcher_broker_error(message: Message) -> bool:
-    """Whether ``message`` is a dispatcher_broker_error (DBE)."""
-    return message.direction == Direction.DBE
-
-
-
-def lookup(payload: object = None, *, service: "str | None" = None, dispatcher: "str | None" = None, keyword: "str | None" = None, identifier: "bytes | None" = None, prefix: "tuple[bytes, ...] | list[bytes]" = ()) -> Message:
-    """A client asks for the address to connect its SUB socket to (the existing client sends
-    the payload `subscribe`; any payload is answered). (CBQ)"""
-    return Message.new(
-        Direction.CBQ,
-        service=service,
-        dispatcher=dispatcher,
-        keyword=keyword,
-        command='lookup',
-        payload=None if payload is None else encode_text(payload),
-        identifier=identifier,
-        prefix=prefix,
-    )
-
-
-def is_lookup(message: Message) -> bool:
-    """Whether ``message`` is a lookup (CBQ lookup)."""
-    return message.direction == Direction.CBQ and message.command == 'lookup'
-
-
-
-def lookup_reply(request: Message, payload, *, dispatcher: "str | None | object" = ...) -> Message:
-    """The broker's subscribe address in its connect form.
-
-    Built from the lookup it answers (CBP).
-    """
-    payload = encode_address(payload)
-    if not (is_lookup(request)):
-        raise ValueError(f"lookup_reply answers lookup, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.reply(payload)
-    return request.reply(payload, dispatcher=dispatcher)
-
-
-def is_lookup_reply(message: Message) -> bool:
-    """Whether ``message`` is a lookup_reply (CBP lookup)."""
-    return message.direction == Direction.CBP and message.command == 'lookup'
-
-
-
-def locate(service: str, *, dispatcher: "str | None" = None, keyword: "str | None" = None, identifier: "bytes | None" = None, prefix: "tuple[bytes, ...] | list[bytes]" = ()) -> Message:
-    """A client asks whether a service has at least one dispatcher. (CBQ)"""
-    return Message.new(
-        Direction.CBQ,
-        service=service,
-        dispatcher=dispatcher,
-        keyword=keyword,
-        command='locate',
-        identifier=identifier,
-        prefix=prefix,
-    )
-
-
-def is_locate(message: Message) -> bool:
-    """Whether ``message`` is a locate (CBQ locate)."""
-    return message.direction == Direction.CBQ and message.command == 'locate'
-
-
-
-def locate_reply(request: Message, payload, *, dispatcher: "str | None | object" = ...) -> Message:
-    """yes if the service has a dispatcher, else no.
-
-    Built from the locate it answers (CBP).
-    """
-    payload = encode_yesno(payload)
-    if not (is_locate(request)):
-        raise ValueError(f"locate_reply answers locate, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.reply(payload)
-    return request.reply(payload, dispatcher=dispatcher)
-
-
-def is_locate_reply(message: Message) -> bool:
-    """Whether ``message`` is a locate_reply (CBP locate)."""
-    return message.direction == Direction.CBP and message.command == 'locate'
-
-
-
-def client_broker_error(request: Message, *, dispatcher: "str | None | object" = ...) -> Message:
-    """The broker's error reply to a client command it does not know.
-
-    Built from the lookup or locate it answers (CBE).
-    """
-    payload = Text.UNKNOWN_COMMAND
-    if not (is_lookup(request) or is_locate(request)):
-        raise ValueError(f"client_broker_error answers lookup or locate, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.error(payload)
-    return request.error(payload, dispatcher=dispatcher)
-
-
-def is_client_broker_error(message: Message) -> bool:
-    """Whether ``message`` is a client_broker_error (CBE)."""
-    return message.direction == Direction.CBE
-
-
-
-def client_dispatcher_query(service: str, command: str, payload: object = None, *, dispatcher: "str | None" = None, keyword: "str | None" = None, identifier: "bytes | None" = None, prefix: "tuple[bytes, ...] | list[bytes]" = ()) -> Message:
-    """A client's request to one dispatcher, routed by dispatcher name, or with a blank
-    dispatcher by the keyword's learned owner. The keyword commands below are its usual
-    commands. (CDQ)"""
-    return Message.new(
-        Direction.CDQ,
-        service=service,
-        dispatcher=dispatcher,
-        keyword=keyword,
-        command=command,
-        payload=None if payload is None else encode_text(payload),
-        identifier=identifier,
-        prefix=prefix,
-    )
-
-
-def is_client_dispatcher_query(message: Message) -> bool:
-    """Whether ``message`` is a client_dispatcher_query (CDQ)."""
-    return message.direction == Direction.CDQ
-
-
-
-def client_dispatcher_reply(request: Message, payload, *, dispatcher: str) -> Message:
-    """A dispatcher's answer, relayed to the client unchanged but for the prefix; the
-    dispatcher frame names the answering dispatcher.
-
-    Built from the client_dispatcher_query it answers (CDP), naming the answering ``dispatcher``.
-    """
-    payload = encode_text(payload)
-    if not (is_client_dispatcher_query(request)):
-        raise ValueError(f"client_dispatcher_reply answers client_dispatcher_query, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.reply(payload)
-    return request.reply(payload, dispatcher=dispatcher)
-
-
-def is_client_dispatcher_reply(message: Message) -> bool:
-    """Whether ``message`` is a client_dispatcher_reply (CDP)."""
-    return message.direction == Direction.CDP
-
-
-
-def client_dispatcher_error(request: Message, payload, *, dispatcher: "str | None | object" = ...) -> Message:
-    """An error answer to a client's request, from the dispatcher or from the broker.
-
-    Built from the client_dispatcher_query it answers (CDE).
-    """
-    payload = encode_text(payload)
-    if not (is_client_dispatcher_query(request)):
-        raise ValueError(f"client_dispatcher_error answers client_dispatcher_query, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.error(payload)
-    return request.error(payload, dispatcher=dispatcher)
-
-
-def is_client_dispatcher_error(message: Message) -> bool:
-    """Whether ``message`` is a client_dispatcher_error (CDE)."""
-    return message.direction == Direction.CDE
-
-
-
-def client_service_query(service: str, command: str, payload: object = None, *, dispatcher: "str | None" = None, keyword: "str | None" = None, identifier: "bytes | None" = None, prefix: "tuple[bytes, ...] | list[bytes]" = ()) -> Message:
-    """A client's question to every dispatcher of a service (fan-out). (CSQ)"""
-    return Message.new(
-        Direction.CSQ,
-        service=service,
-        dispatcher=dispatcher,
-        keyword=keyword,
-        command=command,
-        payload=None if payload is None else encode_text(payload),
-        identifier=identifier,
-        prefix=prefix,
-    )
-
-
-def is_client_service_query(message: Message) -> bool:
-    """Whether ``message`` is a client_service_query (CSQ)."""
-    return message.direction == Direction.CSQ
-
-
-
-def client_service_reply(request: Message, payload, *, dispatcher: "str | None | object" = ...) -> Message:
-    """The merged fan-out answer: one usable answer gives that payload with the dispatcher
-    frame naming its dispatcher; several are joined with ':'; none gives the fail sentinel.
-
-    Built from the client_service_query it answers (CSP).
-    """
-    payload = encode_fail_or_text(payload)
-    if not (is_client_service_query(request)):
-        raise ValueError(f"client_service_reply answers client_service_query, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.reply(payload)
-    return request.reply(payload, dispatcher=dispatcher)
-
-
-def is_client_service_reply(message: Message) -> bool:
-    """Whether ``message`` is a client_service_reply (CSP)."""
-    return message.direction == Direction.CSP
-
-
-
-def client_service_error(request: Message, *, dispatcher: "str | None | object" = ...) -> Message:
-    """The broker's error answer to a fan-out (no dispatcher for the service).
-
-    Built from the client_service_query it answers (CSE).
-    """
-    payload = Text.NO_DISPATCHERS_FOR_SERVICE.format(service=request.service)
-    if not (is_client_service_query(request)):
-        raise ValueError(f"client_service_error answers client_service_query, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.error(payload)
-    return request.error(payload, dispatcher=dispatcher)
-
-
-def is_client_service_error(message: Message) -> bool:
-    """Whether ``message`` is a client_service_error (CSE)."""
-    return message.direction == Direction.CSE
-
-
-
-def service_dispatcher_query(service: str, command: str, payload: object = None, *, dispatcher: "str | None" = None, keyword: "str | None" = None, identifier: "bytes | None" = None, prefix: "tuple[bytes, ...] | list[bytes]" = ()) -> Message:
-    """The broker's copy of a fan-out to one dispatcher, with the client's prefix. (SDQ)"""
-    return Message.new(
-        Direction.SDQ,
-        service=service,
-        dispatcher=dispatcher,
-        keyword=keyword,
-        command=command,
-        payload=None if payload is None else encode_text(payload),
-        identifier=identifier,
-        prefix=prefix,
-    )
-
-
-def is_service_dispatcher_query(message: Message) -> bool:
-    """Whether ``message`` is a service_dispatcher_query (SDQ)."""
-    return message.direction == Direction.SDQ
-
-
-
-def service_dispatcher_reply(request: Message, payload, *, dispatcher: str) -> Message:
-    """One dispatcher's answer to a fan-out copy.
-
-    Built from the service_dispatcher_query it answers (SDP), naming the answering ``dispatcher``.
-    """
-    payload = encode_text(payload)
-    if not (is_service_dispatcher_query(request)):
-        raise ValueError(f"service_dispatcher_reply answers service_dispatcher_query, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.reply(payload)
-    return request.reply(payload, dispatcher=dispatcher)
-
-
-def is_service_dispatcher_reply(message: Message) -> bool:
-    """Whether ``message`` is a service_dispatcher_reply (SDP)."""
-    return message.direction == Direction.SDP
-
-
-
-def service_dispatcher_error(request: Message, payload, *, dispatcher: str) -> Message:
-    """One dispatcher's error answer to a fan-out copy (counts as no usable answer).
-
-    Built from the service_dispatcher_query it answers (SDE), naming the answering ``dispatcher``.
-    """
-    payload = encode_text(payload)
-    if not (is_service_dispatcher_query(request)):
-        raise ValueError(f"service_dispatcher_error answers service_dispatcher_query, not {request.direction} {request.command}")
-    if dispatcher is ...:
-        return request.error(payload)
-    return request.error(payload, dispatcher=dispatcher)
-
-
-def is_service_dispatcher_error(message: Message) -> bool:
-    """Whether ``message`` is a service_dispatcher_error (SDE)."""
-    return message.direction == Direction.SDE
-
-
-
-def broadcast(service: str, dispatcher: str, keyword: str, payload: object = None, *, identifier: "bytes | None" = None, prefix: "tuple[bytes, ...] | list[bytes]" = ()) -> Message:
-    """A dispatcher publishes a keyword's new value on its PUB socket, with no prefix.
-    Subscribers use the service name as topic prefix and drop services that only start with
-    theirs. (CDB)"""
-    return Message.new(
-        Direction.CDB,
-        service=service,
-        dispatcher=dispatcher,
-        keyword=keyword,
-        command='broadcast',
-        payload=None if payload is None else encode_value(payload),
-        identifier=identifier,
-        prefix=prefix,
-    )
+    return is_kind("heartbeat_answer", message)
 
 
 def is_broadcast(message: Message) -> bool:
-    """Whether ``message`` is a broadcast (CDB broadcast)."""
-    return message.direction == Direction.CDB and message.command == 'broadcast'
-
+    return is_kind("broadcast", message)

@@ -9,11 +9,17 @@ Directions, commands, texts, configuration keys and message kinds, as data.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 import msgspec
 
 PROTOCOL = 'cauldron-zmq'
 SPEC_VERSION = 1
+
+#: a dispatcher silent this many heartbeat periods T is expired by the broker (forgotten, its requests in flight answered 'Dispatcher Timed Out').
+EXPIRY_MULTIPLE = 5
+#: a dispatcher that hears nothing from the broker for this many heartbeat periods T reconnects and registers again.
+DISPATCHER_LIVENESS = 3
 
 #: The blank sentinel: the field is absent.
 BLANK = b'\x01'
@@ -221,6 +227,50 @@ PAYLOAD_TYPES = {
     'value': "a keyword value in KTL's ascii form (numbers as decimal text, booleans as 0/1, enumerated values as the integer text of their enumerator; see cauldron_proto.ktl), blank for a keyword with no value",
     'time': 'a time stamp as decimal text, seconds since the epoch (the existing dispatcher writes one decimal)',
     'fail_or_text': "text, several answers joined with ':', or the fail sentinel (0x02)",
+}
+
+
+class PayloadType(msgspec.Struct, frozen=True, gc=False):
+    """How a payload type is written: its ``format`` (one the hand-written
+    :mod:`.payloads` reads) and what that format needs: ``nullable`` (text that may be
+    blank), ``separator`` (joined names), ``values`` (choice: text -> value), ``digits``
+    (decimal), ``json_type`` (json: the type a document must have)."""
+
+    name: str
+    format: str
+    nullable: bool = False
+    separator: str | None = None
+    values: dict[str, Any] | None = None
+    digits: int | None = None
+    json_type: Any = None
+
+
+#: Every payload type, by name, as data for :mod:`.payloads`.
+PAYLOAD_FORMATS = {
+    'text': PayloadType('text', 'text', nullable=False, separator=None,
+        values=None, digits=None, json_type=None),
+    'blank': PayloadType('blank', 'blank', nullable=False, separator=None,
+        values=None, digits=None, json_type=None),
+    'empty': PayloadType('empty', 'empty', nullable=False, separator=None,
+        values=None, digits=None, json_type=None),
+    'json': PayloadType('json', 'json', nullable=False, separator=None,
+        values=None, digits=None, json_type=Any),
+    'units': PayloadType('units', 'json', nullable=False, separator=None,
+        values=None, digits=None, json_type=None | str | dict[str, str]),
+    'list': PayloadType('list', 'joined', nullable=False, separator=':',
+        values=None, digits=None, json_type=None),
+    'address': PayloadType('address', 'address', nullable=False, separator=None,
+        values=None, digits=None, json_type=None),
+    'yesno': PayloadType('yesno', 'choice', nullable=False, separator=None,
+        values={'yes': True, 'no': False}, digits=None, json_type=None),
+    'ktl_type': PayloadType('ktl_type', 'ktl_type', nullable=False, separator=None,
+        values=None, digits=None, json_type=None),
+    'value': PayloadType('value', 'text', nullable=True, separator=None,
+        values=None, digits=None, json_type=None),
+    'time': PayloadType('time', 'decimal', nullable=False, separator=None,
+        values=None, digits=1, json_type=None),
+    'fail_or_text': PayloadType('fail_or_text', 'fail_or_text', nullable=False, separator=None,
+        values=None, digits=None, json_type=None),
 }
 
 

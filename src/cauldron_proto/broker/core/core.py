@@ -48,7 +48,7 @@ Invariants, true after every call:
    ``max_in_flight`` requests in flight: more are answered ``Dispatcher 'X' has N requests
    in flight; try again later`` at once (a fan-out skips it, an unusable answer).
 5. A dispatcher is routable from its ``welcome`` (heartbeats start at ``ready``) until it
-   expires (5 T without any message from its socket) or is replaced. Afterwards its socket is
+   expires (``EXPIRY_MULTIPLE`` T without any message from its socket) or is replaced. Afterwards its socket is
    a stranger: its replies are dropped (their requests were answered already). A ``ready`` or
    heartbeat answer from a stranger shows the dispatcher alive: if its name is free it is
    registered again at that socket, ready (an existing Cauldron dispatcher never welcomes
@@ -80,7 +80,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence
 
-from ...protocol import (ENVELOPE_SIZE, Command, Direction, Kind, Message, RemoteProtocolError, Text, check_kind,
+from ...protocol import (ENVELOPE_SIZE, EXPIRY_MULTIPLE, Command, Direction, Kind, Message, RemoteProtocolError, Text, check_kind,
                          decode, salvage)
 from .answers import DELIMITER, Out, answer, to_client
 from .fanouts import FanOuts
@@ -181,12 +181,6 @@ class BrokerCore:
     @policy.setter
     def policy(self, value: ServicePolicy | None) -> None:
         self.keys.policy = value
-
-    @property
-    def books(self) -> LearnedOwners:
-        """The learned owners' retention settings under their first documented name
-        (``core.books.owner_retention``, ``core.books.max_retained``): :attr:`owners`."""
-        return self.owners
 
     # -- the three calls -------------------------------------------------------------------------
 
@@ -312,13 +306,13 @@ class BrokerCore:
 
     def resume(self, now: float) -> None:
         """The caller's loop did not turn for longer than T (the broker process was stopped or
-        starved): every dispatcher gets a fresh heartbeat and its full 5 T before it may expire
+        starved): every dispatcher gets a fresh heartbeat and its full EXPIRY_MULTIPLE T before it may expire
         (a broker's stall is not the dispatchers' fault)."""
         self.now = now
         self.registry.grace(now)
         self._deadline_stale = True
-        log.warning("%s: the broker did not run for a while; every dispatcher gets a fresh heartbeat and 5 T",
-                    self.name)
+        log.warning("%s: the broker did not run for a while; every dispatcher gets a fresh heartbeat and %s T",
+                    self.name, EXPIRY_MULTIPLE)
 
     def _conceded(self, conceded: list[tuple[DispatcherRecord | None, Out]], now: float) -> Out:
         """Welcomes that took a name whose holder did not answer: the holder's requests in
@@ -528,7 +522,7 @@ class BrokerCore:
         return out
 
     def _expire(self, record: DispatcherRecord, now: float) -> Out:
-        """5 T of silence: ``record`` goes, its requests answered ``Dispatcher Timed Out``."""
+        """``EXPIRY_MULTIPLE`` T of silence: ``record`` goes, its requests answered ``Dispatcher Timed Out``."""
         self.stats.expired += 1
         self.stats.timed_out += sum(1 for e in self.requests.pending(record).values() if e.fanout is None)
         log.log(logging.INFO, "%s: dispatcher %s/%s at %s expired", self.name, record.service, record.name,

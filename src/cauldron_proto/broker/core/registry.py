@@ -3,7 +3,7 @@
 The registry owns the dispatcher records: by service and name, and by the routing id of
 their socket. It decides registrations (``welcome``; a ``ready`` or heartbeat answer from a
 socket the name is not registered at), asking the :class:`~.keys.KeyRules` under CURVE, and
-runs liveness: a record is alive for 5 T after its socket's last message, and gets a
+runs liveness: a record is alive for ``EXPIRY_MULTIPLE`` T (5 T) after its socket's last message, and gets a
 heartbeat when it is ready and idle for T. What a registration answers comes back as
 :data:`~.answers.Out`; a record it replaced, or that expired, goes back to the caller, whose
 is the duty of answering that record's requests in flight (:meth:`BrokerCore._retire`).
@@ -15,15 +15,12 @@ import logging
 from types import MappingProxyType
 from typing import Iterator, Mapping
 
-from ...protocol import Command, LocalProtocolError, Message, Text, encode, kinds
+from ...protocol import EXPIRY_MULTIPLE, Command, LocalProtocolError, Message, Text, encode, kinds
 from .answers import OncePerPeriod, Out, answer
 from .keys import KeyRules
 from .limits import Limits
 from .stats import DropLog, Stats, log
 
-
-#: A dispatcher silent for this many heartbeat periods (T) is expired.
-EXPIRY_MULTIPLE = 5
 
 #: What a look-up of nothing gives: empty, and nobody can add to it (shared by the core's parts).
 NOTHING: Mapping = MappingProxyType({})
@@ -53,7 +50,7 @@ class DispatcherRecord:
         self.seen(now, timeout)
 
     def seen(self, now: float, timeout: float) -> None:
-        """Something arrived from this dispatcher: it is alive for 5 T more, idle from now."""
+        """Something arrived from this dispatcher: it is alive for EXPIRY_MULTIPLE T more, idle from now."""
         self.expire_at = now + EXPIRY_MULTIPLE * timeout
         self.next_beat_at = now + timeout
 
@@ -372,7 +369,7 @@ class Registry:
 
     def grace(self, now: float) -> None:
         """The broker itself was stalled (its loop did not turn for longer than T): no dispatcher
-        is expired before it has had a fresh heartbeat (due now) and its full 5 T to answer it,
+        is expired before it has had a fresh heartbeat (due now) and its full expiry period (EXPIRY_MULTIPLE T) to answer it,
         and a welcome waiting on a holder waits T more."""
         timeout = self.timeout
         for record in self.records():
@@ -383,7 +380,7 @@ class Registry:
 
     def due(self, now: float) -> list[tuple[DispatcherRecord, list[bytes] | None]]:
         """Each record with something due at ``now``, in registration order: (record, its
-        heartbeat) for a ready one idle for T, (record, None) for one silent for 5 T (expired:
+        heartbeat) for a ready one idle for T, (record, None) for one silent for EXPIRY_MULTIPLE T (expired:
         still registered; the caller retires it)."""
         if not self.heartbeat:
             return []

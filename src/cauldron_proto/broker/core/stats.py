@@ -11,7 +11,7 @@ import logging
 
 import msgspec
 
-log = logging.getLogger("cauldron_proto.routing")
+log = logging.getLogger("cauldron_proto.broker.core")
 
 
 class Stats(msgspec.Struct):
@@ -25,7 +25,7 @@ class Stats(msgspec.Struct):
     registered: int = 0  #: welcomes that registered a dispatcher (new or from a new socket)
     replaced: int = 0  #: dispatchers that registered again from a new socket
     readmitted: int = 0  #: dispatchers registered again by a ready or heartbeat answer, without welcome
-    expired: int = 0  #: dispatchers forgotten after 5 T of silence
+    expired: int = 0  #: dispatchers forgotten after EXPIRY_MULTIPLE T of silence
     heartbeats: int = 0  #: heartbeats sent
     timed_out: int = 0  #: requests answered 'Dispatcher Timed Out'
     fanouts: int = 0  #: fan-outs answered (merged, by deadline or after expiries)

@@ -1,5 +1,7 @@
 """The dispatcher's I/O-free core: what the threaded and the asyncio dispatchers share.
 
+- :mod:`.keywords`: the keywords and their values; a change of value returns the broadcast
+  to send (no lock, no socket: the layers send it).
 - :mod:`.registration`: the registration state machine (``welcome``, ``ready``, heartbeats,
   registering again when the broker goes silent), frames and a time in, frames out.
 - :mod:`.handlers`: the answer to each keyword request (``update``, ``modify``, ``identify``,

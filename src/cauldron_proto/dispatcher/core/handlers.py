@@ -1,37 +1,40 @@
 """A dispatcher's answers to client requests, without I/O: a request in, its reply out.
 
-``answer(request, keywords, service, name)`` takes a decoded ``CDQ`` or ``SDQ`` message
-and gives the ``CDP``/``SDP`` reply or ``CDE``/``SDE`` error reply, with the dispatcher's
-own ``name`` in the dispatcher frame and the request's routing prefix kept, so the broker
-can take it back to the client. It runs in a worker thread, never in the I/O thread.
+``answering(request, table, now)`` takes a decoded ``CDQ`` or ``SDQ`` message and the
+dispatcher's :class:`~.keywords.KeywordTable`, and gives, as steps (see :mod:`.steps`), an
+:class:`Answer` or the :class:`Store` a write or a computed read still has to make;
+``finish(outcome, table)`` makes it and gives the :class:`Answer`: the ``CDP``/``SDP``
+reply or ``CDE``/``SDE`` error reply, with the dispatcher's own name in the dispatcher frame
+and the request's routing prefix kept (so the broker can take it back to the client), and
+the broadcast the change of value calls for. A threaded layer calls ``finish`` under its
+lock, so broadcasts leave in the order values were stored; ``answer`` does both in place.
 
 Commands: ``update`` (the keyword's value), ``modify`` (write the payload; the resulting
 value), ``identify`` (the KTL type of the keyword named in the payload, or in the keyword
 frame when the payload is empty or blank; blank when this dispatcher does not have it),
 ``enumerate`` (the sorted keyword names joined with ``:``), ``units`` (JSON: the units text,
-null, or an enumerated keyword's map of integer text to names), ``heartbeat`` (the time).
-Anything else is ``Bad command 'NAME'!``. A read of a keyword with no value is answered blank.
+null, or an enumerated keyword's map of integer text to names), ``heartbeat`` (``now``, the
+wall-clock time the layer gives). Anything else is ``Bad command 'NAME'!``. A read of a
+keyword with no value is answered blank.
 
-A handler returns the payload, or is a generator of steps (see :mod:`.steps`) that returns
-it: ``update`` and ``modify`` yield the keyword's ``on_read`` and ``validate``, which the
+A handler returns the payload or a :class:`Store`, or is a generator of steps that returns
+one: ``update`` and ``modify`` yield the keyword's ``on_read`` and ``validate``, which the
 threaded dispatcher calls in a worker and :class:`cauldron_proto.aio.Dispatcher` awaits.
-:func:`answering` is the answer as steps; :func:`answer` runs it in place.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from types import GeneratorType
-from typing import Callable, Mapping
+from typing import Any, Callable, NamedTuple, Optional, Union
 
-from ...protocol import Message, Text
+from ...protocol import Command, Message, Text
 from ...protocol.payloads import encode_ktl_type, encode_list, encode_time, encode_units
 from ...ktl import UNKNOWN_KEYWORD, WRITE_REFUSED, KTLValueError
-from ..keyword import Keyword
+from .keywords import KeywordState, KeywordTable
 from .steps import Steps, run
 
-__all__ = ["answer", "answering", "HANDLERS", "KeywordProblem"]
+__all__ = ["answer", "answering", "finish", "Answer", "Store", "HANDLERS", "KeywordProblem"]
 
 _log = logging.getLogger("cauldron_proto.dispatcher")
 
@@ -40,45 +43,69 @@ class KeywordProblem(Exception):
     """A request this dispatcher answers with an error reply; the text is the payload."""
 
 
-def _keyword(request: Message, keywords: Mapping[str, Keyword], service: str) -> Keyword:
-    name = request.keyword
-    keyword = keywords.get(name.upper()) if name else None
+class Answer(NamedTuple):
+    """The reply (or error reply) to send, and the broadcast to send before it (or None)."""
+
+    reply: Message
+    broadcast: Optional[Message] = None
+
+
+class Store(NamedTuple):
+    """A value ``request`` still has to store in ``keyword`` before it is answered."""
+
+    request: Message
+    keyword: KeywordState
+    value: Any
+
+
+Outcome = Union[Answer, Store]
+
+
+def _keyword(request: Message, table: KeywordTable) -> KeywordState:
+    keyword = table.get(request.keyword)
     if keyword is None:
-        raise KeywordProblem(UNKNOWN_KEYWORD.format(keyword=name or "", service=service))
+        raise KeywordProblem(UNKNOWN_KEYWORD.format(keyword=request.keyword or "", service=table.service))
     return keyword
 
 
-def _update(request, keywords, service):
-    return (yield from _keyword(request, keywords, service).reading())
+def _update(request, table, now):
+    keyword = _keyword(request, table)
+    if keyword.on_read is None:
+        return keyword.ascii
+    return Store(request, keyword, (yield from keyword.reading()))
 
 
-def _modify(request, keywords, service):
-    keyword = _keyword(request, keywords, service)
+def _modify(request, table, now):
+    keyword = _keyword(request, table)
     try:
-        return (yield from keyword.writing(request.payload))
-    except KTLValueError as exc:
-        raise KeywordProblem(f"{keyword.name}: {exc}") from None
+        return Store(request, keyword, (yield from keyword.writing(request.payload)))
     except Exception as exc:
-        reason = str(exc) or type(exc).__name__
-        raise KeywordProblem(WRITE_REFUSED.format(keyword=keyword.name, reason=reason)) from None
+        raise KeywordProblem(_refusal(keyword, exc)) from None
 
 
-def _identify(request, keywords, service):
+def _refusal(keyword: KeywordState, exc: Exception) -> str:
+    """Why a write was refused: a value of the wrong type, or what ``validate`` raised."""
+    if isinstance(exc, KTLValueError):
+        return f"{keyword.name}: {exc}"
+    return WRITE_REFUSED.format(keyword=keyword.name, reason=str(exc) or type(exc).__name__)
+
+
+def _identify(request, table, now):
     name = request.payload if isinstance(request.payload, str) and request.payload else request.keyword
-    keyword = keywords.get(name.upper()) if name else None
+    keyword = table.get(name)
     return encode_ktl_type(None if keyword is None else keyword.type)
 
 
-def _enumerate(request, keywords, service):
-    return encode_list(sorted(keywords))  # no keywords: the empty string, as existing dispatchers answer
+def _enumerate(request, table, now):
+    return encode_list(sorted(table))  # no keywords: the empty string, as existing dispatchers answer
 
 
-def _units(request, keywords, service):
-    return encode_units(_keyword(request, keywords, service).units_answer)
+def _units(request, table, now):
+    return encode_units(_keyword(request, table).units_answer)
 
 
-def _heartbeat(request, keywords, service):
-    return encode_time(time.time())
+def _heartbeat(request, table, now):
+    return encode_time(now)
 
 
 #: The commands a dispatcher answers, by name.
@@ -92,23 +119,44 @@ HANDLERS: dict[str, Callable] = {
 }
 
 
-def answer(request: Message, keywords: Mapping[str, Keyword], service: str, name: str) -> Message:
-    """The reply or error reply to ``request``, naming dispatcher ``name``."""
-    return run(answering(request, keywords, service, name))
+def answer(request: Message, table: KeywordTable, now: float) -> Answer:
+    """The answer to ``request`` (its user callbacks called in place), value stored."""
+    return finish(run(answering(request, table, now)), table)
 
 
-def answering(request: Message, keywords: Mapping[str, Keyword], service: str, name: str) -> Steps[Message]:
-    """:func:`answer` as steps: the user callbacks it needs are yielded (see :mod:`.steps`)."""
+def answering(request: Message, table: KeywordTable, now: float) -> Steps[Outcome]:
+    """The answer to ``request`` as steps: the user callbacks it needs are yielded (see
+    :mod:`.steps`); an :class:`Answer`, or the :class:`Store` to :func:`finish`."""
+    name = table.dispatcher
     handler = HANDLERS.get(request.command or "")
     if handler is None:
-        return request.error(Text.BAD_COMMAND.format(command=request.command or ""), dispatcher=name)
+        return Answer(request.error(Text.BAD_COMMAND.format(command=request.command or ""), dispatcher=name))
     try:
-        payload = handler(request, keywords, service)
+        payload = handler(request, table, now)
         if isinstance(payload, GeneratorType):
             payload = yield from payload
     except KeywordProblem as exc:
-        return request.error(str(exc), dispatcher=name)
+        return Answer(request.error(str(exc), dispatcher=name))
     except Exception as exc:
-        _log.exception("%s: %s of %s raised", name, request.command, request.keyword)
-        return request.error(f"{request.command} failed: {type(exc).__name__}: {exc}", dispatcher=name)
-    return request.reply(payload, dispatcher=name)
+        return Answer(_failed(request, exc, name))
+    return payload if isinstance(payload, Store) else Answer(request.reply(payload, dispatcher=name))
+
+
+def finish(outcome: Outcome, table: KeywordTable) -> Answer:
+    """The :class:`Answer`, once the value of a :class:`Store` is stored (a value of the
+    wrong type, from ``validate`` or ``on_read``, is an error reply)."""
+    if isinstance(outcome, Answer):
+        return outcome
+    request, keyword, value = outcome
+    try:
+        change = table.store(keyword, value)
+    except Exception as exc:
+        if request.command == Command.MODIFY:
+            return Answer(request.error(_refusal(keyword, exc), dispatcher=table.dispatcher))
+        return Answer(_failed(request, exc, table.dispatcher))
+    return Answer(request.reply(change.text, dispatcher=table.dispatcher), change.broadcast)
+
+
+def _failed(request: Message, exc: Exception, name: str) -> Message:
+    _log.error("%s: %s of %s raised", name, request.command, request.keyword, exc_info=exc)
+    return request.error(f"{request.command} failed: {type(exc).__name__}: {exc}", dispatcher=name)

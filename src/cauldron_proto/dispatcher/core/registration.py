@@ -10,7 +10,7 @@ send and when to start over; it owns no socket and reads no clock.
   ``DBQ ready`` to send and the state is ``ready``. No confirmation within ``welcome_wait``
   seconds: ``overdue(now)`` says why to start over (a new socket, a new welcome).
 * While ``ready`` with heartbeats on, any message from the broker pushes ``expire_at`` to
-  ``liveness`` heartbeat periods later; the broker sends ``DBP heartbeat`` to a dispatcher
+  ``liveness`` heartbeat periods later (default the spec's ``DISPATCHER_LIVENESS``); the broker sends ``DBP heartbeat`` to a dispatcher
   idle for one period, so silence past ``expire_at`` means the broker is gone or restarted
   and forgot us: ``overdue(now)`` says so.
 * With ``ready`` goes an inquiry (``UBQ check``); its answer shows the broker has handled
@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from ...protocol import Command, Direction, Message, Text, kinds
+from ...protocol import DISPATCHER_LIVENESS, Command, Direction, Message, Text, kinds
 
 __all__ = ["Registration", "WELCOMING", "READY"]
 
@@ -39,7 +39,7 @@ class Registration:
     """State of one dispatcher's registration: ``welcoming`` or ``ready``."""
 
     def __init__(self, service: str, name: str, period: float, heartbeat: bool = True,
-                 liveness: float = 3.0, welcome_wait: Optional[float] = None):
+                 liveness: float = DISPATCHER_LIVENESS, welcome_wait: Optional[float] = None):
         self.service, self.name = service, name
         self.period, self.heartbeat, self.liveness = period, heartbeat, liveness
         self.welcome_wait = welcome_wait if welcome_wait is not None else max(period, 1.0)
