@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping, Optional
 import zmq
 
 from .protocol import CONFIG_SECTION
-from .config import ConfigLike, address, get_bool, get_float, get_int, read_configuration
+from .config import ConfigLike, address, get_bool, get_float, get_int, is_ipv6, read_configuration
 from .security import PeerCurve, peer_curve
 from .client.errors import ShutDownError
 
@@ -62,9 +62,7 @@ class HelperSettings:
             parser.read_dict({CONFIG_SECTION: {k: str(v) for k, v in config.items()}})
             config = parser
         cfg = read_configuration(config)
-        values = {k: str(v) for k, v in overrides.items() if v is not None}
-        if values:
-            cfg.read_dict({CONFIG_SECTION: values})
+        cfg.override(overrides, origin="arguments")
         return cls(address(cfg, "broker"), address(cfg, "publish"), address(cfg, "subscribe"),
                    get_float(cfg, "timeout"), get_bool(cfg, "heartbeat"), max(1, get_int(cfg, "pool")),
                    peer_curve(cfg))
@@ -73,6 +71,7 @@ class HelperSettings:
         """A new socket of ``kind`` toward the broker: linger 0, and a CURVE client if configured."""
         sock = context.socket(kind)
         sock.linger = 0
+        sock.ipv6 = any(is_ipv6(where) for where in (self.broker, self.publish, self.subscribe))
         if self.curve is not None:
             self.curve.client_socket(sock)
         return sock

@@ -24,7 +24,7 @@ from ..protocol import Direction, Message, RemoteProtocolError, Text, decode, en
 from .. import config as _config
 from .process import BrokerProcess, daemon
 from .sockets import BrokerError, is_wildcard
-from ..config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
+from ..config import ConfigError, bind_address, get_bool, get_float, get_int, invalid, read_configuration
 from ..security import broker_curve, peer_curve
 from ..security.handshake import HandshakeWatch
 
@@ -54,18 +54,26 @@ def configured(cls, config) -> configparser.ConfigParser:
 def from_config(cls, config, name="ConfiguredBroker"):
     """A broker (not started) from a configuration: an INI path, a ConfigParser or None.
 
-    Binds follow the configuration rules (``bind_address``); ``lookup`` answers the
-    ``subscribe`` address as written; ``timeout``, ``heartbeat``, ``max_message_size`` apply.
+    Binds follow the configuration rules (``bind_address``: a literal IP binds that interface,
+    ``*`` every one, a host name what it resolves to); ``lookup`` answers the ``subscribe``
+    address as written; ``timeout``, ``heartbeat``, ``max_message_size`` apply.
     """
     cfg = configured(cls, config)
     connect = {key: _config.address(cfg, key) for key in _ADDRESS_KEYS}
-    broker = cls(name, bind_address(connect["broker"]), bind_address(connect["subscribe"]),
-                 bind_address(connect["publish"]), connect["subscribe"],
+    bind = {key: _bind(cfg, key) for key in _ADDRESS_KEYS}
+    broker = cls(name, bind["broker"], bind["subscribe"], bind["publish"], connect["subscribe"],
                  timeout=get_float(cfg, "timeout"), heartbeat=get_bool(cfg, "heartbeat"))
     broker.max_message_size = get_int(cfg, "max_message_size")
     broker.security = broker_curve(cfg)  # CURVE (curve_secret_key, curve_authorized), or None
     broker.configured_as(connect)
     return broker
+
+
+def _bind(cfg, key: str) -> str:
+    try:
+        return bind_address(_config.address(cfg, key))
+    except ConfigError as exc:
+        raise invalid(cfg, key, str(exc)) from None
 
 
 def check(cls, config=None, timeout=2.0, ctx=None, address=None):
@@ -85,6 +93,7 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
     curve = peer_curve(cfg)
     sock = (ctx if ctx is not None else zmq.Context.instance()).socket(zmq.REQ)
     sock.linger = 0
+    sock.ipv6 = _config.is_ipv6(address)
     watch = HandshakeWatch(sock, curve is not None)
     try:
         if curve is not None:

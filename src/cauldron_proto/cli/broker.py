@@ -32,7 +32,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, description="Run a Cauldron ZMQ broker in the foreground until SIGINT or SIGTERM.",
         epilog="Addresses are written as peers connect to them (the [zmq] config form): "
-               "tcp://localhost:PORT binds loopback, any other tcp://HOST:PORT binds all interfaces; "
+               "a literal IP binds that interface, * or 0.0.0.0 every interface, a host name the "
+               "address it resolves to (localhost: loopback); "
                "a port of * lets the system choose. Defaults: ports 6513, 6512, 6511 on localhost.")
     p.add_argument("-c", "--config", metavar="CONFIG", help="a Cauldron INI file with a [zmq] section")
     p.add_argument("--router", metavar="ADDR", help="the ROUTER clients and dispatchers connect to (config key broker)")
@@ -61,18 +62,11 @@ def parser() -> argparse.ArgumentParser:
 def configure(args: argparse.Namespace) -> ZMQBroker:
     """The broker the arguments describe (not bound yet)."""
     cfg = read_configuration(args.config)
-    section = cfg["zmq"]
-    for key, value in (("broker", args.router), ("publish", args.publish), ("subscribe", args.subscribe)):
-        if value is not None:
-            section[key] = value
-    if args.timeout is not None:
-        section["timeout"] = repr(args.timeout)
-    if args.no_heartbeat:
-        section["heartbeat"] = "no"
-    for key, value in (("curve_secret_key", args.curve_secret_key), ("curve_authorized", args.curve_authorized),
-                       ("curve_dispatchers", args.curve_dispatchers)):
-        if value is not None:
-            section[key] = value
+    cfg.override({"broker": args.router, "publish": args.publish, "subscribe": args.subscribe,
+                  "timeout": None if args.timeout is None else repr(args.timeout),
+                  "heartbeat": "no" if args.no_heartbeat else None,
+                  "curve_secret_key": args.curve_secret_key, "curve_authorized": args.curve_authorized,
+                  "curve_dispatchers": args.curve_dispatchers}, origin="command line")
     broker = ZMQBroker.from_config(cfg, name=PROG)
     if args.lookup is not None:
         broker.mon_address = broker.core.lookup_address = args.lookup
@@ -80,8 +74,12 @@ def configure(args: argparse.Namespace) -> ZMQBroker:
 
 
 def _announce(broker: ZMQBroker) -> None:
+    """One line per socket: the endpoint it really bound (``0.0.0.0``: every interface), who
+    connects, and the address they connect to when it differs."""
     for key, mode, who in _ROLES:
-        print(f"{key:<9} {mode:<6} {broker.endpoints[key]}  ({who})", flush=True)
+        bound, connect = broker.bound[key], broker.endpoints[key]
+        where = "" if connect == bound else f" at {connect}"
+        print(f"{key:<9} {mode:<6} {bound}  ({who}{where})", flush=True)
     if broker.security is not None:
         print(f"{'curve':<9} {'CURVE':<6} {broker.security.public.decode()}  ({broker.security.accepting()})",
               flush=True)
