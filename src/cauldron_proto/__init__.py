@@ -17,6 +17,8 @@ helpers and security load it on first use of their names (PEP 562 lazy exports),
 ``import cauldron_proto.broker.core`` stays free of I/O libraries.
 """
 
+from importlib import metadata as _metadata
+
 from .protocol import *  # noqa: F401,F403
 from .protocol import __all__ as _protocol_all
 from .config import ConfigError, read_configuration
@@ -25,7 +27,10 @@ from ._lazy import lazy_exports
 from ._moved import install as _install_moved
 from .broker.core import BrokerCore
 
-__version__ = "0.1.0"
+try:  # the one place the version is written is pyproject.toml
+    __version__ = _metadata.version("cauldron_proto")
+except _metadata.PackageNotFoundError:  # not installed: run from a source tree
+    __version__ = "0+unknown"
 
 _install_moved()  # the old module paths (cauldron_proto.routing, ...) keep working
 

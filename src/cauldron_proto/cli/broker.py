@@ -4,9 +4,9 @@
                     [--lookup ADDR] [--timeout SECONDS] [--no-heartbeat]
                     [--curve-secret-key FILE --curve-authorized DIR [--curve-dispatchers FILE]] [-v]
 
-Prints one line per bound socket (its real endpoint, a wildcard port resolved), then serves.
-Exit status: 0 after SIGINT/SIGTERM, 1 when the configuration is unusable or a bind fails
-(one line naming the address on stderr), 2 for bad arguments.
+Prints one line per bound socket (the endpoint it really bound, a wildcard port resolved;
+``0.0.0.0``: every interface), tells systemd ``READY=1`` when run by it (``$NOTIFY_SOCKET``),
+then serves. Exit statuses: see ``EXITS``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,15 @@ import logging
 import sys
 
 from . import positive_seconds
+from .command import new_parser, notify, run
 from ..broker import BrokerError, ZMQBroker
 from ..broker.launch import serve_until_signalled
 from ..config import ConfigError, read_configuration
 
 PROG = "cauldron-broker"
+EXITS = (("0", "stopped by SIGINT or SIGTERM (at any moment)"),
+         ("1", "the configuration is unusable or a socket cannot bind (one line on stderr naming it)"),
+         ("2", "bad arguments"))
 _ROLES = (  # (config key, socket type, who connects)
     ("broker", "ROUTER", "clients and dispatchers connect here"),
     ("publish", "XSUB", "dispatchers publish broadcasts here"),
@@ -29,8 +33,8 @@ _ROLES = (  # (config key, socket type, who connects)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG, description="Run a Cauldron ZMQ broker in the foreground until SIGINT or SIGTERM.",
+    p = new_parser(
+        PROG, "Run a Cauldron ZMQ broker in the foreground until SIGINT or SIGTERM.", EXITS,
         epilog="Addresses are written as peers connect to them (the [zmq] config form): "
                "a literal IP binds that interface, * or 0.0.0.0 every interface, a host name the "
                "address it resolves to (localhost: loopback); "
@@ -90,14 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    try:
-        broker = configure(args)
-        serve_until_signalled(broker, ready=_announce)
-    except (ConfigError, BrokerError, ValueError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
+    return run(lambda: _serve(args), PROG, stopped=0, errors=(ConfigError, BrokerError, ValueError))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    serve_until_signalled(configure(args), ready=_ready)
     logging.getLogger("cauldron_proto.broker").info("stopped")
     return 0
+
+
+def _ready(broker: ZMQBroker) -> None:
+    _announce(broker)
+    notify("READY=1", f"STATUS=serving at {broker.endpoints['broker']}")
 
 
 if __name__ == "__main__":
