@@ -25,7 +25,7 @@ from typing import Any, Mapping, Union
 from .protocol import CONFIG_DEFAULTS, CONFIG_SECTION
 
 __all__ = ["ConfigLike", "ConfigError", "Configuration", "TCP_ADDRESS", "read_configuration", "address",
-           "bind_address", "is_ipv6", "invalid", "get_float", "get_bool", "get_int"]
+           "bind_address", "is_ipv6", "invalid", "unusable", "get_float", "get_bool", "get_int"]
 
 log = logging.getLogger("cauldron_proto.config")
 
@@ -125,6 +125,25 @@ def is_ipv6(value: str) -> bool:
     """Whether ``value`` is a tcp address with a bracketed IPv6 host (a socket needs ``ipv6`` on for it)."""
     match = TCP_ADDRESS.match(value or "")
     return match is not None and match["host"].startswith("[")
+
+
+def unusable(value: str) -> str | None:
+    """Why peers cannot connect to the tcp address ``value`` (a port out of range, a host that
+    does not resolve), found at once rather than by a request that is never answered; None
+    when it can be used (or is not tcp: ZMQ's connect reports what it cannot use)."""
+    match = TCP_ADDRESS.match(value)
+    if match is None:
+        return None if "://" in value and not value.startswith("tcp://") else f"{value!r} is not a ZMQ address"
+    host, port = match["host"], match["port"]
+    if port != "*" and not 0 < int(port) < 65536:
+        return f"{value}: port {port} is out of range (1 to 65535)"
+    if host in _EVERY_INTERFACE or host.startswith("["):
+        return None
+    try:
+        _resolve(host)
+    except ConfigError as exc:
+        return f"{value}: {exc}"
+    return None
 
 
 def bind_address(value: str) -> str:

@@ -80,7 +80,8 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
     """True if a broker answers an inquiry at ``address`` (default: the configured ``broker``).
 
     Waits at most ``timeout`` seconds; the REQ socket is closed with linger 0 whatever happens.
-    With ``curve_server_key`` (and ``curve_key``) configured, the inquiry goes over CURVE. A
+    An address no broker can be at (a host that does not resolve, a port out of range) is a
+    ConfigError at once. With ``curve_server_key`` (and ``curve_key``) configured, the inquiry goes over CURVE. A
     broker that refuses the connection in its handshake (a CURVE key it does not authorize,
     CURVE on one side only) is False at once, with a warning on the
     ``cauldron_proto.broker`` logger saying why.
@@ -90,6 +91,9 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
         address = _config.address(cfg, "broker")
     if is_wildcard(address):
         return False  # no broker can be reached at a port left unspecified
+    problem = _config.unusable(address)
+    if problem is not None:
+        raise ConfigError(f"cannot connect to a broker at {problem}")
     curve = peer_curve(cfg)
     sock = (ctx if ctx is not None else zmq.Context.instance()).socket(zmq.REQ)
     sock.linger = 0

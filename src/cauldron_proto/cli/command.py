@@ -40,7 +40,7 @@ __all__ = ["EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "INTERRUPTED", "is_stdout_clos
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 #: What the exit status after a signal means, for the epilogs.
-INTERRUPTED = "128 + N: stopped by signal N before it was done (130: SIGINT, 143: SIGTERM)"
+INTERRUPTED = ("128+N", "stopped by signal N before it was done (130: SIGINT, 143: SIGTERM)")
 log = logging.getLogger("cauldron_proto.cli")
 _closed_stdout = threading.Event()
 
@@ -50,7 +50,7 @@ def new_parser(prog: str, description: str, exits: Sequence[tuple[str, str]], ep
     """A parser with ``--version`` and an epilog: ``epilog`` then each (status, meaning) of ``exits``."""
     lines = [textwrap.fill(epilog, 88), ""] if epilog else []
     lines.append("exit status:")
-    lines += [f"  {status:<4} {meaning}" for status, meaning in exits]
+    lines += [f"  {status:<6} {meaning}" for status, meaning in exits]
     p = argparse.ArgumentParser(prog=prog, description=description, epilog="\n".join(lines),
                                 formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -50,11 +50,11 @@ _USAGE = ("2", "bad arguments")
 DISPATCHER_EXITS = (("0", "stopped by SIGINT or SIGTERM (at any moment, registering too)"),
                     ("1", "no broker confirmed the registration within --wait, or an error (one line on stderr)"),
                     _USAGE)
-SHOW_EXITS = (("0", "every value printed"), _ERROR, _USAGE, ("130", INTERRUPTED))
+SHOW_EXITS = (("0", "every value printed"), _ERROR, _USAGE, INTERRUPTED)
 MODIFY_EXITS = (("0", "every value written"),
                 ("1", "an error, one line on stderr; nothing is written when a keyword is unknown or a value "
                       "of the wrong type (all are checked first); a write refused says which were written"),
-                _USAGE, ("130", INTERRUPTED))
+                _USAGE, INTERRUPTED)
 MONITOR_EXITS = (("0", "stopped by SIGINT or SIGTERM, or --count values printed"), _ERROR, _USAGE)
 CLIENT_TIMEOUT = "seconds to wait for each answer, the request time-out (config key timeout)"
 
