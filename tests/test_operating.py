@@ -191,3 +191,16 @@ def test_the_dispatcher_registers_once_a_broker_starts_after_it():
         if proc.poll() is None:
             proc.kill()
     assert status == 0 and "Traceback" not in err
+
+
+def test_docs_operating_lists_every_exit_status_as_the_help_does(root):
+    text = (root / "docs" / "operating.md").read_text(encoding="utf-8")
+    tables = {"cauldron-broker": broker.EXITS, "cauldron-dispatcher": keywords.DISPATCHER_EXITS,
+              "cauldron-show": keywords.SHOW_EXITS, "cauldron-modify": keywords.MODIFY_EXITS,
+              "cauldron-monitor": keywords.MONITOR_EXITS, "cauldron-demo": demo.EXITS,
+              "cauldron-conformance": conformance.EXITS, "cauldron-record": record.EXITS,
+              "cauldron-keygen": keygen.EXITS}
+    assert set(tables) == set(MAINS)
+    for name, exits in tables.items():
+        rows = [f"| {f'`{name}`' if i == 0 else ''} | {status} | {meaning} |" for i, (status, meaning) in enumerate(exits)]
+        assert "\n".join(rows) in text, f"docs/operating.md: {name}'s exit statuses differ from its --help"
