@@ -188,7 +188,16 @@ def test_unknown_keyword_exits_1(config, ktest):
 def test_no_broker_exits_1_after_the_timeout():
     result = run("cauldron-show", "-s", "KTEST", "--router", NO_BROKER, "--timeout", "0.3", "VALUE")
     assert result.returncode == 1 and result.stderr.count("\n") == 1
-    assert result.stderr.startswith("cauldron-show: KTEST.VALUE: no answer to 'identify' within 0.3 s")
+    assert result.stderr == (f"cauldron-show: KTEST.VALUE: no answer to 'identify' within 0.3 s: "
+                             f"no broker answers at {NO_BROKER}\n")
+
+
+@pytest.mark.parametrize("name, args", [("cauldron-show", ["VALUE"]), ("cauldron-dispatcher", ["-k", "VALUE=1"])])
+def test_an_unusable_address_exits_1_at_once(name, args):
+    result = run(name, "-s", "KTEST", "--router", "tcp://127.0.0.1:99999", *args, timeout=10)
+    assert result.returncode == 1
+    assert result.stderr == (f"{name}: cannot connect to a broker at tcp://127.0.0.1:99999: port 99999 is out of "
+                             "range (1 to 65535)\n")
 
 
 def test_bad_assignment_exits_1(config, ktest):

@@ -15,18 +15,16 @@ import signal
 import socket
 import sys
 import threading
-import time
 import types
 
 import zmq
 
-from ..protocol import Direction, Message, RemoteProtocolError, Text, decode, encode
 from .. import config as _config
 from .process import BrokerProcess, daemon
 from .sockets import BrokerError, is_wildcard
 from ..config import ConfigError, bind_address, get_bool, get_float, get_int, invalid, read_configuration
 from ..security import broker_curve, peer_curve
-from ..security.handshake import HandshakeWatch
+from ..peer import inquire
 
 log = logging.getLogger("cauldron_proto.broker")
 
@@ -94,39 +92,10 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
     problem = _config.unusable(address)
     if problem is not None:
         raise ConfigError(f"cannot connect to a broker at {problem}")
-    curve = peer_curve(cfg)
-    sock = (ctx if ctx is not None else zmq.Context.instance()).socket(zmq.REQ)
-    sock.linger = 0
-    sock.ipv6 = _config.is_ipv6(address)
-    watch = HandshakeWatch(sock, curve is not None)
     try:
-        if curve is not None:
-            curve.client_socket(sock)
-        try:
-            sock.connect(address)
-        except zmq.ZMQError as exc:
-            raise ConfigError(f"cannot connect to a broker at {address!r}: {zmq.strerror(exc.errno)}") from None
-        inquiry = Message.new(Direction.UBQ, command="check")
-        sock.send_multipart(encode(inquiry), zmq.NOBLOCK)
-        poller = zmq.Poller()
-        watch.register(poller)
-        deadline = time.monotonic() + timeout
-        while True:
-            ready = dict(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
-            if sock in ready:
-                answer = decode(sock.recv_multipart())
-                return answer.payload == Text.BROKER_ALIVE and answer.identifier == inquiry.identifier
-            if watch.socket in ready:
-                refused = [failure for _, failure in watch.read() if failure is not None and failure.permanent]
-                if refused:
-                    log.warning("the broker at %s refused the connection: %s", address, refused[0].reason)
-                    return False
-            if time.monotonic() >= deadline:
-                return False
-    except (zmq.Again, RemoteProtocolError):
-        return False
-    finally:
-        watch.close()  # its monitor, then the REQ socket
+        return inquire(ctx if ctx is not None else zmq.Context.instance(), address, peer_curve(cfg), timeout, log)
+    except zmq.ZMQError as exc:
+        raise ConfigError(f"cannot connect to a broker at {address!r}: {zmq.strerror(exc.errno)}") from None
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ import zmq
 from . import positive_seconds
 from .command import INTERRUPTED, new_parser, notify, run, wait_seconds
 from .. import client, dispatcher
-from ..config import ConfigError
+from ..config import ConfigError, unusable
 from ..ktl import KTL_TYPES, KTLValueError, check_type, infer_type
 from ..peer import ShutDownError
 
@@ -166,6 +166,10 @@ def _serve(prog: str, args: argparse.Namespace) -> int:
             raise ValueError(f"{name}: an enumerated keyword, and only one, needs --enumerators {name}=NAME,...")
     with dispatcher.Service(args.service, args.config, args.name, start=False,
                             **_dispatcher_settings(args)) as svc:
+        for where in (svc.settings.broker, svc.settings.publish):
+            problem = unusable(where)
+            if problem is not None:  # at once, rather than waiting to register
+                raise ConfigError(f"cannot connect to a broker at {problem}")
         for name, kind, value in specs:
             svc.add_keyword(name, kind, value, enumerators=names.get(name.upper()))
         svc.begin()
