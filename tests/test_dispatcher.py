@@ -151,3 +151,26 @@ def test_dispatcher_registers_again_after_a_broker_restart(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert any("nothing from the broker" in m and "registering again" in m for m in messages), messages
     assert any("registered again" in m for m in messages), messages
+
+
+def test_a_broker_heartbeating_faster_than_the_dispatcher_is_named_with_both_periods(caplog):
+    caplog.set_level(logging.WARNING, "cauldron_proto.dispatcher")
+    with keyword_broker(timeout=0.1) as broker:
+        config = {**config_for(broker), "timeout": "1.0"}
+        with serving("KPERIOD", config, "period1", VALUE=("integer", 1)):
+            said = wait_for(lambda: [r.getMessage() for r in caplog.records if "heartbeats every" in r.getMessage()],
+                            message="a warning naming both heartbeat periods")
+    assert said[0].startswith("period1: the broker sends heartbeats every 0.1 s but this dispatcher's heartbeat "
+                              "period is 1 s: set [zmq] timeout")
+
+
+def test_a_broker_heartbeating_slower_than_the_dispatcher_expects_is_named(caplog):
+    caplog.set_level(logging.WARNING, "cauldron_proto.dispatcher")
+    with keyword_broker(timeout=5.0) as broker:
+        config = {**config_for(broker), "timeout": "0.1"}
+        with serving("KPERIOD", config, "period2", VALUE=("integer", 1)):
+            said = wait_for(lambda: [r.getMessage() for r in caplog.records if "no heartbeat" in r.getMessage()],
+                            message="a warning that the broker sent no heartbeat")
+    assert said[0].startswith("period2: nothing from the broker for 0.3 s (3 heartbeat periods); the broker "
+                              "confirmed the registration but sent no heartbeat since: if its heartbeat period is "
+                              "longer than 0.3 s, this dispatcher's (0.1 s) is too short")

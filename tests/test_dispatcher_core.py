@@ -197,3 +197,34 @@ def test_a_coroutine_callback_on_the_threaded_dispatcher_is_an_error_reply(table
     table["NAME"].on_read = later
     reply = decode(run(table, forwarded("CDQ", "update", keyword="NAME")))
     assert reply.is_error and "returned an awaitable" in reply.payload and "aio.Dispatcher" in reply.payload
+
+
+def test_a_broker_heartbeating_faster_than_our_period_is_named_once():
+    reg = Registration("KTEST", "KTEST1", period=5.0)
+    reg.welcome(0.0)
+    reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.0, 0.0)
+    for now in (1.0, 2.1, 3.0):
+        reg.heard(broker_says("DBP", "heartbeat", "beat"), now, 0.0)
+    assert reg.broker_period == pytest.approx(0.9)
+    assert reg.disagreement() == ("the broker sends heartbeats every 0.9 s but this dispatcher's heartbeat period "
+                                  "is 5 s: set [zmq] timeout (cauldron-dispatcher --timeout) to the broker's")
+    assert reg.disagreement() is None  # said once
+
+
+def test_heartbeats_at_our_period_are_no_disagreement():
+    reg = Registration("KTEST", "KTEST1", period=1.0)
+    reg.welcome(0.0)
+    reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.0, 0.0)
+    for now in (1.0, 2.05, 3.1):
+        reg.heard(broker_says("DBP", "heartbeat", "beat"), now, 0.0)
+    assert reg.disagreement() is None
+
+
+def test_no_heartbeat_after_the_confirmation_says_the_period_may_be_too_short():
+    reg = Registration("KTEST", "KTEST1", period=1.0, liveness=3)
+    reg.welcome(0.0)
+    reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.1, 0.0)
+    reason = reg.overdue(3.2)
+    assert reason.startswith("nothing from the broker for 3 s (3 heartbeat periods); the broker confirmed the "
+                             "registration but sent no heartbeat since: if its heartbeat period is longer than 3 s")
+    assert "this dispatcher's (1 s) is too short: set [zmq] timeout" in reason
