@@ -199,12 +199,18 @@ def test_a_coroutine_callback_on_the_threaded_dispatcher_is_an_error_reply(table
     assert reply.is_error and "returned an awaitable" in reply.payload and "aio.Dispatcher" in reply.payload
 
 
-def test_a_broker_heartbeating_faster_than_our_period_is_named_once():
-    reg = Registration("KTEST", "KTEST1", period=5.0)
+def heartbeats_at(period: float, times: tuple[float, ...]) -> Registration:
+    """A registration of ``period``, confirmed at 0, that heard the broker's heartbeats at ``times``."""
+    reg = Registration("KTEST", "KTEST1", period=period)
     reg.welcome(0.0)
     reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.0, 0.0)
-    for now in (1.0, 2.1, 3.0):
+    for now in times:
         reg.heard(broker_says("DBP", "heartbeat", "beat"), now, 0.0)
+    return reg
+
+
+def test_a_broker_heartbeating_faster_than_our_period_is_named_once():
+    reg = heartbeats_at(5.0, (1.0, 2.1, 3.0))
     assert reg.broker_period == pytest.approx(0.9)
     assert reg.disagreement() == ("the broker sends heartbeats every 0.9 s but this dispatcher's heartbeat period "
                                   "is 5 s: set [zmq] timeout (cauldron-dispatcher --timeout) to the broker's")
@@ -212,12 +218,7 @@ def test_a_broker_heartbeating_faster_than_our_period_is_named_once():
 
 
 def test_heartbeats_at_our_period_are_no_disagreement():
-    reg = Registration("KTEST", "KTEST1", period=1.0)
-    reg.welcome(0.0)
-    reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.0, 0.0)
-    for now in (1.0, 2.05, 3.1):
-        reg.heard(broker_says("DBP", "heartbeat", "beat"), now, 0.0)
-    assert reg.disagreement() is None
+    assert heartbeats_at(1.0, (1.0, 2.05, 3.1)).disagreement() is None
 
 
 def test_no_heartbeat_after_the_confirmation_says_the_period_may_be_too_short():
