@@ -4,11 +4,13 @@ bound or registered, --version and the exit statuses in --help, a closed stdout.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -24,10 +26,14 @@ from .keyword_helpers import WAIT, config_for, keyword_broker
 
 BIN = Path(sys.executable).parent
 LOOPBACK = "tcp://127.0.0.1:*"
-MAINS = {"cauldron-broker": broker.main, "cauldron-dispatcher": keywords.dispatcher_main,
-         "cauldron-show": keywords.show_main, "cauldron-modify": keywords.modify_main,
-         "cauldron-monitor": keywords.monitor_main, "cauldron-demo": demo.main,
-         "cauldron-conformance": conformance.main, "cauldron-record": record.main, "cauldron-keygen": keygen.main}
+#: Every console script pyproject.toml declares: name -> "module:function".
+SCRIPTS = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+                        )["project"]["scripts"]
+
+
+def entry_point(name: str):
+    module, _, function = SCRIPTS[name].partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def start(name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
@@ -65,11 +71,11 @@ def notify_socket(tmp_path):
         yield sock, path
 
 
-@pytest.mark.parametrize("name", sorted(MAINS))
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_every_command_has_version_and_exit_statuses_in_its_help(name, capsys):
     for flag in ("--version", "--help"):
         with pytest.raises(SystemExit) as done:
-            MAINS[name]([flag])
+            entry_point(name)([flag])
         assert done.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{name} {__version__}\n")
@@ -200,7 +206,7 @@ def test_docs_operating_lists_every_exit_status_as_the_help_does(root):
               "cauldron-monitor": keywords.MONITOR_EXITS, "cauldron-demo": demo.EXITS,
               "cauldron-conformance": conformance.EXITS, "cauldron-record": record.EXITS,
               "cauldron-keygen": keygen.EXITS}
-    assert set(tables) == set(MAINS)
+    assert set(tables) == set(SCRIPTS)
     for name, exits in tables.items():
         rows = [f"| {f'`{name}`' if i == 0 else ''} | {status} | {meaning} |" for i, (status, meaning) in enumerate(exits)]
         assert "\n".join(rows) in text, f"docs/operating.md: {name}'s exit statuses differ from its --help"
