@@ -325,3 +325,17 @@ def test_replies_wait_for_room_in_the_send_queue_rather_than_being_dropped():
             router.close(linger=0)
             context.term()
     asyncio.run(scenario())
+
+
+def test_a_broker_heartbeating_faster_than_the_dispatcher_is_named_with_both_periods(caplog):
+    caplog.set_level(logging.WARNING, "cauldron_proto.aio.dispatcher")
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "heartbeats every" in r.getMessage()]
+
+    async def scenario(broker, config):
+        async with serving_aio("KPERIOD", {**config, "timeout": "1.0"}, "aperiod1", VALUE=("integer", 3)):
+            await eventually(said, message="a warning naming both heartbeat periods")
+    run_with_broker("tcp", scenario, timeout=0.1)
+    assert said()[0].startswith("aperiod1: the broker sends heartbeats every 0.1 s but this dispatcher's heartbeat "
+                                "period is 1 s")

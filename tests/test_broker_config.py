@@ -10,6 +10,8 @@ import pytest
 import zmq
 
 from cauldron_proto import ConfigError, ZMQBroker
+from cauldron_proto.config import bind_address
+from cauldron_proto.protocol import CONFIG_DEFAULTS
 from cauldron_proto.broker import DEFAULT_MAX_MESSAGE_SIZE
 from cauldron_proto.broker.core.limits import Limits
 from cauldron_proto.broker.sockets import connect_form, is_wildcard
@@ -38,16 +40,86 @@ def test_from_config_none_uses_the_spec_defaults():
 
 
 def test_from_config_file_applies_the_bind_rules(tmp_path):
-    path = write_config(tmp_path, broker="tcp://broker.example.org:7013", publish="tcp://localhost:7012",
+    path = write_config(tmp_path, broker="tcp://*:7013", publish="tcp://localhost:7012",
                         subscribe="tcp://10.1.2.3:7011", timeout="0.5", heartbeat="no",
                         max_message_size="1024")
     broker = ZMQBroker.from_config(path, name="FromFile")
     assert broker.name == "FromFile"
-    assert broker.address == "tcp://*:7013"  # any host but localhost binds all interfaces
-    assert broker.sub_address == f"tcp://{LOOPBACK}:7012"
-    assert broker.pub_address == "tcp://*:7011"
+    assert broker.address == "tcp://*:7013"  # every interface, when asked for
+    assert broker.sub_address == f"tcp://{LOOPBACK}:7012"  # a host name: the address it resolves to
+    assert broker.pub_address == "tcp://10.1.2.3:7011"  # a literal IP: that interface alone
     assert broker.mon_address == "tcp://10.1.2.3:7011"  # lookup: subscribe as written
     assert (broker.timeout, broker.heartbeat, broker.max_message_size) == (0.5, False, 1024)
+
+
+@pytest.mark.parametrize("written, bound", [
+    ("tcp://127.0.0.1:7013", "tcp://127.0.0.1:7013"),
+    ("tcp://[::1]:7013", "tcp://[::1]:7013"),
+    ("tcp://*:7013", "tcp://*:7013"),
+    ("tcp://0.0.0.0:*", "tcp://0.0.0.0:*"),
+    ("tcp://[::]:7013", "tcp://[::]:7013"),
+    ("tcp://localhost:*", f"tcp://{LOOPBACK}:*"),
+    ("tcp://lo:7013", "tcp://lo:7013"),  # an interface's name: ZMQ binds that interface
+    ("ipc:///tmp/x", "ipc:///tmp/x"),
+])
+def test_bind_address_binds_what_is_written(written, bound):
+    assert bind_address(written) == bound
+
+
+def test_an_unresolvable_host_is_one_line_naming_the_file_key_and_value(tmp_path):
+    path = write_config(tmp_path, subscribe="tcp://no-such-host.invalid:7011")
+    with pytest.raises(ConfigError) as raised:
+        ZMQBroker.from_config(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: [zmq] subscribe = 'tcp://no-such-host.invalid:7011': cannot resolve host")
+    assert "\n" not in message
+
+
+def test_a_literal_ip_binds_that_interface_alone_through_real_sockets():
+    """Bound to 127.0.0.1, the broker leaves the port free on 127.0.0.2 (a wildcard bind would not)."""
+    broker = ZMQBroker("literal", "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", "tcp://127.0.0.1:*")
+    broker.start()
+    try:
+        where = broker.bound["broker"]
+        assert where.startswith("tcp://127.0.0.1:") and broker.endpoints["broker"] == where
+        assert ZMQBroker.check(address=where, timeout=10)
+        with open_peers() as peers:
+            other = peers.socket(zmq.ROUTER)
+            other.bind(where.replace("127.0.0.1", "127.0.0.2"))  # EADDRINUSE if the broker held every interface
+    finally:
+        broker.stop()
+
+
+def test_a_wildcard_binds_every_interface_and_peers_connect_by_loopback():
+    broker = ZMQBroker("every", "tcp://*:*", "tcp://0.0.0.0:*", "tcp://127.0.0.1:*", "tcp://127.0.0.1:*")
+    broker.start()
+    try:
+        port = broker.bound["broker"].rsplit(":", 1)[1]
+        assert broker.bound["broker"] == f"tcp://0.0.0.0:{port}" and broker.bound["subscribe"].startswith("tcp://0.0.0.0:")
+        assert broker.endpoints["broker"] == f"tcp://127.0.0.1:{port}"
+        assert ZMQBroker.check(address=f"tcp://127.0.0.2:{port}", timeout=10)  # another address of the host
+    finally:
+        broker.stop()
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+def test_a_bracketed_ipv6_address_binds_it(tmp_path):
+    path = write_config(tmp_path, broker="tcp://[::1]:*", publish="tcp://[::1]:*", subscribe="tcp://[::1]:*")
+    broker = ZMQBroker.thread(path)
+    try:
+        assert broker.bound["broker"].startswith("tcp://[::1]:")
+        assert ZMQBroker.check(address=broker.endpoints["broker"], timeout=10)
+    finally:
+        broker.stop()
 
 
 def test_from_config_parser_and_other_transports():
@@ -145,3 +217,37 @@ SEED_SIGNATURES = {  # /work/shared/seed/ZMQBroker-api.txt
 @pytest.mark.parametrize("member", sorted(SEED_SIGNATURES))
 def test_seed_api_signature(member):
     assert str(inspect.signature(getattr(ZMQBroker, member))) == SEED_SIGNATURES[member]
+
+
+@pytest.mark.parametrize("text, says", [
+    ("timeout = 5\n", "cauldron.cfg, line 1: 'timeout = 5' is outside any section (the keys go under [zmq])"),
+    ("[core]\nname = x\n", "cauldron.cfg: no [zmq] section (found [core])"),
+    ("[zmq]\nbroker\n", "cauldron.cfg, line 2: cannot parse 'broker'"),
+    ("[zmq]\ntimeout = soon\n", "cauldron.cfg: [zmq] timeout = 'soon': not a number"),
+    ("[zmq]\nheartbeat = maybe\n", "cauldron.cfg: [zmq] heartbeat = 'maybe': not yes/no"),
+    ("[zmq]\nbroker = localhost:6513\n",
+     "cauldron.cfg: [zmq] broker = 'localhost:6513': not a ZMQ address (transport://...)"),
+])
+def test_every_configuration_error_is_one_line_naming_file_section_key_and_value(tmp_path, text, says):
+    path = tmp_path / "cauldron.cfg"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        ZMQBroker.from_config(str(path))
+    assert str(raised.value) == f"{tmp_path}/{says}"
+
+
+def test_an_unknown_key_is_warned_about_once_with_the_closest_known_key(tmp_path, caplog):
+    path = write_config(tmp_path, brokr="tcp://localhost:7013", frobnicate="1")
+    with caplog.at_level("WARNING", logger="cauldron_proto.config"):
+        ZMQBroker.from_config(path)
+        ZMQBroker.from_config(path)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: [zmq] brokr is not a configuration key and is ignored (did you mean 'broker'?)",
+        f"{path}: [zmq] frobnicate is not a configuration key and is ignored (known keys: "
+        + ", ".join(CONFIG_DEFAULTS) + ")"]
+
+
+def test_a_value_given_by_the_caller_is_named_as_such(tmp_path):
+    from cauldron_proto.peer import HelperSettings
+    with pytest.raises(ConfigError, match=r"^arguments: \[zmq\] timeout = 'soon': not a number$"):
+        HelperSettings.load(write_config(tmp_path), timeout="soon")

@@ -107,8 +107,19 @@ def test_defaults_without_arguments():
 
 def test_flags_override_the_configuration():
     args = parser().parse_args(["--router", "ipc:///tmp/r", "--publish", "inproc://p", "--subscribe",
-                                "tcp://obs.example.org:7011", "--timeout", "2.5", "--no-heartbeat",
+                                "tcp://*:7011", "--timeout", "2.5", "--no-heartbeat",
                                 "--lookup", "tcp://gw:1"])
     broker = configure(args)
     assert (broker.address, broker.sub_address, broker.pub_address) == ("ipc:///tmp/r", "inproc://p", "tcp://*:7011")
     assert (broker.timeout, broker.heartbeat, broker.core.lookup_address) == (2.5, False, "tcp://gw:1")
+
+
+def test_banner_shows_what_was_really_bound():
+    every = "tcp://*:*"
+    with cli_broker("--router", every, "--publish", "tcp://0.0.0.0:*", "--subscribe", "tcp://127.0.0.1:*") as broker:
+        assert broker.endpoints["broker"].startswith("tcp://0.0.0.0:")  # every interface, as bound
+        assert broker.endpoints["publish"].startswith("tcp://0.0.0.0:")
+        assert broker.endpoints["subscribe"].startswith("tcp://127.0.0.1:")
+        port = broker.endpoints["broker"].rsplit(":", 1)[1]
+        assert ZMQBroker.check(address=f"tcp://127.0.0.1:{port}", timeout=10)
+        assert broker.stop(30) == 0

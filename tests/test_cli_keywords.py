@@ -162,7 +162,22 @@ def test_modify_writes_and_prints_the_result(config, ktest):
 def test_refused_write_exits_1_with_the_reason(config, ktest):
     result = run("cauldron-modify", "-s", "KTEST", *address_options(config), "VALUE=500")
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == "cauldron-modify: KTEST.VALUE: modify failed: Write to VALUE refused: more than 100\n"
+    assert result.stderr == ("cauldron-modify: KTEST.VALUE: modify failed: Write to VALUE refused: more than 100; "
+                             "written: none; not written: VALUE\n")
+
+
+def test_modify_checks_every_keyword_and_value_first_then_says_what_it_wrote(config, ktest):
+    unknown = run("cauldron-modify", "-s", "KTEST", *address_options(config), "VALUE=3", "NOPE=1", "NAME=x")
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr == "cauldron-modify: KTEST has no keyword 'NOPE'\n"
+    mistyped = run("cauldron-modify", "-s", "KTEST", *address_options(config), "VALUE=3", "VALUE=three")
+    assert (mistyped.returncode, mistyped.stdout) == (1, "") and mistyped.stderr.count("\n") == 1
+    assert ktest["VALUE"].value == 1  # nothing written
+    refused = run("cauldron-modify", "-s", "KTEST", *address_options(config), "VALUE=3", "VALUE=500", "NAME=x")
+    assert (refused.returncode, refused.stdout) == (1, "VALUE = 3\n")
+    assert refused.stderr == ("cauldron-modify: KTEST.VALUE: modify failed: Write to VALUE refused: more than 100; "
+                              "written: VALUE; not written: VALUE, NAME\n")
+    assert (ktest["VALUE"].value, ktest["NAME"].value) == (3, "hello world")
 
 
 def test_unknown_keyword_exits_1(config, ktest):
@@ -173,7 +188,16 @@ def test_unknown_keyword_exits_1(config, ktest):
 def test_no_broker_exits_1_after_the_timeout():
     result = run("cauldron-show", "-s", "KTEST", "--router", NO_BROKER, "--timeout", "0.3", "VALUE")
     assert result.returncode == 1 and result.stderr.count("\n") == 1
-    assert result.stderr.startswith("cauldron-show: KTEST.VALUE: no answer to 'identify' within 0.3 s")
+    assert result.stderr == (f"cauldron-show: KTEST.VALUE: no answer to 'identify' within 0.3 s: "
+                             f"no broker answers at {NO_BROKER}\n")
+
+
+@pytest.mark.parametrize("name, args", [("cauldron-show", ["VALUE"]), ("cauldron-dispatcher", ["-k", "VALUE=1"])])
+def test_an_unusable_address_exits_1_at_once(name, args):
+    result = run(name, "-s", "KTEST", "--router", "tcp://127.0.0.1:99999", *args, timeout=10)
+    assert result.returncode == 1
+    assert result.stderr == (f"{name}: cannot connect to a broker at tcp://127.0.0.1:99999: port 99999 is out of "
+                             "range (1 to 65535)\n")
 
 
 def test_bad_assignment_exits_1(config, ktest):

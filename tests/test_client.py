@@ -4,11 +4,12 @@ helper serving keywords, and client.Service reading, writing and monitoring them
 from __future__ import annotations
 
 import queue
+import re
 import threading
 
 import pytest
 
-from cauldron_proto import client
+from cauldron_proto import ConfigError, client
 
 from .keyword_helpers import WAIT, config_for, keyword_broker, serving, wait_for
 
@@ -217,11 +218,21 @@ def test_a_dispatcher_that_never_answers_gives_a_timeout_naming_the_keyword(conf
         assert isinstance(info.value, client.RequestTimeoutError)
         assert info.value.keyword == "STUCK" and "KSLOW.STUCK" in str(info.value)
         assert "'update'" in str(info.value) and "0.3 s" in str(info.value)
+        assert info.value.diagnosis == (f"the broker at {config['broker']} answers, so its dispatcher 'SLOW1' of "
+                                        "KSLOW is registered but not answering")
+
+
+def test_an_address_no_broker_can_be_at_is_an_error_at_once():
+    for where, says in (("tcp://127.0.0.1:99999", "port 99999 is out of range"),
+                        ("tcp://no-such-host.invalid:6513", "cannot resolve host 'no-such-host.invalid'")):
+        with pytest.raises(ConfigError, match=f"^cannot connect to a broker at {re.escape(where)}: {says}"):
+            client.Service("KTEST", {"broker": where})
 
 
 def test_no_broker_gives_a_timeout():
     with client.Service("KTEST", {"broker": "tcp://127.0.0.1:1"}, timeout=0.2) as svc:
-        with pytest.raises(client.RequestTimeoutError, match="KTEST.VALUE: no answer to 'identify'"):
+        with pytest.raises(client.RequestTimeoutError, match="KTEST.VALUE: no answer to 'identify' within 0.2 s: "
+                           "no broker answers at tcp://127.0.0.1:1$"):
             svc["VALUE"]
 
 

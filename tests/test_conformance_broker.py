@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -70,7 +71,7 @@ def test_a_broker_that_never_answers_fails_with_expected_frames_and_wire_log(cap
         port = silent.bind_to_random_port("tcp://127.0.0.1")
         address = f"tcp://127.0.0.1:{port}"
         status = cli.main(["--router", address, "--publish", address, "--subscribe", address,
-                           "-k", "inquiry.any-command-echoed"])
+                           "-k", "inquiry.any-command-echoed", "--no-check"])
     finally:
         silent.close(linger=0)
         context.term()
@@ -114,3 +115,53 @@ def test_lookup_cases_compare_with_lookup_when_given(capsys):
     assert right == 0 and wrong == 1
     assert out.count("FAIL     MUST   client.lookup") == 1
     assert 'expected ${LOOKUP} = "tcp://127.0.0.1:1"' in out
+
+
+@pytest.mark.parametrize("router, says", [
+    ("tcp://127.0.0.1:1", "cauldron-conformance: no broker answers at tcp://127.0.0.1:1 (no answer to an inquiry "),
+    ("tcp://127.0.0.1:99999", "cauldron-conformance: cannot connect to a broker at tcp://127.0.0.1:99999: port 99999 "
+                              "is out of range"),
+])
+def test_no_broker_at_the_address_is_one_line_and_exit_2_before_any_case(router, says, capsys):
+    assert cli.main(["--router", router]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(says) and captured.err.count("\n") == 1
+
+
+def test_config_gives_the_addresses_and_the_heartbeat_period(tmp_path, capsys):
+    with broker_thread("tcp", timeout=T) as broker:
+        e = broker.endpoints
+        path = tmp_path / "cauldron.cfg"
+        path.write_text(f"[zmq]\nbroker = {e['broker']}\npublish = {e['publish']}\nsubscribe = {e['subscribe']}\n"
+                        f"timeout = {T}\n", encoding="utf-8")
+        status = cli.main(["-c", str(path), "-k", "heartbeat.none-before-ready", "-k", "client.lookup"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert [line[:4] for line in out.splitlines() if "heartbeat.none-before-ready" in line] == ["PASS"]
+
+
+def test_stops_cleanly_on_sigint_and_sigterm_while_running():
+    """Against a ROUTER that never answers (--no-check): each case waits, a signal stops the run."""
+    context = zmq.Context()
+    silent = context.socket(zmq.ROUTER)
+    silent.linger = 0
+    try:
+        address = f"tcp://127.0.0.1:{silent.bind_to_random_port('tcp://127.0.0.1')}"
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            proc = subprocess.Popen([sys.executable, "-m", "cauldron_proto.cli.conformance", "--router", address,
+                                     "--publish", address, "--subscribe", address, "--no-check"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                assert silent.poll(30_000), "the runner never sent a case's first message"
+                silent.recv_multipart()
+                proc.send_signal(signum)
+                out, err = proc.communicate(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait(30)
+            assert proc.returncode == 128 + signum, err
+            assert "Traceback" not in err and "Traceback" not in out
+    finally:
+        silent.close(linger=0)
+        context.term()

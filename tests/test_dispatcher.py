@@ -151,3 +151,19 @@ def test_dispatcher_registers_again_after_a_broker_restart(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert any("nothing from the broker" in m and "registering again" in m for m in messages), messages
     assert any("registered again" in m for m in messages), messages
+
+
+@pytest.mark.parametrize("broker_period, own_period, found, says", [
+    (0.1, "1.0", "heartbeats every", "period1: the broker sends heartbeats every 0.1 s but this dispatcher's heartbeat "
+                                     "period is 1 s: set [zmq] timeout"),
+    (5.0, "0.1", "no heartbeat", "period1: nothing from the broker for 0.3 s (3 heartbeat periods); the broker "
+                                 "confirmed the registration but sent no heartbeat since: if its heartbeat period is "
+                                 "longer than 0.3 s, this dispatcher's (0.1 s) is too short"),
+])
+def test_a_heartbeat_period_the_brokers_disagrees_with_is_named(caplog, broker_period, own_period, found, says):
+    caplog.set_level(logging.WARNING, "cauldron_proto.dispatcher")
+    with keyword_broker(timeout=broker_period) as broker:
+        with serving("KPERIOD", {**config_for(broker), "timeout": own_period}, "period1", VALUE=("integer", 1)):
+            said = wait_for(lambda: [r.getMessage() for r in caplog.records if found in r.getMessage()],
+                            message=f"a warning with {found!r}")
+    assert said[0].startswith(says)

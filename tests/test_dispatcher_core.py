@@ -305,3 +305,35 @@ def test_the_threaded_service_broadcasts_changes_in_the_order_it_stored_them():
         thread.join()
     svc._io = None
     assert len(posted) == 800 and posted[-1] == svc["VALUE"].ascii and stale == []
+
+
+def heartbeats_at(period: float, times: tuple[float, ...]) -> Registration:
+    """A registration of ``period``, confirmed at 0, that heard the broker's heartbeats at ``times``."""
+    reg = Registration("KTEST", "KTEST1", period=period)
+    reg.welcome(0.0)
+    reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.0, 0.0)
+    for now in times:
+        reg.heard(broker_says("DBP", "heartbeat", "beat"), now, 0.0)
+    return reg
+
+
+def test_a_broker_heartbeating_faster_than_our_period_is_named_once():
+    reg = heartbeats_at(5.0, (1.0, 2.1, 3.0))
+    assert reg.broker_period == pytest.approx(0.9)
+    assert reg.disagreement() == ("the broker sends heartbeats every 0.9 s but this dispatcher's heartbeat period "
+                                  "is 5 s: set [zmq] timeout (cauldron-dispatcher --timeout) to the broker's")
+    assert reg.disagreement() is None  # said once
+
+
+def test_heartbeats_at_our_period_are_no_disagreement():
+    assert heartbeats_at(1.0, (1.0, 2.05, 3.1)).disagreement() is None
+
+
+def test_no_heartbeat_after_the_confirmation_says_the_period_may_be_too_short():
+    reg = Registration("KTEST", "KTEST1", period=1.0, liveness=3)
+    reg.welcome(0.0)
+    reg.heard(broker_says("DBP", "welcome", "confirmed"), 0.1, 0.0)
+    reason = reg.overdue(3.2)
+    assert reason.startswith("nothing from the broker for 3 s (3 heartbeat periods); the broker confirmed the "
+                             "registration but sent no heartbeat since: if its heartbeat period is longer than 3 s")
+    assert "this dispatcher's (1 s) is too short: set [zmq] timeout" in reason

@@ -31,7 +31,7 @@ LAYERS = {
     "asyncio helpers": (["aio/*.py"], {"protocol", "client.core", "client.errors", "dispatcher.core",
                                        "dispatcher.keyword", "peer", "config", "aio", "security.handshake"},
                         {"threading", "multiprocessing", "subprocess"}),
-    # configuration resolves `localhost` for the bind rule (socket.gethostbyname), nothing more
+    # configuration resolves host names for the bind rule and lists interfaces (socket), nothing more
     "configuration": (["config.py"], {"protocol"}, (IO - {"socket"}) | {"time"}),
     "the curve_dispatchers policy": (["security/policy.py"], {"config"}, IO - {"threading"}),
     # the helpers for users' tests: the broker and the protocol, no client or dispatcher helper

@@ -17,6 +17,8 @@ helpers and security load it on first use of their names (PEP 562 lazy exports),
 ``import cauldron_proto.broker.core`` stays free of I/O libraries.
 """
 
+from importlib import metadata as _metadata
+
 from .protocol import *  # noqa: F401,F403
 from .protocol import __all__ as _protocol_all
 from .config import ConfigError, read_configuration
@@ -24,7 +26,10 @@ from .ktl import KTLValueError
 from ._lazy import lazy_exports
 from .broker.core import BrokerCore
 
-__version__ = "0.1.0"
+try:  # the one place the version is written is pyproject.toml
+    __version__ = _metadata.version("cauldron_proto")
+except _metadata.PackageNotFoundError:  # not installed: run from a source tree
+    __version__ = "0+unknown"
 
 #: Names loaded on first use: name -> (module, attribute or None for the module itself).
 _LAZY = {

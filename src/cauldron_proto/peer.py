@@ -28,12 +28,13 @@ from typing import Any, Callable, Mapping, Optional
 
 import zmq
 
-from .protocol import CONFIG_SECTION
-from .config import ConfigLike, address, get_bool, get_float, get_int, read_configuration
+from .protocol import CONFIG_SECTION, Direction, Message, RemoteProtocolError, Text, decode, encode
+from .config import ConfigLike, address, get_bool, get_float, get_int, is_ipv6, read_configuration
 from .security import PeerCurve, peer_curve
+from .security.handshake import HandshakeWatch
 from .client.errors import ShutDownError
 
-__all__ = ["HelperSettings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError", "term_owned_context"]
+__all__ = ["HelperSettings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError", "inquire", "term_owned_context"]
 
 _STOP = object()
 
@@ -62,9 +63,7 @@ class HelperSettings:
             parser.read_dict({CONFIG_SECTION: {k: str(v) for k, v in config.items()}})
             config = parser
         cfg = read_configuration(config)
-        values = {k: str(v) for k, v in overrides.items() if v is not None}
-        if values:
-            cfg.read_dict({CONFIG_SECTION: values})
+        cfg.override(overrides, origin="arguments")
         return cls(address(cfg, "broker"), address(cfg, "publish"), address(cfg, "subscribe"),
                    get_float(cfg, "timeout"), get_bool(cfg, "heartbeat"), max(1, get_int(cfg, "pool")),
                    peer_curve(cfg))
@@ -73,9 +72,49 @@ class HelperSettings:
         """A new socket of ``kind`` toward the broker: linger 0, and a CURVE client if configured."""
         sock = context.socket(kind)
         sock.linger = 0
+        sock.ipv6 = any(is_ipv6(where) for where in (self.broker, self.publish, self.subscribe))
         if self.curve is not None:
             self.curve.client_socket(sock)
         return sock
+
+
+def inquire(context: zmq.Context, address: str, curve: Optional[PeerCurve], timeout: float,
+            log: logging.Logger) -> bool:
+    """True if a broker answers an inquiry (``UBQ check``) at ``address`` within ``timeout`` s.
+
+    One REQ socket (a CURVE client with ``curve``), closed with linger 0 whatever happens. A
+    broker that refuses the connection in its handshake is False at once, with a warning on
+    ``log`` saying why. ``zmq.ZMQError`` if the address cannot be connected to.
+    """
+    sock = context.socket(zmq.REQ)
+    sock.linger = 0
+    sock.ipv6 = is_ipv6(address)
+    watch = HandshakeWatch(sock, curve is not None)
+    try:
+        if curve is not None:
+            curve.client_socket(sock)
+        sock.connect(address)
+        inquiry = Message.new(Direction.UBQ, command="check")
+        sock.send_multipart(encode(inquiry), zmq.NOBLOCK)
+        poller = zmq.Poller()
+        watch.register(poller)
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = dict(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
+            if sock in ready:
+                answer = decode(sock.recv_multipart())
+                return answer.payload == Text.BROKER_ALIVE and answer.identifier == inquiry.identifier
+            if watch.socket in ready:
+                refused = [failure for _, failure in watch.read() if failure is not None and failure.permanent]
+                if refused:
+                    log.warning("the broker at %s refused the connection: %s", address, refused[0].reason)
+                    return False
+            if time.monotonic() >= deadline:
+                return False
+    except (zmq.Again, RemoteProtocolError):
+        return False
+    finally:
+        watch.close()  # its monitor, then the REQ socket
 
 
 class Mailbox:

@@ -15,20 +15,18 @@ import signal
 import socket
 import sys
 import threading
-import time
 import types
 
 import zmq
 
-from ..protocol import Direction, Message, RemoteProtocolError, Text, decode, encode
 from .. import config as _config
 from . import process
 from .process import BrokerProcess
 from .sockets import BrokerError, is_wildcard
-from ..config import ConfigError, bind_address, get_bool, get_float, get_int, read_configuration
+from ..config import ConfigError, bind_address, get_bool, get_float, get_int, invalid, read_configuration
 from .core.limits import LIMIT_KEYS, Limits
 from ..security import broker_curve, peer_curve
-from ..security.handshake import HandshakeWatch
+from ..peer import inquire
 
 log = logging.getLogger("cauldron_proto.broker")
 
@@ -56,29 +54,38 @@ def configured(cls, config) -> configparser.ConfigParser:
 def from_config(cls, config, name="ConfiguredBroker"):
     """A broker (not started) from a configuration: an INI path, a ConfigParser or None.
 
-    Binds follow the configuration rules (``bind_address``); ``lookup`` answers the
-    ``subscribe`` address as written; ``timeout``, ``heartbeat`` and the limits (``max_*``) apply.
+    Binds follow the configuration rules (``bind_address``: a literal IP binds that interface,
+    ``*`` every one, a host name what it resolves to); ``lookup`` answers the ``subscribe``
+    address as written; ``timeout``, ``heartbeat`` and the limits (``max_*``) apply.
     """
     cfg = configured(cls, config)
     connect = {key: _config.address(cfg, key) for key in _ADDRESS_KEYS}
-    broker = cls(name, bind_address(connect["broker"]), bind_address(connect["subscribe"]),
-                 bind_address(connect["publish"]), connect["subscribe"],
+    bind = {key: _bind(cfg, key) for key in _ADDRESS_KEYS}
+    broker = cls(name, bind["broker"], bind["subscribe"], bind["publish"], connect["subscribe"],
                  timeout=get_float(cfg, "timeout"), heartbeat=get_bool(cfg, "heartbeat"))
     values = {key: get_int(cfg, key) for key in LIMIT_KEYS}
     for key, value in values.items():
         if value < 1:
-            raise ConfigError(f"[zmq] {key} = {value!r} is not a positive whole number (a limit)")
+            raise invalid(cfg, key, "not a positive whole number (a limit)")
     broker.limits = Limits(**values)
     broker.security = broker_curve(cfg)  # CURVE (curve_secret_key, curve_authorized), or None
     broker.configured_as(connect)
     return broker
 
 
+def _bind(cfg, key: str) -> str:
+    try:
+        return bind_address(_config.address(cfg, key))
+    except ConfigError as exc:
+        raise invalid(cfg, key, str(exc)) from None
+
+
 def check(cls, config=None, timeout=2.0, ctx=None, address=None):
     """True if a broker answers an inquiry at ``address`` (default: the configured ``broker``).
 
     Waits at most ``timeout`` seconds; the REQ socket is closed with linger 0 whatever happens.
-    With ``curve_server_key`` (and ``curve_key``) configured, the inquiry goes over CURVE. A
+    An address no broker can be at (a host that does not resolve, a port out of range) is a
+    ConfigError at once. With ``curve_server_key`` (and ``curve_key``) configured, the inquiry goes over CURVE. A
     broker that refuses the connection in its handshake (a CURVE key it does not authorize,
     CURVE on one side only) is False at once, with a warning on the
     ``cauldron_proto.broker`` logger saying why.
@@ -88,38 +95,13 @@ def check(cls, config=None, timeout=2.0, ctx=None, address=None):
         address = _config.address(cfg, "broker")
     if is_wildcard(address):
         return False  # no broker can be reached at a port left unspecified
-    curve = peer_curve(cfg)
-    sock = (ctx if ctx is not None else zmq.Context.instance()).socket(zmq.REQ)
-    sock.linger = 0
-    watch = HandshakeWatch(sock, curve is not None)
+    problem = _config.unusable(address)
+    if problem is not None:
+        raise ConfigError(f"cannot connect to a broker at {problem}")
     try:
-        if curve is not None:
-            curve.client_socket(sock)
-        try:
-            sock.connect(address)
-        except zmq.ZMQError as exc:
-            raise ConfigError(f"cannot connect to a broker at {address!r}: {zmq.strerror(exc.errno)}") from None
-        inquiry = Message.new(Direction.UBQ, command="check")
-        sock.send_multipart(encode(inquiry), zmq.NOBLOCK)
-        poller = zmq.Poller()
-        watch.register(poller)
-        deadline = time.monotonic() + timeout
-        while True:
-            ready = dict(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
-            if sock in ready:
-                answer = decode(sock.recv_multipart())
-                return answer.payload == Text.BROKER_ALIVE and answer.identifier == inquiry.identifier
-            if watch.socket in ready:
-                refused = [failure for _, failure in watch.read() if failure is not None and failure.permanent]
-                if refused:
-                    log.warning("the broker at %s refused the connection: %s", address, refused[0].reason)
-                    return False
-            if time.monotonic() >= deadline:
-                return False
-    except (zmq.Again, RemoteProtocolError):
-        return False
-    finally:
-        watch.close()  # its monitor, then the REQ socket
+        return inquire(ctx if ctx is not None else zmq.Context.instance(), address, peer_curve(cfg), timeout, log)
+    except zmq.ZMQError as exc:
+        raise ConfigError(f"cannot connect to a broker at {address!r}: {zmq.strerror(exc.errno)}") from None
 
 
 @contextlib.contextmanager

@@ -47,6 +47,7 @@ from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, conne
                              host_of, is_wildcard, poke, seed_routing_ids, transmit_all, user_id)
 from .core import BrokerCore
 from .core.limits import Limits
+from ..config import is_ipv6
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
 
@@ -95,6 +96,8 @@ class ZMQBroker(threading.Thread):
         self.core = BrokerCore(mon_address, timeout=self.timeout, heartbeat=self.heartbeat, name=name)
         self.running = threading.Event()
         self.endpoints: dict[str, str] = {}
+        #: By config key, the endpoint each socket really bound (``0.0.0.0``: every interface).
+        self.bound: dict[str, str] = {}
         self.error: BaseException | None = None
         self.log = _log.getChild(name)
         self._hosts: dict[str, str] = {}  # config key -> host peers connect to (from_config)
@@ -172,6 +175,7 @@ class ZMQBroker(threading.Thread):
         elif mode.upper() == "XPUB":
             sock.sndhwm = limits.max_queued_broadcasts  # toward a subscriber that does not read
         sock.backlog = LISTEN_BACKLOG
+        sock.ipv6 = is_ipv6(address)
         try:
             sock.bind(address)
         except zmq.ZMQError as exc:
@@ -210,7 +214,7 @@ class ZMQBroker(threading.Thread):
 
     def _record_endpoints(self, router, xpub, xsub) -> None:
         for key, sock in (("broker", router), ("publish", xsub), ("subscribe", xpub)):
-            bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+            self.bound[key] = bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             self.endpoints[key] = connect_form(bound, self._hosts.get(key))
         if is_wildcard(self.mon_address):
             self.core.lookup_address = self.endpoints["subscribe"]

@@ -5,9 +5,9 @@
                     [--curve-secret-key FILE --curve-authorized DIR [--curve-dispatchers FILE]]
                     [--max-message-size N] [--max-frames N] ... (one flag per limit) [-v]
 
-Prints one line per bound socket (its real endpoint, a wildcard port resolved), then serves.
-Exit status: 0 after SIGINT/SIGTERM, 1 when the configuration is unusable or a bind fails
-(one line naming the address on stderr), 2 for bad arguments.
+Prints one line per bound socket (the endpoint it really bound, a wildcard port resolved;
+``0.0.0.0``: every interface), tells systemd ``READY=1`` when run by it (``$NOTIFY_SOCKET``),
+then serves. Exit statuses: see ``EXITS``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import logging
 import sys
 
 from . import positive_integer, positive_seconds
+from .command import new_parser, notify, run
 from ..broker import BrokerError, ZMQBroker
 from ..broker.launch import serve_until_signalled
 from ..broker.core.limits import LIMIT_KEYS
@@ -24,6 +25,9 @@ from ..config import ConfigError, read_configuration
 from ..protocol import CONFIG_KEYS, EXPIRY_MULTIPLE
 
 PROG = "cauldron-broker"
+EXITS = (("0", "stopped by SIGINT or SIGTERM (at any moment)"),
+         ("1", "the configuration is unusable or a socket cannot bind (one line on stderr naming it)"),
+         ("2", "bad arguments"))
 _ROLES = (  # (config key, socket type, who connects)
     ("broker", "ROUTER", "clients and dispatchers connect here"),
     ("publish", "XSUB", "dispatchers publish broadcasts here"),
@@ -32,10 +36,11 @@ _ROLES = (  # (config key, socket type, who connects)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG, description="Run a Cauldron ZMQ broker in the foreground until SIGINT or SIGTERM.",
+    p = new_parser(
+        PROG, "Run a Cauldron ZMQ broker in the foreground until SIGINT or SIGTERM.", EXITS,
         epilog="Addresses are written as peers connect to them (the [zmq] config form): "
-               "tcp://localhost:PORT binds loopback, any other tcp://HOST:PORT binds all interfaces; "
+               "a literal IP binds that interface, * or 0.0.0.0 every interface, a host name the "
+               "address it resolves to (localhost: loopback); "
                "a port of * lets the system choose. Defaults: ports 6513, 6512, 6511 on localhost.")
     p.add_argument("-c", "--config", metavar="CONFIG", help="a Cauldron INI file with a [zmq] section")
     p.add_argument("--router", metavar="ADDR", help="the ROUTER clients and dispatchers connect to (config key broker)")
@@ -69,19 +74,13 @@ def parser() -> argparse.ArgumentParser:
 def configure(args: argparse.Namespace) -> ZMQBroker:
     """The broker the arguments describe (not bound yet)."""
     cfg = read_configuration(args.config)
-    section = cfg["zmq"]
-    for key, value in (("broker", args.router), ("publish", args.publish), ("subscribe", args.subscribe)):
-        if value is not None:
-            section[key] = value
-    if args.timeout is not None:
-        section["timeout"] = repr(args.timeout)
-    if args.no_heartbeat:
-        section["heartbeat"] = "no"
-    for key, value in (("curve_secret_key", args.curve_secret_key), ("curve_authorized", args.curve_authorized),
-                       ("curve_dispatchers", args.curve_dispatchers),
-                       *((key, getattr(args, key)) for key in LIMIT_KEYS)):
-        if value is not None:
-            section[key] = str(value)
+    cfg.override({"broker": args.router, "publish": args.publish, "subscribe": args.subscribe,
+                  "timeout": None if args.timeout is None else repr(args.timeout),
+                  "heartbeat": "no" if args.no_heartbeat else None,
+                  "curve_secret_key": args.curve_secret_key, "curve_authorized": args.curve_authorized,
+                  "curve_dispatchers": args.curve_dispatchers,
+                  **{key: None if getattr(args, key) is None else str(getattr(args, key)) for key in LIMIT_KEYS}},
+                 origin="command line")
     broker = ZMQBroker.from_config(cfg, name=PROG)
     if args.lookup is not None:
         broker.mon_address = broker.core.lookup_address = args.lookup
@@ -89,8 +88,12 @@ def configure(args: argparse.Namespace) -> ZMQBroker:
 
 
 def _announce(broker: ZMQBroker) -> None:
+    """One line per socket: the endpoint it really bound (``0.0.0.0``: every interface), who
+    connects, and the address they connect to when it differs."""
     for key, mode, who in _ROLES:
-        print(f"{key:<9} {mode:<6} {broker.endpoints[key]}  ({who})", flush=True)
+        bound, connect = broker.bound[key], broker.endpoints[key]
+        where = "" if connect == bound else f" at {connect}"
+        print(f"{key:<9} {mode:<6} {bound}  ({who}{where})", flush=True)
     if broker.security is not None:
         print(f"{'curve':<9} {'CURVE':<6} {broker.security.public.decode()}  ({broker.security.accepting()})",
               flush=True)
@@ -101,14 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    try:
-        broker = configure(args)
-        serve_until_signalled(broker, ready=_announce)
-    except (ConfigError, BrokerError, ValueError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
+    return run(lambda: _serve(args), PROG, stopped=0, errors=(ConfigError, BrokerError, ValueError))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    serve_until_signalled(configure(args), ready=_ready)
     logging.getLogger("cauldron_proto.broker").info("stopped")
     return 0
+
+
+def _ready(broker: ZMQBroker) -> None:
+    _announce(broker)
+    notify("READY=1", f"STATUS=serving at {broker.endpoints['broker']}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 or (``cauldron-conformance dispatcher ...``) play the broker for a dispatcher under test, or
 (``cauldron-conformance client ...``) the broker and a dispatcher for a client driven by commands.
 
-Prints one line per case (pass, fail, timeout, error or skipped, with the reason), then for
-each case that did not pass its expected and actual frames and its wire log. Exit status 1
-when a MUST case did not pass (any case with --strict), 2 for a usage or case-file error.
+Against a broker, first checks that one answers an inquiry at the ROUTER address (one line
+and exit status 2 if not; ``--no-check`` runs the cases anyway). Prints one line per case
+(pass, fail, timeout, error or skipped, with the reason), then for each case that did not
+pass its expected and actual frames and its wire log. Exit statuses: see ``EXITS``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from cauldron_proto.conformance.engine import Settings
 from cauldron_proto.cli import positive_seconds
+from cauldron_proto.cli.command import INTERRUPTED, new_parser, run
+from cauldron_proto.config import ConfigError, get_bool, get_float, read_configuration
 from cauldron_proto.conformance.frames import CaseError
 from cauldron_proto.conformance.report import details, failed, row, summary, to_json, to_junit
 from cauldron_proto.conformance.client_link import run_client_suite
@@ -24,12 +27,22 @@ from cauldron_proto.conformance.runner import run_suite, select_cases
 from cauldron_proto.conformance.loading import load_cases
 
 
+PROG = "cauldron-conformance"
+EXITS = (("0", "every MUST case passed (every case, with --strict)"),
+         ("1", "a MUST case did not pass (any case, with --strict)"),
+         ("2", "bad arguments, a case file or configuration that cannot be used, or no broker answers at --router"),
+         INTERRUPTED)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="cauldron-conformance",
+    p = new_parser(
+        PROG, exits=EXITS,
         description="Replay the Cauldron ZMQ protocol conformance cases against a broker "
                     "('cauldron-conformance dispatcher --help': against a dispatcher; "
                     "'cauldron-conformance client --help': against a client).")
+    p.add_argument("-c", "--config", metavar="CONFIG",
+                   help="a Cauldron INI file with a [zmq] section: the broker's addresses (broker, publish, "
+                        "subscribe) and heartbeat period (timeout), for the options not given")
     p.add_argument("--router", metavar="ADDR", help="the broker's ROUTER address (config key 'broker')")
     p.add_argument("--publish", metavar="ADDR", help="the broker's XSUB address, where publishers connect")
     p.add_argument("--subscribe", metavar="ADDR", help="the broker's XPUB address, where subscribers connect")
@@ -38,13 +51,15 @@ def parser() -> argparse.ArgumentParser:
                         "that the answer is an address where broadcasts arrive)")
     p.add_argument("--heartbeat-timeout", metavar="SECONDS", type=positive_seconds,
                    help="the broker's heartbeat period T (heartbeat and expiry cases are skipped without it)")
+    p.add_argument("--no-check", action="store_true",
+                   help="run the cases even when no broker answers an inquiry at --router first")
     _common(p)
     return p
 
 
 def dispatcher_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="cauldron-conformance dispatcher",
+    p = new_parser(
+        f"{PROG} dispatcher", exits=EXITS,
         description="Play the broker for a dispatcher under test: bind a ROUTER, an XSUB and an XPUB, "
                     "print their addresses, wait for the dispatcher's welcome, find its keywords "
                     "(enumerate, identify) and replay the dispatcher cases.")
@@ -71,8 +86,8 @@ def dispatcher_parser() -> argparse.ArgumentParser:
 
 
 def client_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="cauldron-conformance client",
+    p = new_parser(
+        f"{PROG} client", exits=EXITS,
         description="Play the broker and a dispatcher for a client under test, driven through commands: "
                     "bind a ROUTER, an XSUB and an XPUB, print their addresses, run the commands and check "
                     "what the client sends and what the commands print. In a command, {router}, {publish}, "
@@ -113,6 +128,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run(lambda: _main(argv), PROG, errors=())
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     suite = argv[0] if argv[:1] in (["dispatcher"], ["client"]) else "broker"
     parsers = {"broker": parser, "dispatcher": dispatcher_parser, "client": client_parser}
@@ -152,10 +171,20 @@ def main(argv: list[str] | None = None) -> int:
             results = run_dispatcher_suite(settings, command=args.command, startup_timeout=args.startup_timeout,
                                            cases=cases, on_bound=bound, on_result=show, record=record)
     else:
+        try:
+            _configured(args)
+        except ConfigError as exc:
+            print(f"{PROG}: {exc}", file=sys.stderr)
+            return 2
         if not (args.router or args.publish or args.subscribe):
-            print("cauldron-conformance: give the broker's addresses: --router, --publish, --subscribe",
+            print(f"{PROG}: give the broker's addresses: --router, --publish, --subscribe (or -c CONFIG)",
                   file=sys.stderr)
             return 2
+        if args.router and not args.no_check:
+            problem = _no_broker(args.router)
+            if problem:
+                print(f"{PROG}: {problem}", file=sys.stderr)
+                return 2
         settings = Settings(router=args.router, publish=args.publish, subscribe=args.subscribe,
                             lookup=args.lookup, heartbeat_timeout=args.heartbeat_timeout)
         results = run_suite(settings, cases=cases, on_result=show)
@@ -168,6 +197,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.junit:
         args.junit.write_bytes(to_junit(results))
     return 1 if failed(results, args.strict) else 0
+
+
+def _configured(args: argparse.Namespace) -> None:
+    """Fill the options not given from ``-c CONFIG``: addresses, and T if heartbeats are on."""
+    if args.config is None:
+        return
+    cfg = read_configuration(args.config)
+    for option, key in (("router", "broker"), ("publish", "publish"), ("subscribe", "subscribe")):
+        if getattr(args, option) is None:
+            setattr(args, option, cfg.get("zmq", key).strip())
+    if args.heartbeat_timeout is None and get_bool(cfg, "heartbeat"):
+        args.heartbeat_timeout = get_float(cfg, "timeout")
+
+
+def _no_broker(router: str, timeout: float = 2.0) -> str | None:
+    """Why the cases cannot run against ``router`` (no broker answers an inquiry), or None."""
+    from cauldron_proto.broker import ZMQBroker
+
+    try:
+        if ZMQBroker.check(address=router, timeout=timeout):
+            return None
+    except ConfigError as exc:
+        return str(exc)
+    return f"no broker answers at {router} (no answer to an inquiry within {timeout:g} s; --no-check runs the cases anyway)"
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ dispatcher of service ``DEMO`` with a keyword that ticks (``CLOCK``), one that c
 (``TARGET``, 0 to 100 mm) and one that is read-only text (``GREETING``), and a client that
 lists, reads, monitors and writes them, including a write the dispatcher refuses and a
 keyword that does not exist, printing what happens. Stops by itself after ``--duration``
-seconds (default 3), exit status 0; 1 if something failed. With ``--asyncio`` the dispatcher
-and the client are :mod:`cauldron_proto.aio`'s, in one event loop (see :mod:`.demo_aio`).
+seconds (default 3); exit statuses: see ``EXITS``. With ``--asyncio`` the dispatcher and the
+client are :mod:`cauldron_proto.aio`'s, in one event loop (see :mod:`.demo_aio`). Stops
+cleanly on SIGINT or SIGTERM, and when its standard output is closed (``| head -3``).
 """
 
 from __future__ import annotations
@@ -21,26 +22,21 @@ import time
 from typing import Any, Optional
 
 from .. import client, dispatcher
-from ..broker import BrokerError, ZMQBroker
+from ..broker import ZMQBroker
+from .command import INTERRUPTED, new_parser, run, say
 from .keywords import TOOL_ERRORS, format_value
 
 PROG = "cauldron-demo"
 SERVICE = "DEMO"
 ANY = "tcp://127.0.0.1:*"
+EXITS = (("0", "the demo ran to its end"), ("1", "something failed (one line on stderr), or stdout was closed"),
+         ("2", "bad arguments"), INTERRUPTED)
 
 
-_SAY = threading.Lock()
-
-
-def say(text: str) -> None:
-    """One whole line: the client's thread and the monitor callbacks' thread both print."""
-    with _SAY:
-        print(text, flush=True)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="A broker, a dispatcher and a client "
-                                "talking through it for a few seconds.")
+    p = new_parser(PROG, "A broker, a dispatcher and a client talking through it for a few seconds.", EXITS)
     p.add_argument("--duration", type=float, default=3.0, metavar="SECONDS",
                    help="how long to watch the keywords (default 3)")
     p.add_argument("--asyncio", action="store_true",
@@ -129,11 +125,11 @@ def run_client(config: dict, duration: float) -> int:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        broker = start_broker(args)
-    except BrokerError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
+    return run(lambda: _demo(args), PROG, errors=(*TOOL_ERRORS, RuntimeError))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    broker = start_broker(args)  # BrokerError: a RuntimeError
     svc = stop = None
     try:
         config = {"broker": broker.endpoints["broker"], "publish": broker.endpoints["publish"],
@@ -143,9 +139,6 @@ def main(argv: Optional[list[str]] = None) -> int:
             return asyncio.run(demo(config, args.duration))
         svc, stop = start_dispatcher(config)
         return run_client(config, args.duration)
-    except (*TOOL_ERRORS, RuntimeError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
     finally:
         if stop is not None:
             stop.set()

@@ -12,13 +12,10 @@ import asyncio
 from typing import Any
 
 from .. import aio, client
+from .command import say
 from .keywords import format_value
 
 SERVICE = "DEMO"
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
 
 
 async def _in_range(keyword: Any, value: float) -> None:

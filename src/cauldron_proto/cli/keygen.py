@@ -6,8 +6,7 @@ Writes ``DIR/NAME.key`` (the public key: give it to the broker's ``curve_authori
 folder, or to peers as ``curve_server_key`` if NAME is the broker) and ``DIR/NAME.key_secret``
 (the public and the secret key, readable by its owner only: the ``curve_secret_key`` of a
 broker or the ``curve_key`` of a peer), in the format of ``zmq.auth.create_certificates``.
-DIR is created if needed; existing files are kept unless ``--force``. Exit status 0, 1 when
-the files cannot be written (one line on stderr), 2 for bad arguments.
+DIR is created if needed; existing files are kept unless ``--force``. Exit statuses: see ``EXITS``.
 """
 
 from __future__ import annotations
@@ -19,12 +18,16 @@ from pathlib import Path
 
 import zmq.auth
 
+from .command import INTERRUPTED, new_parser, run
+
 PROG = "cauldron-keygen"
+EXITS = (("0", "both files written"), ("1", "the files cannot be written, or exist (one line on stderr)"),
+         ("2", "bad arguments"), INTERRUPTED)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Write a CURVE key pair: DIR/NAME.key (public) and "
-                                "DIR/NAME.key_secret (public and secret), as zmq.auth.create_certificates does.")
+    p = new_parser(PROG, "Write a CURVE key pair: DIR/NAME.key (public) and DIR/NAME.key_secret (public and "
+                   "secret), as zmq.auth.create_certificates does.", EXITS)
     p.add_argument("directory", metavar="DIR", help="where to write the key files (created if needed)")
     p.add_argument("name", metavar="NAME", help="the key pair's name, e.g. broker, client1, dispatcher-ktest")
     p.add_argument("--force", action="store_true", help="replace existing key files of that name")
@@ -53,11 +56,11 @@ def generate(directory: "str | os.PathLike[str]", name: str, force: bool = False
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        public, secret = generate(args.directory, args.name, args.force)
-    except (OSError, ValueError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
+    return run(lambda: _generate(args), PROG, errors=(OSError, ValueError))
+
+
+def _generate(args: argparse.Namespace) -> int:
+    public, secret = generate(args.directory, args.name, args.force)
     print(f"public key  {public}")
     print(f"secret key  {secret}")
     return 0

@@ -6,11 +6,13 @@
     cauldron-monitor    -s SERVICE [--count N] [--no-prime] KEYWORD...
 
 Every tool takes ``-c CONFIG`` (a Cauldron INI file with a ``[zmq]`` section) and/or
-``--router/--publish/--subscribe ADDR``, ``--timeout SECONDS`` and, for a CURVE broker,
-``--curve-key FILE --curve-server-key FILE``. Exit status: 0 on
-success (and after SIGINT/SIGTERM for the two that run until stopped), 1 for an error
-(one line on stderr: no broker, a timeout, an unknown keyword, a refused write, a bad
-value), 2 for bad arguments.
+``--router/--publish/--subscribe ADDR``, ``--timeout SECONDS`` (the request time-out in
+show, modify and monitor; the heartbeat period in the dispatcher) and, for a CURVE broker,
+``--curve-key FILE --curve-server-key FILE``; and ``--version``. Each stops cleanly on
+SIGINT or SIGTERM at any moment (see :mod:`.command`); its exit statuses are in its
+``--help`` (the ``*_EXITS`` tuples here): 0 on success (and after SIGINT/SIGTERM for the two
+that run until stopped), 1 for an error (one line on stderr: no broker, a timeout, an
+unknown keyword, a refused write, a bad value), 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from typing import Callable, Iterator, Optional
 import zmq
 
 from . import positive_seconds
+from .command import INTERRUPTED, new_parser, notify, run, wait_seconds
 from .. import client, dispatcher
-from ..config import ConfigError
+from ..config import ConfigError, unusable
 from ..ktl import KTL_TYPES, KTLValueError, check_type, infer_type
 
 __all__ = ["dispatcher_main", "show_main", "modify_main", "monitor_main", "parse_assignment",
@@ -39,15 +42,31 @@ __all__ = ["dispatcher_main", "show_main", "modify_main", "monitor_main", "parse
 TOOL_ERRORS = (client.ClientError, ConfigError, KTLValueError, ValueError, zmq.ZMQError)
 
 
-def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """A parser with the options every tool shares: configuration, addresses, timeout."""
-    p = argparse.ArgumentParser(prog=prog, description=description)
+_ERROR = ("1", "an error, one line on stderr (no broker, a time-out, an unknown keyword, a refused "
+                "write, a bad value or configuration)")
+_USAGE = ("2", "bad arguments")
+DISPATCHER_EXITS = (("0", "stopped by SIGINT or SIGTERM (at any moment, registering too)"),
+                    ("1", "no broker confirmed the registration within --wait, or an error (one line on stderr)"),
+                    _USAGE)
+SHOW_EXITS = (("0", "every value printed"), _ERROR, _USAGE, INTERRUPTED)
+MODIFY_EXITS = (("0", "every value written"),
+                ("1", "an error, one line on stderr; nothing is written when a keyword is unknown or a value "
+                      "of the wrong type (all are checked first); a write refused says which were written"),
+                _USAGE, INTERRUPTED)
+MONITOR_EXITS = (("0", "stopped by SIGINT or SIGTERM, or --count values printed"), _ERROR, _USAGE)
+CLIENT_TIMEOUT = "seconds to wait for each answer, the request time-out (config key timeout)"
+
+
+def common_parser(prog: str, description: str, exits=SHOW_EXITS,
+                  timeout_help: str = CLIENT_TIMEOUT) -> argparse.ArgumentParser:
+    """A parser with the options every tool shares: configuration, addresses, timeout, --version."""
+    p = new_parser(prog, description, exits)
     p.add_argument("-c", "--config", metavar="CONFIG", help="a Cauldron INI file with a [zmq] section")
     p.add_argument("--router", metavar="ADDR", help="the broker's ROUTER (config key broker)")
     p.add_argument("--publish", metavar="ADDR", help="the broker's XSUB, for broadcasts (config key publish)")
     p.add_argument("--subscribe", metavar="ADDR", help="the broker's XPUB (config key subscribe; "
                    "clients use the address the broker's lookup gives)")
-    p.add_argument("--timeout", metavar="SECONDS", type=positive_seconds, help="config key timeout")
+    p.add_argument("--timeout", metavar="SECONDS", type=positive_seconds, help=timeout_help)
     p.add_argument("--curve-key", metavar="FILE",
                    help="CURVE: this tool's secret key file, NAME.key_secret (config key curve_key)")
     p.add_argument("--curve-server-key", metavar="FILE",
@@ -72,16 +91,9 @@ def _logging(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
 
 
-def _run(prog: str, body: Callable[[], int]) -> int:
-    """Run a tool's body; its errors become one line on stderr and exit status 1."""
-    try:
-        return body()
-    except TOOL_ERRORS as exc:
-        print(f"{prog}: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr, flush=True)
-        return 130
+def _run(prog: str, body: Callable[[], int], stopped: Optional[int] = None) -> int:
+    """Run a tool's body (:func:`.command.run`); its errors become one line on stderr and exit status 1."""
+    return run(body, prog, stopped=stopped, errors=TOOL_ERRORS)
 
 
 @contextmanager
@@ -115,7 +127,8 @@ def parse_keyword_spec(text: str) -> tuple[str, str, str]:
 # cauldron-dispatcher ---------------------------------------------------------------------
 def dispatcher_main(argv: Optional[list[str]] = None) -> int:
     p = common_parser("cauldron-dispatcher", "Serve keywords of a service, held in memory, "
-                      "until SIGINT or SIGTERM.")
+                      "until SIGINT or SIGTERM.", DISPATCHER_EXITS,
+                      "the heartbeat period T in seconds: the broker's T must be the same (config key timeout)")
     p.add_argument("-n", "--name", help="the dispatcher name (default: SERVICE-host-pid)")
     p.add_argument("-k", "--keyword", action="append", required=True, metavar="KEYWORD[:TYPE]=VALUE",
                    help=f"a keyword and its initial value; TYPE is one of {', '.join(KTL_TYPES)} "
@@ -123,11 +136,12 @@ def dispatcher_main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--enumerators", action="append", default=[], metavar="KEYWORD=NAME,NAME,...",
                    help="the names of an enumerated keyword's values, 0 first "
                         "(e.g. -k MODE:enumerated=On --enumerators MODE=Off,On,Standby)")
-    p.add_argument("--wait", type=positive_seconds, default=10.0, metavar="SECONDS",
-                   help="how long to wait for the broker to confirm registration (default 10)")
+    p.add_argument("--wait", type=wait_seconds, default=10.0, metavar="SECONDS",
+                   help="how long to wait for the broker to confirm registration (default 10; 0 or inf: "
+                        "no limit, as under a service manager that starts the broker in any order)")
     args = p.parse_args(argv)
     _logging(args.verbose)
-    return _run(p.prog, lambda: _serve(p.prog, args))
+    return _run(p.prog, lambda: _serve(p.prog, args), stopped=0)
 
 
 def parse_enumerators(texts: list[str]) -> dict[str, list[str]]:
@@ -148,18 +162,26 @@ def _serve(prog: str, args: argparse.Namespace) -> int:
     for name, kind, _ in specs:
         if (kind == "enumerated") != (name.upper() in names):
             raise ValueError(f"{name}: an enumerated keyword, and only one, needs --enumerators {name}=NAME,...")
-    with stop_on_signals() as stop:
-        with dispatcher.Service(args.service, args.config, args.name, start=False,
-                                **_dispatcher_settings(args)) as svc:
-            for name, kind, value in specs:
-                svc.add_keyword(name, kind, value, enumerators=names.get(name.upper()))
-            svc.begin()
-            if not svc.wait_registered(args.wait):
-                print(f"{prog}: no broker confirmed registration at {svc.settings.broker} "
-                      f"within {args.wait:g} s", file=sys.stderr, flush=True)
-                return 1
+    with dispatcher.Service(args.service, args.config, args.name, start=False,
+                            **_dispatcher_settings(args)) as svc:
+        for where in (svc.settings.broker, svc.settings.publish):
+            problem = unusable(where)
+            if problem is not None:  # at once, rather than waiting to register
+                raise ConfigError(f"cannot connect to a broker at {problem}")
+        for name, kind, value in specs:
+            svc.add_keyword(name, kind, value, enumerators=names.get(name.upper()))
+        svc.begin()
+        logging.getLogger("cauldron_proto.cli").info("waiting for the broker at %s to confirm the registration",
+                                                     svc.settings.broker)
+        # SIGINT/SIGTERM while waiting: KeyboardInterrupt (command.run), the service shut down on the way out.
+        if not svc.wait_registered(None if args.wait == float("inf") else args.wait):
+            print(f"{prog}: no broker confirmed registration at {svc.settings.broker} "
+                  f"within {args.wait:g} s", file=sys.stderr, flush=True)
+            return 1
+        with stop_on_signals() as stop:
             print(f"{prog}: {svc.dispatcher} serving {svc.name}: {', '.join(svc.keywords())} "
                   f"(broker {svc.settings.broker})", flush=True)
+            notify("READY=1", f"STATUS={svc.dispatcher} serving {svc.name}")
             while not stop.wait(0.5):
                 pass
     return 0
@@ -186,7 +208,10 @@ def _show(args: argparse.Namespace) -> int:
 
 # cauldron-modify -------------------------------------------------------------------------
 def modify_main(argv: Optional[list[str]] = None) -> int:
-    p = common_parser("cauldron-modify", "Write keywords; print each resulting value.")
+    p = common_parser("cauldron-modify", "Write keywords; print each resulting value. Every keyword and "
+                      "value is checked first (nothing is written if one is unknown or of the wrong type), "
+                      "then they are written in order, stopping at a write the dispatcher refuses.",
+                      MODIFY_EXITS)
     p.add_argument("assignments", nargs="+", metavar="KEYWORD=VALUE")
     args = p.parse_args(argv)
     _logging(args.verbose)
@@ -196,22 +221,31 @@ def modify_main(argv: Optional[list[str]] = None) -> int:
 def _modify(args: argparse.Namespace) -> int:
     assignments = [parse_assignment(text) for text in args.assignments]
     with client.Service(args.service, args.config, **_client_settings(args)) as svc:
-        for name, value in assignments:
-            keyword = svc[name]
-            print(f"{keyword.name} = {keyword.write(value)}", flush=True)
+        keywords = [svc[name] for name, _ in assignments]  # an unknown keyword: nothing written
+        for keyword, (_, value) in zip(keywords, assignments):
+            keyword.ascii_of(value)  # a value of the wrong type: nothing written
+        for done, (keyword, (_, value)) in enumerate(zip(keywords, assignments)):
+            try:
+                result = keyword.write(value)
+            except TOOL_ERRORS as exc:
+                written = ", ".join(k.name for k in keywords[:done]) or "none"
+                print(f"cauldron-modify: {exc}; written: {written}; not written: "
+                      f"{', '.join(k.name for k in keywords[done:])}", file=sys.stderr, flush=True)
+                return 1
+            print(f"{keyword.name} = {result}", flush=True)
     return 0
 
 
 # cauldron-monitor ------------------------------------------------------------------------
 def monitor_main(argv: Optional[list[str]] = None) -> int:
     p = common_parser("cauldron-monitor", "Print a time-stamped line for every new value of keywords, "
-                      "until SIGINT or SIGTERM.")
+                      "until SIGINT or SIGTERM.", MONITOR_EXITS)
     p.add_argument("--count", type=int, metavar="N", help="stop after N values")
     p.add_argument("--no-prime", action="store_true", help="do not print the current values first")
     p.add_argument("keywords", nargs="+", metavar="KEYWORD")
     args = p.parse_args(argv)
     _logging(args.verbose)
-    return _run(p.prog, lambda: _monitor(args))
+    return _run(p.prog, lambda: _monitor(args), stopped=0)
 
 
 def format_value(value: client.KeywordValue) -> str:
@@ -223,16 +257,16 @@ def format_value(value: client.KeywordValue) -> str:
 def _monitor(args: argparse.Namespace) -> int:
     values: queue.SimpleQueue = queue.SimpleQueue()
     printed = 0
-    with stop_on_signals() as stop, \
-            client.Service(args.service, args.config, **_client_settings(args)) as svc:
+    with client.Service(args.service, args.config, **_client_settings(args)) as svc:
         keywords = [svc[name] for name in args.keywords]
         for keyword in keywords:
             keyword.monitor(values.put, prime=not args.no_prime)
-        while not stop.is_set() and (args.count is None or printed < args.count):
-            try:
-                value = values.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            print(format_value(value), flush=True)
-            printed += 1
+        with stop_on_signals() as stop:
+            while not stop.is_set() and (args.count is None or printed < args.count):
+                try:
+                    value = values.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                print(format_value(value), flush=True)
+                printed += 1
     return 0

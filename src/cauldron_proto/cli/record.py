@@ -8,7 +8,8 @@ SIGTERM) or ``--duration`` seconds have passed. Lookup replies are passed on nam
 proxy's subscribe address (so clients subscribe through it) unless ``--no-rewrite-lookup``.
 
 Converting: ``cauldron-record --to-case RECORDING --id CASE_ID [-o CASE.yaml]`` writes a
-draft case (see ``conformance/README.md``) to review and edit.
+draft case (see ``conformance/README.md``) to review and edit; a file that is not a
+recording is one line naming the file and the line. Exit statuses: see ``EXITS``.
 """
 
 from __future__ import annotations
@@ -20,14 +21,20 @@ import threading
 from pathlib import Path
 
 from cauldron_proto.cli import positive_seconds
+from cauldron_proto.cli.command import new_parser, run
 from cauldron_proto.conformance.recorder import RecordingProxy
 from cauldron_proto.conformance.to_case import convert_file
 
 
+PROG = "cauldron-record"
+EXITS = (("0", "recorded until SIGINT, SIGTERM or --duration (at any moment); or the case written"),
+         ("1", "the proxy cannot start (one line on stderr)"),
+         ("2", "bad arguments, or --to-case on a file that is not a recording (one line naming the file and line)"))
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cauldron-record", description=(
-        "A recording proxy between Cauldron ZMQ peers and a broker, and the converter of "
-        "recordings into conformance cases."))
+    p = new_parser(PROG, "A recording proxy between Cauldron ZMQ peers and a broker, and the converter of "
+                   "recordings into conformance cases.", EXITS)
     p.add_argument("--router", metavar="ADDR", help="the broker's ROUTER address, to forward to")
     p.add_argument("--publish", metavar="ADDR", help="the broker's XSUB address (publishers)")
     p.add_argument("--subscribe", metavar="ADDR", help="the broker's XPUB address (subscribers)")
@@ -100,7 +107,7 @@ def record(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return to_case(args) if args.to_case else record(args)
+    return run(lambda: to_case(args) if args.to_case else record(args), PROG, stopped=0)
 
 
 if __name__ == "__main__":

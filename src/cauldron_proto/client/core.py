@@ -211,10 +211,21 @@ class ClientCore:
         """The error for ``request`` when the broker refused the connection (``reason``: why)."""
         return BrokerRefusedError(self.name, request.keyword, request.command or "", self.broker, reason)
 
-    def timeout_error(self, request: Message, wait: float, handshake: Optional[str] = None) -> RequestTimeoutError:
+    def timeout_error(self, request: Message, wait: float, handshake: Optional[str] = None,
+                      alive: Optional[bool] = None) -> RequestTimeoutError:
         """The error for ``request`` unanswered after ``wait`` seconds (``handshake``: why the
-        last handshake with the broker failed, if it did)."""
-        return RequestTimeoutError(self.name, request.keyword, request.command or "", wait, self.broker, handshake)
+        last handshake with the broker failed, if it did; ``alive``: whether the broker
+        answered an inquiry since, None if not asked), saying which did not answer."""
+        diagnosis = None
+        if alive is False:
+            diagnosis = f"no broker answers at {self.broker}"
+        elif alive:
+            known = self.keywords.get(request.keyword_key) if request.keyword else None
+            who = f"its dispatcher {known.dispatcher!r}" if known is not None and known.dispatcher else "a dispatcher"
+            diagnosis = (f"the broker at {self.broker} answers, so {who} of {self.name} is registered "
+                         "but not answering")
+        return RequestTimeoutError(self.name, request.keyword, request.command or "", wait, self.broker, handshake,
+                                   diagnosis)
 
     def is_broadcast(self, message: Message) -> bool:
         return is_broadcast_for(message, self.service_key)

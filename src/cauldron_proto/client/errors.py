@@ -32,17 +32,18 @@ class ShutDownError(ClientError, RuntimeError):
 
 
 class RequestTimeoutError(ClientError, TimeoutError):
-    """No answer within ``timeout`` seconds; names the service, keyword and command, and
-    ``handshake``, why the last handshake with the broker failed (None: none failed). A
+    """No answer within ``timeout`` seconds; names the service, keyword and command,
+    ``handshake``, why the last handshake with the broker failed (None: none failed), and
+    ``diagnosis``, which of broker or dispatcher did not answer (None: not asked). A
     :class:`ClientError` and a ``TimeoutError``."""
 
     def __init__(self, service: str, keyword: Optional[str], command: str, timeout: float, broker: str,
-                 handshake: Optional[str] = None):
+                 handshake: Optional[str] = None, diagnosis: Optional[str] = None):
         self.service, self.keyword, self.command = service, keyword, str(command)
-        self.timeout, self.broker, self.handshake = timeout, broker, handshake
+        self.timeout, self.broker, self.handshake, self.diagnosis = timeout, broker, handshake, diagnosis
         failed = "" if handshake is None else f"; its last handshake failed: {handshake}"
-        super().__init__(f"{_where(service, keyword)}: no answer to {self.command!r} within {timeout:g} s "
-                         f"(broker {broker}{failed})")
+        why = f": {diagnosis}" if diagnosis else f" (broker {broker}{failed})"
+        super().__init__(f"{_where(service, keyword)}: no answer to {self.command!r} within {timeout:g} s{why}")
 
 
 class DispatcherError(ClientError):

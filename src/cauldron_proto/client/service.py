@@ -14,8 +14,8 @@ from typing import Any, Mapping, Optional
 import zmq
 
 from ..protocol import Message
-from ..config import ConfigLike
-from ..peer import HelperSettings, ShutDownError, term_owned_context
+from ..config import ConfigError, ConfigLike, unusable
+from ..peer import HelperSettings, ShutDownError, inquire, term_owned_context
 from .core import ClientCore, KeywordInfo, Procedure, T, topics_for
 from .errors import DispatcherError
 from .keyword import Keyword
@@ -24,6 +24,10 @@ from .io_thread import ClientIO
 
 __all__ = ["Service", "KeywordInfo"]
 
+#: Seconds a request that timed out waits for a broker to answer an inquiry, to say which of
+#: the broker and the dispatcher did not answer.
+INQUIRY_WAIT = 2.0
+
 
 class Service:
     """Client of service ``name``: ``svc["KW"]`` is a :class:`Keyword` to read, write, monitor.
@@ -31,7 +35,10 @@ class Service:
     ``config`` is a path, a ConfigParser, a mapping of `[zmq]` keys or None (the defaults);
     ``broker=``, ``subscribe=``, ``timeout=``, ``curve_key=`` and ``curve_server_key=`` (files:
     this client's CURVE secret key, the broker's public key) override single keys. ``timeout`` is also
-    the default time, in seconds, to wait for any answer. Requests may be made from any
+    the default time, in seconds, to wait for any answer; a request not answered in time is a
+    RequestTimeoutError saying whether no broker answers at the address (one inquiry tells) or
+    the dispatcher does not. An address no broker can be at (a port out of range, a host that
+    does not resolve) is a ConfigError at once. Requests may be made from any
     number of threads at once. Use as a context manager, or call :meth:`shutdown`.
     """
 
@@ -46,6 +53,9 @@ class Service:
         self.settings = HelperSettings.load(config, broker=broker, subscribe=subscribe, timeout=timeout,
                                       curve_key=curve_key, curve_server_key=curve_server_key)
         self.timeout = self.settings.timeout
+        problem = unusable(self.settings.broker)
+        if problem is not None:  # at once, rather than a request never answered
+            raise ConfigError(f"cannot connect to a broker at {problem}")
         self.log = logging.getLogger(f"cauldron_proto.client.{name}")
         #: the I/O-free protocol core: requests, replies, errors, values
         self.core = ClientCore(name, self.settings.broker, self.log)
@@ -143,8 +153,16 @@ class Service:
         if reply is None:
             if self._closed or not self._io.is_alive():
                 raise ShutDownError(f"{self!r} was shut down")
-            raise self.core.timeout_error(request, wait, self._io.handshake_failure)
+            handshake = self._io.handshake_failure
+            raise self.core.timeout_error(request, wait, handshake, None if handshake else self._broker_alive())
         return reply
+
+    def _broker_alive(self) -> Optional[bool]:
+        """Whether a broker answers an inquiry (one round trip, at most :data:`INQUIRY_WAIT` s)."""
+        try:
+            return inquire(self._context, self.settings.broker, self.settings.curve, INQUIRY_WAIT, self.log)
+        except zmq.ZMQError:
+            return None
 
     # Monitors --------------------------------------------------------------------------
     def _subscribe(self) -> None:

@@ -173,10 +173,36 @@ class RecordingProxy(threading.Thread):
         self._sockets.clear()
 
 
+_EVENT_KEYS = ("t", "socket", "peer", "dir", "frames")  # what each line after the header holds
+
+
+def _hex_frames(frames) -> bool:
+    try:
+        return isinstance(frames, list) and all(isinstance(f, str) and bytes.fromhex(f) is not None for f in frames)
+    except ValueError:
+        return False
+
+
 def read_recording(path) -> tuple[dict, list[dict]]:
-    """The header and the events of a recording file."""
+    """The header and the events of a recording file; ValueError naming the file and the line
+    of what cannot be read."""
+    lines = []
     with open(path, encoding="utf-8") as handle:
-        lines = [json.loads(line) for line in handle if line.strip()]
+        for number, text in enumerate(handle, 1):
+            if not text.strip():
+                continue
+            try:
+                line = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}, line {number}: not JSON ({exc.msg}, column {exc.colno})") from None
+            if not isinstance(line, dict):
+                raise ValueError(f"{path}, line {number}: not a JSON object")
+            missing = [key for key in _EVENT_KEYS if key not in line]
+            if lines and missing:
+                raise ValueError(f"{path}, line {number}: a message without {', '.join(missing)}")
+            if lines and not _hex_frames(line["frames"]):
+                raise ValueError(f"{path}, line {number}: frames must be a list of hex strings")
+            lines.append(line)
     if not lines or lines[0].get("recording") != 1:
         raise ValueError(f"{path}: not a cauldron-record recording (no header line)")
     return lines[0], lines[1:]

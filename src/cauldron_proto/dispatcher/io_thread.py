@@ -139,6 +139,9 @@ class DispatcherIO(IOThread):
             self.service._submit(message, self.generation)
         for answer in answers:
             self._send(answer.with_prefix(b""))
+        disagreement = self.registration.disagreement()
+        if disagreement is not None:
+            self.log.warning("%s: %s", self.service.dispatcher, disagreement)
         if reason is not None:
             self._register(now, reason)
         elif not was_routable and self.registration.routable:

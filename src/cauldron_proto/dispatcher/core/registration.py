@@ -16,6 +16,11 @@ send and when to start over; it owns no socket and reads no clock.
 * With ``ready`` goes an inquiry (``UBQ check``); its answer shows the broker has handled
   ``ready`` (one socket, in order), and the registration is ``routable`` (as it is on the
   first heartbeat or request, from a broker that does not answer the inquiry).
+* The broker's heartbeat period must be this dispatcher's (``[zmq] timeout`` on both sides).
+  The shortest time between two of its heartbeats while ``ready`` is at least its period:
+  ``disagreement()`` says so (once) when that is well under ours. A broker that confirmed
+  the registration and then sent no heartbeat for ``liveness`` periods may have a longer
+  period than ours: ``overdue`` says that too, with both numbers it knows.
 * ``DBP heartbeat`` is answered at once (``DBQ heartbeat``, same identifier, the time as
   payload, with one decimal as the existing dispatcher writes it). A ``DBE`` saying this dispatcher is not registered means start over now.
 """
@@ -30,6 +35,8 @@ from ...protocol import DISPATCHER_LIVENESS, Command, Direction, Message, Text, 
 __all__ = ["Registration", "WELCOMING", "READY"]
 
 WELCOMING, READY = "welcoming", "ready"
+#: The broker's heartbeats coming this many times faster than our period is a disagreement.
+PERIOD_TOLERANCE = 1.5
 _FROM_A_KNOWING_BROKER = frozenset({Direction.CDQ, Direction.SDQ})
 _NOT_REGISTERED = Text.DISPATCHER_NOT_REGISTERED.split("{", 1)[0]  # "Dispatcher '"
 _NOT_REGISTERED_TAIL = Text.DISPATCHER_NOT_REGISTERED.split("'", 2)[2].split("{", 1)[0]
@@ -48,12 +55,17 @@ class Registration:
         self.registrations = 0
         self.routable = False
         self._check: Optional[Message] = None
+        #: The shortest time between two heartbeats of the broker seen while ready (None: not yet).
+        self.broker_period: Optional[float] = None
+        self._beat_at: Optional[float] = None  # the broker's last heartbeat on this socket, while ready
+        self._told = False
 
     def welcome(self, now: float) -> Message:
         """Start (over): the welcome to send on a new socket."""
         self.state = WELCOMING
         self.routable = False
         self.expire_at = now + self.welcome_wait
+        self._beat_at = None
         return kinds.welcome(self.service, self.name)
 
     def heard(self, message: Message, now: float, wall: float) -> tuple[list[Message], Optional[str]]:
@@ -65,6 +77,8 @@ class Registration:
                 self.routable = True  # a broker that heartbeats us or routes to us knows us
         if message.direction == Direction.DBP and message.command == Command.HEARTBEAT:
             self.routable = self.routable or self.state == READY
+            if self.state == READY:
+                self._beaten(now)
             return [kinds.heartbeat_answer(message, wall, dispatcher=self.name).with_prefix(b"")], None
         if message.direction == Direction.DBP and message.command == Command.WELCOME:
             return self._confirmed(message, now), None
@@ -85,6 +99,21 @@ class Registration:
         self._check = kinds.inquiry(Command.CHECK, service=self.service, dispatcher=self.name)
         return [kinds.ready(self.service, self.name), self._check]
 
+    def _beaten(self, now: float) -> None:
+        if self._beat_at is not None:
+            between = now - self._beat_at
+            self.broker_period = between if self.broker_period is None else min(self.broker_period, between)
+        self._beat_at = now
+
+    def disagreement(self) -> Optional[str]:
+        """Once: that the broker's heartbeats come well within this dispatcher's period, or None."""
+        if self._told or not self.heartbeat or self.broker_period is None \
+                or self.broker_period * PERIOD_TOLERANCE >= self.period:
+            return None
+        self._told = True
+        return (f"the broker sends heartbeats every {self.broker_period:.2g} s but this dispatcher's heartbeat "
+                f"period is {self.period:g} s: set [zmq] timeout (cauldron-dispatcher --timeout) to the broker's")
+
     def _not_registered(self, payload) -> bool:
         return isinstance(payload, str) and payload.startswith(_NOT_REGISTERED) \
             and _NOT_REGISTERED_TAIL in payload
@@ -96,4 +125,9 @@ class Registration:
         if self.state == WELCOMING:
             return f"no answer to welcome within {self.welcome_wait:g} s"
         silence = self.liveness * self.period
-        return f"nothing from the broker for {silence:g} s ({self.liveness:g} heartbeat periods)"
+        reason = f"nothing from the broker for {silence:g} s ({self.liveness:g} heartbeat periods)"
+        if self._beat_at is None:  # confirmed, then not one heartbeat
+            reason += (f"; the broker confirmed the registration but sent no heartbeat since: if its heartbeat "
+                       f"period is longer than {silence:g} s, this dispatcher's ({self.period:g} s) is too short: "
+                       "set [zmq] timeout (cauldron-dispatcher --timeout) to the broker's")
+        return reason
