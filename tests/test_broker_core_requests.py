@@ -396,3 +396,36 @@ def test_a_dispatcher_with_the_limit_of_requests_in_flight_gets_no_more():
     h.send(b"C3", requests[2], expect=[(b"C3", requests[2].error(busy))])
     h.send(b"D1", d.answer(f1))
     h.send(b"C3", requests[2], expect=[(b"D1", {"identifier": requests[2].identifier})])
+
+
+# -- limits on what the core learns ------------------------------------------------------------
+
+def learn(h: Harness, d, keyword: str, command: str = "update", payload: str = "1") -> None:
+    q = query("CDQ", "KTEST", dispatcher=d.name, keyword=keyword, command=command)
+    [fwd] = h.send(b"C1", q)
+    h.send(d.peer, d.answer(fwd, payload), expect=[(b"C1", {"payload": payload})])  # relayed whatever
+
+
+def test_keywords_learned_in_all_stop_at_max_keywords_and_count_again_when_a_service_goes():
+    h = Harness(timeout=1.0)
+    h.core.limits = h.core.limits.replace(max_keywords=3, max_name_length=5)
+    d1, d2 = h.dispatcher(b"D1", "KTEST", "disp1"), h.dispatcher(b"D2", "KTEST", "disp2")
+    for keyword in ("A", "B", "TOOLONG"):
+        learn(h, d1, keyword)
+    for keyword in ("C", "D"):
+        learn(h, d2, keyword)
+    assert sorted(h.core.owners.owners["KTEST"]) == ["A", "B", "C"]
+    assert h.core.stats.limited == {"max_name_length": 1, "max_keywords": 1}
+    learn(h, d2, "A")  # a keyword moving to another dispatcher is not one more
+    assert h.core.owners.owners["KTEST"]["A"] == "disp2" and h.core.owners.total == 3
+    h.books_are_consistent()
+
+
+def test_identify_types_longer_than_the_cache_keeps_are_relayed_not_cached():
+    from cauldron_proto.broker.core.owners import MAX_TYPE_LENGTH
+
+    h = Harness(timeout=1.0)
+    d = h.dispatcher(b"D1", "KTEST", "disp1")
+    learn(h, d, "A", command="identify", payload="x" * (MAX_TYPE_LENGTH + 1))
+    learn(h, d, "B", command="identify", payload="integer")
+    assert h.core.owners.types["KTEST"] == {"B": "integer"}

@@ -153,3 +153,29 @@ def test_a_peer_that_claims_the_next_automatic_routing_ids_cannot_end_the_broker
         for _ in range(16):
             assert alive(peers, broker), "the broker did not answer"
         assert broker.popen.poll() is None, broker.stderr_text()
+
+
+def test_a_second_dispatcher_under_a_live_name_is_refused_and_says_so_at_error(caplog):
+    """Two dispatchers started with one name: the first keeps it, the second logs why at ERROR
+    (once), naming the conflict, instead of taking the name from the first every few seconds."""
+    import logging
+
+    from cauldron_proto import client, dispatcher
+    from cauldron_proto.testing import config_for
+    with broker_thread("tcp", timeout=0.5) as broker:
+        with dispatcher.Service("KTEST", config_for(broker), dispatcher="disp1") as first:
+            first.add_keyword("VALUE", "string", "first")
+            assert first.wait_registered(10)
+            with caplog.at_level(logging.ERROR), \
+                    dispatcher.Service("KTEST", config_for(broker), dispatcher="disp1") as second:
+                second.add_keyword("VALUE", "string", "second")
+                held = Text.NAME_HELD.format(dispatcher="disp1", service="ktest")  # as our dispatcher writes it
+                for _ in range(100):
+                    if any(held in r.getMessage() for r in caplog.records):
+                        break
+                    second.registered.wait(0.05)
+                errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+                assert errors == [f"disp1: the broker refused the registration: {held}"]
+                with client.Service("KTEST", config_for(broker)) as svc:
+                    assert svc["VALUE"].read() == "first"
+                assert not second.registered.is_set() and broker.core.stats.replaced == 0

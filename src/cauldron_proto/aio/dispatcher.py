@@ -217,9 +217,11 @@ class Dispatcher(KeywordOwner):
             task.add_done_callback(self._requests.discard)
         for answer in answers:
             self._send(answer.with_prefix(b""))
-        disagreement = self.registration.disagreement()
+        disagreement, refusal = self.registration.disagreement(), self.registration.refusal()
         if disagreement is not None:
             self.log.warning("%s: %s", self.dispatcher, disagreement)
+        if refusal is not None:
+            self.log.error("%s: %s", self.dispatcher, refusal)
         if reason is not None:
             self._register(now, reason)
         elif not was_routable and self.registration.routable:

@@ -139,9 +139,11 @@ class DispatcherIO(IOThread):
             self.service._submit(message, self.generation)
         for answer in answers:
             self._send(answer.with_prefix(b""))
-        disagreement = self.registration.disagreement()
+        disagreement, refusal = self.registration.disagreement(), self.registration.refusal()
         if disagreement is not None:
             self.log.warning("%s: %s", self.service.dispatcher, disagreement)
+        if refusal is not None:
+            self.log.error("%s: %s", self.service.dispatcher, refusal)
         if reason is not None:
             self._register(now, reason)
         elif not was_routable and self.registration.routable:

@@ -59,6 +59,9 @@ class Registration:
         self.broker_period: Optional[float] = None
         self._beat_at: Optional[float] = None  # the broker's last heartbeat on this socket, while ready
         self._told = False
+        #: why the broker refused the last welcome (a live dispatcher holds the name, a limit), or None
+        self.refused: Optional[str] = None
+        self._refusal_told: Optional[str] = None
 
     def welcome(self, now: float) -> Message:
         """Start (over): the welcome to send on a new socket."""
@@ -88,12 +91,22 @@ class Registration:
             return [], None
         if message.direction == Direction.DBE and self._not_registered(message.payload):
             return [], f"the broker says: {message.payload}"
+        if message.direction == Direction.DBE and message.command == Command.WELCOME and self.state == WELCOMING:
+            self.refused = str(message.payload)  # tried again when the welcome's wait is over
         return [], None
+
+    def refusal(self) -> Optional[str]:
+        """Once per reason: why the broker refused this dispatcher's welcome, or None."""
+        if self.refused is None or self.refused == self._refusal_told:
+            return None
+        self._refusal_told = self.refused
+        return f"the broker refused the registration: {self.refused}"
 
     def _confirmed(self, message: Message, now: float) -> list[Message]:
         if self.state != WELCOMING or message.payload != Text.CONFIRMED:
             return []
         self.state = READY
+        self.refused = self._refusal_told = None
         self.registrations += 1
         self.expire_at = now + self.liveness * self.period if self.heartbeat else math.inf
         self._check = kinds.inquiry(Command.CHECK, service=self.service, dispatcher=self.name)
@@ -123,6 +136,8 @@ class Registration:
         if now < self.expire_at:
             return None
         if self.state == WELCOMING:
+            if self.refused is not None:
+                return f"the broker refused the registration ({self.refused})"
             return f"no answer to welcome within {self.welcome_wait:g} s"
         silence = self.liveness * self.period
         reason = f"nothing from the broker for {silence:g} s ({self.liveness:g} heartbeat periods)"
