@@ -456,6 +456,22 @@ def stall_and_restart(ref: Reference, folder: str, timeout: float, pool: int) ->
                 got = peer("read", "STRING", False)
                 rows.append(("restarted under the same name, client not restarted", name,
                              "pass" if gone and got == ("ok", "'gen2'") else "FAIL", f"{got!r} (expired first: {gone})"))
+            # restarted again at once, its old connection closed before it could expire: the broker
+            # checks the name's holder first (its heartbeat cannot go), so it is served within about T
+            disp.send_signal(signal.SIGUSR1)
+            wait_line(disp, "[dispatcher] SHUTDOWN")
+            disp.send_signal(signal.SIGUSR2)
+            wait_line(disp, "[dispatcher] READY")
+            started, got = time.monotonic(), None
+            while time.monotonic() - started < 4 * timeout and got != ("ok", "'gen3'"):
+                got = ours("read", "STRING", False)
+            waited = time.monotonic() - started
+            expired = stats.expired
+            for name, peer in (("A", existing), ("D", ours)):
+                got = peer("read", "STRING", False)
+                rows.append(("restarted at once under the same name, served again within about T", name,
+                             "pass" if got == ("ok", "'gen3'") and waited < 4 * timeout else "FAIL",
+                             f"{got!r} after {waited:.2f} s (T = {timeout:g} s; expiries so far: {expired})"))
             late = sum(stats.dropped_by_reason.get(reason, 0)  # before, or after, it was registered again
                        for reason in ("reply_from_unregistered_peer", "reply_to_nothing_in_flight"))
             rows.append(("late replies of the stalled dispatcher dropped, not relayed twice", "A/D",
