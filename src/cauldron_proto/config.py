@@ -29,7 +29,7 @@ __all__ = ["ConfigLike", "ConfigError", "Configuration", "TCP_ADDRESS", "read_co
 
 log = logging.getLogger("cauldron_proto.config")
 
-ConfigLike = Union[str, "os.PathLike[str]", configparser.ConfigParser, None]
+ConfigLike = Union[str, "os.PathLike[str]", configparser.RawConfigParser, None]
 #: A tcp address: its host (a name, an IPv4 address, a bracketed IPv6 address, ``*``) and port
 #: (a number, or ``*`` for one the system chooses). The one pattern the package parses them with.
 TCP_ADDRESS = re.compile(r"^tcp://(?P<host>\[[^\]]*\]|[^/]*?):(?P<port>\d+|\*)$")
@@ -185,7 +185,8 @@ def _resolve(host: str) -> str:
         raise ConfigError(f"cannot resolve host {host!r}: {getattr(exc, 'strerror', None) or exc}") from None
     found.sort(key=lambda entry: entry[0] != socket.AF_INET)
     family, *_, sockaddr = found[0]
-    return f"[{sockaddr[0]}]" if family == socket.AF_INET6 else sockaddr[0]
+    host = str(sockaddr[0])  # an IPv4 or IPv6 address (typeshed allows an int for other families)
+    return f"[{host}]" if family == socket.AF_INET6 else host
 
 
 def get_float(config: configparser.ConfigParser, key: str) -> float:

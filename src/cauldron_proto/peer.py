@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, TypeVar
 
 import zmq
 
@@ -37,6 +37,8 @@ from .client.errors import ShutDownError
 __all__ = ["HelperSettings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError", "inquire", "term_owned_context"]
 
 _STOP = object()
+#: A socket of the type its context makes (a ``zmq.asyncio.Socket`` for an asyncio context).
+_Socket = TypeVar("_Socket", bound=zmq.Socket)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class HelperSettings:
                    get_float(cfg, "timeout"), get_bool(cfg, "heartbeat"), max(1, get_int(cfg, "pool")),
                    peer_curve(cfg))
 
-    def socket(self, context: zmq.Context, kind: int) -> zmq.Socket:
+    def socket(self, context: zmq.Context[_Socket], kind: int) -> _Socket:
         """A new socket of ``kind`` toward the broker: linger 0, and a CURVE client if configured."""
         sock = context.socket(kind)
         sock.linger = 0
@@ -100,7 +102,7 @@ def inquire(context: zmq.Context, address: str, curve: Optional[PeerCurve], time
         watch.register(poller)
         deadline = time.monotonic() + timeout
         while True:
-            ready = dict(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
+            ready = dict(poller.poll(int(max(0.0, deadline - time.monotonic()) * 1000)))
             if sock in ready:
                 answer = decode(sock.recv_multipart())
                 return answer.payload == Text.BROKER_ALIVE and answer.identifier == inquiry.identifier
@@ -161,9 +163,11 @@ class Mailbox:
 
     def drain(self) -> list:
         """Every queued item, oldest first (in the I/O thread)."""
+        receiver = self.receiver
+        assert receiver is not None, "drain() is for a mailbox open()ed"
         while True:
             try:
-                self.receiver.recv(zmq.NOBLOCK)
+                receiver.recv(zmq.NOBLOCK)
             except zmq.Again:
                 break
         with self._lock:

@@ -283,6 +283,7 @@ class ChildProcess:
             reader.start()
 
     def _read_stdout(self) -> None:
+        assert self.popen.stdout is not None  # a pipe
         try:
             for line in self.popen.stdout:
                 self._lines.put(line)
@@ -292,6 +293,7 @@ class ChildProcess:
             self._lines.put(_EXITED)
 
     def _read_stderr(self) -> None:
+        assert self.popen.stderr is not None  # a pipe
         try:
             for line in self.popen.stderr:
                 with self._stderr_lock:
@@ -363,7 +365,7 @@ class ChildProcess:
         for reader in self._readers:
             reader.join(STOP_WAIT)
         for pipe in (self.popen.stdout, self.popen.stderr):
-            if not pipe.closed:
+            if pipe is not None and not pipe.closed:
                 pipe.close()
         return status
 
@@ -458,7 +460,7 @@ def send(sock: zmq.Socket, message: Message, flags: int = 0, timeout: float = WA
         sock.send_multipart(frames, flags)
         return
     deadline = time.monotonic() + wait
-    while sock.poll(max(0.0, deadline - time.monotonic()) * 1000, zmq.POLLOUT):
+    while sock.poll(int(max(0.0, deadline - time.monotonic()) * 1000), zmq.POLLOUT):
         try:
             sock.send_multipart(frames, flags | zmq.NOBLOCK)
             return
@@ -472,7 +474,7 @@ def send(sock: zmq.Socket, message: Message, flags: int = 0, timeout: float = WA
 def receive(sock: zmq.Socket, timeout: float = WAIT) -> Message:
     """The next message on ``sock`` decoded (a DEALER's keeps its routing prefix);
     NothingReceivedError after ``timeout`` s."""
-    if not sock.poll(_seconds(timeout) * 1000):
+    if not sock.poll(int(_seconds(timeout) * 1000)):
         raise NothingReceivedError(f"nothing arrived within {timeout} s")
     return decode(sock.recv_multipart())
 
@@ -493,7 +495,7 @@ def ask(sock: zmq.Socket, message: Message, timeout: float = WAIT) -> Message:
 
 def _dealer(sock: zmq.Socket, what: str) -> None:
     if sock.type != zmq.DEALER:
-        raise TypeError(f"{what} needs a DEALER socket (a dispatcher's), not socket type {sock.type}")
+        raise TypeError(f"{what} needs a DEALER socket (a dispatcher's), not socket type {int(sock.type)}")
 
 
 def register_dispatcher(sock: zmq.Socket, service: str, name: str, timeout: float = WAIT) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Optional
+from typing import Any, Optional, cast
 
 import zmq
 import zmq.asyncio
@@ -23,10 +24,10 @@ def async_context(context: Optional[zmq.Context]) -> tuple[zmq.asyncio.Context, 
 
 def send_now(sock: zmq.asyncio.Socket, frames: list[bytes], log: logging.Logger, what: str) -> bool:
     """Send ``frames`` at once or drop them with a warning (a full queue): False when dropped."""
-    sent = sock.send_multipart(frames, zmq.NOBLOCK)  # finished unless other sends are queued
+    # finished unless other sends are queued; a Future (pyzmq's stubs say only Awaitable)
+    sent = cast("asyncio.Future[Any]", sock.send_multipart(frames, zmq.NOBLOCK))
     if not sent.done():
-        sent.add_done_callback(lambda done: done.cancelled() or done.exception() is None
-                               or log.warning("%s dropped: %s", what, done.exception()))
+        sent.add_done_callback(lambda done: _warn_failed(done, log, what))
         return True
     error = sent.exception()
     if error is None:
@@ -35,6 +36,11 @@ def send_now(sock: zmq.asyncio.Socket, frames: list[bytes], log: logging.Logger,
         log.warning("%s dropped: send queue full", what)
         return False
     raise error
+
+
+def _warn_failed(done: asyncio.Future[Any], log: logging.Logger, what: str) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("%s dropped: %s", what, done.exception())
 
 
 def batch(first: list[bytes], sock: zmq.Socket, size: int) -> list[list[bytes]]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, cast
 
 import zmq
 import zmq.asyncio
@@ -199,13 +199,15 @@ class Service:
         self.open()
         future = asyncio.get_running_loop().create_future()
         key = self._pending.file(request, future)
-        sent = self._dealer.send_multipart([b"", *encode(request)])
+        assert self._dealer is not None, "open() made it, or raised"
+        # a Future (pyzmq's stubs say only Awaitable)
+        sent = cast("asyncio.Future[Any]", self._dealer.send_multipart([b"", *encode(request)]))
         try:
             async with asyncio.timeout(wait):
                 if not sent.done():  # no room yet: wait for it, or for a refusal
                     await asyncio.wait((sent, future), return_when=asyncio.FIRST_COMPLETED)
-                if sent.done() and not sent.cancelled() and sent.exception() is not None:
-                    raise sent.exception()
+                if sent.done() and not sent.cancelled() and (error := sent.exception()) is not None:
+                    raise error
                 return await future
         except TimeoutError:
             raise self.core.timeout_error(request, wait, self.handshake_failure) from None
@@ -219,8 +221,8 @@ class Service:
     async def _handshakes(self, watch: HandshakeWatch) -> None:
         """Read the DEALER's handshake monitor until the broker refuses the connection for good."""
         while True:
-            succeeded, failure = watch.outcome(await watch.socket.recv_multipart())
-            if self._told.heard(succeeded, failure):  # at INFO: BrokerRefusedError tells the user
+            succeeded, failure = watch.outcome(await cast(zmq.asyncio.Socket, watch.socket).recv_multipart())
+            if self._told.heard(succeeded, failure) and failure is not None:  # INFO: BrokerRefusedError tells
                 self.log.info("%s: %s", self.name, failure.describe(self.settings.broker))
             if failure is not None and failure.permanent:
                 self._refused(failure.reason)
@@ -244,7 +246,7 @@ class Service:
 
     async def _read(self, sock: zmq.asyncio.Socket, handle) -> None:
         """Await a message, then take what else is queued without waiting (up to a batch)."""
-        now = zmq.Socket.shadow(sock.underlying)  # the same socket, for receives that never wait
+        now: zmq.Socket = zmq.Socket.shadow(sock.underlying)  # the same socket, for receives that never wait
         while True:
             for frames in batch(await sock.recv_multipart(), now, _BATCH):
                 message = received(frames, self.log)
@@ -270,6 +272,7 @@ class Service:
                 self.log.warning("lookup failed (%s); using the configured subscribe address %s", exc, address)
             if self._closed:
                 raise ShutDownError(f"{self!r} was shut down")
+            assert self._context is not None, "open() made it"
             self._sub = self.settings.socket(self._context, zmq.SUB)
             self._sub.connect(address)
             for topic in topics_for(self.name):

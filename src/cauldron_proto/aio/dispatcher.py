@@ -31,7 +31,7 @@ import asyncio
 import logging
 import math
 import time
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, cast
 
 import zmq
 import zmq.asyncio
@@ -159,6 +159,7 @@ class Dispatcher(KeywordOwner):
             self.log.warning("%s: %s; reconnecting to %s and registering again",
                              self.dispatcher, reason, self.settings.broker)
             self.registered.clear()
+        assert self._context is not None, "registering once started"
         self._dealer = self.settings.socket(self._context, zmq.DEALER)
         self._watch = HandshakeWatch(self._dealer, self.settings.curve is not None)
         self._dealer.connect(self.settings.broker)
@@ -178,8 +179,8 @@ class Dispatcher(KeywordOwner):
     async def _handshakes(self, watch: HandshakeWatch) -> None:
         """Log why the broker refuses the connection (once, until a success or another reason)."""
         while True:
-            succeeded, failure = watch.outcome(await watch.socket.recv_multipart())
-            if self._told.heard(succeeded, failure):
+            succeeded, failure = watch.outcome(await cast(zmq.asyncio.Socket, watch.socket).recv_multipart())
+            if self._told.heard(succeeded, failure) and failure is not None:
                 self.log.log(logging.ERROR if failure.permanent else logging.WARNING,
                              "%s: %s (trying again every %g s)", self.dispatcher,
                              failure.describe(self.settings.broker), self.registration.welcome_wait)
@@ -188,6 +189,7 @@ class Dispatcher(KeywordOwner):
         loop = asyncio.get_running_loop()
         while True:
             expire_at = self.registration.expire_at
+            assert self._dealer is not None, "serving between start() and close()"
             try:
                 async with asyncio.timeout_at(None if math.isinf(expire_at) else expire_at):
                     frames = await self._dealer.recv_multipart()
@@ -198,6 +200,7 @@ class Dispatcher(KeywordOwner):
                     self._register(now, reason)
                 continue
             dealer = self._dealer
+            assert dealer is not None
             for frames in batch(frames, zmq.Socket.shadow(dealer.underlying), _BATCH):  # and what else is queued
                 if self._dealer is not dealer:  # registering again: the rest came from the broker we left
                     break
@@ -244,6 +247,7 @@ class Dispatcher(KeywordOwner):
             await self._dealer.send_multipart(encode(reply))
 
     def _send(self, message: Message) -> None:
+        assert self._dealer is not None, "sent once registering"
         send_now(self._dealer, encode(message), self.log, f"{self.dispatcher}: {message.command}")
 
     # Called by keywords ----------------------------------------------------------------

@@ -68,7 +68,7 @@ class Keyword(KeywordState):
         value = await self._value(self.service.core.read(self), timeout, False)
         return value.value if binary else value.ascii
 
-    async def write(self, value: Any, timeout: Optional[float] = None) -> str:
+    async def write(self, value: Any, timeout: Optional[float] = None) -> Optional[str]:
         """Write ``value`` (checked against the type first); the resulting ascii value."""
         await self.identified(timeout)
         return (await self._value(self.service.core.write(self, value), timeout, False)).ascii

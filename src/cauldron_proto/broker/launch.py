@@ -202,4 +202,4 @@ class DaemonFlagOrLauncher:
         return threading.Thread.daemon.__get__(obj)
 
     def __set__(self, obj, value) -> None:
-        threading.Thread.daemon.__set__(obj, value)
+        threading.Thread.daemon.__set__(obj, value)  # type: ignore[attr-defined]  # a property (typeshed: a bool)

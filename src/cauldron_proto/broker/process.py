@@ -65,6 +65,7 @@ def start(cls, cfg: configparser.ConfigParser, daemon: bool = True) -> "BrokerPr
     process = subprocess.Popen([sys.executable, "-P", "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                close_fds=True)
     handle = BrokerProcess(process, daemonic=bool(daemon))
+    assert process.stdin is not None  # a pipe
     try:
         process.stdin.write(json.dumps(order).encode() + b"\n")
         process.stdin.flush()
@@ -105,6 +106,7 @@ class BrokerProcess:
 
     def _read_report(self) -> None:
         stdout = self.process.stdout
+        assert stdout is not None  # a pipe
         try:
             line = stdout.readline()
             try:

@@ -38,6 +38,7 @@ import math
 import threading
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 import zmq
 
@@ -48,6 +49,9 @@ from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, conne
 from .core import BrokerCore
 from .core.limits import Limits
 from ..config import is_ipv6
+
+if TYPE_CHECKING:
+    from ..security.curve import BrokerCurve
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
 
@@ -79,7 +83,7 @@ class ZMQBroker(threading.Thread):
     daemon = launch.DaemonFlagOrLauncher()  # class: daemon(config, daemon); instance: the flag
     #: CURVE for the ROUTER, XPUB and XSUB (a :class:`~cauldron_proto.security.BrokerCurve`, or
     #: None): set before ``start()``/``prepare()``; ``from_config`` sets it from the config.
-    security = None
+    security: BrokerCurve | None = None
     #: the broadcast relay once prepared: C (``sockets.Relay``), or with a
     #: ``curve_dispatchers`` policy a ``relay.PolicyRelay`` (``relayed``, ``refused``)
     relay = None
@@ -100,7 +104,7 @@ class ZMQBroker(threading.Thread):
         self.bound: dict[str, str] = {}
         self.error: BaseException | None = None
         self.log = _log.getChild(name)
-        self._hosts: dict[str, str] = {}  # config key -> host peers connect to (from_config)
+        self._hosts: dict[str, str | None] = {}  # config key -> host peers connect to (from_config)
         self._configured: dict[str, str] = {}  # config key -> "key = value" (from_config)
         self._local = threading.local()
         self._stop_requested = threading.Event()
@@ -287,9 +291,10 @@ class ZMQBroker(threading.Thread):
         core = self.core
         handle, clock, recv, send = core.handle, time.monotonic, router.recv, fast_send(router)
         keyed = self.security is not None
-        policy = self.security.policy if keyed else None
+        policy = self.security.policy if self.security is not None else None
         max_frames, max_size = core.limits.max_frames, core.limits.max_message_size
         pending: list[list[bytes]] = []
+        frames: list[bytes]
         for count in range(batch):
             try:
                 frame = recv(_NOBLOCK, False)

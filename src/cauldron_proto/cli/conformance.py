@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
+from typing import cast
 
 from cauldron_proto.conformance.engine import Settings
 from cauldron_proto.cli import positive_seconds
@@ -25,6 +26,7 @@ from cauldron_proto.conformance.client_link import run_client_suite
 from cauldron_proto.conformance.dispatcher_link import run_dispatcher_suite
 from cauldron_proto.conformance.runner import run_suite, select_cases
 from cauldron_proto.conformance.loading import load_cases
+from cauldron_proto.conformance.case_format import Suite
 
 
 PROG = "cauldron-conformance"
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    suite = argv[0] if argv[:1] in (["dispatcher"], ["client"]) else "broker"
+    suite = cast(Suite, argv[0] if argv[:1] in (["dispatcher"], ["client"]) else "broker")
     parsers = {"broker": parser, "dispatcher": dispatcher_parser, "client": client_parser}
     args = parsers[suite]().parse_args(argv[suite != "broker":])
     try:

@@ -220,7 +220,8 @@ class ClientCore:
         if alive is False:
             diagnosis = f"no broker answers at {self.broker}"
         elif alive:
-            known = self.keywords.get(request.keyword_key) if request.keyword else None
+            key = request.keyword_key if request.keyword else None
+            known = self.keywords.get(key) if key is not None else None
             who = f"its dispatcher {known.dispatcher!r}" if known is not None and known.dispatcher else "a dispatcher"
             diagnosis = (f"the broker at {self.broker} answers, so {who} of {self.name} is registered "
                          "but not answering")
@@ -234,7 +235,8 @@ class ClientCore:
         """The value a broadcast carries for a known keyword of this service, else None."""
         if not self.is_broadcast(message):
             return None
-        keyword = self.keywords.get(message.keyword_key)
+        key = message.keyword_key
+        keyword = self.keywords.get(key) if key is not None else None
         if keyword is None:
             return None
         return keyword.value_of(message.payload, message.dispatcher, now, primed=False)

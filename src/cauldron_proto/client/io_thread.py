@@ -123,6 +123,7 @@ class ClientIO(IOThread):
         if item[0] == "send":
             if self.dealer is None:  # the broker refused the last connection: try a new one
                 self._connect()
+            assert self.dealer is not None
             try:
                 self.dealer.send_multipart([b"", *item[1]], zmq.NOBLOCK)
             except zmq.Again:  # the queue is full, or the broker just refused the connection:
@@ -142,7 +143,7 @@ class ClientIO(IOThread):
             self.sub.setsockopt(zmq.SUBSCRIBE, topic)
 
     def on_ready(self, events: dict) -> None:
-        if self.dealer in events:
+        if self.dealer is not None and self.dealer in events:
             self._drain(self.dealer, self._answer)
         if self._watch is not None and self._watch.socket in events:
             self._handshakes()
@@ -169,10 +170,13 @@ class ClientIO(IOThread):
         slot.event.set()
 
     def _handshakes(self) -> None:
+        if self._watch is None:
+            return  # no connection: nothing to tell
         for succeeded, failure in self._watch.read():
             if succeeded and self._told.reason is not None:
                 self.log.info("%s: connected to the broker at %s", self.core.name, self.broker)
-            if self._told.heard(succeeded, failure):  # at INFO: the requests' BrokerRefusedError tells the user
+            # at INFO: the requests' BrokerRefusedError tells the user
+            if self._told.heard(succeeded, failure) and failure is not None:
                 self.log.info("%s: %s", self.core.name, failure.describe(self.broker))
             if failure is not None and failure.permanent:
                 self._refused(failure.reason)

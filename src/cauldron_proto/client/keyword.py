@@ -57,7 +57,7 @@ class Keyword(KeywordState):
         value = self._remember(reply, primed=False)
         return value.value if binary else value.ascii
 
-    def write(self, value: Any, timeout: Optional[float] = None) -> str:
+    def write(self, value: Any, timeout: Optional[float] = None) -> Optional[str]:
         """Write ``value`` (checked against the type first); the resulting ascii value."""
         reply = self.service.run(self.service.core.write(self, value), timeout)
         return self._remember(reply, primed=False).ascii

@@ -85,7 +85,7 @@ class Service:
         if keyword is None:
             keyword = self.run(self.core.describe(Keyword(self, key, None, None)))
             keyword = self.core.keywords.setdefault(key, keyword)
-        return keyword
+        return keyword  # type: ignore[return-value]  # the core holds this service's Keyword handles
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -179,7 +179,8 @@ class Service:
 
     def _on_broadcast(self, message: Message) -> None:
         """In the I/O thread: queue a broadcast for the monitors of its keyword."""
-        monitors = self.monitors.of(message.keyword_key)
+        key = message.keyword_key
+        monitors = self.monitors.of(key) if key is not None else []
         if not monitors:
             return
         value = self.core.broadcast_value(message, time.time())

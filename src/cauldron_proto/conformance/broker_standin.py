@@ -130,7 +130,7 @@ class BrokerStandIn(BoundSockets):
         while True:
             self._beat()
             left = min(until, self._next_beat) - time.monotonic()
-            self.poller.poll(max(0.0, left) * 1000)
+            self.poller.poll(int(max(0.0, left) * 1000))
             got = False
             while self.router.poll(0, zmq.POLLIN):
                 got = True

@@ -45,7 +45,7 @@ class ClientStandIn(BoundSockets):
         self.last_client: bytes | None = None
 
     def receive(self, timeout: float) -> None:
-        if self.router.poll(max(0.0, timeout) * 1000, zmq.POLLIN):
+        if self.router.poll(int(max(0.0, timeout) * 1000), zmq.POLLIN):
             while self.router.poll(0, zmq.POLLIN):
                 self._from_router(self.router.recv_multipart())
 
@@ -114,7 +114,7 @@ class ClientLink:
             left = until - time.monotonic()
             if left <= 0:
                 return False
-            if self.broker.xpub.poll(min(left, 0.05) * 1000, zmq.POLLIN):
+            if self.broker.xpub.poll(int(min(left, 0.05) * 1000), zmq.POLLIN):
                 self.seen.add(self.broker.xpub.recv())
             else:
                 self.broker.receive(0)  # inquiries and lookups keep being answered meanwhile

@@ -33,12 +33,16 @@ __all__ = ["Settings", "Result", "WireEvent", "Link", "BrokerFailure", "run_case
 Status = Literal["pass", "fail", "timeout", "skipped", "error"]
 
 
+#: What a line of the wire log records.
+WireWhat = Literal["send", "recv", "auto", "drop", "note"]
+
+
 class WireEvent(msgspec.Struct, frozen=True):
     """One line of a case's wire log: seconds since the case began, peer, what, frames."""
 
     t: float
     peer: str
-    what: Literal["send", "recv", "auto", "drop", "note"]
+    what: WireWhat
     frames: list[str]
 
 
@@ -88,8 +92,9 @@ def fresh_env(case: Case, settings: Settings) -> Env:
         elif var.random == "name":
             env[name] = f"{var.prefix or 'X'}{token.upper() if var.prefix.isupper() else token}".encode()
         elif var.setting is not None:
-            if settings.value(var.setting) is not None:
-                env[name] = settings.value(var.setting).encode("utf-8")
+            found = settings.value(var.setting)
+            if found is not None:
+                env[name] = found.encode("utf-8")
         else:
             env[name] = (var.value or "").encode("utf-8")
     for key in msgspec.structs.fields(Settings):
@@ -109,7 +114,7 @@ class _CaseRun:
         self.processes: dict[str, subprocess.Popen] = {}
         self.start = link.now()
 
-    def log(self, peer: str, what: str, frames: list[bytes] | list[str]) -> None:
+    def log(self, peer: str, what: WireWhat, frames: list[bytes] | list[str]) -> None:
         shown = [f if isinstance(f, str) else show(f) for f in frames]
         self.wire.append(WireEvent(round(self.link.now() - self.start, 4), peer, what, shown))
 
@@ -122,7 +127,7 @@ class _CaseRun:
     def open(self, name: str, peer: Peer) -> None:
         rid = render(peer.routing_id, self.env) if peer.routing_id is not None else None
         topics = [render(t, self.env) for t in peer.subscribe]
-        if peer.lazy:
+        if peer.address is not None:  # a lazy peer
             address = render(peer.address, self.env)
             self.log(name, "note", [f"connect to {show(address)}"])
             self.link.open(name, peer, rid, topics, address=address.decode("utf-8", "replace"))
@@ -151,7 +156,8 @@ class _CaseRun:
     def open_when_bound(self) -> None:
         """Open the peers whose address the steps so far have bound."""
         for name in sorted(self.unopened):
-            if names_used(self.case.peers[name].address) <= self.env.keys():
+            address = self.case.peers[name].address  # a lazy peer's: not None
+            if address is not None and names_used(address) <= self.env.keys():
                 self.unopened.discard(name)
                 self.open(name, self.case.peers[name])
 
@@ -184,7 +190,9 @@ class _CaseRun:
         fields = {"router": self.settings.router, "publish": self.settings.publish,
                   "subscribe": self.settings.subscribe, "service": self.settings.service,
                   "keyword": self.settings.keyword, "value": self.settings.write_value}
-        argv = shlex.split(self.settings.value(f"{step.run}_command").format(**fields))
+        command = self.settings.value(f"{step.run}_command")
+        assert command is not None, "validate: a case that runs a command requires it, and is skipped without it"
+        argv = shlex.split(command.format(**fields))
         self.log(step.run, "note", [f"run {shlex.join(argv)}"])
         self.processes[step.run] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                                     stderr=subprocess.PIPE)

@@ -62,8 +62,8 @@ def _substitute(text: str, env: Env, *, escape: bool = False) -> bytes:
             raise CaseError(f"variable {name!r} is not bound here")
         value = env[name]
         if change:
-            value = value.decode("utf-8", "surrogateescape")
-            value = (value.lower() if change == "lower" else value.upper()).encode("utf-8", "surrogateescape")
+            text_value = value.decode("utf-8", "surrogateescape")
+            value = (text_value.lower() if change == "lower" else text_value.upper()).encode("utf-8", "surrogateescape")
         out.append(re.escape(value) if escape else value)
     out.append(text[pos:].encode("utf-8"))
     return b"".join(out)

@@ -186,7 +186,7 @@ def _hex_frames(frames) -> bool:
 def read_recording(path) -> tuple[dict, list[dict]]:
     """The header and the events of a recording file; ValueError naming the file and the line
     of what cannot be read."""
-    lines = []
+    lines: list[dict] = []
     with open(path, encoding="utf-8") as handle:
         for number, text in enumerate(handle, 1):
             if not text.strip():

@@ -57,7 +57,7 @@ def details(result: Result) -> str:
 
 
 def summary(results: list[Result]) -> str:
-    counts = Counter(r.status for r in results)
+    counts: Counter[str] = Counter(r.status for r in results)
     text = ", ".join(f"{counts[s]} {label}" for s, label in
                      (("pass", "passed"), ("fail", "failed"), ("timeout", "timed out"),
                       ("error", "errors"), ("skipped", "skipped")) if counts[s] or s in ("pass", "fail"))

@@ -62,7 +62,7 @@ class ZmqLink:
         self.sockets[name].send_multipart(frames)
 
     def poll(self, timeout: float) -> list[tuple[str, list[bytes]]]:
-        ready = dict(self.poller.poll(timeout * 1000))
+        ready = dict(self.poller.poll(int(timeout * 1000)))
         arrived = []
         for name, sock in self.sockets.items():
             if sock in ready:
@@ -75,7 +75,7 @@ class ZmqLink:
         until = time.monotonic() + timeout
         while b"\x01" + topic not in seen:
             left = until - time.monotonic()
-            if left <= 0 or not sock.poll(left * 1000, zmq.POLLIN):
+            if left <= 0 or not sock.poll(int(left * 1000), zmq.POLLIN):
                 return False
             seen.add(sock.recv())
         return True

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -231,7 +232,7 @@ def recording_to_case(header: dict, events: list[dict], *, case_id: str, descrip
     converter = _Converter(header, events, keep_heartbeats)
     converter.collect()
     steps = converter.steps()
-    case = {"id": case_id,
+    case: dict[str, Any] = {"id": case_id,
             "description": description or f"Recorded {header.get('started', '')}: say what this case checks.",
             "level": "MUST"}
     if converter.requires:

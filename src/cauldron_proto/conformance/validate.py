@@ -54,7 +54,7 @@ def validate(case: Case) -> None:
     bound = {n for n, v in case.vars.items() if v.setting is None} | {f"settings.{s}" for s in case.requires}
     if case.suite in ("dispatcher", "client"):
         bound |= {"settings.service", "settings.dispatcher"}  # learned from its welcome, or given
-    lazy = {name: peer for name, peer in case.peers.items() if peer.lazy}
+    lazy = {name: peer.address for name, peer in case.peers.items() if peer.address is not None}  # the lazy peers
     for name, peer in case.peers.items():
         if peer.socket not in _SOCKETS[case.suite]:
             raise CaseError(f"{where}: peers.{name}: a {case.suite} case's peers are {', '.join(_SOCKETS[case.suite])}")
@@ -70,7 +70,7 @@ def validate(case: Case) -> None:
         _check_deadlines(step, case, at)
         for name in step_peers(step):
             if name in lazy:
-                _check_frame(lazy.pop(name).address, bound, case, f"{at} (opens peer {name!r} at its address)")
+                _check_frame(lazy.pop(name), bound, case, f"{at} (opens peer {name!r} at its address)")
         if isinstance(step, Send):
             peer = _peer(case, step.send, at, _SENDS)
             if peer.socket == "REQ":

@@ -86,6 +86,7 @@ class DispatcherIO(IOThread):
         self.pub = None
 
     def _send(self, message: Message) -> None:
+        assert self.dealer is not None, "sent after _register()"
         try:
             self.dealer.send_multipart(encode(message), zmq.NOBLOCK)
         except zmq.Again:
@@ -96,11 +97,13 @@ class DispatcherIO(IOThread):
     def on_item(self, item: Any) -> None:
         kind, generation, frames = item
         if kind == PUBLISH:
+            assert self.pub is not None, "items are handled between setup() and teardown()"
             try:
                 self.pub.send_multipart(frames, zmq.NOBLOCK)
             except zmq.Again:
                 self.log.warning("%s: broadcast dropped (queue full)", self.service.dispatcher)
         elif generation == self.generation:
+            assert self.dealer is not None, "the current generation's DEALER is open"
             try:
                 self.dealer.send_multipart(frames, zmq.NOBLOCK)
             except zmq.Again:
@@ -109,7 +112,7 @@ class DispatcherIO(IOThread):
     def on_ready(self, events: dict) -> None:
         if self._watch is not None and self._watch.socket in events:
             self._handshakes()
-        if self.dealer not in events:
+        if self.dealer is None or self.dealer not in events:
             return
         for _ in range(_BATCH):
             try:
@@ -119,8 +122,9 @@ class DispatcherIO(IOThread):
             self._received(frames)
 
     def _handshakes(self) -> None:
+        assert self._watch is not None, "called when its socket has events"
         for succeeded, failure in self._watch.read():
-            if self._told.heard(succeeded, failure):
+            if self._told.heard(succeeded, failure) and failure is not None:
                 self.log.log(logging.ERROR if failure.permanent else logging.WARNING,
                              "%s: %s (trying again every %g s)", self.service.dispatcher,
                              failure.describe(self.service.settings.broker), self.registration.welcome_wait)

@@ -125,6 +125,7 @@ class Service(KeywordOwner):
             self._io.post((PUBLISH, 0, encode(broadcast)))
 
     def _submit(self, request: Message, generation: int) -> None:
+        assert self._pool is not None, "requests arrive once begun"
         self._pool.submit(self._answer, request, generation)
 
     def _answer(self, request: Message, generation: int) -> None:
@@ -132,4 +133,5 @@ class Service(KeywordOwner):
         with self._changing:
             reply, broadcast = finish(outcome, self.table)
             self._publish(broadcast)
+        assert self._io is not None, "requests arrive once begun"
         self._io.post((SEND, generation, encode(reply)))

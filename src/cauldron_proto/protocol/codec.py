@@ -22,6 +22,7 @@ and refuses a spec this codec cannot follow.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -158,7 +159,7 @@ def _is_blank(frame: bytes) -> bool:
 def _text(frame: bytes) -> str | None:
     """A name frame's text (None for blank; the fail sentinel, refused in names, as its byte)."""
     value = _field(frame)
-    return FAIL_FRAME.decode("ascii") if value is FAIL else value
+    return FAIL_FRAME.decode("ascii") if isinstance(value, Fail) else value
 
 
 def _key(frame: bytes) -> str | None:
@@ -356,7 +357,7 @@ class Message(msgspec.Struct, frozen=True, gc=False):
         return f"<Message {prefix}|{self.fields_text()}|{self.identifier.hex()}>"
 
 
-def decode(frames: list[bytes] | tuple[bytes, ...]) -> Message:
+def decode(frames: Sequence[bytes]) -> Message:
     """Check a frame list and give its message; raise RemoteProtocolError naming the frame."""
     n = len(frames)
     if n < ENVELOPE_SIZE:
@@ -384,7 +385,7 @@ def decode(frames: list[bytes] | tuple[bytes, ...]) -> Message:
     return Message(tuple(frames[: n - ENVELOPE_SIZE]), direction, envelope)
 
 
-def salvage(frames: list[bytes] | tuple[bytes, ...]) -> Message | None:
+def salvage(frames: Sequence[bytes]) -> Message | None:
     """The message in frames :func:`decode` refuses, each frame that breaks a rule read as blank.
 
     For answering bad input with an error reply: None when there is nothing to answer (too
@@ -450,7 +451,8 @@ def error_reply(message: Message, payload: "str | Fail | None" = None) -> Messag
 
 def classify(message: Message) -> MessageKind | None:
     """The message kind of ``message`` by direction and command, or None if it has none."""
-    kind = KIND_BY_ROUTE.get((message.direction, message.command))
+    command = message.command
+    kind = KIND_BY_ROUTE.get((message.direction, command)) if command is not None else None
     return kind if kind is not None else KIND_BY_DIRECTION.get(message.direction)
 
 

@@ -184,7 +184,7 @@ class _Authenticator(Authenticator):
                 self.thread.join(10)
             self.pipe.close(linger=0)
             self.pipe = None
-        self.zap_socket = None  # closed by the thread
+        self.zap_socket = None  # type: ignore[assignment]  # closed by the thread (pyzmq's own stop() does this too)
 
 
 _lock = threading.Lock()

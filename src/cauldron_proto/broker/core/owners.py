@@ -40,7 +40,7 @@ class LearnedOwners:
         self.counts: dict[str, dict[str, int]] = {}
         self.total = 0
 
-    def learn(self, service: str, keyword: str, name: str, command: str | None, payload: str | None) -> str | None:
+    def learn(self, service: str, keyword: str, name: str, command: str | None, payload: object) -> str | None:
         """A successful answer from dispatcher ``name`` about ``keyword`` (``payload``: read for
         identify). None when learned (or known already); else the name of the limit it is over."""
         owners = self.owners.get(service)
@@ -52,7 +52,7 @@ class LearnedOwners:
             if owners is None:
                 owners = self.owners[service] = {}
             owners[keyword] = name
-        if command == "identify" and payload is not None and len(payload) <= MAX_TYPE_LENGTH:
+        if command == "identify" and isinstance(payload, str) and len(payload) <= MAX_TYPE_LENGTH:
             self.types.setdefault(service, {})[keyword] = payload
         return None
 

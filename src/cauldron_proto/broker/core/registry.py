@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from types import MappingProxyType
-from typing import Iterator, Mapping
+from typing import Iterator, Literal, Mapping, overload
 
 from ...protocol import EXPIRY_MULTIPLE, Command, LocalProtocolError, Message, Text, encode, kinds
 from .answers import OncePerPeriod, Out, answer
@@ -60,6 +60,11 @@ class DispatcherRecord:
         if len(unanswered) >= self.MAX_UNANSWERED:
             del unanswered[next(iter(unanswered))]
         unanswered[identifier] = None
+
+    @overload
+    def deadline(self, heartbeat: Literal[True]) -> float: ...
+    @overload
+    def deadline(self, heartbeat: bool) -> float | None: ...
 
     def deadline(self, heartbeat: bool) -> float | None:
         if not heartbeat:
@@ -185,7 +190,7 @@ class Registry:
         """
         old = self.get(message.service_key, message.dispatcher)  # type: ignore[arg-type]
         if old is not None and old.peer == peer:
-            old.sent(message.identifier)  # type: ignore[arg-type]
+            old.sent(message.identifier)
             return None, [answer(peer, message, kinds.confirmed(message))]
         refused = self._refusal(peer, message, old, key, now)
         if refused is not None:
@@ -209,7 +214,7 @@ class Registry:
         else:
             self._log_event("dispatcher %s/%s registered at %s%s", record.service, record.name, peer.hex(),
                             "" if key is None else f" (key {key})")
-        record.sent(message.identifier)  # type: ignore[arg-type]
+        record.sent(message.identifier)
         return old, [answer(peer, message, kinds.confirmed(message))]
 
     def _refusal(self, peer: bytes, message: Message, old: DispatcherRecord | None, key: str | None,
@@ -352,7 +357,8 @@ class Registry:
         """The refusal of a registration whose service or name no heartbeat could carry (the
         texts "\\x01" and "\\x02" alone, which every reader takes for the sentinels); else None."""
         try:
-            kinds.heartbeat(message.service, message.dispatcher)  # what liveness will send it
+            # what liveness will send it (a registration has both names: check_kind)
+            kinds.heartbeat(message.service, message.dispatcher)  # type: ignore[arg-type]
         except LocalProtocolError as exc:
             self.stats.refused += 1
             return [answer(peer, message, message.error(Text.MALFORMED_REQUEST.format(reason=exc)))]

@@ -115,6 +115,7 @@ class KeywordState:
     def reading(self) -> Steps[Any]:
         """A read as steps: yield ``on_read`` to be called; the value it gave (to store).
         Only for a keyword with ``on_read``."""
+        assert self.on_read is not None, "reading() is only for a keyword with on_read"
         return (yield functools.partial(self.on_read, self))
 
 
