@@ -6,6 +6,8 @@
 - A link to a file outside ``docs/`` (``[spec](../spec/protocol.yaml)``, as the generated
   protocol page has) is not a page of the site: it becomes the link text and the file's
   path in the repository.
+- The docstrings are written for ``help()`` and Sphinx: their cross-reference roles
+  (``:class:`~.registry.Registry` ``) are shown as the name in code, without the role.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 
 CONFIG_KEYS_MARK = "<!-- generated: config-keys -->"
+_ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj):<code>~?\.?")
 _OUTSIDE_LINK = re.compile(r"\[([^\]]+)\]\(((?:\.\./)+)([^)#\s]+)\)")
 
 
@@ -43,3 +46,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001
     if CONFIG_KEYS_MARK in markdown:
         markdown = markdown.replace(CONFIG_KEYS_MARK, config_table())
     return outside_links(markdown, page.file.src_uri.count("/"))
+
+
+def on_page_content(html: str, page, config, files) -> str:  # noqa: ANN001 (MkDocs' hook signature)
+    return _ROLE.sub("<code>", html)

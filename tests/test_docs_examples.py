@@ -47,6 +47,8 @@ from cauldron_proto.testing import broker_process, config_for
 
 from .conftest import ROOT
 
+pytestmark = pytest.mark.integration
+
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "NO_MKDOCS_2_WARNING": "1"}
