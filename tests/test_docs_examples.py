@@ -10,7 +10,8 @@ A block is read with the HTML comment on the line before it, ``<!-- docs:test OP
   first line on stdout; at the end of the page it gets SIGINT and must exit 0.
 - ``check=config``: an INI file, read by ``read_configuration``; ``check=compile``: Python that
   needs what a test cannot have (``reason=...``), compiled only; ``check=pytest``: Python
-  defining tests, run by pytest.
+  defining tests, run by pytest; ``check=policy``: a ``curve_dispatchers`` policy file, parsed
+  by ``ServePolicy.parse`` (it must name at least one key).
 
 Without options, by language:
 
@@ -261,6 +262,11 @@ def run_block(block: Block, page: Page) -> str:
         assert block.options.get("reason"), f"{block}: check=compile needs a reason=..."
         compile(block.text, str(block), "exec")
         return "compiled"
+    if check == "policy":
+        from cauldron_proto.security.policy import ServePolicy
+
+        assert ServePolicy.parse(block.text, str(block)).rules, f"{block}: a policy that names no key"
+        return "policy"
     if check == "config" or block.language == "ini":
         check_ini(block, page.folder)
         return "config" if check == "config" or "[zmq]" in block.text else "unit file"
