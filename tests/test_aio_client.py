@@ -313,15 +313,15 @@ def test_the_wire_as_a_raw_broker_sees_it():
     asyncio.run(scenario())
 
 
-def test_the_readme_example_runs(capsys):
+def test_the_documented_example_runs(capsys):
     from .conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Asyncio helpers", 1)[1]
+    page = (ROOT / "docs" / "python-api.md").read_text(encoding="utf-8")
+    section = page.split("## Asyncio helpers", 1)[1]
     code = section.split("```python\n", 1)[1].split("\n```", 1)[0]
     assert code.rstrip().endswith("asyncio.run(main())                                     # or await main() in a running loop")
     namespace: dict = {}
-    exec(compile(code.rsplit("\n", 1)[0], "README.md", "exec"), namespace)
+    exec(compile(code.rsplit("\n", 1)[0], "docs/python-api.md", "exec"), namespace)
 
     async def scenario(broker, config):
         namespace["config"] = config

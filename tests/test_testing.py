@@ -415,12 +415,11 @@ def test_importing_the_package_loads_no_testing_helpers_and_they_need_no_test_fr
     assert (loaded.returncode, loaded.stdout.strip()) == (0, "[]"), loaded.stderr
 
 
-def test_the_readme_example_runs(root):
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Testing with `cauldron_proto.testing`", 1)[1].split("\n## ", 1)[0]
-    [code] = section.split("```python\n")[1:]
+def test_the_documented_example_runs(root):
+    page = (root / "docs" / "testing.md").read_text(encoding="utf-8")
+    [code] = page.split("```python\n")[1:]
     namespace: dict = {}
-    exec(compile(code.split("```", 1)[0], "README.md", "exec"), namespace)
+    exec(compile(code.split("```", 1)[0], "docs/testing.md", "exec"), namespace)
     tests = [value for name, value in namespace.items() if name.startswith("test_")]
     assert len(tests) == 2
     for test in tests:
