@@ -243,6 +243,7 @@ class BroadcastRelay:
                        "subscription %r not applied: over the broker's limit max_subscriptions = %d",
                        topic[:64], self.limits.max_subscriptions)
         if cut_off and self._cut_off(conn):
+            self._closed.add(conn)  # what more it sent goes with it; DISCONNECTED calls _gone
             self.stats.subscribers_cut_off += 1
             self._log.note("max_subscriptions cut off", self._clock(), logging.WARNING,
                            "subscriber %s disconnected: more refused subscriptions held than"
@@ -265,6 +266,7 @@ class BroadcastRelay:
             else:
                 self._peers.pop(fd, None)
                 self._closed.add(fd)
+                self._trim_due = True  # libzmq frees what it queued toward that subscriber
 
     def _gone(self, fd: int) -> None:
         """Forget connection ``fd``: unsubscribe upstream what nobody holds any longer."""

@@ -46,7 +46,7 @@ from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, conne
                              host_of, is_wildcard, poke, transmit_all, user_id)
 from .core import BrokerCore
 from .core.limits import Limits
-from .subscriptions import subscription_size
+from .subscriptions import SUBSCRIPTIONS_AHEAD, subscription_size
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
 
@@ -169,6 +169,7 @@ class ZMQBroker(threading.Thread):
             # 4 bytes each at most, behind a sentinel byte) disconnects its subscriber: libzmq holds
             # each one it reads at about 45 bytes per byte of topic, applied or not
             sock.maxmsgsize = subscription_size(limits)
+            sock.rcvhwm = SUBSCRIPTIONS_AHEAD  # libzmq reads no faster than the relay applies them
         sock.backlog = LISTEN_BACKLOG
         try:
             sock.bind(address)
