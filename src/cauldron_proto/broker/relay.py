@@ -13,10 +13,8 @@ the backend's ``send``), so no socket starves the other.
 * A broadcast (XSUB to XPUB) is read frame by frame. One of more than ``max_frames`` frames,
   or of more than ``max_broadcast_size`` bytes in all, is dropped (libzmq's MAXMSGSIZE on the
   XSUB only bounds each frame; a larger frame disconnects its publisher). With a policy, a
-  broadcast is seven frames, the first its service (what subscribers' topics match): it passes
-  when ``policy.allows(User-Id, service)``, else it is dropped (``policy``), as is a message of
-  another length (``not_a_broadcast``). Decisions are remembered per (key, service frame) and
-  forgotten when the policy changes (one ``stat`` at most every ``relay_interval`` s).
+  broadcast must pass :class:`~cauldron_proto.broker.broadcast_policy.PolicyCheck` too (its
+  publisher's key may serve its service; else ``policy``, or ``not_a_broadcast``).
 * Toward a subscriber that does not read, the XPUB queues ``max_queued_broadcasts`` (SNDHWM)
   and then drops: one never-reading subscriber holds at most that many broadcasts, each at most
   ``max_broadcast_size`` (shared, not copied, between subscribers).
@@ -45,10 +43,10 @@ import uuid
 import msgspec
 import zmq
 
-from ..protocol import BLANK, ENVELOPE_SIZE, Direction, RemoteProtocolError, decode
 from .core.limits import Limits
-from .core.stats import DropLog, LogLimit
-from .sockets import BATCH, LARGE, BrokerError, fast_send, user_id
+from .broadcast_policy import PolicyCheck
+from .core.stats import DropLog
+from .sockets import BATCH, LARGE, BrokerError, fast_send
 from .subscriptions import Subscriptions
 from ..security.policy import PolicyFile
 
@@ -58,14 +56,13 @@ _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _SUBSCRIBE, _UNSUBSCRIBE = int(zmq.SUBSCRIBE), int(zmq.UNSUBSCRIBE)
 _ACCEPTED, _DISCONNECTED = int(zmq.EVENT_ACCEPTED), int(zmq.EVENT_DISCONNECTED)
-_CDB = Direction.CDB.encode("ascii")
 LOG_INTERVAL = 10.0  # seconds between two WARNING lines of one reason
 TRIM_AFTER = 0.5  # seconds idle before freed memory is given back, after a large release
 _log = logging.getLogger("cauldron_proto.broker.relay")
 
 
 class RelayStats(msgspec.Struct):
-    """What the relay has done since it started (``subscriptions`` and ``subscribers``: now)."""
+    """What the relay has done since it started (``subscriptions``: now)."""
 
     relayed: int = 0  #: broadcasts passed on
     dropped: int = 0  #: broadcasts not passed on
@@ -88,7 +85,7 @@ class BroadcastRelay:
         self.limits, self.policy, self._clock = limits, policy, clock
         self.stats = RelayStats()
         self.subscriptions = Subscriptions(limits.max_subscriptions)
-        self._check = None if policy is None else _PolicyCheck(policy, clock)
+        self._check = None if policy is None else PolicyCheck(policy, clock)
         self._log = DropLog(self.stats, LOG_INTERVAL, _log)
         self._peers: dict[int, object] = {}  # file descriptor -> address of the subscriber connection
         self._closed: set[int] = set()  # descriptors of connections gone (none accepted on them since)
@@ -296,57 +293,6 @@ class BroadcastRelay:
         self._trim_due = False
         if _malloc_trim is not None:
             _malloc_trim(0)
-
-
-class _PolicyCheck:
-    """Whether a broadcast's key may serve its service, as the ``curve_dispatchers`` policy says."""
-
-    def __init__(self, policy: PolicyFile, clock):
-        self.policy, self._clock = policy, clock
-        self._rules = policy.current()
-        self._looked_at = clock()
-        self._decisions: dict[tuple[str, bytes], bool] = {}
-        self._log_limit = LogLimit(LOG_INTERVAL)  # per (key, service)
-
-    def refusal(self, frames) -> str | None:
-        """Why ``frames`` may not pass (``not_a_broadcast``, ``policy``), or None."""
-        if len(frames) != ENVELOPE_SIZE:
-            return "not_a_broadcast"
-        key = (user_id(frames[0]), frames[0].bytes)
-        allowed = self._decisions.get(key)
-        if allowed is None:
-            allowed = self._decide(key)
-        return None if allowed else "policy"
-
-    def _decide(self, key: tuple[str, bytes]) -> bool:
-        """Whether key name ``key[0]`` may broadcast with service frame ``key[1]`` (remembered)."""
-        try:  # the service frame read as the codec reads it, in an envelope of blanks
-            service = decode([key[1], BLANK, BLANK, _CDB, BLANK, BLANK, BLANK]).service_key
-        except RemoteProtocolError:
-            service = None  # not a text frame
-        allowed = service is not None and self._rules.allows(key[0], service)
-        if len(self._decisions) >= 4096:
-            self._decisions.clear()
-        self._decisions[key] = allowed
-        return allowed
-
-    def refresh(self) -> None:
-        """Look at the policy file at most every ``relay_interval`` s; forget decisions if it changed."""
-        now = self._clock()
-        if now - self._looked_at < self.policy.relay_interval:
-            return
-        self._looked_at = now
-        rules = self.policy.current()
-        if rules is not self._rules:
-            self._rules, self._decisions = rules, {}
-
-    def log(self, frames, reason: str) -> None:
-        user, service = user_id(frames[0]), frames[0].bytes
-        if _log.isEnabledFor(logging.WARNING) and self._log_limit.due((user, service), self._clock()):
-            why = ("not a broadcast (a broadcast is 7 frames, no prefix)" if reason == "not_a_broadcast"
-                   else "the policy does not let that key serve it")
-            _log.warning("broadcast for %r from key %r not relayed: %s (%d frames)",
-                         service.decode("utf-8", "replace"), user, why, len(frames))
 
 
 def _connection(frame) -> int | None:
