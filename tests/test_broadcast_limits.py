@@ -130,3 +130,21 @@ def test_a_subscriber_that_never_reads_does_not_stop_an_honest_one(context):
         # holds part of a multipart message (session_base.cpp:233, libzmq issue 3442; the C relay too)
         stalled.close(linger=0)
         joined(publisher, honest)
+
+
+def test_a_subscriber_sending_what_is_no_subscription_is_cut_off_and_the_others_served(context):
+    with limited(context) as broker, open_peers(context) as peers:
+        stats = broker.relay.stats
+        publisher = peers.socket(zmq.PUB, broker.endpoints["publish"])
+        honest = subscriber(peers, broker, b"SVC")
+        joined(publisher, honest)
+        rogue = peers.socket(zmq.XSUB, broker.endpoints["subscribe"])  # may send anything upstream
+        rogue.send(b"\x01R1")
+        rogue.send_multipart([b"hello", b"\x01X"])
+        rogue.send(b"\x01R2")
+        wait_for(lambda: stats.not_subscriptions >= 1 and stats.subscribers_cut_off >= 1, message="the rogue cut off")
+        rogue.close(linger=0)
+        wait_for(lambda: stats.subscriptions == 1, message="only the honest subscription held")
+        late = subscriber(peers, broker, b"LATE")
+        joined(publisher, late, b"LATE")
+        joined(publisher, honest)

@@ -70,7 +70,9 @@ class RelayStats(msgspec.Struct):
     dropped_by_reason: dict[str, int] = msgspec.field(default_factory=dict)
     subscriptions: int = 0  #: (topic, subscriber) pairs applied now (at most ``max_subscriptions``)
     subscriptions_refused: int = 0  #: subscriptions not applied: ``max_subscriptions`` held
-    subscribers_cut_off: int = 0  #: subscribers disconnected: too many refused subscriptions held
+    #: subscribers disconnected: too many refused subscriptions held, or a message that is no
+    #: subscription (then also those subscribing before the broker could tell whose it was)
+    subscribers_cut_off: int = 0
     not_subscriptions: int = 0  #: messages from subscribers that are no (un)subscription, dropped
 
 
@@ -89,6 +91,7 @@ class BroadcastRelay:
         self._log = DropLog(self.stats, LOG_INTERVAL, _log)
         self._peers: dict[int, object] = {}  # file descriptor -> address of the subscriber connection
         self._closed: set[int] = set()  # descriptors of connections gone (none accepted on them since)
+        self._shifted = False  # a non-subscription read: libzmq applies subscriptions to the wrong sender
         self._trim_due = False
         self._xsub = xsub  # the thread's, as xpub is
         xpub.setsockopt(zmq.XPUB_MANUAL, 1)  # before the relay reads: no subscription applied unseen
@@ -206,21 +209,34 @@ class BroadcastRelay:
     # -- subscriptions ----------------------------------------------------------------------
 
     def _subscriptions(self, xpub, xsub) -> None:
-        """Up to a batch of (un)subscriptions, each applied or not, and passed upstream or not."""
+        """Up to a batch of (un)subscriptions, each applied or not, and passed upstream or not.
+
+        A message from a subscriber that is no (un)subscription is not part of the protocol, and
+        it shifts libzmq's notion of whom the next ones came from (XPUB_MANUAL keeps the sender of
+        (un)subscriptions only, but takes one for every message received): until the XPUB's queue
+        is empty again, no (un)subscription is applied and each sender is cut off (a libzmq SUB
+        connects again and sends all its subscriptions anew).
+        """
         recv, book, stats = xpub.recv, self.subscriptions, self.stats
         for _ in range(BATCH):
             self._connections()  # first: a connection gone before one reuses its file descriptor
             try:
                 frame = recv(_NOBLOCK, False)
             except zmq.Again:
+                self._shifted = False  # libzmq's queue of senders is empty too
                 break
-            data = frame.bytes
-            if frame.more or not data or data[0] > 1:
-                stats.not_subscriptions += 1  # a message upstream: not part of the protocol
-                continue
-            conn, topic = _connection(frame), data[1:]
+            data, conn = frame.bytes, _connection(frame)
             if conn in self._closed:
                 continue  # read before its connection went: libzmq forgets it with the connection
+            if frame.more or not data or data[0] > 1:
+                stats.not_subscriptions += 1
+                self._shifted = True
+                self._cut(conn, "sent a message that is no subscription")
+                continue
+            if self._shifted:
+                self._cut(conn, "subscribed while the broker could not tell whose subscription it was")
+                continue
+            topic = data[1:]
             if data[0]:
                 decision = book.subscribe(conn, topic)
                 if not decision.apply:
@@ -239,12 +255,17 @@ class BroadcastRelay:
         self._log.note("max_subscriptions", self._clock(), logging.WARNING,
                        "subscription %r not applied: over the broker's limit max_subscriptions = %d",
                        topic[:64], self.limits.max_subscriptions)
-        if cut_off and self._cut_off(conn):
-            self._closed.add(conn)  # what more it sent goes with it; DISCONNECTED calls _gone
-            self.stats.subscribers_cut_off += 1
-            self._log.note("max_subscriptions cut off", self._clock(), logging.WARNING,
-                           "subscriber %s disconnected: more refused subscriptions held than"
-                           " max_subscriptions = %d", self._peers.get(conn), self.limits.max_subscriptions)
+        if cut_off:
+            self._cut(conn, f"holds more refused subscriptions than max_subscriptions = {self.limits.max_subscriptions}")
+
+    def _cut(self, fd, why: str) -> None:
+        """Disconnect subscriber connection ``fd`` (libzmq sees its peer leave and forgets all it held)."""
+        if fd is None or not self._shut_down(fd):
+            return
+        self._closed.add(fd)  # what more it sent goes with it; its DISCONNECTED event calls _gone
+        self.stats.subscribers_cut_off += 1
+        self._log.note(("cut off", why), self._clock(), logging.WARNING, "subscriber %s disconnected: it %s",
+                       self._peers.get(fd), why)
 
     def _connections(self) -> None:
         """Read the XPUB's monitor: subscriber connections accepted and gone."""
@@ -275,7 +296,7 @@ class BroadcastRelay:
             self._trim_due = True  # libzmq frees its tries of that subscriber
         self.stats.subscriptions = book.held
 
-    def _cut_off(self, fd) -> bool:
+    def _shut_down(self, fd) -> bool:
         """Shut connection ``fd`` down (libzmq sees its peer leave); False if it is no longer that one."""
         expected = self._peers.get(fd)
         if expected is None:
