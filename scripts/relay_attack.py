@@ -22,7 +22,9 @@ throttles what they send, and the never-reading subscriber's kernel buffers stay
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
+import select
 import socket
 import struct
 import sys
@@ -65,58 +67,44 @@ def frame(data: bytes, more: bool = False) -> bytes:
     return bytes([2 | int(more)]) + struct.pack(">Q", len(data)) + data
 
 
+def _flood(sock: socket.socket, stop: threading.Event, chunks, *others: socket.socket) -> None:
+    """Send each of ``chunks`` whole on ``sock`` until ``stop`` is set or the broker cuts the
+    connection; then close ``sock`` and ``others``."""
+    sock.setblocking(False)
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                if stop.is_set():
+                    return
+                if select.select([], [sock], [], 0.5)[1]:
+                    try:
+                        view = view[sock.send(view):]
+                    except BlockingIOError:
+                        continue
+    except OSError:
+        pass  # the broker cut the connection
+    finally:
+        for each in (sock, *others):
+            each.close()
+
+
 def _publish(endpoints, stop: threading.Event, frames: int) -> None:
     subscriber = zmtp_peer(endpoints["subscribe"], b"SUB", rcvbuf=4096)
     subscriber.sendall(frame(b"\x01"))  # everything; then it never reads
-    publisher = zmtp_peer(endpoints["publish"], b"PUB")
     part = bytes(250_000)
     broadcast = b"".join(frame(part, more=n < frames - 1) for n in range(frames))
-    publisher.settimeout(0.5)
-    try:
-        while not stop.is_set():
-            try:
-                publisher.sendall(broadcast)
-            except socket.timeout:
-                continue
-    except OSError:
-        pass  # the broker cut the connection
-    finally:
-        publisher.close()
-        subscriber.close()
+    _flood(zmtp_peer(endpoints["publish"], b"PUB"), stop, itertools.repeat(broadcast), subscriber)
 
 
 def _endless(endpoints, stop: threading.Event) -> None:
-    publisher = zmtp_peer(endpoints["publish"], b"PUB")
-    publisher.settimeout(0.5)
-    frames = frame(bytes(1000), more=True) * 1000
-    try:
-        while not stop.is_set():
-            try:
-                publisher.sendall(frames)
-            except socket.timeout:
-                continue
-    except OSError:
-        pass
-    finally:
-        publisher.close()
+    _flood(zmtp_peer(endpoints["publish"], b"PUB"), stop, itertools.repeat(frame(bytes(1000), more=True) * 1000))
 
 
 def _subscribe(endpoints, stop: threading.Event) -> None:
-    sock = zmtp_peer(endpoints["subscribe"], b"SUB")
-    sock.settimeout(0.5)
-    counter = 0
-    try:
-        while not stop.is_set():
-            batch = b"".join(frame(b"\x01" + struct.pack(">QQ", os.getpid(), counter + n)) for n in range(10_000))
-            counter += 10_000
-            try:
-                sock.sendall(batch)
-            except socket.timeout:
-                continue
-    except OSError:
-        pass  # the broker cut the connection
-    finally:
-        sock.close()
+    batches = (b"".join(frame(b"\x01" + struct.pack(">QQ", os.getpid(), first + n)) for n in range(10_000))
+               for first in itertools.count(0, 10_000))
+    _flood(zmtp_peer(endpoints["subscribe"], b"SUB"), stop, batches)
 
 
 def attack(name: str, endpoints: dict, pid: int, seconds: float, cap_mb: float) -> dict:
