@@ -35,6 +35,7 @@ from cauldron_proto.testing import broker_process
 
 ATTACKS = ("large-broadcasts", "largest-allowed", "subscriptions", "endless-message")
 AFTER = 3.0  # seconds after the attacker leaves when RSS is read again
+_SAID = ("not relayed", "not applied", "disconnected")  # what the broker's WARNING lines say
 
 
 def rss_mb(pid: int) -> float:
@@ -150,9 +151,13 @@ def main(argv=None) -> int:
         with broker_process(env=env) as broker:
             result = attack(name, broker.endpoints, broker.pid, args.seconds, args.cap_mb)
             result["alive"] = broker.popen.poll() is None
+            said = broker.stderr_text().splitlines()
+        lines = {what: sum(what in line for line in said) for what in _SAID}
+        result["said"] = ", ".join(f"{count} '{what}'" for what, count in lines.items() if count)
         print(f"{name:<17} RSS start {result['start_mb']:6.0f} MB  peak {result['peak_mb']:6.0f} MB"
               f"{' (capped)' if result['capped'] else ''}  {AFTER:g} s after {result['after_mb']:6.0f} MB"
-              f"  over {result['seconds']} s  broker alive: {result['alive']}", flush=True)
+              f"  over {result['seconds']} s  broker alive: {result['alive']}"
+              f"{'  log: ' + result['said'] if result['said'] else ''}", flush=True)
     return 0
 
 

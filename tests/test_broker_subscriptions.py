@@ -13,7 +13,7 @@ def test_subscriptions_past_the_limit_are_refused_and_come_back_when_a_holder_go
     assert book.subscribe(1, b"A") == Decision(True, False) and book.held == 2  # again: held once
     assert book.subscribe(2, b"B") == Decision(True, True)
     assert book.subscribe(3, b"C") == Decision(False, False) and book.refused_held == 1
-    assert book.unsubscribe(3, b"C") == Decision(True, False) and book.refused_held == 0
+    assert book.unsubscribe(3, b"C") == Decision(False, False) and book.refused_held == 0
     assert book.unsubscribe(1, b"A") == Decision(True, False)  # 2 still holds A
     assert sorted(book.gone(2)) == [b"A", b"B"] and book.held == 0
     assert book.subscribe(3, b"C") == Decision(True, True)
@@ -39,3 +39,11 @@ def test_inproc_subscribers_are_one_multiset_and_never_cut_off():
 def test_the_xpub_takes_a_subscription_to_the_longest_name_and_a_handshake():
     assert subscription_size(Limits()) == 4 * 128 + 2 + 10 + 8
     assert subscription_size(Limits(max_name_length=8)) == 512
+
+
+def test_connections_with_refused_subscriptions_wait_for_room():
+    book = Subscriptions(limit=1)
+    book.subscribe(1, b"A"), book.subscribe(2, b"B"), book.subscribe(3, b"C")
+    assert book.waiting() == []  # no room
+    book.unsubscribe(1, b"A")
+    assert book.waiting() == [2, 3]

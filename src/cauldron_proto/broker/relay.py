@@ -55,6 +55,7 @@ __all__ = ["BroadcastRelay", "RelayStats"]
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _SUBSCRIBE, _UNSUBSCRIBE = int(zmq.SUBSCRIBE), int(zmq.UNSUBSCRIBE)
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 _ACCEPTED, _DISCONNECTED = int(zmq.EVENT_ACCEPTED), int(zmq.EVENT_DISCONNECTED)
 LOG_INTERVAL = 10.0  # seconds between two WARNING lines of one reason
 TRIM_AFTER = 0.5  # seconds idle before freed memory is given back, after a large release
@@ -245,9 +246,15 @@ class BroadcastRelay:
                 xpub.setsockopt(_SUBSCRIBE, topic)  # for the subscriber this came from
             else:
                 decision = book.unsubscribe(conn, topic)
+                if not decision.apply:
+                    continue  # not held: a refused one, or one of a subscriber gone
                 xpub.setsockopt(_UNSUBSCRIBE, topic)
+                if book.refused_held:
+                    self._make_room()
             if decision.upstream:
                 xsub.send(data, _NOBLOCK)
+        else:
+            self._trim_due = True  # a full batch: libzmq's tries grow or shrink by as much
         stats.subscriptions = book.held
 
     def _refuse(self, conn, topic: bytes, cut_off: bool) -> None:
@@ -269,13 +276,11 @@ class BroadcastRelay:
 
     def _connections(self) -> None:
         """Read the XPUB's monitor: subscriber connections accepted and gone."""
-        while True:
-            try:
-                event = self._monitor.recv(_NOBLOCK)
-            except zmq.Again:
-                return
-            while self._monitor.getsockopt(zmq.RCVMORE):
-                self._monitor.recv(_NOBLOCK)  # the endpoint
+        monitor = self._monitor
+        while monitor.getsockopt(_EVENTS) & _POLLIN:  # cheaper than a recv raising Again
+            event = monitor.recv(_NOBLOCK)
+            while monitor.getsockopt(zmq.RCVMORE):
+                monitor.recv(_NOBLOCK)  # the endpoint
             kind, fd = struct.unpack("=HI", event[:6])
             self._gone(fd)  # accepted: any earlier connection on that descriptor is gone too
             if kind == _ACCEPTED:
@@ -294,7 +299,15 @@ class BroadcastRelay:
             self._xsub.send(b"\x00" + topic, _NOBLOCK)
         if before - book.held - book.refused_held >= _MANY:
             self._trim_due = True  # libzmq frees its tries of that subscriber
+        self._make_room()
         self.stats.subscriptions = book.held
+
+    def _make_room(self) -> None:
+        """Room again under max_subscriptions: cut off the subscribers with refused subscriptions,
+        which libzmq cannot apply now, so that they connect again and subscribe anew."""
+        for fd in self.subscriptions.waiting():
+            if fd not in self._closed:
+                self._cut(fd, "had subscriptions refused, and there is room for them again")
 
     def _shut_down(self, fd) -> bool:
         """Shut connection ``fd`` down (libzmq sees its peer leave); False if it is no longer that one."""

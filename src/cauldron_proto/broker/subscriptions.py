@@ -16,6 +16,9 @@ received. What libzmq 4.3.5 does meanwhile, and what this book follows from it:
   memory until its subscriber leaves. So the refused ones held are counted too, per connection,
   and when more than ``limit`` are held in all, the subscriber that sent the latest one is to be
   cut off (:meth:`subscribe` says so); libzmq then frees all it held for it.
+* A refused subscription cannot be applied later (libzmq applies one only for the sender of
+  the message just received), so when there is room again the connections holding refused
+  ones are cut off too (:meth:`waiting`): a libzmq SUB connects again and subscribes anew.
 * Upstream (to publishers, through the XSUB) goes only a topic's first holder and its last
   leaving, as a non-manual XPUB does: the XSUB's own trie holds each distinct topic once.
 * libzmq reads a subscriber's subscriptions into its trie as fast as they come, however fast
@@ -100,7 +103,7 @@ class Subscriptions:
             if self._refused.get(conn):  # one of its refused ones (or never sent): libzmq forgets it
                 self._refused[conn] -= 1
                 self.refused_held -= 1
-            return Decision(True, False)
+            return _REFUSED  # nothing applied to take back
         if conn is None:
             topics[topic] -= 1
             if not topics[topic]:
@@ -118,6 +121,10 @@ class Subscriptions:
             return []
         self.held -= len(topics)
         return [topic for topic in topics if self._release(topic)]
+
+    def waiting(self) -> list[object]:
+        """Connections with refused subscriptions, when there is room again for some of them."""
+        return [conn for conn, refused in self._refused.items() if refused] if self.held < self.limit else []
 
     def _release(self, topic: bytes) -> bool:
         """One holder of ``topic`` fewer; whether it was the last."""

@@ -345,8 +345,9 @@ CONFIG_KEYS = {
  '(ZMQBroker.relay.stats) and logged')),
     'max_queued_broadcasts': ConfigKey('max_queued_broadcasts', '1000', 'integer', ("limit: broadcasts the XPUB queues toward one subscriber that is not reading (ZMQ's SNDHWM); past it broadcasts to that subscriber are dropped (so it holds at most max_queued_broadcasts x "
  'max_broadcast_size bytes, shared with other slow subscribers)')),
-    'max_subscriptions': ConfigKey('max_subscriptions', '100000', 'integer', ('limit: subscriptions (a topic for one subscriber connection) the broker applies for all subscribers; one past it is not applied (its subscriber gets nothing for it), counted and logged, and a '
- 'subscriber holding more refused ones than the limit is disconnected; a subscription longer than a service frame can be (4 x max_name_length + 2 bytes) disconnects its subscriber')),
+    'max_subscriptions': ConfigKey('max_subscriptions', '20000', 'integer', ('limit: subscriptions (a topic for one subscriber connection) the broker applies for all subscribers; one past it is not applied, counted and logged; a subscriber holding more refused ones than the '
+ 'limit, or holding refused ones when there is room again, is disconnected (a SUB then subscribes anew); a subscription longer than a service frame can be (4 x max_name_length + 2 bytes) disconnects '
+ 'its subscriber')),
     'curve_secret_key': ConfigKey('curve_secret_key', '', 'path', "broker: its CURVE secret key file (NAME.key_secret, from cauldron-keygen); when set, the broker's ROUTER, XSUB and XPUB accept only CURVE peers whose key is authorized (empty: no CURVE)"),
     'curve_authorized': ConfigKey('curve_authorized', '', 'path', 'broker: a folder of the public key files (NAME.key) of the peers allowed to connect, read again when it changes; * accepts any key (encrypted, not authenticated)'),
     'curve_dispatchers': ConfigKey('curve_dispatchers', '', 'path', ('broker, with CURVE: a policy file naming, per key name (a file stem in curve_authorized), the services whose dispatchers it may register (names or globs), read again when it changes; keys not '
