@@ -1,15 +1,18 @@
-"""What a curve_dispatchers policy costs broadcasts: the Python relay that checks each
-publisher's key against the C relay, in the same run.
+"""What the broadcast relay costs: the Python relay that enforces the broker's limits (and a
+curve_dispatchers policy) against the C relay of an earlier version, in the same run.
 
-Three brokers (the ``cauldron-broker`` command, each in its own process), publisher and
-subscriber in processes of their own, over tcp loopback, round-robin, median of --runs:
+Brokers (the ``cauldron-broker`` command, each in its own process), publisher and subscriber
+in processes of their own, over tcp loopback, round-robin, median of --runs:
 
-* ``plain``: no CURVE, the C relay (``zmq.proxy_steerable``);
-* ``curve``: CURVE, no policy: still the C relay (the CURVE encryption is what it adds);
+* ``plain``: no CURVE: :class:`cauldron_proto.broker.relay.BroadcastRelay` (the limits);
+* ``curve``: CURVE, no policy: the same relay (the CURVE encryption is what it adds);
 * ``curve+policy``: CURVE with a policy letting the publisher's key serve the service: the
-  Python :class:`cauldron_proto.broker.relay.PolicyRelay`, every broadcast checked.
+  same relay, every broadcast's key checked too;
+* with ``--c-relay SRC`` (a ``cauldron_proto`` whose relay is ``zmq.proxy_steerable`` in C,
+  e.g. ``git archive 7b26562 src | tar -x -C /tmp/c_relay``, then ``--c-relay /tmp/c_relay/src``)
+  also ``plain (C)`` and ``curve (C)``: that version's broker, no limits on broadcasts.
 
-    python benchmarks/relay_policy.py [--runs 3] [--count 100000] [--size 100]
+    python benchmarks/relay_policy.py [--runs 3] [--count 100000] [--size 100] [--c-relay SRC]
 
 Figures: broadcasts per second received (a flood: the publisher as fast as it can; or
 paced with --interval), latency percentiles, ``received_percent`` (below 100: some were
@@ -35,6 +38,7 @@ from cauldron_proto.cli.keygen import generate  # noqa: E402
 from cauldron_proto.security import load_public_key, load_secret_key  # noqa: E402
 
 VERSIONS = ("plain", "curve", "curve+policy")
+C_VERSIONS = ("plain (C)", "curve (C)")
 FIGURES = ("rate_per_s", "p50_us", "p99_us", "received_percent", "cpu_us", "cpu_us_app")
 
 
@@ -50,7 +54,7 @@ def _keys(folder: Path) -> dict:
 
 
 def _flags(version: str, keys: dict) -> tuple[str, ...]:
-    if version == "plain":
+    if version.startswith("plain"):
         return ()
     flags = ("--curve-secret-key", str(keys["broker"][1]), "--curve-authorized", str(keys["folder"] / "authorized"))
     if version == "curve+policy":
@@ -58,10 +62,12 @@ def _flags(version: str, keys: dict) -> tuple[str, ...]:
     return flags
 
 
-def flood(version: str, keys: dict, count: int, size: int, interval: float = 0.0) -> dict:
-    """Broadcasts through a broker of ``version``; with the broker's CPU per broadcast received."""
-    with peers.start_broker(5.0, extra=_flags(version, keys)) as broker:
-        curves = (None, None) if version == "plain" else (keys["pub"], keys["sub"])
+def flood(version: str, keys: dict, count: int, size: int, interval: float = 0.0, src: str | None = None) -> dict:
+    """Broadcasts through a broker of ``version`` (the ``cauldron_proto`` in ``src`` for a C
+    version); with the broker's CPU per broadcast received."""
+    src = src if version in C_VERSIONS else None
+    with peers.start_broker(5.0, src=src, extra=_flags(version, keys)) as broker:
+        curves = (None, None) if version.startswith("plain") else (keys["pub"], keys["sub"])
         before = peers.cpu_ns(broker.pid)
         result = _broadcast_with(broker.endpoints["publish"], broker.endpoints["subscribe"], count, size, interval,
                                  *curves)
@@ -78,13 +84,15 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=100, help="payload bytes")
     parser.add_argument("--interval", type=float, default=0.0,
                         help="seconds between broadcasts (0: a flood; e.g. 0.0002 for 5,000/s, paced)")
+    parser.add_argument("--c-relay", metavar="SRC", help="also the C relay of the cauldron_proto in SRC")
     args = parser.parse_args(argv)
+    versions = VERSIONS + (C_VERSIONS if args.c_relay else ())
     with tempfile.TemporaryDirectory() as tmp:
         keys = _keys(Path(tmp))
-        results: dict[str, list[dict]] = {version: [] for version in VERSIONS}
+        results: dict[str, list[dict]] = {version: [] for version in versions}
         for run in range(args.runs):
-            for version in VERSIONS:
-                result = flood(version, keys, args.count, args.size, args.interval)
+            for version in versions:
+                result = flood(version, keys, args.count, args.size, args.interval, args.c_relay)
                 results[version].append(result)
                 print(f"run {run + 1}: {version:<13} {result['rate_per_s']:>9,.0f}/s  p50 {result['p50_us']:,.0f} us"
                       f"  received {result['received_percent']:.1f}%  broker CPU {result['cpu_us']:.1f} us"
@@ -92,12 +100,13 @@ def main(argv=None) -> int:
     medians = {v: {k: statistics.median(r[k] for r in rs) for k in FIGURES} for v, rs in results.items()}
     how = "a flood" if not args.interval else f"paced, one per {args.interval * 1e6:g} us"
     print(f"\nmedian of {args.runs} runs, {args.count:,} broadcasts of {args.size} B each, {how}:")
-    base = medians["curve"]
     for version, m in medians.items():
-        print(f"{version:<13} {m['rate_per_s']:>9,.0f}/s ({m['rate_per_s'] / base['rate_per_s']:.2f}x curve's C relay)"
+        base_name = ("plain (C)" if version.startswith("plain") else "curve (C)") if args.c_relay else "curve"
+        base = medians[base_name]
+        print(f"{version:<13} {m['rate_per_s']:>9,.0f}/s ({m['rate_per_s'] / base['rate_per_s']:.2f}x {base_name})"
               f"  p50 {m['p50_us']:,.0f} us  p99 {m['p99_us']:,.0f} us  received {m['received_percent']:.1f}%"
               f"  broker CPU per broadcast {m['cpu_us']:.1f} us, {m['cpu_us_app']:.1f} without ZMQ I/O"
-              f" ({m['cpu_us_app'] / base['cpu_us_app']:.1f}x curve's C relay)")
+              f" ({m['cpu_us_app'] / base['cpu_us_app']:.1f}x {base_name})")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 - ``<!-- generated: config-keys -->`` on a page becomes the table of every ``[zmq]`` key, its
   default and its meaning, from :data:`cauldron_proto.CONFIG_KEYS` (the spec's), so the
-  configuration page never goes stale.
+  configuration page never goes stale; ``<!-- generated: limit-keys -->`` the same table of
+  the limits alone (the keys named ``max_*``).
 - A link to a file outside ``docs/`` (``[spec](../spec/protocol.yaml)``, as the generated
   protocol page has) is not a page of the site: it becomes the link text and the file's
   path in the repository.
@@ -15,18 +16,22 @@ from __future__ import annotations
 import re
 
 CONFIG_KEYS_MARK = "<!-- generated: config-keys -->"
+LIMIT_KEYS_MARK = "<!-- generated: limit-keys -->"
 _ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj):<code>~?\.?")
 _OUTSIDE_LINK = re.compile(r"\[([^\]]+)\]\(((?:\.\./)+)([^)#\s]+)\)")
 
 
-def config_table() -> str:
-    """The Markdown table of every configuration key: name, default, meaning."""
+def config_table(limits_only: bool = False) -> str:
+    """The Markdown table of every configuration key (or every limit): name, default, meaning."""
     from cauldron_proto import CONFIG_KEYS
 
     rows = ["| key | default | meaning |", "|---|---|---|"]
     for name, key in CONFIG_KEYS.items():
+        if limits_only and not name.startswith("max_"):
+            continue
         default = f"`{key.default}`" if key.default else "(empty)"
-        rows.append(f"| `{name}` | {default} | {key.description} |")
+        meaning = key.description.removeprefix("limit: ") if limits_only else key.description
+        rows.append(f"| `{name}` | {default} | {meaning} |")
     return "\n".join(rows)
 
 
@@ -45,6 +50,8 @@ def outside_links(markdown: str, depth: int) -> str:
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001 (MkDocs' hook signature)
     if CONFIG_KEYS_MARK in markdown:
         markdown = markdown.replace(CONFIG_KEYS_MARK, config_table())
+    if LIMIT_KEYS_MARK in markdown:
+        markdown = markdown.replace(LIMIT_KEYS_MARK, config_table(limits_only=True))
     return outside_links(markdown, page.file.src_uri.count("/"))
 
 

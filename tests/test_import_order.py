@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "cauldron_proto"
 #: Cycles left, each with why (sorted module names). The broker's sockets choose the Python
 #: relay (which uses the sockets' helpers) inside ``BrokerSockets``; its caller is the serve
 #: loop being rewritten, which will pass the relay in.
-KNOWN_CYCLES: set[tuple[str, ...]] = {("cauldron_proto.broker.relay", "cauldron_proto.broker.sockets")}
+KNOWN_CYCLES: set[tuple[str, ...]] = set()
 
 
 def _modules() -> dict[str, Path]:

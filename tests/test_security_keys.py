@@ -11,8 +11,7 @@ import pytest
 import zmq
 
 from cauldron_proto import ConfigError, Direction, Message, Text, client, encode
-from cauldron_proto.broker.relay import PolicyRelay
-from cauldron_proto.broker.sockets import Relay
+from cauldron_proto.broker.relay import BroadcastRelay
 from cauldron_proto.cli.keygen import generate
 from cauldron_proto.security import BrokerCurve, PeerCurve, broker_curve
 from cauldron_proto.testing import WAIT, answer_request, ask, broker_thread, open_peers, receive, register_dispatcher, send
@@ -85,7 +84,7 @@ def test_a_hijacking_welcome_is_refused_and_the_same_key_takes_its_name_back(key
         send(alice, read)
         answer_request(restarted, "d1", "restarted")
         assert receive(alice).payload == "restarted"
-        assert type(broker.relay) is Relay  # no policy: broadcasts still relayed in C
+        assert broker.relay.policy is None  # no policy: every key's broadcasts relayed
 
 
 def test_a_policy_decides_who_registers_and_clients_are_still_served(keys, context):
@@ -111,7 +110,7 @@ def test_a_policy_decides_who_registers_and_clients_are_still_served(keys, conte
                 return any(not value.primed for value in seen)
 
             wait_for(broadcast_seen, message="disp's broadcast through the policy relay")
-        assert type(broker.relay) is PolicyRelay and broker.relay.refused == 0
+        assert type(broker.relay) is BroadcastRelay and broker.relay.policy is not None and broker.relay.refused == 0
 
 
 def test_a_forged_broadcast_never_reaches_a_subscriber(keys, context):

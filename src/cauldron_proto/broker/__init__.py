@@ -1,10 +1,12 @@
 """The broker: an I/O-free routing core, and the ZMQ shell around it.
 
 - :mod:`.core`: :class:`BrokerCore`, frames and a time in, frames out; no I/O, no clock.
-- :mod:`.sockets`: binding the ROUTER, XPUB and XSUB; the broadcast relay in C; send helpers.
+- :mod:`.sockets`: binding the ROUTER, XPUB and XSUB; send helpers.
 - :mod:`.zmq_broker`: :class:`ZMQBroker`, the seed-compatible broker thread (its loop hands
   every ROUTER message to the core and sends what it returns).
-- :mod:`.relay`: the Python broadcast relay used with a ``curve_dispatchers`` policy.
+- :mod:`.relay`: the broadcast relay (XSUB to XPUB and back, within the broker's limits), with
+  :mod:`.subscriptions` (its book of subscriptions held, no I/O) and :mod:`.broadcast_policy`
+  (its check under a ``curve_dispatchers`` policy).
 - :mod:`.launch`: the broker from a configuration (``from_config``, ``serve``, ``setup``...).
 - :mod:`.process`: a broker in a child process (``ZMQBroker.daemon``).
 

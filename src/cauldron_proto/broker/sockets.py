@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import ctypes
 import os
-import threading
-import uuid
 
 import zmq
 
 from ..config import TCP_ADDRESS
 
-__all__ = ["BATCH", "FLUSH", "seed_routing_ids", "BindError", "BrokerError", "BrokerSockets", "connect_form", "is_wildcard",
-           "drain", "fast_send", "poke", "Relay", "transmit_all", "user_id"]
+__all__ = ["BATCH", "FLUSH", "seed_routing_ids", "BindError", "BrokerError", "BrokerSockets", "connect_form",
+           "is_wildcard", "drain", "fast_send", "poke", "transmit_all", "user_id"]
 
 BATCH = 1000
 FLUSH = 32
@@ -135,49 +133,6 @@ def transmit_all(send, messages) -> list[tuple[list[bytes], bool]] | None:
     return failed
 
 
-class Relay:
-    """The broadcast relay, XSUB to XPUB and subscriptions back, in C: ``zmq.proxy_steerable``
-    in a thread of its own (no GIL held), so broadcasts move as fast as through ZMQ's own
-    device and never wait for, or slow down, the routing loop.
-
-    The thread owns ``xsub`` and ``xpub`` until :meth:`stop` (TERMINATE on an inproc PAIR,
-    then join) returns; only then may they be closed.
-    """
-
-    name = "cauldron_proto broadcast relay"
-
-    def __init__(self, xsub, xpub):
-        """Start the relay's thread (``_run``), steered by an inproc PAIR."""
-        context, address = xsub.context, f"inproc://cauldron_proto.broker.relay.{uuid.uuid4().hex}"
-        self._steer = context.socket(zmq.PAIR)
-        self._steer.linger = 0
-        self._steer.bind(address)
-        control = context.socket(zmq.PAIR)
-        control.linger = 0
-        control.connect(address)
-        self._thread = threading.Thread(target=self._run, args=(xsub, xpub, control), daemon=True,
-                                        name=self.name)
-        self._thread.start()
-
-    def _run(self, xsub, xpub, control) -> None:
-        try:
-            zmq.proxy_steerable(xsub, xpub, None, control)
-        except zmq.ZMQError:
-            pass  # the context is terminating (ETERM): the broker is leaving
-        finally:
-            control.close(linger=0)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        try:
-            self._steer.send(b"TERMINATE", _NOBLOCK)
-        except zmq.ZMQError:
-            pass  # the context is terminating, which ends the proxy too
-        self._thread.join(timeout)
-        self._steer.close(linger=0)
-        if self._thread.is_alive():
-            raise BrokerError("the broadcast relay did not stop")
-
-
 def drain(sock) -> None:
     """Discard whatever waits on a zmq socket (the control socket)."""
     while sock.poll(0):
@@ -212,28 +167,24 @@ def poke(context, address: str) -> None:
 
 class BrokerSockets:
     """The bound sockets of one prepared broker, owned by the thread that prepared them
-    (XSUB and XPUB lent to the broadcast :class:`Relay` until ``close()``).
+    (XSUB and XPUB lent to the broadcast relay until ``close()``).
 
     ``longest_wait``: milliseconds a poll may last when no timer is due (None: forever).
     ``wakeup``: a ``set_wakeup_fd`` socket polled too, so no signal waits for the next message.
-    ``policy``: a ``curve_dispatchers`` policy (:class:`~cauldron_proto.security.policy.PolicyFile`): the
-    relay is then a :class:`~cauldron_proto.broker.relay.PolicyRelay` (Python) instead of C.
+    ``relay``: the broadcast relay started on ``xsub`` and ``xpub``
+    (:class:`~cauldron_proto.broker.relay.BroadcastRelay`), stopped by :meth:`close`.
     """
 
     __slots__ = ("router", "xpub", "xsub", "control", "relay", "poller", "wakeup", "longest_wait")
 
-    def __init__(self, router, xpub, xsub, control, longest_wait: int | None = None, policy=None):
+    def __init__(self, router, xpub, xsub, control, relay, longest_wait: int | None = None):
         self.router, self.xpub, self.xsub, self.control = router, xpub, xsub, control
+        self.relay = relay
         self.wakeup = None
         self.longest_wait = longest_wait
         self.poller = zmq.Poller()
         for sock in (control, router):
             self.poller.register(sock, zmq.POLLIN)
-        if policy is None:
-            self.relay = Relay(xsub, xpub)
-        else:
-            from .relay import PolicyRelay  # it imports this module
-            self.relay = PolicyRelay(xsub, xpub, policy)
 
     def watch(self, wakeup) -> None:
         """Poll ``wakeup`` (a non-blocking ``socket.socket``) too; what arrives on it is discarded."""

@@ -8,10 +8,9 @@ no I/O and reads no clock. This module owns the sockets and the clock:
 * ``prepare()`` binds, in the calling thread (the sockets are thread-local), the ROUTER
   (``address``), the XPUB (``pub_address``: subscribers connect), the XSUB
   (``sub_address``: publishers connect) and an inproc PULL control socket, and starts the
-  broadcast relay: ``zmq.proxy_steerable(XSUB, XPUB)`` in a thread of its own, in C, which
-  moves broadcasts and subscriptions unchanged until ``close()`` (with a ``curve_dispatchers``
-  policy, :class:`~cauldron_proto.broker.relay.PolicyRelay` instead: Python, dropping the
-  broadcasts of a key not allowed to serve their service).
+  broadcast relay (:class:`~cauldron_proto.broker.relay.BroadcastRelay`, a thread of its own)
+  until ``close()``: it moves broadcasts and subscriptions within the broker's limits, and with
+  a ``curve_dispatchers`` policy drops the broadcasts of a key not allowed to serve their service.
 * ``respond()`` polls the ROUTER and the control socket at most until the core's next
   deadline (and, called by hand, at most ``timeout``), serves one ROUTER message (it goes
   through ``core.handle(peer, frames, now)`` and the answers go back out of the ROUTER),
@@ -48,10 +47,12 @@ from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, conne
                              host_of, is_wildcard, poke, seed_routing_ids, transmit_all, user_id)
 from .core import BrokerCore
 from .core.limits import Limits
+from .relay import BroadcastRelay
 from ..config import is_ipv6
 
 if TYPE_CHECKING:
     from ..security.curve import BrokerCurve
+from .subscriptions import SUBSCRIPTIONS_AHEAD, subscription_size
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
 
@@ -84,8 +85,8 @@ class ZMQBroker(threading.Thread):
     #: CURVE for the ROUTER, XPUB and XSUB (a :class:`~cauldron_proto.security.BrokerCurve`, or
     #: None): set before ``start()``/``prepare()``; ``from_config`` sets it from the config.
     security: BrokerCurve | None = None
-    #: the broadcast relay once prepared: C (``sockets.Relay``), or with a
-    #: ``curve_dispatchers`` policy a ``relay.PolicyRelay`` (``relayed``, ``refused``)
+    #: the broadcast relay once prepared (``relay.BroadcastRelay``: its ``stats``; ``relayed``,
+    #: ``refused`` by a ``curve_dispatchers`` policy)
     relay = None
 
     def __init__(self, name, address, pub_address, sub_address, mon_address, context=None,
@@ -178,6 +179,11 @@ class ZMQBroker(threading.Thread):
             sock.maxmsgsize = limits.max_broadcast_size  # a larger frame: its publisher is disconnected
         elif mode.upper() == "XPUB":
             sock.sndhwm = limits.max_queued_broadcasts  # toward a subscriber that does not read
+            # a subscription longer than any service frame (a name of max_name_length characters,
+            # 4 bytes each at most, behind a sentinel byte) disconnects its subscriber: libzmq holds
+            # each one it reads at about 45 bytes per byte of topic, applied or not
+            sock.maxmsgsize = subscription_size(limits)
+            sock.rcvhwm = SUBSCRIPTIONS_AHEAD  # libzmq reads no faster than the relay applies them
         sock.backlog = LISTEN_BACKLOG
         sock.ipv6 = is_ipv6(address)
         try:
@@ -212,7 +218,10 @@ class ZMQBroker(threading.Thread):
         policy = None if self.security is None else self.security.policy
         self.core.policy = None if policy is None else policy.current()  # the rules, as data
         # Called by hand, respond() waits at most `timeout`; run() lifts the limit.
-        self._local.sockets = BrokerSockets(*opened, longest_wait=math.ceil(self.timeout * 1000), policy=policy)
+        router, xpub, xsub, control = opened
+        relay = BroadcastRelay(xsub, xpub, self.limits, policy)
+        self._local.sockets = BrokerSockets(router, xpub, xsub, control, relay,
+                                            longest_wait=math.ceil(self.timeout * 1000))
         self.relay = self._local.sockets.relay
         self._record_endpoints(opened[0], opened[1], opened[2])
 

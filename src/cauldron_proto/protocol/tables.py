@@ -382,7 +382,7 @@ CONFIG_KEYS = {
     'pool': ConfigKey('pool', '8', 'integer', 'dispatcher worker threads'),
     'max_message_size': ConfigKey('max_message_size', '1048576', 'integer', ("limit: the largest message in bytes (all its frames) the broker takes on its ROUTER (1 MiB); a larger frame disconnects its peer (ZMQ's MAXMSGSIZE), a larger message of smaller frames is dropped "
  '(a request is answered with an error naming the limit)')),
-    'max_frames': ConfigKey('max_frames', '16', 'integer', 'limit: frames in one message on the ROUTER (7 envelope frames and up to 9 routing frames); a message with more is dropped'),
+    'max_frames': ConfigKey('max_frames', '16', 'integer', 'limit: frames in one message on the ROUTER (7 envelope frames and up to 9 routing frames), and in one broadcast; a message or broadcast with more is dropped'),
     'max_queued_messages': ConfigKey('max_queued_messages', '1000', 'integer', ("limit: messages the ROUTER queues toward one peer that is not reading (ZMQ's SNDHWM); past it a message to that peer is dropped and counted, and a request forwarded to a dispatcher that is not "
  'reading is answered with an error at once')),
     'max_in_flight': ConfigKey('max_in_flight', '10000', 'integer', 'limit: requests in flight at one dispatcher; more are answered with an error at once (a fan-out skips that dispatcher)'),
@@ -391,9 +391,13 @@ CONFIG_KEYS = {
     'max_keywords_per_dispatcher': ConfigKey('max_keywords_per_dispatcher', '20000', 'integer', 'limit: keyword owners (and identify answers) the broker learns from one dispatcher; past it its answers are still relayed but not learned'),
     'max_keywords': ConfigKey('max_keywords', '250000', 'integer', 'limit: keyword owners (and identify answers) the broker learns from all dispatchers; past it answers are still relayed but not learned'),
     'max_name_length': ConfigKey('max_name_length', '128', 'integer', 'limit: characters in a service, dispatcher or keyword name the broker registers or learns; a welcome with a longer name is refused with an error naming the limit, a longer keyword is not learned'),
-    'max_broadcast_size': ConfigKey('max_broadcast_size', '262144', 'integer', 'limit: the largest broadcast in bytes (all its frames) the broker relays (256 KiB); a larger frame disconnects its publisher, a larger broadcast of smaller frames is dropped'),
-    'max_queued_broadcasts': ConfigKey('max_queued_broadcasts', '1000', 'integer', "limit: broadcasts the XPUB queues toward one subscriber that is not reading (ZMQ's SNDHWM); past it broadcasts to that subscriber are dropped"),
-    'max_subscriptions': ConfigKey('max_subscriptions', '100000', 'integer', "limit: distinct subscriptions the broker's XPUB holds for all subscribers; a subscription past it is not applied, counted and logged"),
+    'max_broadcast_size': ConfigKey('max_broadcast_size', '262144', 'integer', ('limit: the largest broadcast in bytes (all its frames) the broker relays (256 KiB); a larger frame disconnects its publisher, a larger broadcast of smaller frames is dropped, counted '
+ '(ZMQBroker.relay.stats) and logged')),
+    'max_queued_broadcasts': ConfigKey('max_queued_broadcasts', '1000', 'integer', ("limit: broadcasts the XPUB queues toward one subscriber that is not reading (ZMQ's SNDHWM); past it broadcasts to that subscriber are dropped (so it holds at most max_queued_broadcasts x "
+ 'max_broadcast_size bytes, shared with other slow subscribers)')),
+    'max_subscriptions': ConfigKey('max_subscriptions', '20000', 'integer', ('limit: subscriptions (a topic for one subscriber connection) the broker applies for all subscribers; one past it is not applied, counted and logged; a subscriber holding more refused ones than the '
+ 'limit, or holding refused ones when there is room again, is disconnected (a SUB then subscribes anew); a subscription longer than a service frame can be (4 x max_name_length + 2 bytes) disconnects '
+ 'its subscriber')),
     'curve_secret_key': ConfigKey('curve_secret_key', '', 'path', "broker: its CURVE secret key file (NAME.key_secret, from cauldron-keygen); when set, the broker's ROUTER, XSUB and XPUB accept only CURVE peers whose key is authorized (empty: no CURVE)"),
     'curve_authorized': ConfigKey('curve_authorized', '', 'path', 'broker: a folder of the public key files (NAME.key) of the peers allowed to connect, read again when it changes; * accepts any key (encrypted, not authenticated)'),
     'curve_dispatchers': ConfigKey('curve_dispatchers', '', 'path', ('broker, with CURVE: a policy file naming, per key name (a file stem in curve_authorized), the services whose dispatchers it may register (names or globs), read again when it changes; keys not '

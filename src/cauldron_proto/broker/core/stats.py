@@ -8,6 +8,7 @@ saying how many drops of that reason were not logged since the last line.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 import msgspec
 
@@ -35,6 +36,13 @@ class Stats(msgspec.Struct):
     limited: dict[str, int] = msgspec.field(default_factory=dict)
 
 
+class DropCounts(Protocol):
+    """What a :class:`DropLog` counts in: drops in all and by reason (:class:`Stats`, the relay's)."""
+
+    dropped: int
+    dropped_by_reason: dict[str, int]
+
+
 class LogLimit:
     """At most one log line per key per ``interval`` seconds of the caller's clock (``now``).
 
@@ -60,7 +68,7 @@ class LogLimit:
 class DropLog:
     """Counts drops by reason and logs them at DEBUG, rate-limited per reason."""
 
-    def __init__(self, stats: Stats, interval: float = 10.0, logger: logging.Logger = log):
+    def __init__(self, stats: DropCounts, interval: float = 10.0, logger: logging.Logger = log):
         self.stats = stats
         self.interval = interval
         self.logger = logger
