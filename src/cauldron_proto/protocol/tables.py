@@ -393,8 +393,8 @@ CONFIG_KEYS = {
     'max_name_length': ConfigKey('max_name_length', '128', 'integer', 'limit: characters in a service, dispatcher or keyword name the broker registers or learns; a welcome with a longer name is refused with an error naming the limit, a longer keyword is not learned'),
     'max_broadcast_size': ConfigKey('max_broadcast_size', '262144', 'integer', ('limit: the largest broadcast in bytes (all its frames) the broker relays (256 KiB); a larger frame disconnects its publisher, a larger broadcast of smaller frames is dropped, counted '
  '(ZMQBroker.relay.stats) and logged')),
-    'max_queued_broadcasts': ConfigKey('max_queued_broadcasts', '1000', 'integer', ("limit: broadcasts the XPUB queues toward one subscriber that is not reading (ZMQ's SNDHWM); past it broadcasts to that subscriber are dropped (so it holds at most max_queued_broadcasts x "
- 'max_broadcast_size bytes, shared with other slow subscribers)')),
+    'max_queued_broadcasts': ConfigKey('max_queued_broadcasts', '256', 'integer', ("limit: broadcasts the XPUB queues toward one subscriber that is not reading (ZMQ's SNDHWM); past it broadcasts to that subscriber are dropped (so it holds at most max_queued_broadcasts x "
+ 'max_broadcast_size bytes, 64 MiB by default, shared with other slow subscribers)')),
     'max_subscriptions': ConfigKey('max_subscriptions', '20000', 'integer', ('limit: subscriptions (a topic for one subscriber connection) the broker applies for all subscribers; one past it is not applied, counted and logged; a subscriber holding more refused ones than the '
  'limit, or holding refused ones when there is room again, is disconnected (a SUB then subscribes anew); a subscription longer than a service frame can be (4 x max_name_length + 2 bytes) disconnects '
  'its subscriber')),
