@@ -395,7 +395,7 @@ CONFIG_KEYS = {
  '(ZMQBroker.relay.stats) and logged')),
     'max_queued_broadcasts': ConfigKey('max_queued_broadcasts', '256', 'integer', ("limit: broadcasts the XPUB queues toward one subscriber that is not reading (ZMQ's SNDHWM); past it broadcasts to that subscriber are dropped (so it holds at most max_queued_broadcasts x "
  'max_broadcast_size bytes, 64 MiB by default, shared with other slow subscribers)')),
-    'max_subscriptions': ConfigKey('max_subscriptions', '20000', 'integer', ('limit: subscriptions (a topic for one subscriber connection) the broker applies for all subscribers; one past it is not applied, counted and logged; a subscriber holding more refused ones than the '
+    'max_subscriptions': ConfigKey('max_subscriptions', '5000', 'integer', ('limit: subscriptions (a topic for one subscriber connection) the broker applies for all subscribers; one past it is not applied, counted and logged; a subscriber holding more refused ones than the '
  'limit, or holding refused ones when there is room again, is disconnected (a SUB then subscribes anew); a subscription longer than a service frame can be (4 x max_name_length + 2 bytes) disconnects '
  'its subscriber')),
     'curve_secret_key': ConfigKey('curve_secret_key', '', 'path', "broker: its CURVE secret key file (NAME.key_secret, from cauldron-keygen); when set, the broker's ROUTER, XSUB and XPUB accept only CURVE peers whose key is authorized (empty: no CURVE)"),
