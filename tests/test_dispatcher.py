@@ -167,3 +167,25 @@ def test_a_heartbeat_period_the_brokers_disagrees_with_is_named(caplog, broker_p
             said = wait_for(lambda: [r.getMessage() for r in caplog.records if found in r.getMessage()],
                             message=f"a warning with {found!r}")
     assert said[0].startswith(says)
+
+
+def test_a_monitor_gets_the_value_of_a_dispatcher_restarted_under_its_name():
+    """A dispatcher broadcasts every keyword's value each time it registers: a monitor that
+    had the old dispatcher's values gets the restarted one's, with no change of value needed."""
+    import queue
+
+    from cauldron_proto import client, dispatcher
+    from cauldron_proto.testing import broker_thread, config_for
+    seen: queue.Queue = queue.Queue()
+    with broker_thread("tcp", timeout=0.5) as broker:
+        first = dispatcher.Service("KTEST", config_for(broker), dispatcher="disp1")
+        first.add_keyword("VALUE", "string", "first")
+        assert first.wait_registered(10)
+        with client.Service("KTEST", config_for(broker)) as svc:
+            svc["VALUE"].monitor(lambda value: seen.put(value.ascii), prime=True)
+            assert seen.get(timeout=10) == "first"
+            first.shutdown()
+            with dispatcher.Service("KTEST", config_for(broker), dispatcher="disp1") as second:
+                second.add_keyword("VALUE", "string", "second")
+                assert second.wait_registered(10)
+                assert seen.get(timeout=10) == "second"

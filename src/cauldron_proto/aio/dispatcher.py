@@ -232,6 +232,8 @@ class Dispatcher(KeywordOwner):
             self.log.info("%s: registered%s with the broker at %s for service %s",
                           self.dispatcher, again, self.settings.broker, self.name)
             self.registered.set()
+            for broadcast in self.table.announcements():  # monitors get the values of this dispatcher
+                self._publish(broadcast)
 
     async def _answer(self, request: Message, generation: int) -> None:
         try:

@@ -159,6 +159,7 @@ class DispatcherIO(IOThread):
         self.log.info("%s: registered%s with the broker at %s for service %s",
                      self.service.dispatcher, again, self.service.settings.broker, self.service.name)
         self.service.registered.set()
+        self.service._announce()
 
     def on_timer(self, now: float) -> None:
         reason = self.registration.overdue(now)

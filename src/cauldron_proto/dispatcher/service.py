@@ -120,6 +120,13 @@ class Service(KeywordOwner):
             self._publish(change.broadcast)
         return change.text
 
+    def _announce(self) -> None:
+        """Registered (again): every keyword's value broadcast, for monitors that had them from
+        an earlier dispatcher or broker (called by the I/O thread)."""
+        with self._changing:
+            for broadcast in self.table.announcements():
+                self._publish(broadcast)
+
     def _publish(self, broadcast: Optional[Message]) -> None:
         if broadcast is not None and self._io is not None:
             self._io.post((PUBLISH, 0, encode(broadcast)))

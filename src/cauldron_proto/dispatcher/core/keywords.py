@@ -152,6 +152,12 @@ class KeywordTable:
         keyword._ascii = text
         return Change(text, self.broadcast(keyword, text) if changed or force else None)
 
+    def announcements(self) -> list[Message]:
+        """The broadcast of every keyword's value (keywords without one: none), as a dispatcher
+        sends them each time it registers: a monitor then has the values of a dispatcher that
+        restarted (or of a broker that did) without waiting for a change."""
+        return [self.broadcast(k, k.ascii) for k in list(self.keywords.values()) if k.ascii is not None]
+
     def broadcast(self, keyword: KeywordState, text: str) -> Message:
         """The broadcast of ``keyword``'s value ``text``."""
         return kinds.broadcast(self.wire_name, self.dispatcher, keyword.name, text)
