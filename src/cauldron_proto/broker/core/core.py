@@ -80,16 +80,19 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence
 
+from ...protocol.payloads import encode_status
 from ...protocol import (ENVELOPE_SIZE, EXPIRY_MULTIPLE, Command, Direction, Kind, Message, RemoteProtocolError, Text, check_kind,
                          decode, salvage)
 from .answers import DELIMITER, Out, answer, to_client
 from .fanouts import FanOuts
 from .limits import Limits
 from .keys import KeyRules, ServicePolicy
+from .latency import Latencies
 from .owners import LearnedOwners
 from .registry import DispatcherRecord, Registry
 from .requests import ROUTED_REPLY, Requests
 from .stats import DropLog, Stats, log
+from .status import status
 from .views import ServicesView, ServiceView
 
 __all__ = ["BrokerCore"]
@@ -128,13 +131,18 @@ class BrokerCore:
         self.keys = KeyRules(self.stats, self.drops, timeout=timeout, name=name)
         self.registry = Registry(self.stats, self.drops, self.keys, timeout=timeout, heartbeat=heartbeat, name=name)
         self.owners = LearnedOwners(owner_retention, max_retained)
-        self.requests = Requests(self.registry, self.owners, self.stats, self.drops)
+        self.latencies = Latencies()  #: seconds from forwarding a routed request to relaying its reply
+        self.requests = Requests(self.registry, self.owners, self.stats, self.drops, self.latencies)
         self.fanouts = FanOuts(self.registry, self.requests, self.owners, self.stats, self.drops,
                                timeout=fanout_timeout)
         self.now = 0.0  #: the ``now`` of the last call
         self._deadline: float | None = None
         self._deadline_stale = False
         self.limits = limits if limits is not None else Limits()
+        #: What only the I/O layer knows, for ``status`` answers (:mod:`.status`): a callable
+        #: giving a dict (``version``, ``uptime``, ``addresses``, ``bound``, ``curve``,
+        #: ``relay``), called in the thread that calls ``handle``; None: not known.
+        self.about: Callable[[], dict] | None = None
 
     # -- settings, read where their owner keeps them ------------------------------------------
 
@@ -418,7 +426,7 @@ class BrokerCore:
         return [answer(peer, message, message.reply(Text.BROKER_ALIVE))]
 
     def _client_broker(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
-        """CBQ: lookup, locate, or 'unknown command'."""
+        """CBQ: lookup, locate, status, or 'unknown command'."""
         refused = self._breach(peer, message, routed=False)
         if refused:
             return refused
@@ -428,6 +436,8 @@ class BrokerCore:
         elif command == Command.LOCATE:
             found = bool(self.registry.dispatchers(message.service_key))  # type: ignore[arg-type]
             reply = message.reply(Text.LOCATE_YES if found else Text.LOCATE_NO)
+        elif command == Command.STATUS:
+            reply = message.reply(encode_status(status(self, now, message.service_key)))
         else:
             reply = message.error(Text.UNKNOWN_COMMAND)
         return [answer(peer, message, reply)]

@@ -18,6 +18,7 @@ import msgspec
 
 from ...protocol import BLANK, Command, Direction, Message, RemoteProtocolError, Text, decode, encode
 from .aliases import ClientAliases
+from .latency import Latencies
 from .answers import Out, answer, to_client
 from .owners import LearnedOwners
 from .registry import NOTHING, DispatcherRecord, Registry
@@ -42,6 +43,7 @@ class InFlight(msgspec.Struct, gc=False):
 
     request: Message  #: the client's request as received (prefix ``(b"",)``; the client is in the key)
     fanout: "FanOut | None" = None  #: the fan-out this is a copy of (SD only)
+    sent_at: float = 0.0  #: the caller's ``now`` when it was forwarded (CD only: its latency)
 
 
 class Requests:
@@ -50,8 +52,11 @@ class Requests:
     #: Requests in flight one dispatcher may have by default.
     MAX_IN_FLIGHT = 10_000
 
-    def __init__(self, registry: Registry, owners: LearnedOwners, stats: Stats, drops: DropLog):
+    def __init__(self, registry: Registry, owners: LearnedOwners, stats: Stats, drops: DropLog,
+                 latencies: Latencies | None = None):
         self.registry, self.owners, self.stats, self.drops = registry, owners, stats, drops
+        #: each relayed reply's time since its request was forwarded, by service
+        self.latencies = latencies if latencies is not None else Latencies()
         #: more than this many at one dispatcher get ``Dispatcher 'X' has N requests in flight;
         #: try again later`` at once (a fan-out skips it)
         self.max_in_flight = self.MAX_IN_FLIGHT
@@ -91,7 +96,7 @@ class Requests:
         if len(table) >= self.max_in_flight:
             busy = Text.DISPATCHER_BUSY.format(dispatcher=record.name, count=len(table))
             return [answer(peer, message, message.error(busy))]
-        table[key] = InFlight(message)
+        table[key] = InFlight(message, None, now)
         if message.frames[1] == BLANK:  # routed by keyword: name its owner, as the existing broker does
             message = message.with_dispatcher(record.name)
         return [encode(message, (record.peer, b"", self.aliases.alias(peer), b""))]
@@ -131,7 +136,9 @@ class Requests:
     def relay(self, record: DispatcherRecord, entry: InFlight, client: bytes, reply: Message,
               error: str | None, now: float) -> list[bytes]:
         """The answer to a routed request ``entry`` taken by ``record``'s ``reply``: the reply
-        itself (teaching its keyword's owner), or the ``error`` its broken frames deserve."""
+        itself (teaching its keyword's owner), or the ``error`` its broken frames deserve; its
+        latency counted."""
+        self.latencies.observe(record.service, now - entry.sent_at)
         if error is not None:
             return to_client(client, entry.request.error(error, dispatcher=record.name))
         if reply.is_usable:
