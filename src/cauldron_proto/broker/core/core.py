@@ -363,6 +363,11 @@ class BrokerCore:
         """The services as live read-only views whose times count from ``clock()``."""
         return ServicesView(self, clock if clock is not None else self._last_now)
 
+    def status(self, now: float, service: str | None = None) -> dict:
+        """What a ``status`` query is answered with at ``now`` (:mod:`.status`): every service,
+        or only the service key ``service``."""
+        return status(self, now, service)
+
     def _last_now(self) -> float:
         return self.now
 
@@ -437,7 +442,7 @@ class BrokerCore:
             found = bool(self.registry.dispatchers(message.service_key))  # type: ignore[arg-type]
             reply = message.reply(Text.LOCATE_YES if found else Text.LOCATE_NO)
         elif command == Command.STATUS:
-            reply = message.reply(encode_status(status(self, now, message.service_key)))
+            reply = message.reply(encode_status(self.status(now, message.service_key)))
         else:
             reply = message.error(Text.UNKNOWN_COMMAND)
         return [answer(peer, message, reply)]
