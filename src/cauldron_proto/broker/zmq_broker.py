@@ -89,6 +89,9 @@ class ZMQBroker(threading.Thread):
     #: the broadcast relay once prepared: C (``sockets.Relay``), or with a
     #: ``curve_dispatchers`` policy a ``relay.PolicyRelay`` (``relayed``, ``refused``)
     relay = None
+    #: the HTTP monitor serving this broker (:class:`~cauldron_proto.broker.http.HTTPMonitor`),
+    #: or None; ``cauldron-broker --http`` sets it
+    http = None
 
     def __init__(self, name, address, pub_address, sub_address, mon_address, context=None,
                  timeout=1.0, heartbeat=True):

@@ -186,6 +186,8 @@ class Registry:
         old = self.get(message.service_key, message.dispatcher)  # type: ignore[arg-type]
         if old is not None and old.peer == peer:
             old.sent(message.identifier)  # type: ignore[arg-type]
+            self._log_event("dispatcher %s/%s at %s welcomed again from the same connection", old.service, old.name,
+                            peer.hex())
             return None, [answer(peer, message, kinds.confirmed(message))]
         refused = self._refusal(peer, message, old, key, now)
         if refused is not None:
