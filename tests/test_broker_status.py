@@ -12,8 +12,6 @@ from cauldron_proto.protocol.payloads import decode_status
 
 from .core_harness import Harness, query
 
-pytestmark = pytest.mark.unit
-
 
 def asked(h: Harness, service: str | None = None) -> dict:
     request = query("CBQ", service, command="status")
