@@ -197,7 +197,7 @@ def test_http_address_is_loopback_unless_a_host_is_given(text, address):
 def test_broker_logs_registration_conflict_and_expiry_at_info_by_default_as_json():
     with broker_process("--http", "0", "--log-format", "json", timeout=0.2) as broker, open_peers() as peers:
         url = broker.read_line().split()[2]
-        assert get(url + "/healthz")[0] == 200
+        wait_for(lambda: get(url + "/healthz")[0] == 200, message="healthz 200")  # once run() turns the loop
         router = broker.endpoints["broker"]
         holder, newcomer = peers.socket(zmq.DEALER, router), peers.socket(zmq.DEALER, router)
         register_dispatcher(holder, "KTEST", "disp1")

@@ -590,33 +590,6 @@ MESSAGE_KINDS = {
         replies=(),
         errors=(),
     ),
-    'status': MessageKind(
-        name='status',
-        summary=('An operator asks the broker what it serves and has done (cauldron-status); a service names the one service to show, blank all. A broker without status (the existing Cauldron broker) answers '
- 'client_broker_error.'),
-        direction=Direction.CBQ,
-        command='status',
-        service='optional',
-        dispatcher='blank',
-        keyword='blank',
-        payload='blank',
-        payload_text=None,
-        replies=('status_reply', ),
-        errors=('client_broker_error', ),
-    ),
-    'status_reply': MessageKind(
-        name='status_reply',
-        summary="The broker's status as one JSON object (payload type status).",
-        direction=Direction.CBP,
-        command='status',
-        service='optional',
-        dispatcher='blank',
-        keyword='blank',
-        payload='status',
-        payload_text=None,
-        replies=(),
-        errors=(),
-    ),
     'client_broker_error': MessageKind(
         name='client_broker_error',
         summary="The broker's error reply to a client command it does not know.",
@@ -760,6 +733,33 @@ MESSAGE_KINDS = {
         replies=(),
         errors=(),
     ),
+    'status': MessageKind(
+        name='status',
+        summary=('An operator asks the broker what it serves and has done (cauldron-status); a service names the one service to show, blank all. A broker without status (the existing Cauldron broker) answers '
+ 'client_broker_error.'),
+        direction=Direction.CBQ,
+        command='status',
+        service='optional',
+        dispatcher='blank',
+        keyword='blank',
+        payload='blank',
+        payload_text=None,
+        replies=('status_reply', ),
+        errors=('client_broker_error', ),
+    ),
+    'status_reply': MessageKind(
+        name='status_reply',
+        summary="The broker's status as one JSON object (payload type status).",
+        direction=Direction.CBP,
+        command='status',
+        service='optional',
+        dispatcher='blank',
+        keyword='blank',
+        payload='status',
+        payload_text=None,
+        replies=(),
+        errors=(),
+    ),
 }
 
 
@@ -774,9 +774,9 @@ KIND_BY_ROUTE = {
     (Direction.CBP, 'lookup'): MESSAGE_KINDS['lookup_reply'],
     (Direction.CBQ, 'locate'): MESSAGE_KINDS['locate'],
     (Direction.CBP, 'locate'): MESSAGE_KINDS['locate_reply'],
+    (Direction.CDB, 'broadcast'): MESSAGE_KINDS['broadcast'],
     (Direction.CBQ, 'status'): MESSAGE_KINDS['status'],
     (Direction.CBP, 'status'): MESSAGE_KINDS['status_reply'],
-    (Direction.CDB, 'broadcast'): MESSAGE_KINDS['broadcast'],
 }
 
 #: The message kind of a direction, for kinds that take any command.
