@@ -230,3 +230,30 @@ def test_http_without_prometheus_client_is_one_line(tmp_path):
                             capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(tmp_path)})
     assert result.returncode == 1
     assert result.stderr == "cauldron-broker: --http needs prometheus_client: pip install 'cauldron_proto[metrics]'\n"
+
+
+def test_status_reads_the_relay_counters_in_whatever_form_the_relay_keeps_them():
+    import dataclasses
+    from types import SimpleNamespace
+
+    from cauldron_proto.broker import ZMQBroker
+
+    @dataclasses.dataclass
+    class Counted:
+        relayed: int = 7
+        dropped: int = 1
+
+    class Plain:
+        __slots__ = ("relayed",)
+
+        def __init__(self):
+            self.relayed = 3
+
+    broker = ZMQBroker("unstarted", LOOPBACK, LOOPBACK, LOOPBACK, LOOPBACK)
+    assert broker.status()["relay"] is None  # the C relay keeps no counters
+    for relay, seen in ((SimpleNamespace(relayed=2, refused=1), {"relayed": 2, "refused": 1}),  # PolicyRelay
+                        (SimpleNamespace(stats={"relayed": 5}), {"relayed": 5}),
+                        (SimpleNamespace(stats=Counted()), {"relayed": 7, "dropped": 1}),
+                        (SimpleNamespace(stats=Plain()), {"relayed": 3})):
+        broker.relay = relay
+        assert broker.status()["relay"] == seen

@@ -244,7 +244,11 @@ class ZMQBroker(threading.Thread):
         if stats is None and hasattr(relay, "relayed"):  # PolicyRelay's two counters
             stats = {"relayed": relay.relayed, "refused": relay.refused}
         elif stats is not None and not isinstance(stats, dict):
-            stats = msgspec.to_builtins(stats)
+            try:
+                stats = msgspec.to_builtins(stats)  # a Struct or a dataclass
+            except TypeError:  # any other object: its public numbers
+                stats = {name: value for name in dir(stats) if not name.startswith("_")
+                         and isinstance(value := getattr(stats, name), (int, float))}
         uptime = None if self.started_at is None else round(time.monotonic() - self.started_at, 3)
         return {"version": __version__, "uptime": uptime, "addresses": dict(self.endpoints),
                 "bound": dict(self.bound), "curve": self.security is not None, "relay": stats}
