@@ -64,6 +64,23 @@ def test_status_of_one_service_and_of_an_unknown_one():
     assert asked(h)["broker"]["version"] is None  # nothing known of the I/O layer
 
 
+def test_error_replies_are_counted_by_the_spec_name_of_their_text():
+    from cauldron_proto.protocol import TEXTS
+    h = Harness(timeout=1.0)
+    h.dispatcher(b"D1", "KTEST", "disp1")
+    h.send(b"C1", query("CDQ", "KTEST", dispatcher="nobody", keyword="X", command="update"))
+    h.send(b"C1", query("CDQ", "KTEST", keyword="UNKNOWN", command="update"))
+    h.send(b"C1", query("CSQ", "KNONE", command="enumerate"))
+    h.send(b"C1", query("CBQ", command="frobnicate"))
+    h.send(b"C1", query("CDQ", "KTEST", dispatcher="disp1", keyword="X", command="update"))  # never answered
+    h.now += 6.0
+    h.core.tick(h.now)
+    errors = asked(h)["counters"]["errors"]
+    assert errors == {"dispatcher_not_available": 1, "no_dispatcher_for_keyword": 1, "no_dispatchers_for_service": 1,
+                      "unknown_command": 1, "dispatcher_timed_out": 1}
+    assert set(errors) <= set(TEXTS)
+
+
 def test_a_status_query_naming_a_dispatcher_is_malformed():
     h = Harness()
     request = query("CBQ", "KTEST", dispatcher="disp1", command="status")

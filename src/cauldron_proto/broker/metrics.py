@@ -52,6 +52,8 @@ def families(status: dict[str, Any]) -> Iterator[Any]:
         yield CounterMetricFamily(P + name, text, counters.get(key, 0))
     for name, text, label, by in (
             ("messages_dropped", "Messages dropped, by reason", "reason", counters.get("dropped_by_reason", {})),
+            ("error_replies", "Error replies the broker itself sent, by the spec's name of their text", "kind",
+             counters.get("errors", {})),
             ("limited", "Messages, registrations and keywords over a limit, by limit", "limit",
              counters.get("limited", {}))):
         family = CounterMetricFamily(P + name, text, labels=[label])

@@ -147,7 +147,8 @@ _GROUPS = (("messages", (("received", "received"), ("sent", "sent"), ("refused",
 def _counters(counters: dict, relay: dict | None) -> list[str]:
     lines = [f"{title:<12} " + ", ".join(f"{label} {counters.get(name, 0):,}" for name, label in names)
              for title, names in _GROUPS]
-    for title, by in (("dropped", counters.get("dropped_by_reason", {})), ("limited", counters.get("limited", {}))):
+    for title, by in (("errors", counters.get("errors", {})), ("dropped", counters.get("dropped_by_reason", {})),
+                      ("limited", counters.get("limited", {}))):
         detail = ": " + ", ".join(f"{k} {v:,}" for k, v in sorted(by.items())) if by else ""
         lines.append(f"{title:<12} {sum(by.values()):,}{detail}")
     if relay:

@@ -244,6 +244,7 @@ class BrokerCore:
         if salvaged is not None:
             if salvaged.direction.kind == Kind.QUERY:
                 self.stats.refused += 1
+                self.stats.error("over_limit")
                 out = [answer(peer, salvaged, salvaged.error(text))]
             elif salvaged.direction in ROUTED_REPLY:
                 out = self._dispatcher_reply(peer, salvaged, now, error=text)
@@ -288,6 +289,7 @@ class BrokerCore:
             else:
                 text = Text.DISPATCHER_NOT_READING.format(dispatcher=record.name,
                                                           count=self._limits.max_queued_messages)
+            self.stats.error("dispatcher_gone" if gone else "dispatcher_not_reading")
             out.append(to_client(client, entry.request.error(text, dispatcher=record.name)))
         self.stats.sent += len(out)
         return out
@@ -328,7 +330,8 @@ class BrokerCore:
         out: Out = []
         for replaced, sent in conceded:
             if replaced is not None:
-                out += self._retire(replaced, Text.DISPATCHER_REPLACED.format(dispatcher=replaced.name), now)
+                out += self._retire(replaced, "dispatcher_replaced",
+                                    Text.DISPATCHER_REPLACED.format(dispatcher=replaced.name), now)
             out += sent
         self._deadline_stale = True
         return out
@@ -444,6 +447,7 @@ class BrokerCore:
         elif command == Command.STATUS:
             reply = message.reply(encode_status(self.status(now, message.service_key)))
         else:
+            self.stats.error("unknown_command")
             reply = message.error(Text.UNKNOWN_COMMAND)
         return [answer(peer, message, reply)]
 
@@ -453,7 +457,9 @@ class BrokerCore:
             return self._refuse_prefix(peer, message)
         record = self.requests.route(message)
         if record is None:
-            return [answer(peer, message, message.error(self.requests.unroutable(message)))]
+            kind, text = self.requests.unroutable(message)
+            self.stats.error(kind)
+            return [answer(peer, message, message.error(text))]
         return self.requests.forward(peer, message, record, now)
 
     def _client_service(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
@@ -474,7 +480,8 @@ class BrokerCore:
             self._deadline_stale = True
             replaced, out = self.registry.welcome(peer, message, now, key)
             if replaced is not None:
-                out = self._retire(replaced, Text.DISPATCHER_REPLACED.format(dispatcher=replaced.name), now) + out
+                out = self._retire(replaced, "dispatcher_replaced",
+                                   Text.DISPATCHER_REPLACED.format(dispatcher=replaced.name), now) + out
             self._owners_back(message.service_key)  # type: ignore[arg-type]
             return out
         if command in (Command.READY, Command.HEARTBEAT):
@@ -523,8 +530,9 @@ class BrokerCore:
 
     # -- dispatchers leaving -------------------------------------------------------------------
 
-    def _retire(self, record: DispatcherRecord, text: str, now: float) -> Out:
-        """Forget ``record``; answer each of its requests in flight (``text``: the error)."""
+    def _retire(self, record: DispatcherRecord, kind: str, text: str, now: float) -> Out:
+        """Forget ``record``; answer each of its requests in flight (``text``: the error, of
+        the spec's text ``kind``)."""
         self.registry.remove(record)
         out: Out = []
         for (_, client, _), entry in self.requests.withdraw(record).items():
@@ -532,6 +540,7 @@ class BrokerCore:
                 out += self.fanouts.answer(entry.fanout, record, None, now)
             else:
                 out.append(to_client(client, entry.request.error(text, dispatcher=record.name)))
+                self.stats.error(kind)
         if record.service not in self.registry.services:
             self.owners.left(record.service, now)
         return out
@@ -543,7 +552,7 @@ class BrokerCore:
         log.log(logging.INFO, "%s: dispatcher %s/%s at %s expired", self.name, record.service, record.name,
                 record.peer.hex())
         self.owners.forget_types_of(record.service, record.name)
-        return self._retire(record, Text.DISPATCHER_TIMED_OUT, now)
+        return self._retire(record, "dispatcher_timed_out", Text.DISPATCHER_TIMED_OUT, now)
 
     def _reused(self, peer: bytes, key: str, now: float) -> Out | None:
         """Under CURVE: retire the records at ``peer`` registered by another key (rule 3 of
@@ -573,6 +582,7 @@ class BrokerCore:
     def _refuse(self, peer: bytes, request: Message, reason: object) -> Out:
         """Answer a request that breaks a rule with ``Malformed message: <reason>``."""
         self.stats.refused += 1
+        self.stats.error("malformed_request")
         return [answer(peer, request, request.error(Text.MALFORMED_REQUEST.format(reason=reason)))]
 
     def _refuse_prefix(self, peer: bytes, request: Message) -> Out:
@@ -594,6 +604,7 @@ class BrokerCore:
 
     def _unhandled(self, peer: bytes, message: Message, now: float) -> Out:
         if message.direction.kind == Kind.QUERY:
+            self.stats.error("no_handler")
             return [answer(peer, message, message.error(Text.NO_HANDLER.format(direction=message.direction)))]
         self.drops.drop("unhandled_direction", now, peer, message)
         return []

@@ -242,6 +242,7 @@ class Registry:
                         self.name, message.command, message.service_key, message.dispatcher, peer.hex(), limit,
                         getattr(limits, limit))
         text = Text.OVER_LIMIT.format(what=what[0].upper() + what[1:], limit=limit, value=getattr(limits, limit))
+        self.stats.error("over_limit")
         return [answer(peer, message, message.error(text))]
 
     # -- a welcome for a held name: the holder is checked first --------------------------------
@@ -269,6 +270,7 @@ class Registry:
 
     def _refuse_challenger(self, peer: bytes, message: Message, holder: DispatcherRecord, now: float) -> list[bytes]:
         self.stats.registrations_refused += 1
+        self.stats.error("name_held")
         self.drops.note(("name_held", holder.service, holder.name), now, logging.WARNING,
                         "%s: refused the welcome of %s/%s from %s: the name is held by the live dispatcher at %s",
                         self.name, holder.service, holder.name, peer.hex(), holder.peer.hex())
@@ -348,6 +350,7 @@ class Registry:
             self.drops.drop("not_registered_told_already", now, peer, message)
             return []
         text = Text.DISPATCHER_NOT_REGISTERED.format(dispatcher=name, service=message.service)
+        self.stats.error("dispatcher_not_registered")
         return [answer(peer, message, message.error(text))]
 
     def _unsendable(self, peer: bytes, message: Message) -> Out | None:
@@ -357,6 +360,7 @@ class Registry:
             kinds.heartbeat(message.service, message.dispatcher)  # what liveness will send it
         except LocalProtocolError as exc:
             self.stats.refused += 1
+            self.stats.error("malformed_request")
             return [answer(peer, message, message.error(Text.MALFORMED_REQUEST.format(reason=exc)))]
         return None
 
@@ -365,6 +369,7 @@ class Registry:
         record = self.registered(peer, message.service_key, message.dispatcher)  # type: ignore[arg-type]
         if record is not None:
             record.sent(message.identifier)
+        self.stats.error("unknown_command")
         return [answer(peer, message, message.error(Text.UNKNOWN_COMMAND))]
 
     # -- liveness ------------------------------------------------------------------------

@@ -34,6 +34,7 @@ InFlightKey = tuple[str, bytes, bytes]
 
 #: The replies a dispatcher sends for a client, by the pair their request travelled on.
 ROUTED_REPLY = {Direction.CDP: "CD", Direction.CDE: "CD", Direction.SDP: "SD", Direction.SDE: "SD"}
+_MALFORMED = Text.MALFORMED_REQUEST.split("{", 1)[0]  # an error for a reply's broken frames
 #: The requests the broker forwards to a dispatcher, by the pair they travel on.
 ROUTED_REQUEST = {Direction.CDQ: "CD", Direction.SDQ: "SD"}
 
@@ -95,6 +96,7 @@ class Requests:
             return []
         if len(table) >= self.max_in_flight:
             busy = Text.DISPATCHER_BUSY.format(dispatcher=record.name, count=len(table))
+            self.stats.error("dispatcher_busy")
             return [answer(peer, message, message.error(busy))]
         table[key] = InFlight(message, None, now)
         if message.frames[1] == BLANK:  # routed by keyword: name its owner, as the existing broker does
@@ -102,13 +104,15 @@ class Requests:
         return [encode(message, (record.peer, b"", self.aliases.alias(peer), b""))]
 
     @staticmethod
-    def unroutable(message: Message) -> str:
-        """Why a CDQ has no dispatcher to go to."""
+    def unroutable(message: Message) -> tuple[str, str]:
+        """Why a CDQ has no dispatcher to go to: (the spec's name of the text, the text)."""
         if message.dispatcher is not None:
-            return Text.DISPATCHER_NOT_AVAILABLE.format(dispatcher=message.dispatcher, service=message.service)
+            return "dispatcher_not_available", Text.DISPATCHER_NOT_AVAILABLE.format(
+                dispatcher=message.dispatcher, service=message.service)
         if message.keyword is not None:
-            return Text.NO_DISPATCHER_FOR_KEYWORD.format(service=message.service, keyword=message.keyword)
-        return Text.AMBIGUOUS_DISPATCHER.format(fields=message.fields_text())
+            return "no_dispatcher_for_keyword", Text.NO_DISPATCHER_FOR_KEYWORD.format(
+                service=message.service, keyword=message.keyword)
+        return "ambiguous_dispatcher", Text.AMBIGUOUS_DISPATCHER.format(fields=message.fields_text())
 
     # -- replies ----------------------------------------------------------------------------
 
@@ -140,6 +144,7 @@ class Requests:
         latency counted."""
         self.latencies.observe(record.service, now - entry.sent_at)
         if error is not None:
+            self.stats.error("malformed_request" if error.startswith(_MALFORMED) else "over_limit")
             return to_client(client, entry.request.error(error, dispatcher=record.name))
         if reply.is_usable:
             keyword = reply.keyword_key
