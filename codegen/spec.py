@@ -297,7 +297,7 @@ def _check_config(c: _Checker, data: dict) -> None:
         entry = c.mapping(entry, f"config.keys.{key}")
         if not isinstance(entry.get("default"), str):
             c.fail(f"config.keys.{key}.default", "defaults are written as strings, as in the INI file")
-        c.choice(entry.get("type"), ("address", "seconds", "boolean", "integer", "path"),
+        c.choice(entry.get("type"), ("address", "seconds", "boolean", "integer", "path", "host_port"),
                  f"config.keys.{key}.type", "a config type")
 
 

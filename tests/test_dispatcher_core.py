@@ -337,3 +337,10 @@ def test_no_heartbeat_after_the_confirmation_says_the_period_may_be_too_short():
     assert reason.startswith("nothing from the broker for 3 s (3 heartbeat periods); the broker confirmed the "
                              "registration but sent no heartbeat since: if its heartbeat period is longer than 3 s")
     assert "this dispatcher's (1 s) is too short: set [zmq] timeout" in reason
+
+
+def test_one_extra_heartbeat_from_the_broker_is_no_disagreement():
+    """The broker sends a name's holder an extra heartbeat when another connection welcomes
+    for that name: one short gap between heartbeats says nothing of the broker's period."""
+    reg = heartbeats_at(1.0, (1.0, 1.0002, 2.0, 3.0))
+    assert reg.broker_period == pytest.approx(0.0002) and reg.disagreement() is None

@@ -29,7 +29,7 @@ def _built(name):
 
 def _value(payload_type):
     return {"time": 1796148549.1, "address": "tcp://127.0.0.1:6511", "yesno": True, "fail_or_text": "a:b",
-            "ktl_type": "integer", "list": ["A", "B"], "units": {"0": "Off"}, "empty": ""}.get(payload_type, "42")
+            "ktl_type": "integer", "list": ["A", "B"], "units": {"0": "Off"}, "empty": "", "status": {"services": {}}}.get(payload_type, "42")
 
 
 @pytest.mark.parametrize("name", list(MESSAGE_KINDS))

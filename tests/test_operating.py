@@ -18,7 +18,7 @@ import pytest
 import zmq
 
 from cauldron_proto import __version__
-from cauldron_proto.cli import broker, conformance, demo, keygen, keywords, record
+from cauldron_proto.cli import broker, conformance, demo, keygen, keywords, record, status
 from cauldron_proto.cli.command import wait_seconds
 from cauldron_proto.testing import open_peers
 
@@ -205,7 +205,7 @@ def test_docs_operating_lists_every_exit_status_as_the_help_does(root):
               "cauldron-show": keywords.SHOW_EXITS, "cauldron-modify": keywords.MODIFY_EXITS,
               "cauldron-monitor": keywords.MONITOR_EXITS, "cauldron-demo": demo.EXITS,
               "cauldron-conformance": conformance.EXITS, "cauldron-record": record.EXITS,
-              "cauldron-keygen": keygen.EXITS}
+              "cauldron-keygen": keygen.EXITS, "cauldron-status": status.EXITS}
     assert set(tables) == set(SCRIPTS)
     for name, exits in tables.items():
         rows = [f"| {f'`{name}`' if i == 0 else ''} | {status} | {meaning} |" for i, (status, meaning) in enumerate(exits)]

@@ -393,3 +393,14 @@ def test_terminating_the_context_of_a_curve_broker_is_a_clean_exit(keys):
     broker.join(WAIT)
     assert not terminator.is_alive(), "context.term() hung"
     assert not broker.is_alive() and broker.error is None
+
+
+def test_any_authorized_key_may_ask_the_status_and_it_names_the_dispatchers_key(keys, curve_broker, context):
+    from cauldron_proto.client import NoBrokerError, broker_status
+    config = config_for(curve_broker, curve_server_key=keys["broker"][0])
+    with serving("KSEC", {**config, "curve_key": str(keys["disp1"][1])}, "disp1", VALUE=("integer", 1)):
+        status = broker_status(config, "ksec", timeout=WAIT, context=context, curve_key=str(keys["client1"][1]))
+        assert status["broker"]["curve"] is True
+        assert status["services"]["KSEC"]["dispatchers"]["disp1"]["key"] == "disp1"
+        with pytest.raises(NoBrokerError):  # an unauthorized key is refused in the handshake
+            broker_status(config, timeout=QUIET, context=context, curve_key=str(keys["stranger"][1]))

@@ -78,6 +78,14 @@ def locate_yes(net: Net):
 
 
 @session()
+def status(net: Net):
+    net.dispatcher()
+    client = net.dealer()
+    client.send(Direction.CBQ, service="KTEST", command="status")
+    client.recv()
+
+
+@session()
 def client_unknown_command(net: Net):
     client = net.dealer()
     client.send(Direction.CBQ, service="KTEST", command="frobnicate")

@@ -34,7 +34,7 @@ from .security import PeerCurve, peer_curve
 from .security.handshake import HandshakeWatch
 from .client.errors import ShutDownError
 
-__all__ = ["HelperSettings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError", "inquire", "term_owned_context"]
+__all__ = ["HelperSettings", "Mailbox", "IOThread", "WorkerPool", "ShutDownError", "ask", "inquire", "term_owned_context"]
 
 _STOP = object()
 #: A socket of the type its context makes (a ``zmq.asyncio.Socket`` for an asyncio context).
@@ -82,10 +82,18 @@ class HelperSettings:
 
 def inquire(context: zmq.Context, address: str, curve: Optional[PeerCurve], timeout: float,
             log: logging.Logger) -> bool:
-    """True if a broker answers an inquiry (``UBQ check``) at ``address`` within ``timeout`` s.
+    """True if a broker answers an inquiry (``UBQ check``) at ``address`` within ``timeout`` s
+    (see :func:`ask`)."""
+    answer = ask(context, address, curve, Message.new(Direction.UBQ, command="check"), timeout, log)
+    return answer is not None and answer.payload == Text.BROKER_ALIVE
+
+
+def ask(context: zmq.Context, address: str, curve: Optional[PeerCurve], request: Message, timeout: float,
+        log: logging.Logger) -> Optional[Message]:
+    """The broker's answer to ``request`` at ``address`` within ``timeout`` s, or None.
 
     One REQ socket (a CURVE client with ``curve``), closed with linger 0 whatever happens. A
-    broker that refuses the connection in its handshake is False at once, with a warning on
+    broker that refuses the connection in its handshake is None at once, with a warning on
     ``log`` saying why. ``zmq.ZMQError`` if the address cannot be connected to.
     """
     sock = context.socket(zmq.REQ)
@@ -96,8 +104,7 @@ def inquire(context: zmq.Context, address: str, curve: Optional[PeerCurve], time
         if curve is not None:
             curve.client_socket(sock)
         sock.connect(address)
-        inquiry = Message.new(Direction.UBQ, command="check")
-        sock.send_multipart(encode(inquiry), zmq.NOBLOCK)
+        sock.send_multipart(encode(request), zmq.NOBLOCK)
         poller = zmq.Poller()
         watch.register(poller)
         deadline = time.monotonic() + timeout
@@ -105,16 +112,16 @@ def inquire(context: zmq.Context, address: str, curve: Optional[PeerCurve], time
             ready = dict(poller.poll(int(max(0.0, deadline - time.monotonic()) * 1000)))
             if sock in ready:
                 answer = decode(sock.recv_multipart())
-                return answer.payload == Text.BROKER_ALIVE and answer.identifier == inquiry.identifier
+                return answer if answer.identifier == request.identifier else None
             if watch.socket in ready:
                 refused = [failure for _, failure in watch.read() if failure is not None and failure.permanent]
                 if refused:
                     log.warning("the broker at %s refused the connection: %s", address, refused[0].reason)
-                    return False
+                    return None
             if time.monotonic() >= deadline:
-                return False
+                return None
     except (zmq.Again, RemoteProtocolError):
-        return False
+        return None
     finally:
         watch.close()  # its monitor, then the REQ socket
 

@@ -25,6 +25,10 @@ no I/O and reads no clock. This module owns the sockets and the clock:
   at once. Sockets close in ``finally``; a terminated context (``ETERM``/``ENOTSOCK``) is a
   clean exit.
 
+Other threads (the HTTP monitor, :mod:`.http`) read the core's books only under
+``books``, a lock each step holds from the end of its poll to its end (never while it
+polls); each step also stamps ``beat`` (when it will step again) for :meth:`ZMQBroker.health`.
+
 Invariants: the core never raises, so nothing a peer sends ends the loop; no send blocks
 (ROUTER and XPUB drop toward a peer that is gone or full); ``time.monotonic()`` is the only
 clock; the hot path formats no log text.
@@ -39,9 +43,11 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+import msgspec
 import zmq
 
 from . import launch
+from .. import __version__
 from ..protocol import ENVELOPE_SIZE, FRAME_NAMES, Direction, Text, encode
 from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
                              host_of, is_wildcard, poke, seed_routing_ids, transmit_all, user_id)
@@ -88,6 +94,9 @@ class ZMQBroker(threading.Thread):
     #: the broadcast relay once prepared (``relay.BroadcastRelay``: its ``stats``; ``relayed``,
     #: ``refused`` by a ``curve_dispatchers`` policy)
     relay = None
+    #: the HTTP monitor serving this broker (:class:`~cauldron_proto.broker.http.HTTPMonitor`),
+    #: or None; ``cauldron-broker --http`` sets it
+    http = None
 
     def __init__(self, name, address, pub_address, sub_address, mon_address, context=None,
                  timeout=1.0, heartbeat=True):
@@ -112,6 +121,14 @@ class ZMQBroker(threading.Thread):
         self._ready = threading.Event()  # set once serving, or once starting failed
         self._control_address = f"inproc://cauldron_proto.broker.control.{uuid.uuid4().hex}"
         self._turned_at: float | None = None  # in run(): when the last step ended
+        #: (when, until): the loop stepped at ``when`` and will step again by ``until`` (a poll's
+        #: end; ``when`` itself while it serves); read by ``health`` from any thread
+        self.beat: tuple[float, float] | None = None
+        self.started_at: float | None = None  #: when ``prepare()`` bound the sockets (monotonic)
+        #: held by the loop while it changes the core's books (not while it polls): other
+        #: threads read them under it (:meth:`status`)
+        self.books = threading.Lock()
+        self.core.about = self._about
 
     # Seed classmethods (implemented in launch).
     default_configuration = classmethod(launch.default_configuration)
@@ -224,6 +241,7 @@ class ZMQBroker(threading.Thread):
                                             longest_wait=math.ceil(self.timeout * 1000))
         self.relay = self._local.sockets.relay
         self._record_endpoints(opened[0], opened[1], opened[2])
+        self.started_at = time.monotonic()
 
     def _record_endpoints(self, router, xpub, xsub) -> None:
         for key, sock in (("broker", router), ("publish", xsub), ("subscribe", xpub)):
@@ -231,6 +249,37 @@ class ZMQBroker(threading.Thread):
             self.endpoints[key] = connect_form(bound, self._hosts.get(key))
         if is_wildcard(self.mon_address):
             self.core.lookup_address = self.endpoints["subscribe"]
+
+    def _about(self) -> dict:
+        """What the core's ``status`` answers take from this layer (called in the broker thread)."""
+        stats = None if self.relay is None else msgspec.to_builtins(self.relay.stats)  # the broadcast relay's counters
+        uptime = None if self.started_at is None else round(time.monotonic() - self.started_at, 3)
+        return {"version": __version__, "uptime": uptime, "addresses": dict(self.endpoints),
+                "bound": dict(self.bound), "curve": self.security is not None, "relay": stats}
+
+    def status(self, service: str | None = None) -> dict:
+        """The status a ``status`` query is answered with (every service, or the one named),
+        read under :attr:`books`: safe from any thread."""
+        with self.books:
+            return self.core.status(time.monotonic(), None if service is None else service.upper())
+
+    def health(self, now: float | None = None) -> tuple[bool, str]:
+        """Whether the routing loop turns (``run()``), and why; safe from any thread.
+
+        The loop stamps :attr:`beat` before each poll, with when the poll will end (never,
+        when no timer is due and nothing arrives: an idle broker is healthy), and again when
+        it wakes. Healthy while it runs and ``now`` is within max(2 T, 1 s) of the time it
+        said it would step again: a poll overdue by that much, or a step serving that long,
+        is a loop that does not turn.
+        """
+        now = time.monotonic() if now is None else now
+        beat, grace = self.beat, max(2 * self.timeout, 1.0)
+        if not self.running.is_set() or beat is None:
+            return False, "the routing loop is not running"
+        late = now - beat[1]
+        if late > grace:
+            return False, f"the routing loop has not turned for {now - beat[0]:.1f} s"
+        return True, "the routing loop turns"
 
     def close(self):
         """Close the sockets this thread prepared (safe to call more than once)."""
@@ -256,25 +305,30 @@ class ZMQBroker(threading.Thread):
         deadline = self.core.next_deadline()
         started = time.monotonic()
         wait = None if deadline is None else max(0, math.ceil((deadline - started) * 1000))
+        waited = s.waited(wait)
+        self.beat = (started, math.inf if waited is None else started + waited / 1000)
         ready = s.poll(wait)
-        self._check_stall(started, s.waited(wait))
-        if s.control in ready:
-            drain(s.control)
-            self._stop_requested.set()
-            return
-        if s.router in ready:
-            self._serve_router(s.router, batch)
-        deadline = self.core.next_deadline()
-        if deadline is not None and deadline <= time.monotonic():
-            self.cleanup(s.router)
+        with self.books:
+            woke = self._check_stall(started, waited)
+            self.beat = (woke, woke)
+            if s.control in ready:
+                drain(s.control)
+                self._stop_requested.set()
+                return
+            if s.router in ready:
+                self._serve_router(s.router, batch)
+            deadline = self.core.next_deadline()
+            if deadline is not None and deadline <= time.monotonic():
+                self.cleanup(s.router)
         if self._turned_at is not None:
             self._turned_at = time.monotonic()
 
-    def _check_stall(self, started: float, waited: int | None) -> None:
+    def _check_stall(self, started: float, waited: int | None) -> float:
         """After a poll that began at ``started`` and could wait ``waited`` ms: if the broker did
         not run for longer than T (the poll came back more than T late, or, in ``run()``, more
         than T passed since the last step), the process was stopped or starved, not the
-        dispatchers silent: the core gives every dispatcher a fresh heartbeat and EXPIRY_MULTIPLE T."""
+        dispatchers silent: the core gives every dispatcher a fresh heartbeat and EXPIRY_MULTIPLE T.
+        Returns the time it looked."""
         now = time.monotonic()
         late = 0.0 if waited is None else now - started - waited / 1000
         if self._turned_at is not None:
@@ -282,6 +336,7 @@ class ZMQBroker(threading.Thread):
         if late > max(self.timeout, STALL_AT_LEAST):
             self.log.warning("the broker did not run for %.1f s (more than T = %s s)", late, self.timeout)
             self.core.resume(now)
+        return now
 
     def _serve_router(self, router, batch: int) -> None:
         """The messages waiting on the ROUTER (at most ``batch``) through the core; their answers out.

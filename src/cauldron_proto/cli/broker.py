@@ -3,11 +3,15 @@
     cauldron-broker [-c CONFIG] [--router ADDR] [--publish ADDR] [--subscribe ADDR]
                     [--lookup ADDR] [--timeout SECONDS] [--no-heartbeat]
                     [--curve-secret-key FILE --curve-authorized DIR [--curve-dispatchers FILE]]
-                    [--max-message-size N] [--max-frames N] ... (one flag per limit) [-v]
+                    [--max-message-size N] [--max-frames N] ... (one flag per limit)
+                    [--http [HOST:]PORT] [-v | -q] [--log-format {text,json}]
 
 Prints one line per bound socket (the endpoint it really bound, a wildcard port resolved;
 ``0.0.0.0``: every interface), tells systemd ``READY=1`` when run by it (``$NOTIFY_SOCKET``),
-then serves. Exit statuses: see ``EXITS``.
+then serves; with ``--http`` (config key ``http``), ``/healthz``, ``/status`` and
+``/metrics`` too (:mod:`cauldron_proto.broker.http`). Logs at INFO by default: a line for
+each dispatcher registered, moved, expired or refused, and each limit hit. Exit statuses:
+see ``EXITS``.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ import logging
 import sys
 
 from . import positive_integer, positive_seconds
-from .command import new_parser, notify, run
+from .command import log_to_stderr, new_parser, notify, run
 from ..broker import BrokerError, ZMQBroker
+from ..broker.http import HTTPMonitor
 from ..broker.launch import serve_until_signalled
 from ..broker.core.limits import LIMIT_KEYS
-from ..config import ConfigError, read_configuration
+from ..config import ConfigError, invalid, read_configuration
 from ..protocol import CONFIG_KEYS, EXPIRY_MULTIPLE
 
 PROG = "cauldron-broker"
@@ -67,7 +72,16 @@ def parser() -> argparse.ArgumentParser:
     for key in LIMIT_KEYS:
         limits.add_argument("--" + key.replace("_", "-"), metavar="N", type=positive_integer, dest=key,
                             help=f"{CONFIG_KEYS[key].description.removeprefix('limit: ')} [{CONFIG_KEYS[key].default}]")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)")
+    p.add_argument("--http", metavar="[HOST:]PORT",
+                   help="serve /healthz, /status and /metrics (Prometheus) over HTTP, on loopback unless a host "
+                        "is given (config key http; needs the [metrics] extra)")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="-vv: log DEBUG too, dropped messages (-v: INFO, the default)")
+    p.add_argument("-q", "--quiet", action="count", default=0,
+                   help="log only warnings (-qq: only errors); the default is INFO, a line per registration, "
+                        "expiry, refusal and limit hit")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="log lines as text, or as one JSON object a line (time, level, logger, message)")
     return p
 
 
@@ -84,6 +98,12 @@ def configure(args: argparse.Namespace) -> ZMQBroker:
     broker = ZMQBroker.from_config(cfg, name=PROG)
     if args.lookup is not None:
         broker.mon_address = broker.core.lookup_address = args.lookup
+    cfg.override({"http": args.http}, origin="command line")
+    http = cfg.get("zmq", "http", fallback="").strip()
+    try:
+        broker.http = HTTPMonitor(broker, http) if http else None
+    except ValueError as exc:
+        raise invalid(cfg, "http", str(exc)) from None
     return broker
 
 
@@ -94,6 +114,8 @@ def _announce(broker: ZMQBroker) -> None:
         bound, connect = broker.bound[key], broker.endpoints[key]
         where = "" if connect == bound else f" at {connect}"
         print(f"{key:<9} {mode:<6} {bound}  ({who}{where})", flush=True)
+    if broker.http is not None:
+        print(f"{'http':<9} {'HTTP':<6} {broker.http.url}  (/healthz, /status, /metrics)", flush=True)
     if broker.security is not None:
         print(f"{'curve':<9} {'CURVE':<6} {broker.security.public.decode()}  ({broker.security.accepting()})",
               flush=True)
@@ -101,19 +123,29 @@ def _announce(broker: ZMQBroker) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.verbose:
-        logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    log_to_stderr(logging.DEBUG if args.verbose > 1 else (logging.INFO, logging.WARNING, logging.ERROR)[min(args.quiet, 2)],
+                  args.log_format)
     return run(lambda: _serve(args), PROG, stopped=0, errors=(ConfigError, BrokerError, ValueError))
 
 
 def _serve(args: argparse.Namespace) -> int:
-    serve_until_signalled(configure(args), ready=_ready)
+    broker = configure(args)
+    try:
+        serve_until_signalled(broker, ready=_ready)
+    finally:
+        if broker.http is not None:
+            broker.http.stop()
     logging.getLogger("cauldron_proto.broker").info("stopped")
     return 0
 
 
 def _ready(broker: ZMQBroker) -> None:
+    if broker.http is not None:
+        try:
+            broker.http.start()
+        except BaseException:
+            broker.close()  # bound by prepare(); run() will not close them
+            raise
     _announce(broker)
     notify("READY=1", f"STATUS=serving at {broker.endpoints['broker']}")
 

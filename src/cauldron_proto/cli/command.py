@@ -24,6 +24,8 @@ the datagram socket named by ``$NOTIFY_SOCKET`` (``@``: Linux's abstract namespa
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import logging
 import os
 import signal
@@ -35,8 +37,8 @@ from typing import Callable, Optional, Sequence
 
 from .. import __version__
 
-__all__ = ["EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "INTERRUPTED", "is_stdout_closed", "new_parser", "notify", "run", "say",
-           "stdout_closed", "wait_seconds"]
+__all__ = ["EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "INTERRUPTED", "JSONFormatter", "is_stdout_closed", "log_to_stderr",
+           "new_parser", "notify", "run", "say", "stdout_closed", "wait_seconds"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 #: What the exit status after a signal means, for the epilogs.
@@ -140,6 +142,27 @@ def notify(*states: str) -> bool:
         log.warning("cannot notify the service manager at %s: %s", os.environ["NOTIFY_SOCKET"], exc)
         return False
     return True
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object a line, for log collectors: ``time`` (UTC, ISO 8601), ``level``,
+    ``logger``, ``message`` (and ``exception``, a traceback's text, when there is one)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(
+                     timespec="milliseconds"), "level": record.levelname, "logger": record.name,
+                 "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def log_to_stderr(level: int, form: str = "text") -> None:
+    """Log at ``level`` and above to stderr, as text lines or (``form`` "json") JSON objects."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter() if form == "json" else
+                         logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def wait_seconds(text: str) -> float:

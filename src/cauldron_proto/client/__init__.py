@@ -21,12 +21,14 @@ from .._lazy import lazy_exports
 from .core import ClientCore, KeywordInfo, KeywordState, KeywordValue, is_broadcast_for, topics_for
 from .errors import (BrokerRefusedError, ClientError, DispatcherError, DispatcherTimeoutError, RequestTimeoutError,
                      ShutDownError, UnknownKeywordError,
-                     InvalidValueError)
+                     InvalidValueError, NoBrokerError, StatusNotServedError)
 from .keyword import Keyword, Monitor
 
 #: The I/O layer (zmq, threads), loaded on first use: ``client.core`` and the errors load no zmq.
-__getattr__ = lazy_exports(__name__, {"Service": (".service", "Service")})
+__getattr__ = lazy_exports(__name__, {"Service": (".service", "Service"),
+                                      "broker_status": (".status", "broker_status")})
 
 __all__ = ["Service", "Keyword", "KeywordValue", "KeywordInfo", "Monitor", "ClientCore", "KeywordState", "ClientError",
            "DispatcherError", "DispatcherTimeoutError", "RequestTimeoutError", "UnknownKeywordError", "ShutDownError",
-           "InvalidValueError", "BrokerRefusedError", "is_broadcast_for", "topics_for"]
+           "InvalidValueError", "BrokerRefusedError", "NoBrokerError", "StatusNotServedError", "broker_status",
+           "is_broadcast_for", "topics_for"]

@@ -15,7 +15,8 @@ from typing import Optional
 from ..ktl import KTLValueError
 
 __all__ = ["ClientError", "RequestTimeoutError", "DispatcherError", "DispatcherTimeoutError",
-           "UnknownKeywordError", "ShutDownError", "BrokerRefusedError", "InvalidValueError"]
+           "UnknownKeywordError", "ShutDownError", "BrokerRefusedError", "InvalidValueError", "NoBrokerError",
+           "StatusNotServedError"]
 
 
 def _where(service: str, keyword: Optional[str]) -> str:
@@ -73,6 +74,24 @@ class BrokerRefusedError(ClientError, ConnectionRefusedError):
         self.broker, self.reason = broker, reason
         super().__init__(f"{_where(service, keyword)}: {self.command} not answered: the broker at {broker} "
                          f"refused the connection: {reason}")
+
+
+class NoBrokerError(ClientError, ConnectionError):
+    """No broker answered a question to the broker itself (``status``) at ``broker`` within
+    ``timeout`` seconds (or it refused the connection). A ``ConnectionError``."""
+
+    def __init__(self, broker: str, timeout: float):
+        self.broker, self.timeout = broker, timeout
+        super().__init__(f"no broker answers at {broker} (no answer within {timeout:g} s)")
+
+
+class StatusNotServedError(ClientError):
+    """The broker at ``broker`` answered a ``status`` query with an error (``text``): it does
+    not answer status queries (the existing Cauldron broker: ``unknown command``)."""
+
+    def __init__(self, broker: str, text: str):
+        self.broker, self.text = broker, text
+        super().__init__(f"this broker does not answer status queries: the broker at {broker} answered {text!r}")
 
 
 class UnknownKeywordError(ClientError, KeyError):

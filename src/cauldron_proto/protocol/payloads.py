@@ -30,6 +30,7 @@ __all__ = [
     "decode_json", "encode_json", "decode_units", "encode_units", "decode_list", "encode_list",
     "decode_address", "encode_address", "decode_yesno", "encode_yesno", "decode_ktl_type", "encode_ktl_type",
     "decode_value", "encode_value", "decode_time", "encode_time", "decode_fail_or_text", "encode_fail_or_text",
+    "decode_status", "encode_status",
 ]
 
 _KTL_TYPES = frozenset(KTL_TYPES)
@@ -239,6 +240,7 @@ decode_ktl_type, encode_ktl_type = PAYLOAD_CODECS["ktl_type"]
 decode_value, encode_value = PAYLOAD_CODECS["value"]
 decode_time, encode_time = PAYLOAD_CODECS["time"]
 decode_fail_or_text, encode_fail_or_text = PAYLOAD_CODECS["fail_or_text"]
+decode_status, encode_status = PAYLOAD_CODECS["status"]
 
 
 def decode_reply(command: str, payload: Any) -> Any:

@@ -201,6 +201,7 @@ class Command(StrEnum):
     HEARTBEAT = 'heartbeat'  # heartbeat from the broker, and a dispatcher's answer
     LOOKUP = 'lookup'  # a client asks for the subscribe address
     LOCATE = 'locate'  # a client asks whether a service has a dispatcher
+    STATUS = 'status'  # an operator asks what the broker serves and has done (JSON)
     UPDATE = 'update'  # read a keyword's current value
     MODIFY = 'modify'  # write a keyword's value
     IDENTIFY = 'identify'  # ask which dispatcher has a keyword, and its KTL type
@@ -226,6 +227,8 @@ PAYLOAD_TYPES = {
     'ktl_type': 'a KTL type name, or blank for a keyword the dispatcher does not have',
     'value': "a keyword value in KTL's ascii form (numbers as decimal text, booleans as 0/1, enumerated values as the integer text of their enumerator; see cauldron_proto.ktl), blank for a keyword with no value",
     'time': 'a time stamp as decimal text, seconds since the epoch (the existing dispatcher writes one decimal)',
+    'status': ("the broker's status as a JSON object: `broker` (version, uptime, T, limits, addresses, CURVE), `services` (each with its dispatchers: state, last heard, key, keywords, requests in flight, and a "
+ "latency histogram of its routed requests), `counters` (the routing core's), `relay` (the broadcast relay's, or null); see docs/operating.md. Never a routing id: connections are counted"),
     'fail_or_text': "text, several answers joined with ':', or the fail sentinel (0x02)",
 }
 
@@ -269,6 +272,8 @@ PAYLOAD_FORMATS = {
         values=None, digits=None, json_type=None),
     'time': PayloadType('time', 'decimal', nullable=False, separator=None,
         values=None, digits=1, json_type=None),
+    'status': PayloadType('status', 'json', nullable=False, separator=None,
+        values=None, digits=None, json_type=dict[str, Any]),
     'fail_or_text': PayloadType('fail_or_text', 'fail_or_text', nullable=False, separator=None,
         values=None, digits=None, json_type=None),
 }
@@ -398,6 +403,7 @@ CONFIG_KEYS = {
     'max_subscriptions': ConfigKey('max_subscriptions', '5000', 'integer', ('limit: subscriptions (a topic for one subscriber connection) the broker applies for all subscribers; one past it is not applied, counted and logged; a subscriber holding more refused ones than the '
  'limit, or holding refused ones when there is room again, is disconnected (a SUB then subscribes anew); a subscription longer than a service frame can be (4 x max_name_length + 2 bytes) disconnects '
  'its subscriber')),
+    'http': ConfigKey('http', '', 'host_port', 'broker: [HOST:]PORT of its HTTP monitor, /healthz, /status and /metrics (Prometheus), loopback unless a host is given; needs prometheus_client, the [metrics] extra (empty: off)'),
     'curve_secret_key': ConfigKey('curve_secret_key', '', 'path', "broker: its CURVE secret key file (NAME.key_secret, from cauldron-keygen); when set, the broker's ROUTER, XSUB and XPUB accept only CURVE peers whose key is authorized (empty: no CURVE)"),
     'curve_authorized': ConfigKey('curve_authorized', '', 'path', 'broker: a folder of the public key files (NAME.key) of the peers allowed to connect, read again when it changes; * accepts any key (encrypted, not authenticated)'),
     'curve_dispatchers': ConfigKey('curve_dispatchers', '', 'path', ('broker, with CURVE: a policy file naming, per key name (a file stem in curve_authorized), the services whose dispatchers it may register (names or globs), read again when it changes; keys not '
@@ -731,6 +737,33 @@ MESSAGE_KINDS = {
         replies=(),
         errors=(),
     ),
+    'status': MessageKind(
+        name='status',
+        summary=('An operator asks the broker what it serves and has done (cauldron-status); a service names the one service to show, blank all. A broker without status (the existing Cauldron broker) answers '
+ 'client_broker_error.'),
+        direction=Direction.CBQ,
+        command='status',
+        service='optional',
+        dispatcher='blank',
+        keyword='blank',
+        payload='blank',
+        payload_text=None,
+        replies=('status_reply', ),
+        errors=('client_broker_error', ),
+    ),
+    'status_reply': MessageKind(
+        name='status_reply',
+        summary="The broker's status as one JSON object (payload type status).",
+        direction=Direction.CBP,
+        command='status',
+        service='optional',
+        dispatcher='blank',
+        keyword='blank',
+        payload='status',
+        payload_text=None,
+        replies=(),
+        errors=(),
+    ),
 }
 
 
@@ -746,6 +779,8 @@ KIND_BY_ROUTE = {
     (Direction.CBQ, 'locate'): MESSAGE_KINDS['locate'],
     (Direction.CBP, 'locate'): MESSAGE_KINDS['locate_reply'],
     (Direction.CDB, 'broadcast'): MESSAGE_KINDS['broadcast'],
+    (Direction.CBQ, 'status'): MESSAGE_KINDS['status'],
+    (Direction.CBP, 'status'): MESSAGE_KINDS['status_reply'],
 }
 
 #: The message kind of a direction, for kinds that take any command.

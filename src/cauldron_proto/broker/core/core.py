@@ -80,16 +80,19 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence
 
+from ...protocol.payloads import encode_status
 from ...protocol import (ENVELOPE_SIZE, EXPIRY_MULTIPLE, Command, Direction, Kind, Message, RemoteProtocolError, Text, check_kind,
                          decode, salvage)
 from .answers import DELIMITER, Out, answer, to_client
 from .fanouts import FanOuts
 from .limits import Limits
 from .keys import KeyRules, ServicePolicy
+from .latency import Latencies
 from .owners import LearnedOwners
 from .registry import DispatcherRecord, Registry
 from .requests import ROUTED_REPLY, Requests
 from .stats import DropLog, Stats, log
+from .status import status
 from .views import ServicesView, ServiceView
 
 __all__ = ["BrokerCore"]
@@ -128,13 +131,18 @@ class BrokerCore:
         self.keys = KeyRules(self.stats, self.drops, timeout=timeout, name=name)
         self.registry = Registry(self.stats, self.drops, self.keys, timeout=timeout, heartbeat=heartbeat, name=name)
         self.owners = LearnedOwners(owner_retention, max_retained)
-        self.requests = Requests(self.registry, self.owners, self.stats, self.drops)
+        self.latencies = Latencies()  #: seconds from forwarding a routed request to relaying its reply
+        self.requests = Requests(self.registry, self.owners, self.stats, self.drops, self.latencies)
         self.fanouts = FanOuts(self.registry, self.requests, self.owners, self.stats, self.drops,
                                timeout=fanout_timeout)
         self.now = 0.0  #: the ``now`` of the last call
         self._deadline: float | None = None
         self._deadline_stale = False
         self.limits = limits if limits is not None else Limits()
+        #: What only the I/O layer knows, for ``status`` answers (:mod:`.status`): a callable
+        #: giving a dict (``version``, ``uptime``, ``addresses``, ``bound``, ``curve``,
+        #: ``relay``), called in the thread that calls ``handle``; None: not known.
+        self.about: Callable[[], dict] | None = None
 
     # -- settings, read where their owner keeps them ------------------------------------------
 
@@ -236,6 +244,7 @@ class BrokerCore:
         if salvaged is not None:
             if salvaged.direction.kind == Kind.QUERY:
                 self.stats.refused += 1
+                self.stats.error("over_limit")
                 out = [answer(peer, salvaged, salvaged.error(text))]
             elif salvaged.direction in ROUTED_REPLY:
                 out = self._dispatcher_reply(peer, salvaged, now, error=text)
@@ -280,6 +289,7 @@ class BrokerCore:
             else:
                 text = Text.DISPATCHER_NOT_READING.format(dispatcher=record.name,
                                                           count=self._limits.max_queued_messages)
+            self.stats.error("dispatcher_gone" if gone else "dispatcher_not_reading")
             out.append(to_client(client, entry.request.error(text, dispatcher=record.name)))
         self.stats.sent += len(out)
         return out
@@ -320,7 +330,8 @@ class BrokerCore:
         out: Out = []
         for replaced, sent in conceded:
             if replaced is not None:
-                out += self._retire(replaced, Text.DISPATCHER_REPLACED.format(dispatcher=replaced.name), now)
+                out += self._retire(replaced, "dispatcher_replaced",
+                                    Text.DISPATCHER_REPLACED.format(dispatcher=replaced.name), now)
             out += sent
         self._deadline_stale = True
         return out
@@ -354,6 +365,11 @@ class BrokerCore:
     def views(self, clock: Callable[[], float] | None = None) -> ServicesView:
         """The services as live read-only views whose times count from ``clock()``."""
         return ServicesView(self, clock if clock is not None else self._last_now)
+
+    def status(self, now: float, service: str | None = None) -> dict:
+        """What a ``status`` query is answered with at ``now`` (:mod:`.status`): every service,
+        or only the service key ``service``."""
+        return status(self, now, service)
 
     def _last_now(self) -> float:
         return self.now
@@ -418,7 +434,7 @@ class BrokerCore:
         return [answer(peer, message, message.reply(Text.BROKER_ALIVE))]
 
     def _client_broker(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
-        """CBQ: lookup, locate, or 'unknown command'."""
+        """CBQ: lookup, locate, status, or 'unknown command'."""
         refused = self._breach(peer, message, routed=False)
         if refused:
             return refused
@@ -428,7 +444,10 @@ class BrokerCore:
         elif command == Command.LOCATE:
             found = bool(self.registry.dispatchers(message.service_key))  # type: ignore[arg-type]
             reply = message.reply(Text.LOCATE_YES if found else Text.LOCATE_NO)
+        elif command == Command.STATUS:
+            reply = message.reply(encode_status(self.status(now, message.service_key)))
         else:
+            self.stats.error("unknown_command")
             reply = message.error(Text.UNKNOWN_COMMAND)
         return [answer(peer, message, reply)]
 
@@ -438,7 +457,9 @@ class BrokerCore:
             return self._refuse_prefix(peer, message)
         record = self.requests.route(message)
         if record is None:
-            return [answer(peer, message, message.error(self.requests.unroutable(message)))]
+            kind, text = self.requests.unroutable(message)
+            self.stats.error(kind)
+            return [answer(peer, message, message.error(text))]
         return self.requests.forward(peer, message, record, now)
 
     def _client_service(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
@@ -459,7 +480,8 @@ class BrokerCore:
             self._deadline_stale = True
             replaced, out = self.registry.welcome(peer, message, now, key)
             if replaced is not None:
-                out = self._retire(replaced, Text.DISPATCHER_REPLACED.format(dispatcher=replaced.name), now) + out
+                out = self._retire(replaced, "dispatcher_replaced",
+                                   Text.DISPATCHER_REPLACED.format(dispatcher=replaced.name), now) + out
             self._owners_back(message.service_key)  # type: ignore[arg-type]
             return out
         if command in (Command.READY, Command.HEARTBEAT):
@@ -508,8 +530,9 @@ class BrokerCore:
 
     # -- dispatchers leaving -------------------------------------------------------------------
 
-    def _retire(self, record: DispatcherRecord, text: str, now: float) -> Out:
-        """Forget ``record``; answer each of its requests in flight (``text``: the error)."""
+    def _retire(self, record: DispatcherRecord, kind: str, text: str, now: float) -> Out:
+        """Forget ``record``; answer each of its requests in flight (``text``: the error, of
+        the spec's text ``kind``)."""
         self.registry.remove(record)
         out: Out = []
         for (_, client, _), entry in self.requests.withdraw(record).items():
@@ -517,6 +540,7 @@ class BrokerCore:
                 out += self.fanouts.answer(entry.fanout, record, None, now)
             else:
                 out.append(to_client(client, entry.request.error(text, dispatcher=record.name)))
+                self.stats.error(kind)
         if record.service not in self.registry.services:
             self.owners.left(record.service, now)
         return out
@@ -528,7 +552,7 @@ class BrokerCore:
         log.log(logging.INFO, "%s: dispatcher %s/%s at %s expired", self.name, record.service, record.name,
                 record.peer.hex())
         self.owners.forget_types_of(record.service, record.name)
-        return self._retire(record, Text.DISPATCHER_TIMED_OUT, now)
+        return self._retire(record, "dispatcher_timed_out", Text.DISPATCHER_TIMED_OUT, now)
 
     def _reused(self, peer: bytes, key: str, now: float) -> Out | None:
         """Under CURVE: retire the records at ``peer`` registered by another key (rule 3 of
@@ -558,6 +582,7 @@ class BrokerCore:
     def _refuse(self, peer: bytes, request: Message, reason: object) -> Out:
         """Answer a request that breaks a rule with ``Malformed message: <reason>``."""
         self.stats.refused += 1
+        self.stats.error("malformed_request")
         return [answer(peer, request, request.error(Text.MALFORMED_REQUEST.format(reason=reason)))]
 
     def _refuse_prefix(self, peer: bytes, request: Message) -> Out:
@@ -579,6 +604,7 @@ class BrokerCore:
 
     def _unhandled(self, peer: bytes, message: Message, now: float) -> Out:
         if message.direction.kind == Kind.QUERY:
+            self.stats.error("no_handler")
             return [answer(peer, message, message.error(Text.NO_HANDLER.format(direction=message.direction)))]
         self.drops.drop("unhandled_direction", now, peer, message)
         return []

@@ -102,6 +102,7 @@ class FanOuts:
         dispatchers = self.registry.dispatchers(service)  # type: ignore[arg-type]
         if not dispatchers:
             error = Text.NO_DISPATCHERS_FOR_SERVICE.format(service=message.service)
+            self.stats.error("no_dispatchers_for_service")
             return [answer(peer, message, message.error(error))]
         if message.command == Command.IDENTIFY and message.keyword is not None:
             cached = self.owners.type_of(service, message.keyword_key)  # type: ignore[arg-type]

@@ -78,19 +78,20 @@ class KeyRules:
             self._warn(("policy", key), now, "refused %s of %s/%s from key %r at %s: the policy does not let it "
                        "serve %s", message.command, message.service_key, message.dispatcher, key, peer.hex(),
                        message.service_key)
-            return self._refuse(peer, message, text, now)
+            return self._refuse(peer, message, "key_may_not_serve", text, now)
         if old is not None and old.key != key:
             text = Text.DISPATCHER_OWNED_BY_ANOTHER_KEY.format(dispatcher=message.dispatcher, service=message.service)
             self._warn(("owned", key), now, "refused %s of %s/%s from key %r at %s: registered by key %r at %s",
                        message.command, message.service_key, message.dispatcher, key, peer.hex(), old.key,
                        old.peer.hex())
-            return self._refuse(peer, message, text, now)
+            return self._refuse(peer, message, "dispatcher_owned_by_another_key", text, now)
         return None
 
-    def _refuse(self, peer: bytes, message: Message, text: str, now: float) -> Out:
+    def _refuse(self, peer: bytes, message: Message, kind: str, text: str, now: float) -> Out:
         """Count a refused registration; its answer, at most once per T per socket."""
         self.stats.registrations_refused += 1
         if self._told_refused(peer, now):
+            self.stats.error(kind)
             return [answer(peer, message, message.error(text))]
         self.drops.drop("registration_refused_told_already", now, peer, message)
         return []

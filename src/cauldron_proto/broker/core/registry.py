@@ -191,6 +191,8 @@ class Registry:
         old = self.get(message.service_key, message.dispatcher)  # type: ignore[arg-type]
         if old is not None and old.peer == peer:
             old.sent(message.identifier)
+            self._log_event("dispatcher %s/%s at %s welcomed again from the same connection", old.service, old.name,
+                            peer.hex())
             return None, [answer(peer, message, kinds.confirmed(message))]
         refused = self._refusal(peer, message, old, key, now)
         if refused is not None:
@@ -245,6 +247,7 @@ class Registry:
                         self.name, message.command, message.service_key, message.dispatcher, peer.hex(), limit,
                         getattr(limits, limit))
         text = Text.OVER_LIMIT.format(what=what[0].upper() + what[1:], limit=limit, value=getattr(limits, limit))
+        self.stats.error("over_limit")
         return [answer(peer, message, message.error(text))]
 
     # -- a welcome for a held name: the holder is checked first --------------------------------
@@ -272,6 +275,7 @@ class Registry:
 
     def _refuse_challenger(self, peer: bytes, message: Message, holder: DispatcherRecord, now: float) -> list[bytes]:
         self.stats.registrations_refused += 1
+        self.stats.error("name_held")
         self.drops.note(("name_held", holder.service, holder.name), now, logging.WARNING,
                         "%s: refused the welcome of %s/%s from %s: the name is held by the live dispatcher at %s",
                         self.name, holder.service, holder.name, peer.hex(), holder.peer.hex())
@@ -351,6 +355,7 @@ class Registry:
             self.drops.drop("not_registered_told_already", now, peer, message)
             return []
         text = Text.DISPATCHER_NOT_REGISTERED.format(dispatcher=name, service=message.service)
+        self.stats.error("dispatcher_not_registered")
         return [answer(peer, message, message.error(text))]
 
     def _unsendable(self, peer: bytes, message: Message) -> Out | None:
@@ -361,6 +366,7 @@ class Registry:
             kinds.heartbeat(message.service, message.dispatcher)  # type: ignore[arg-type]
         except LocalProtocolError as exc:
             self.stats.refused += 1
+            self.stats.error("malformed_request")
             return [answer(peer, message, message.error(Text.MALFORMED_REQUEST.format(reason=exc)))]
         return None
 
@@ -369,6 +375,7 @@ class Registry:
         record = self.registered(peer, message.service_key, message.dispatcher)  # type: ignore[arg-type]
         if record is not None:
             record.sent(message.identifier)
+        self.stats.error("unknown_command")
         return [answer(peer, message, message.error(Text.UNKNOWN_COMMAND))]
 
     # -- liveness ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import msgspec
 
 from ...protocol import BLANK, Command, Direction, Message, RemoteProtocolError, Text, decode, encode
 from .aliases import ClientAliases
+from .latency import Latencies
 from .answers import Out, answer, to_client
 from .owners import LearnedOwners
 from .registry import NOTHING, DispatcherRecord, Registry
@@ -33,6 +34,7 @@ InFlightKey = tuple[str, bytes, bytes]
 
 #: The replies a dispatcher sends for a client, by the pair their request travelled on.
 ROUTED_REPLY = {Direction.CDP: "CD", Direction.CDE: "CD", Direction.SDP: "SD", Direction.SDE: "SD"}
+_MALFORMED = Text.MALFORMED_REQUEST.split("{", 1)[0]  # an error for a reply's broken frames
 #: The requests the broker forwards to a dispatcher, by the pair they travel on.
 ROUTED_REQUEST = {Direction.CDQ: "CD", Direction.SDQ: "SD"}
 
@@ -42,6 +44,7 @@ class InFlight(msgspec.Struct, gc=False):
 
     request: Message  #: the client's request as received (prefix ``(b"",)``; the client is in the key)
     fanout: "FanOut | None" = None  #: the fan-out this is a copy of (SD only)
+    sent_at: float = 0.0  #: the caller's ``now`` when it was forwarded (CD only: its latency)
 
 
 class Requests:
@@ -50,8 +53,11 @@ class Requests:
     #: Requests in flight one dispatcher may have by default.
     MAX_IN_FLIGHT = 10_000
 
-    def __init__(self, registry: Registry, owners: LearnedOwners, stats: Stats, drops: DropLog):
+    def __init__(self, registry: Registry, owners: LearnedOwners, stats: Stats, drops: DropLog,
+                 latencies: Latencies | None = None):
         self.registry, self.owners, self.stats, self.drops = registry, owners, stats, drops
+        #: each relayed reply's time since its request was forwarded, by service
+        self.latencies = latencies if latencies is not None else Latencies()
         #: more than this many at one dispatcher get ``Dispatcher 'X' has N requests in flight;
         #: try again later`` at once (a fan-out skips it)
         self.max_in_flight = self.MAX_IN_FLIGHT
@@ -90,20 +96,23 @@ class Requests:
             return []
         if len(table) >= self.max_in_flight:
             busy = Text.DISPATCHER_BUSY.format(dispatcher=record.name, count=len(table))
+            self.stats.error("dispatcher_busy")
             return [answer(peer, message, message.error(busy))]
-        table[key] = InFlight(message)
+        table[key] = InFlight(message, None, now)
         if message.frames[1] == BLANK:  # routed by keyword: name its owner, as the existing broker does
             message = message.with_dispatcher(record.name)
         return [encode(message, (record.peer, b"", self.aliases.alias(peer), b""))]
 
     @staticmethod
-    def unroutable(message: Message) -> str:
-        """Why a CDQ has no dispatcher to go to."""
+    def unroutable(message: Message) -> tuple[str, str]:
+        """Why a CDQ has no dispatcher to go to: (the spec's name of the text, the text)."""
         if message.dispatcher is not None:
-            return Text.DISPATCHER_NOT_AVAILABLE.format(dispatcher=message.dispatcher, service=message.service)
+            return "dispatcher_not_available", Text.DISPATCHER_NOT_AVAILABLE.format(
+                dispatcher=message.dispatcher, service=message.service)
         if message.keyword is not None:
-            return Text.NO_DISPATCHER_FOR_KEYWORD.format(service=message.service, keyword=message.keyword)
-        return Text.AMBIGUOUS_DISPATCHER.format(fields=message.fields_text())
+            return "no_dispatcher_for_keyword", Text.NO_DISPATCHER_FOR_KEYWORD.format(
+                service=message.service, keyword=message.keyword)
+        return "ambiguous_dispatcher", Text.AMBIGUOUS_DISPATCHER.format(fields=message.fields_text())
 
     # -- replies ----------------------------------------------------------------------------
 
@@ -131,8 +140,11 @@ class Requests:
     def relay(self, record: DispatcherRecord, entry: InFlight, client: bytes, reply: Message,
               error: str | None, now: float) -> list[bytes]:
         """The answer to a routed request ``entry`` taken by ``record``'s ``reply``: the reply
-        itself (teaching its keyword's owner), or the ``error`` its broken frames deserve."""
+        itself (teaching its keyword's owner), or the ``error`` its broken frames deserve; its
+        latency counted."""
+        self.latencies.observe(record.service, now - entry.sent_at)
         if error is not None:
+            self.stats.error("malformed_request" if error.startswith(_MALFORMED) else "over_limit")
             return to_client(client, entry.request.error(error, dispatcher=record.name))
         if reply.is_usable:
             keyword = reply.keyword_key

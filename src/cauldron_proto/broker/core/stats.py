@@ -34,6 +34,12 @@ class Stats(msgspec.Struct):
     registrations_refused: int = 0  #: welcomes and re-admissions refused by the key rules (CURVE)
     #: messages, registrations and keywords over each limit, by the limit's name (``max_*``)
     limited: dict[str, int] = msgspec.field(default_factory=dict)
+    #: error replies the broker itself sent, by the name of their text in the spec (``texts``)
+    errors: dict[str, int] = msgspec.field(default_factory=dict)
+
+    def error(self, kind: str, count: int = 1) -> None:
+        """Count ``count`` error replies of the spec's text ``kind``."""
+        self.errors[kind] = self.errors.get(kind, 0) + count
 
 
 class DropCounts(Protocol):

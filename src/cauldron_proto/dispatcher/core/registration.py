@@ -57,6 +57,9 @@ class Registration:
         self._check: Optional[Message] = None
         #: The shortest time between two heartbeats of the broker seen while ready (None: not yet).
         self.broker_period: Optional[float] = None
+        #: gaps between the broker's heartbeats well under this dispatcher's period: one alone is no
+        #: disagreement (the broker sends an extra heartbeat when it checks a name's holder)
+        self._short_gaps = 0
         self._beat_at: Optional[float] = None  # the broker's last heartbeat on this socket, while ready
         self._told = False
         #: why the broker refused the last welcome (a live dispatcher holds the name, a limit), or None
@@ -116,12 +119,14 @@ class Registration:
         if self._beat_at is not None:
             between = now - self._beat_at
             self.broker_period = between if self.broker_period is None else min(self.broker_period, between)
+            if between * PERIOD_TOLERANCE < self.period:
+                self._short_gaps += 1
         self._beat_at = now
 
     def disagreement(self) -> Optional[str]:
         """Once: that the broker's heartbeats come well within this dispatcher's period, or None."""
         if self._told or not self.heartbeat or self.broker_period is None \
-                or self.broker_period * PERIOD_TOLERANCE >= self.period:
+                or self.broker_period * PERIOD_TOLERANCE >= self.period or self._short_gaps < 2:
             return None
         self._told = True
         return (f"the broker sends heartbeats every {self.broker_period:.2g} s but this dispatcher's heartbeat "
