@@ -222,7 +222,7 @@ def registration_flood(run: Run, target: Target, peers: PeerSockets, stats: dict
             stats["welcomed"] += 1
         sock.poll(10 if stats["welcomed"] < count else 100)
         while run.going() and (message := take(sock)) is not None:
-            if kinds.is_confirmed(message):
+            if kinds.is_kind("confirmed", message):
                 stats["confirmed"] += 1
                 put(sock, encode(kinds.ready("KREG", message.dispatcher).with_prefix(b"")), run)
             elif kinds.is_heartbeat(message):
@@ -251,7 +251,7 @@ def welcome_and_vanish(run: Run, target: Target, peers: PeerSockets, stats: dict
         send(sock, kinds.welcome(HONEST_SERVICE, HONEST_DISPATCHER), timeout=1)
         stats["welcomed"] += 1
         answer = take(sock, 400)
-        stats["confirmed"] += answer is not None and kinds.is_confirmed(answer)
+        stats["confirmed"] += answer is not None and kinds.is_kind("confirmed", answer)
         sock.close(linger=0)
         peers.sockets.remove(sock)
         run.pause(0.1)
