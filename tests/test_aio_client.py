@@ -106,10 +106,36 @@ def test_errors_are_the_threaded_clients(transport):
 def test_no_broker_gives_a_request_timeout_naming_the_keyword():
     async def scenario():
         async with aio.Service("KTEST", {"broker": "tcp://127.0.0.1:1"}, timeout=0.2) as svc:
-            with pytest.raises(client.RequestTimeoutError, match="KTEST.VALUE: no answer to 'identify' within 0.2 s"):
+            with pytest.raises(client.RequestTimeoutError, match="KTEST.VALUE: no answer to 'identify' within 0.2 s: "
+                               "no broker answers at tcp://127.0.0.1:1$"):
                 await svc["VALUE"].read()
             assert len(svc._pending) == 0
     asyncio.run(scenario())
+
+
+def test_an_address_no_broker_can_be_at_is_an_error_at_once():
+    from cauldron_proto import ConfigError
+
+    with pytest.raises(ConfigError, match="^cannot connect to a broker at tcp://127.0.0.1:99999: port 99999 is out"):
+        aio.Service("KTEST", {"broker": "tcp://127.0.0.1:99999"})
+
+
+def test_a_dispatcher_that_never_answers_is_diagnosed_registered_but_not_answering():
+    release = threading.Event()
+
+    async def scenario(broker, config):
+        with serving("KSLOW", config, "SLOW1",  # a threaded dispatcher: its stuck read blocks no event loop
+                     STUCK={"type": "integer", "value": 0, "on_read": lambda kw: release.wait(WAIT) and 0}):
+            async with aio.Service("KSLOW", config, timeout=WAIT) as svc:
+                with pytest.raises(client.RequestTimeoutError) as info:
+                    await svc["STUCK"].read(timeout=0.3)
+                release.set()
+                return info.value
+    try:
+        error = run_with_broker("tcp", scenario)
+    finally:
+        release.set()
+    assert error.diagnosis.endswith("answers, so its dispatcher 'SLOW1' of KSLOW is registered but not answering")
 
 
 def test_a_thousand_concurrent_reads_on_one_socket_each_with_its_timeout():

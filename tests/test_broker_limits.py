@@ -181,3 +181,13 @@ def test_a_second_dispatcher_under_a_live_name_is_refused_and_says_so_at_error(c
                     assert svc["VALUE"].read() == "first"
                 assert not second.registered.is_set() and broker.core.stats.replaced == 0
 
+
+
+def test_the_registration_log_line_names_the_dispatchers_address(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="cauldron_proto"), broker_thread("tcp") as broker, \
+            open_peers() as peers:
+        register_dispatcher(peers.socket(zmq.DEALER, broker.endpoints["broker"]), "KTEST", "disp1")
+        lines = [r.getMessage() for r in caplog.records if "registered at" in r.getMessage()]
+    assert len(lines) == 1 and "dispatcher KTEST/disp1 registered at 127.0.0.1 (connection 00" in lines[0], lines

@@ -80,6 +80,11 @@ class HelperSettings:
         return sock
 
 
+#: Seconds a client helper waits for the inquiry that tells, after a request got no answer,
+#: whether a broker answers at all (the diagnosis in ``RequestTimeoutError``).
+INQUIRY_WAIT = 2.0
+
+
 def inquire(context: zmq.Context, address: str, curve: Optional[PeerCurve], timeout: float,
             log: logging.Logger) -> bool:
     """True if a broker answers an inquiry (``UBQ check``) at ``address`` within ``timeout`` s

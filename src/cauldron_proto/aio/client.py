@@ -39,8 +39,8 @@ import zmq.asyncio
 from ..protocol import Message, encode
 from ..client.core import ClientCore, KeywordInfo, Pending, Procedure, T, received, topics_for
 from ..client.errors import DispatcherError
-from ..config import ConfigLike
-from ..peer import HelperSettings, ShutDownError
+from ..config import ConfigError, ConfigLike, unusable
+from ..peer import INQUIRY_WAIT, HelperSettings, ShutDownError, inquire
 from ..security.handshake import HandshakeWatch, TellOnce
 from ._zmq import async_context, batch
 from .keyword import END, Feed, Keyword, Monitor
@@ -75,6 +75,9 @@ class Service:
         self.settings = HelperSettings.load(config, broker=broker, subscribe=subscribe, timeout=timeout,
                                       curve_key=curve_key, curve_server_key=curve_server_key)
         self.timeout = self.settings.timeout
+        problem = unusable(self.settings.broker)
+        if problem is not None:  # at once, rather than a request never answered
+            raise ConfigError(f"cannot connect to a broker at {problem}")
         self.log = logging.getLogger(f"cauldron_proto.aio.client.{name}")
         #: the I/O-free protocol core, shared with the threaded client
         self.core = ClientCore(name, self.settings.broker, self.log)
@@ -195,6 +198,16 @@ class Service:
         finally:
             procedure.close()
 
+    async def _broker_alive(self) -> Optional[bool]:
+        """Whether a broker answers an inquiry (one round trip, at most ``INQUIRY_WAIT`` s), asked
+        from a worker thread so the event loop goes on meanwhile."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, inquire, zmq.Context.instance(), self.settings.broker, self.settings.curve, INQUIRY_WAIT,
+                self.log)
+        except zmq.ZMQError:
+            return None
+
     async def _exchange(self, request: Message, wait: float) -> Message:
         self.open()
         future = asyncio.get_running_loop().create_future()
@@ -210,7 +223,9 @@ class Service:
                     raise error
                 return await future
         except TimeoutError:
-            raise self.core.timeout_error(request, wait, self.handshake_failure) from None
+            handshake = self.handshake_failure
+            alive = None if handshake else await self._broker_alive()
+            raise self.core.timeout_error(request, wait, handshake, alive) from None
         except _Refused as refused:
             raise self.core.refused_error(request, refused.reason) from None
         finally:

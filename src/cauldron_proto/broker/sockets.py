@@ -19,7 +19,7 @@ import zmq
 from ..config import TCP_ADDRESS
 
 __all__ = ["BATCH", "FLUSH", "seed_routing_ids", "BindError", "BrokerError", "BrokerSockets", "connect_form",
-           "is_wildcard", "drain", "fast_send", "poke", "transmit_all", "user_id"]
+           "is_wildcard", "drain", "fast_send", "peer_address", "poke", "transmit_all", "user_id"]
 
 BATCH = 1000
 FLUSH = 32
@@ -101,6 +101,15 @@ def user_id(frame) -> str:
     """
     try:
         return frame.get("User-Id")
+    except zmq.ZMQError:
+        return ""
+
+
+def peer_address(frame) -> str:
+    """The network address (IP) of the connection a received ``zmq.Frame`` came by, '' if none
+    (inproc, ipc)."""
+    try:
+        return frame.get("Peer-Address")
     except zmq.ZMQError:
         return ""
 

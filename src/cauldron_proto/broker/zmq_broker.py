@@ -50,7 +50,7 @@ from . import launch
 from .. import __version__
 from ..protocol import ENVELOPE_SIZE, FRAME_NAMES, Direction, Text, encode
 from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
-                             host_of, is_wildcard, poke, seed_routing_ids, transmit_all, user_id)
+                             host_of, is_wildcard, peer_address, poke, seed_routing_ids, transmit_all, user_id)
 from .core import BrokerCore
 from .core.limits import Limits
 from .relay import BroadcastRelay
@@ -364,7 +364,7 @@ class ZMQBroker(threading.Thread):
                 frame = recv(_NOBLOCK, False)
             except zmq.Again:
                 break
-            peer, frames, size = frame.bytes, [], 0  # a ROUTER message starts with the sender's routing id
+            first, peer, frames, size = frame, frame.bytes, [], 0  # a ROUTER message starts with the sender's routing id
             key = user_id(frame) if keyed else None
             while frame.more:
                 frame = recv(_NOBLOCK, False)
@@ -375,8 +375,10 @@ class ZMQBroker(threading.Thread):
                     break
                 frames.append(data)
             else:
-                if policy is not None and len(frames) >= ENVELOPE_SIZE and frames[_DIRECTION_AT] == _DBQ:
-                    core.policy = policy.current()
+                if len(frames) >= ENVELOPE_SIZE and frames[_DIRECTION_AT] == _DBQ:  # a registration: the
+                    core.registry.note_address(peer, peer_address(first))  # log lines name its address
+                    if policy is not None:
+                        core.policy = policy.current()
                 pending += handle(peer, frames, clock(), key)
             if count % FLUSH == 0:
                 self._transmit(send, pending)

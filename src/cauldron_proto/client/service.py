@@ -15,7 +15,7 @@ import zmq
 
 from ..protocol import Message
 from ..config import ConfigError, ConfigLike, unusable
-from ..peer import HelperSettings, ShutDownError, inquire, term_owned_context
+from ..peer import INQUIRY_WAIT, HelperSettings, ShutDownError, inquire, term_owned_context
 from .core import ClientCore, KeywordInfo, Procedure, T, topics_for
 from .errors import DispatcherError
 from .keyword import Keyword
@@ -26,7 +26,6 @@ __all__ = ["Service", "KeywordInfo"]
 
 #: Seconds a request that timed out waits for a broker to answer an inquiry, to say which of
 #: the broker and the dispatcher did not answer.
-INQUIRY_WAIT = 2.0
 
 
 class Service:

@@ -550,7 +550,7 @@ class BrokerCore:
         self.stats.expired += 1
         self.stats.timed_out += sum(1 for e in self.requests.pending(record).values() if e.fanout is None)
         log.log(logging.INFO, "%s: dispatcher %s/%s at %s expired", self.name, record.service, record.name,
-                record.peer.hex())
+                self.registry.where(record.peer))
         self.owners.forget_types_of(record.service, record.name)
         return self._retire(record, "dispatcher_timed_out", Text.DISPATCHER_TIMED_OUT, now)
 

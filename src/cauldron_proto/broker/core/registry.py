@@ -103,6 +103,9 @@ class Registry:
     (service key, name) -> record. A service is here only while it has a dispatcher.
     """
 
+    #: Addresses of connections without a record kept for log lines, at most.
+    MAX_ADDRESSES = 4096
+
     def __init__(self, stats: Stats, drops: DropLog, keys: KeyRules, *, timeout: float, heartbeat: bool,
                  name: str):
         self.stats, self.drops, self.keys = stats, drops, keys
@@ -115,6 +118,8 @@ class Registry:
         #: welcomes for held names, by the holder's (service key, name), waiting on the holder
         self.challenges: dict[tuple[str, str], Challenge] = {}
         self.limits = Limits()  #: the broker's limits (the core sets them)
+        #: routing id -> the network address of its connection, for log lines (:meth:`note_address`)
+        self.addresses: dict[bytes, str] = {}
         self._told_to_welcome = OncePerPeriod(self.timeout)
 
     # -- looking up --------------------------------------------------------------------
@@ -192,7 +197,7 @@ class Registry:
         if old is not None and old.peer == peer:
             old.sent(message.identifier)
             self._log_event("dispatcher %s/%s at %s welcomed again from the same connection", old.service, old.name,
-                            peer.hex())
+                            self.where(peer))
             return None, [answer(peer, message, kinds.confirmed(message))]
         refused = self._refusal(peer, message, old, key, now)
         if refused is not None:
@@ -212,9 +217,9 @@ class Registry:
         if old is not None:
             self.stats.replaced += 1
             self._log_event("dispatcher %s/%s moved from %s to %s", record.service, record.name,
-                            old.peer.hex(), peer.hex())
+                            self.where(old.peer), self.where(peer))
         else:
-            self._log_event("dispatcher %s/%s registered at %s%s", record.service, record.name, peer.hex(),
+            self._log_event("dispatcher %s/%s registered at %s%s", record.service, record.name, self.where(peer),
                             "" if key is None else f" (key {key})")
         record.sent(message.identifier)
         return old, [answer(peer, message, kinds.confirmed(message))]
@@ -244,7 +249,7 @@ class Registry:
         self.stats.registrations_refused += 1
         self.stats.limited[limit] = self.stats.limited.get(limit, 0) + 1
         self.drops.note(limit, now, logging.WARNING, "%s: refused %s of %s/%s at %s: over the limit %s = %s",
-                        self.name, message.command, message.service_key, message.dispatcher, peer.hex(), limit,
+                        self.name, message.command, message.service_key, message.dispatcher, self.where(peer), limit,
                         getattr(limits, limit))
         text = Text.OVER_LIMIT.format(what=what[0].upper() + what[1:], limit=limit, value=getattr(limits, limit))
         self.stats.error("over_limit")
@@ -270,7 +275,7 @@ class Registry:
         holder.sent(beat.identifier)
         self.stats.heartbeats += 1
         self._log_event("dispatcher %s/%s: a welcome from %s for the name held at %s; checking the holder",
-                        holder.service, holder.name, peer.hex(), holder.peer.hex())
+                        holder.service, holder.name, self.where(peer), self.where(holder.peer))
         return [encode(beat, (holder.peer, b""))]
 
     def _refuse_challenger(self, peer: bytes, message: Message, holder: DispatcherRecord, now: float) -> list[bytes]:
@@ -278,7 +283,7 @@ class Registry:
         self.stats.error("name_held")
         self.drops.note(("name_held", holder.service, holder.name), now, logging.WARNING,
                         "%s: refused the welcome of %s/%s from %s: the name is held by the live dispatcher at %s",
-                        self.name, holder.service, holder.name, peer.hex(), holder.peer.hex())
+                        self.name, holder.service, holder.name, self.where(peer), self.where(holder.peer))
         return answer(peer, message, message.error(Text.NAME_HELD.format(dispatcher=holder.name,
                                                                          service=message.service)))
 
@@ -310,7 +315,7 @@ class Registry:
         if current is not None and current is not holder:  # another socket registered it meanwhile
             return None, [self._refuse_challenger(challenge.peer, w, current, now) for w in challenge.welcomes]
         self._log_event("dispatcher %s/%s: the holder at %s did not answer; the name goes to %s",
-                        holder.service, holder.name, holder.peer.hex(), challenge.peer.hex())
+                        holder.service, holder.name, self.where(holder.peer), self.where(challenge.peer))
         first, *more = challenge.welcomes
         replaced, out = self._register(challenge.peer, first, challenge.since, challenge.key, current)
         record = self.get(holder.service, holder.name)
@@ -349,7 +354,7 @@ class Registry:
             self.add(record)
             self.stats.readmitted += 1
             self._log_event("dispatcher %s/%s at %s registered again by its %s (no welcome)",
-                            record.service, name, peer.hex(), message.command)
+                            record.service, name, self.where(peer), message.command)
             return []
         if not self._told_to_welcome(peer, now):
             self.drops.drop("not_registered_told_already", now, peer, message)
@@ -408,6 +413,21 @@ class Registry:
                 self.stats.heartbeats += 1
                 due.append((record, encode(beat, (record.peer, b""))))
         return due
+
+    def note_address(self, peer: bytes, address: str) -> None:
+        """The network address (``Peer-Address``: the IP) of the connection ``peer``, for log
+        lines; kept while it has records (at most ``MAX_ADDRESSES`` otherwise)."""
+        addresses = self.addresses
+        if len(addresses) >= self.MAX_ADDRESSES and peer not in addresses:
+            for gone in [p for p in addresses if p not in self.by_peer]:
+                del addresses[gone]
+        if len(addresses) < self.MAX_ADDRESSES or peer in addresses:
+            addresses[peer] = address
+
+    def where(self, peer: bytes) -> str:
+        """A connection as a log line names it: its address when known, and its routing id."""
+        address = self.addresses.get(peer)
+        return f"{address} (connection {peer.hex()})" if address else f"connection {peer.hex()}"
 
     def _log_event(self, text: str, *args: object) -> None:
         log.log(logging.INFO, "%s: " + text, self.name, *args)
