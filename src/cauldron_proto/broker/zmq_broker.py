@@ -54,11 +54,11 @@ from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, conne
 from .core import BrokerCore
 from .core.limits import Limits
 from .relay import BroadcastRelay
+from .subscriptions import SUBSCRIPTIONS_AHEAD, subscription_size
 from ..config import is_ipv6
 
 if TYPE_CHECKING:
     from ..security.curve import BrokerCurve
-from .subscriptions import SUBSCRIPTIONS_AHEAD, subscription_size
 
 __all__ = ["ZMQBroker", "BrokerError", "BindError", "DEFAULT_MAX_MESSAGE_SIZE"]
 
@@ -68,10 +68,10 @@ DEFAULT_MAX_MESSAGE_SIZE = Limits().max_message_size  # bytes; the `max_message_
 LISTEN_BACKLOG = 1024
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: cheaper than the enum
 _DIRECTION_AT = FRAME_NAMES.index("direction") - ENVELOPE_SIZE  # where a message's direction frame is
-_DBQ = Direction.DBQ.encode("ascii")
+_DBQ = Direction.DBQ.encode("ascii")  # the direction of every registration (welcome, ready, heartbeat answer)
 #: A stall shorter than this is never one, whatever T (a scheduler's or the garbage collector's
 #: pause is not the broker being stopped).
-STALL_AT_LEAST = 0.5  # the direction of every registration (welcome, ready, heartbeat answer)
+STALL_AT_LEAST = 0.5
 _log = logging.getLogger("cauldron_proto.broker")
 #: Frames of a message over a limit larger than this are not kept (None): enough for any
 #: routing id (255 bytes) and name, so the core can still answer a request over the size.

@@ -81,8 +81,8 @@ import logging
 from typing import Callable, Sequence
 
 from ...protocol.payloads import encode_status
-from ...protocol import (ENVELOPE_SIZE, EXPIRY_MULTIPLE, Command, Direction, Kind, Message, RemoteProtocolError, Text, check_kind,
-                         decode, salvage)
+from ...protocol import (ENVELOPE_SIZE, EXPIRY_MULTIPLE, Command, Direction, Kind, Message, RemoteProtocolError,
+                         Text, check_kind, decode, salvage)
 from .answers import DELIMITER, Out, answer, to_client
 from .fanouts import FanOuts
 from .limits import Limits
@@ -255,8 +255,7 @@ class BrokerCore:
     def limited(self, limit: str, now: float, peer: bytes, what: str, answered: bool) -> None:
         """Count a message over ``limit`` (dropped unless ``answered``) and log it at WARNING,
         at most once per limit per interval."""
-        stats = self.stats
-        stats.limited[limit] = stats.limited.get(limit, 0) + 1
+        self.stats.over_limit(limit)
         if answered:
             self.drops.note(limit, now, logging.WARNING, "%s: %s from peer %s over the limit %s = %s: answered",
                             self.name, what, peer.hex(), limit, getattr(self._limits, limit))
@@ -316,8 +315,8 @@ class BrokerCore:
 
     def resume(self, now: float) -> None:
         """The caller's loop did not turn for longer than T (the broker process was stopped or
-        starved): every dispatcher gets a fresh heartbeat and its full EXPIRY_MULTIPLE T before it may expire
-        (a broker's stall is not the dispatchers' fault)."""
+        starved): every dispatcher gets a fresh heartbeat and its full EXPIRY_MULTIPLE T before it
+        may expire (a broker's stall is not the dispatchers' fault)."""
         self.now = now
         self.registry.grace(now)
         self._deadline_stale = True
@@ -325,8 +324,9 @@ class BrokerCore:
                     self.name, EXPIRY_MULTIPLE)
 
     def _conceded(self, conceded: list[tuple[DispatcherRecord | None, Out]], now: float) -> Out:
-        """Welcomes that took a name whose holder did not answer: the holder's requests in
-        flight are answered (it was replaced), then the confirmations."""
+        """Registrations done (the record each replaced, or None; what to send): a replaced
+        record's requests in flight are answered first (re-registered before answering), then
+        the confirmations."""
         out: Out = []
         for replaced, sent in conceded:
             if replaced is not None:
@@ -382,6 +382,8 @@ class BrokerCore:
         waits for it; learned owners are kept only for registered or retained services.
         """
         problems, registry = [], self.registry
+        if registry.count != sum(len(dispatchers) for dispatchers in registry.services.values()):
+            problems.append(f"{registry.count} dispatchers counted as registered")
         for service, dispatchers in registry.services.items():
             if not dispatchers:
                 problems.append(f"service {service} kept without a dispatcher")
@@ -478,10 +480,7 @@ class BrokerCore:
         command = message.command
         if command == Command.WELCOME:
             self._deadline_stale = True
-            replaced, out = self.registry.welcome(peer, message, now, key)
-            if replaced is not None:
-                out = self._retire(replaced, "dispatcher_replaced",
-                                   Text.DISPATCHER_REPLACED.format(dispatcher=replaced.name), now) + out
+            out = self._conceded([self.registry.welcome(peer, message, now, key)], now)
             self._owners_back(message.service_key)  # type: ignore[arg-type]
             return out
         if command in (Command.READY, Command.HEARTBEAT):

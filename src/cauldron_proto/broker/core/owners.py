@@ -58,14 +58,15 @@ class LearnedOwners:
 
     def _over(self, service: str, keyword: str, name: str, current: str | None) -> str | None:
         """Count ``keyword`` as learned from ``name`` (no longer from ``current``), or the limit it is over."""
-        limits, counts = self.limits, self.counts.setdefault(service, {})
-        count = counts.get(name, 0)
+        limits = self.limits
+        count = self.counts.get(service, {}).get(name, 0)
         if len(keyword) > limits.max_name_length:
             return "max_name_length"
         if count >= limits.max_keywords_per_dispatcher:
             return "max_keywords_per_dispatcher"
         if current is None and self.total >= limits.max_keywords:
             return "max_keywords"
+        counts = self.counts.setdefault(service, {})  # past the limits: nothing kept for a refusal
         if current is None:
             self.total += 1
         elif counts[current] > 1:

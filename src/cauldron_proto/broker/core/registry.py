@@ -236,9 +236,9 @@ class Registry:
         """The refusal of a registration past ``max_name_length``, ``max_dispatchers`` or
         ``max_dispatchers_per_connection``; else None."""
         limits = self.limits
-        names = (message.service or "", message.dispatcher or "")
-        if max(len(name) for name in names) > limits.max_name_length:
-            limit, what = "max_name_length", f"a name of {max(len(n) for n in names)} characters"
+        longest = max(len(message.service or ""), len(message.dispatcher or ""))
+        if longest > limits.max_name_length:
+            limit, what = "max_name_length", f"a name of {longest} characters"
         elif self.count >= limits.max_dispatchers:
             limit, what = "max_dispatchers", f"dispatcher '{message.dispatcher}' of '{message.service}' not registered"
         elif len(self.by_peer.get(peer, NOTHING)) >= limits.max_dispatchers_per_connection:
@@ -247,7 +247,7 @@ class Registry:
         else:
             return None
         self.stats.registrations_refused += 1
-        self.stats.limited[limit] = self.stats.limited.get(limit, 0) + 1
+        self.stats.over_limit(limit)
         self.drops.note(limit, now, logging.WARNING, "%s: refused %s of %s/%s at %s: over the limit %s = %s",
                         self.name, message.command, message.service_key, message.dispatcher, self.where(peer), limit,
                         getattr(limits, limit))
@@ -387,8 +387,8 @@ class Registry:
 
     def grace(self, now: float) -> None:
         """The broker itself was stalled (its loop did not turn for longer than T): no dispatcher
-        is expired before it has had a fresh heartbeat (due now) and its full expiry period (EXPIRY_MULTIPLE T) to answer it,
-        and a welcome waiting on a holder waits T more."""
+        is expired before it has had a fresh heartbeat (due now) and its full expiry period
+        (EXPIRY_MULTIPLE T) to answer it, and a welcome waiting on a holder waits T more."""
         timeout = self.timeout
         for record in self.records():
             record.expire_at = max(record.expire_at, now + EXPIRY_MULTIPLE * timeout)

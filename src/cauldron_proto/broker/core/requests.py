@@ -127,13 +127,9 @@ class Requests:
         if len(prefix) != 3 or prefix[0] or prefix[2]:
             self.drops.drop("reply_without_client_prefix", now, peer, message)
             return None
-        client = self.aliases.client(prefix[1])
-        key = (ROUTED_REPLY[message.direction], client, message.identifier)
-        for record in at_peer.values():
-            table = self.at.get(record)
-            entry = None if table is None else table.pop(key, None)
-            if entry is not None:
-                return record, client, entry
+        found = self._pop(at_peer, ROUTED_REPLY[message.direction], prefix[1], message.identifier)
+        if found is not None:
+            return found
         self.drops.drop("reply_to_nothing_in_flight", now, peer, message)
         return None
 
@@ -169,8 +165,14 @@ class Requests:
         pair = ROUTED_REQUEST.get(message.direction)
         if pair is None:
             return None
-        client = self.aliases.client(frames[2])
-        key = (pair, client, message.identifier)
+        return self._pop(records, pair, frames[2], message.identifier)
+
+    def _pop(self, records: Mapping[tuple[str, str], DispatcherRecord], pair: str, alias: bytes,
+             identifier: bytes) -> tuple[DispatcherRecord, bytes, InFlight] | None:
+        """The request in flight at one of ``records`` (a socket's) under (``pair``, the client
+        whose alias is ``alias``, ``identifier``), no longer in flight, with its client; or None."""
+        client = self.aliases.client(alias)
+        key = (pair, client, identifier)
         for record in records.values():
             table = self.at.get(record)
             entry = None if table is None else table.pop(key, None)
@@ -180,8 +182,7 @@ class Requests:
 
     def not_learned(self, limit: str, service: str, name: str, keyword: str, now: float) -> None:
         """A keyword's owner not learned (its answer was relayed): counted, logged once per interval."""
-        stats = self.stats
-        stats.limited[limit] = stats.limited.get(limit, 0) + 1
+        self.stats.over_limit(limit)
         self.drops.note(limit, now, logging.WARNING, "%s: did not learn keyword %.40r of %s from %s: over the "
                         "limit %s = %s", self.registry.name, keyword, service, name, limit,
                         getattr(self.owners.limits, limit))

@@ -41,6 +41,10 @@ class Stats(msgspec.Struct):
         """Count ``count`` error replies of the spec's text ``kind``."""
         self.errors[kind] = self.errors.get(kind, 0) + count
 
+    def over_limit(self, limit: str) -> None:
+        """Count one message, registration or keyword over the limit named ``limit``."""
+        self.limited[limit] = self.limited.get(limit, 0) + 1
+
 
 class DropCounts(Protocol):
     """What a :class:`DropLog` counts in: drops in all and by reason (:class:`Stats`, the relay's)."""
