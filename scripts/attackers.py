@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ import zmq
 
 from cauldron_proto import Direction, Message, decode, encode, kinds
 from cauldron_proto.protocol import Kind
-from cauldron_proto.testing import PeerSockets, receive, register_dispatcher, send
+from cauldron_proto.testing import PeerSockets, receive, register_dispatcher, send, zmtp_connection, zmtp_frame
 
 HONEST_SERVICE, HONEST_DISPATCHER, HONEST_KEYWORD = "KHONEST", "honest", "VALUE"
 #: libc rand()'s first value when nothing seeds it: where libzmq's ROUTER starts counting
@@ -345,6 +346,51 @@ def big_replies_no_read(run: Run, target: Target, peers: PeerSockets, stats: dic
         serve_as(disp, "big", value, stats)
 
 
+def _unfinished_raw(run: Run, address: str, socket_type: bytes, stats: dict) -> None:
+    """1 KB frames of one message, each with more to follow, over raw ZMTP (libzmq would keep
+    them back); connecting again each time the broker closes the connection, or takes nothing
+    for 0.5 s (a connection the broker closed may stay open on this side for a minute)."""
+    chunk = zmtp_frame(bytes(1000), more=True) * 1000
+    stats.update(sent_mb=0, connections=0, closed_by_broker=0)
+    while run.going():
+        try:
+            conn = zmtp_connection(address, socket_type)
+        except OSError:
+            run.pause(0.1)
+            continue
+        stats["connections"] += 1
+        conn.setblocking(False)
+        view, took = memoryview(chunk), time.monotonic()
+        try:
+            while run.going():
+                if not select.select([], [conn], [], 0.1)[1]:
+                    if time.monotonic() - took > 0.5:
+                        raise ConnectionError("the broker takes nothing more")
+                    continue
+                try:
+                    view = view[conn.send(view):]
+                except BlockingIOError:
+                    continue
+                took = time.monotonic()
+                if not view:
+                    stats["sent_mb"] += 1
+                    view = memoryview(chunk)
+        except OSError:
+            stats["closed_by_broker"] += 1
+        finally:
+            conn.close()
+
+
+def unfinished_message_raw(run: Run, target: Target, peers: PeerSockets, stats: dict) -> None:
+    """A DEALER over raw ZMTP sending one message's frames for ever, on the ROUTER."""
+    _unfinished_raw(run, target.router, b"DEALER", stats)
+
+
+def unfinished_broadcast_raw(run: Run, target: Target, peers: PeerSockets, stats: dict) -> None:
+    """A PUB over raw ZMTP sending one broadcast's frames for ever, on the XSUB."""
+    _unfinished_raw(run, target.endpoints["publish"], b"PUB", stats)
+
+
 Attack = Callable[[Run, Target, PeerSockets, dict], None]
 #: name -> (the attack, what it does); the order is the suite's
 ATTACKS: dict[str, tuple[Attack, str]] = {
@@ -362,6 +408,9 @@ ATTACKS: dict[str, tuple[Attack, str]] = {
     "broker-stall": (broker_stall, "the broker SIGSTOPped for 10 s, then SIGCONT"),
     "million-frames": (million_frames, "messages of a million 1-byte frames, one after another"),
     "million-frames-unfinished": (million_frames_unfinished, "a million frames with more to follow, never ended"),
+    "unfinished-message-raw": (unfinished_message_raw, "raw ZMTP: 1 KB frames of a message never ended, on the ROUTER"),
+    "unfinished-broadcast-raw": (unfinished_broadcast_raw,
+                                 "raw ZMTP: 1 KB frames of a broadcast never ended, on the XSUB"),
     "mute-dispatcher-flood": (mute_dispatcher_flood, "reads as fast as possible to a dispatcher that never answers"),
     "big-replies-no-read": (big_replies_no_read, "a client that never reads asks for a 1 MB value, fast"),
 }

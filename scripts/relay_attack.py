@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 
-from cauldron_proto.testing import broker_process
+from cauldron_proto.testing import broker_process, zmtp_connection, zmtp_frame
 
 ATTACKS = ("large-broadcasts", "largest-allowed", "subscriptions", "endless-message")
 AFTER = 3.0  # seconds after the attacker leaves when RSS is read again
@@ -44,28 +44,6 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-def zmtp_peer(address: str, socket_type: bytes, rcvbuf: int | None = None) -> socket.socket:
-    """A TCP connection that has done ZMTP 3.0's NULL handshake as a ``socket_type`` peer."""
-    host, port = address.rsplit("//", 1)[1].rsplit(":", 1)
-    sock = socket.socket()
-    if rcvbuf:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.connect((host, int(port)))
-    sock.sendall(b"\xff" + bytes(8) + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\0") + bytes(32))
-    greeting = b""
-    while len(greeting) < 64:
-        greeting += sock.recv(64 - len(greeting))
-    body = b"\x05READY\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
-    sock.sendall(b"\x04" + bytes([len(body)]) + body)
-    return sock
-
-
-def frame(data: bytes, more: bool = False) -> bytes:
-    if len(data) < 256:
-        return bytes([int(more), len(data)]) + data
-    return bytes([2 | int(more)]) + struct.pack(">Q", len(data)) + data
 
 
 def _flood(sock: socket.socket, stop: threading.Event, chunks, *others: socket.socket) -> None:
@@ -91,21 +69,22 @@ def _flood(sock: socket.socket, stop: threading.Event, chunks, *others: socket.s
 
 
 def _publish(endpoints, stop: threading.Event, frames: int) -> None:
-    subscriber = zmtp_peer(endpoints["subscribe"], b"SUB", rcvbuf=4096)
-    subscriber.sendall(frame(b"\x01"))  # everything; then it never reads
+    subscriber = zmtp_connection(endpoints["subscribe"], b"SUB", rcvbuf=4096)
+    subscriber.sendall(zmtp_frame(b"\x01"))  # everything; then it never reads
     part = bytes(250_000)
-    broadcast = b"".join(frame(part, more=n < frames - 1) for n in range(frames))
-    _flood(zmtp_peer(endpoints["publish"], b"PUB"), stop, itertools.repeat(broadcast), subscriber)
+    broadcast = b"".join(zmtp_frame(part, more=n < frames - 1) for n in range(frames))
+    _flood(zmtp_connection(endpoints["publish"], b"PUB"), stop, itertools.repeat(broadcast), subscriber)
 
 
 def _endless(endpoints, stop: threading.Event) -> None:
-    _flood(zmtp_peer(endpoints["publish"], b"PUB"), stop, itertools.repeat(frame(bytes(1000), more=True) * 1000))
+    chunk = zmtp_frame(bytes(1000), more=True) * 1000
+    _flood(zmtp_connection(endpoints["publish"], b"PUB"), stop, itertools.repeat(chunk))
 
 
 def _subscribe(endpoints, stop: threading.Event) -> None:
-    batches = (b"".join(frame(b"\x01" + struct.pack(">QQ", os.getpid(), first + n)) for n in range(10_000))
+    batches = (b"".join(zmtp_frame(b"\x01" + struct.pack(">QQ", os.getpid(), first + n)) for n in range(10_000))
                for first in itertools.count(0, 10_000))
-    _flood(zmtp_peer(endpoints["subscribe"], b"SUB"), stop, batches)
+    _flood(zmtp_connection(endpoints["subscribe"], b"SUB"), stop, batches)
 
 
 def attack(name: str, endpoints: dict, pid: int, seconds: float, cap_mb: float) -> dict:

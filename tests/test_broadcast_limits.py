@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from cauldron_proto.broker.core.limits import Limits
-from cauldron_proto.testing import broker_thread, open_peers
+from cauldron_proto.testing import broker_thread, open_peers, zmtp_connection, zmtp_frame
 
 from .keyword_helpers import wait_for
 
@@ -147,3 +147,34 @@ def test_a_subscriber_sending_what_is_no_subscription_is_cut_off_and_the_others_
         late = subscriber(peers, broker, b"LATE")
         joined(publisher, late, b"LATE")
         joined(publisher, honest)
+
+
+def _send_until_closed(conn, chunk: bytes, most: int = 200_000_000) -> int:
+    """Send ``chunk`` on a raw connection until the broker closes it or ``most`` bytes went."""
+    sent = 0
+    conn.settimeout(5.0)
+    try:
+        while sent < most:
+            conn.sendall(chunk)
+            sent += len(chunk)
+    except OSError:
+        pass  # the broker shut the connection down
+    finally:
+        conn.close()
+    return sent
+
+
+@pytest.mark.parametrize("side, kind", [("publish", b"PUB"), ("subscribe", b"SUB")])
+def test_a_message_that_never_ends_is_cut_off_and_broadcasts_go_on(context, side, kind, caplog):
+    # a publisher's broadcast, or a subscriber's message, whose last frame never comes
+    with limited(context, max_broadcast_size=4096) as broker, open_peers(context) as peers:
+        publisher = peers.socket(zmq.PUB, broker.endpoints["publish"])
+        sub = subscriber(peers, broker, b"SVC")
+        joined(publisher, sub)
+        rogue = zmtp_connection(broker.endpoints[side], kind)
+        assert _send_until_closed(rogue, zmtp_frame(bytes(200), more=True) * 500) < 200_000_000
+        wait_for(lambda: broker.relay.stats.unfinished_cut == 1, message="the connection counted as cut off")
+        publisher.send_multipart([b"SVC", b"after"])
+        assert next_payload(sub) == b"after"
+    who = "publisher" if side == "publish" else "subscriber"
+    assert any(r.message.startswith(f"{who} ") and "never its last frame" in r.message for r in caplog.records)

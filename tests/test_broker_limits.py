@@ -3,12 +3,14 @@ others are served meanwhile (small limits; the long attacks are scripts/attack.p
 
 from __future__ import annotations
 
+import time
+
 import zmq
 import pytest
 
 from cauldron_proto import Direction, Message, Text, decode, encode
 from cauldron_proto.testing import (NothingReceivedError, ask, broker_process, broker_thread, open_peers, receive,
-                                    register_dispatcher, send)
+                                    register_dispatcher, send, zmtp_connection, zmtp_frame)
 
 pytestmark = pytest.mark.integration
 
@@ -191,3 +193,55 @@ def test_the_registration_log_line_names_the_dispatchers_address(caplog):
         register_dispatcher(peers.socket(zmq.DEALER, broker.endpoints["broker"]), "KTEST", "disp1")
         lines = [r.getMessage() for r in caplog.records if "registered at" in r.getMessage()]
     assert len(lines) == 1 and "dispatcher KTEST/disp1 registered at 127.0.0.1 (connection 00" in lines[0], lines
+
+
+def _send_until_closed(conn, chunk: bytes, most: int) -> int:
+    """Send ``chunk`` on raw connection ``conn`` until the broker closes it or ``most`` bytes
+    went: the bytes sent."""
+    sent = 0
+    conn.settimeout(5.0)
+    try:
+        while sent < most:
+            conn.sendall(chunk)
+            sent += len(chunk)
+    except OSError:
+        pass  # the broker shut the connection down
+    return sent
+
+
+def test_a_message_that_never_ends_is_cut_off_and_counted_and_others_are_served(caplog):
+    # libzmq holds every frame of an unfinished message; only the kernel's byte count shows it
+    with broker_thread("tcp", max_message_size=4096, max_frames=16) as broker, open_peers() as peers:
+        honest = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+        assert ask(honest, CHECK).payload == Text.BROKER_ALIVE
+        rogue = zmtp_connection(broker.endpoints["broker"], b"DEALER")
+        try:
+            sent = _send_until_closed(rogue, zmtp_frame(bytes(1000), more=True) * 100, 200_000_000)
+        finally:
+            rogue.close()
+        assert sent < 200_000_000, "the broker never closed the connection"
+        assert broker.core.stats.limited == {"max_message_size": 1}
+        assert ask(honest, CHECK).payload == Text.BROKER_ALIVE
+    assert any("cut off: it sent more of a message than the broker's limit max_message_size = 4096" in r.message
+               for r in caplog.records)
+
+
+def test_a_message_arriving_slowly_within_the_limits_is_served():
+    with broker_thread("tcp", max_message_size=4096, max_frames=16) as broker:
+        conn = zmtp_connection(broker.endpoints["broker"], b"DEALER")
+        try:
+            frames = encode(CHECK)
+            frames[0:0] = [b"x" * 375] * 8  # 3,000 bytes of routing prefix: under both limits
+            wire = b"".join(zmtp_frame(f, more=n < len(frames) - 1) for n, f in enumerate(frames))
+            for start in range(0, len(wire), 600):  # over several of the broker's checks
+                conn.sendall(wire[start:start + 600])
+                time.sleep(0.05)
+            answer = b""
+            conn.settimeout(5.0)
+            while Text.BROKER_ALIVE.encode() not in answer:  # the answer, in the raw bytes that come back
+                part = conn.recv(65536)
+                assert part, f"the broker closed the connection; limits {broker.core.stats.limited}"
+                answer += part
+            assert broker.core.stats.limited == {}
+        finally:
+            conn.close()

@@ -86,6 +86,10 @@ Sockets that speak the protocol frame by frame, every message built and read wit
 - :func:`answer_request` ``(sock, name, payload, *, error=False, timeout=WAIT)``: take the
   next message, which must be a request (not a heartbeat), and answer it as ``name``;
   returns the request.
+- :func:`zmtp_connection` ``(address, socket_type, rcvbuf=None)``: a plain TCP
+  ``socket.socket`` that has done ZMTP 3.0's NULL handshake as a ``socket_type`` peer
+  (``b"DEALER"``, ``b"PUB"``, ``b"SUB"``), to send what libzmq would not (frames of a message
+  that never ends); :func:`zmtp_frame` ``(data, more=False)``: one ZMTP frame's bytes.
 
 Errors and constants
 --------------------
@@ -111,6 +115,8 @@ import os
 import queue
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -129,7 +135,8 @@ from .protocol import Direction, Message, Text, decode, encode, kinds
 __all__ = ["ANY_LOOPBACK", "ANY_TCP", "BrokerCommandProcess", "ChildProcess", "NothingReceivedError",
            "NothingSentError", "PeerSockets", "UnexpectedMessageError", "WAIT", "answer_heartbeat", "answer_request",
            "ask", "broker_command", "broker_process", "broker_thread", "config_for", "dispatcher_answer",
-           "inproc_addresses", "open_peers", "receive", "register_dispatcher", "send"]
+           "inproc_addresses", "open_peers", "receive", "register_dispatcher", "send", "zmtp_connection",
+           "zmtp_frame"]
 
 ANY_TCP = "tcp://127.0.0.1:*"
 ANY_LOOPBACK = "tcp://localhost:*"
@@ -543,3 +550,34 @@ def answer_request(sock: zmq.Socket, name: str, payload: Any, *, error: bool = F
         raise UnexpectedMessageError(f"expected a request, got a heartbeat {request!r} (answer_heartbeat it)")
     send(sock, dispatcher_answer(request, name, payload, error=error))
     return request
+
+
+def zmtp_connection(address: str, socket_type: bytes, rcvbuf: int | None = None) -> socket.socket:
+    """A TCP connection to ``address`` (``tcp://host:port``) that has done ZMTP 3.0's NULL
+    handshake as a ``socket_type`` peer; ``rcvbuf``: its kernel receive buffer, in bytes."""
+    host, port = address.rsplit("//", 1)[1].rsplit(":", 1)
+    sock = socket.socket()
+    try:
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.connect((host, int(port)))
+        sock.sendall(b"\xff" + bytes(8) + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\0") + bytes(32))
+        greeting = b""
+        while len(greeting) < 64:
+            part = sock.recv(64 - len(greeting))
+            if not part:
+                raise ConnectionError(f"{address} closed the connection during the ZMTP greeting")
+            greeting += part
+        body = b"\x05READY\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
+        sock.sendall(b"\x04" + bytes([len(body)]) + body)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def zmtp_frame(data: bytes, more: bool = False) -> bytes:
+    """The bytes of one ZMTP 3 message frame holding ``data`` (``more``: another frame follows)."""
+    if len(data) < 256:
+        return bytes([int(more), len(data)]) + data
+    return bytes([2 | int(more)]) + struct.pack(">Q", len(data)) + data

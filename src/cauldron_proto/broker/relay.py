@@ -31,11 +31,7 @@ the backend's ``send``), so no socket starves the other.
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
-import socket
-import struct
 import threading
 import time
 import uuid
@@ -47,7 +43,8 @@ from .core.limits import Limits
 from .broadcast_policy import PolicyCheck
 from .core.stats import DropLog
 from .sockets import BATCH, LARGE, BrokerError, fast_send
-from .subscriptions import Subscriptions
+from .subscriptions import Subscriptions, subscription_size
+from .unfinished import ConnectionWatch, allowance_for, connection_of, give_memory_back, shut_down
 from ..security.policy import PolicyFile
 
 __all__ = ["BroadcastRelay", "RelayStats"]
@@ -55,8 +52,7 @@ __all__ = ["BroadcastRelay", "RelayStats"]
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _SUBSCRIBE, _UNSUBSCRIBE = int(zmq.SUBSCRIBE), int(zmq.UNSUBSCRIBE)
-_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
-_ACCEPTED, _DISCONNECTED = int(zmq.EVENT_ACCEPTED), int(zmq.EVENT_DISCONNECTED)
+_ACCEPTED = int(zmq.EVENT_ACCEPTED)
 LOG_INTERVAL = 10.0  # seconds between two WARNING lines of one reason
 TRIM_AFTER = 0.5  # seconds idle before freed memory is given back, after a large release
 _log = logging.getLogger("cauldron_proto.broker.relay")
@@ -75,6 +71,9 @@ class RelayStats(msgspec.Struct):
     #: subscription (then also those subscribing before the broker could tell whose it was)
     subscribers_cut_off: int = 0
     not_subscriptions: int = 0  #: messages from subscribers that are no (un)subscription, dropped
+    #: publisher and subscriber connections cut off: a message not finished past the limits
+    #: (``max_broadcast_size``; a subscription's size), see :mod:`.unfinished`
+    unfinished_cut: int = 0
 
 
 class BroadcastRelay:
@@ -90,13 +89,15 @@ class BroadcastRelay:
         self.subscriptions = Subscriptions(limits.max_subscriptions)
         self._check = None if policy is None else PolicyCheck(policy, clock)
         self._log = DropLog(self.stats, LOG_INTERVAL, _log)
-        self._peers: dict[int, object] = {}  # file descriptor -> address of the subscriber connection
         self._closed: set[int] = set()  # descriptors of connections gone (none accepted on them since)
         self._shifted = False  # a non-subscription read: libzmq applies subscriptions to the wrong sender
         self._trim_due = False
         self._xsub = xsub  # the thread's, as xpub is
         xpub.setsockopt(zmq.XPUB_MANUAL, 1)  # before the relay reads: no subscription applied unseen
-        self._monitor = xpub.get_monitor_socket(_ACCEPTED | _DISCONNECTED)
+        # the TCP connections of subscribers (their monitor: accepted and gone) and publishers
+        self._subscribers = ConnectionWatch(xpub, allowance_for(subscription_size(limits), 1))
+        self._publishers = ConnectionWatch(xsub, allowance_for(limits.max_broadcast_size, limits.max_frames))
+        self._monitor = self._subscribers.monitor
         context, address = xsub.context, f"inproc://cauldron_proto.broker.relay.{uuid.uuid4().hex}"
         self._steer = context.socket(zmq.PAIR)
         self._steer.linger = 0
@@ -130,24 +131,25 @@ class BroadcastRelay:
             raise BrokerError("the broadcast relay did not stop")
 
     def _run(self, xsub, xpub, control) -> None:
-        poller, monitor = zmq.Poller(), self._monitor
-        for sock in (control, xsub, xpub, monitor):
+        poller, monitor, publishers = zmq.Poller(), self._monitor, self._publishers.monitor
+        for sock in (control, xsub, xpub, monitor, publishers):
             poller.register(sock, zmq.POLLIN)
         try:
             while True:
-                ready = dict(poller.poll(int(TRIM_AFTER * 1000) if self._trim_due else None))
+                ready = dict(poller.poll(self._wait()))
                 if control in ready:
                     return
-                if not ready:
+                if not ready and self._trim_due:
                     self._trim()
-                    continue
                 try:
                     if monitor in ready:
                         self._connections()
-                    if xpub in ready:
-                        self._subscriptions(xpub, xsub)
-                    if xsub in ready:
-                        self._broadcasts(xsub, xpub)
+                    if publishers in ready:
+                        self._publishers.events()
+                    drained = xpub not in ready or self._subscriptions(xpub, xsub)
+                    self._cut_unfinished(self._subscribers, "subscriber", drained)
+                    drained = xsub not in ready or self._broadcasts(xsub, xpub)
+                    self._cut_unfinished(self._publishers, "publisher", drained)
                 except zmq.ZMQError:
                     raise
                 except Exception:  # noqa: BLE001 - nothing a peer sends may stop the relay
@@ -157,31 +159,49 @@ class BroadcastRelay:
                 _log.exception("the broadcast relay stopped")
         finally:
             control.close(linger=0)
-            try:
-                xpub.disable_monitor()
-            except zmq.ZMQError:
-                pass
-            monitor.close(linger=0)
+            self._subscribers.close(xpub)
+            self._publishers.close(xsub)
+
+    def _wait(self) -> int | None:
+        """Milliseconds the next poll may wait: until the next look for unfinished messages
+        (while TCP peers are connected), or TRIM_AFTER when memory is to be given back."""
+        now, waits = self._clock(), [TRIM_AFTER] if self._trim_due else []
+        for watch in (self._subscribers, self._publishers):
+            if (due := watch.due()) is not None:
+                waits.append(max(0.0, due - now))
+        return None if not waits else int(min(waits) * 1000 + 1)
+
+    def _cut_unfinished(self, watch: ConnectionWatch, who: str, drained: bool) -> None:
+        """Shut down the connections holding an unfinished message (``drained``: the socket
+        was read to its end)."""
+        for peer in watch.check(self._clock(), drained):
+            self.stats.unfinished_cut += 1
+            self._log.note(("unfinished", who), self._clock(), logging.WARNING,
+                           "%s %s cut off: it sent more of a message than the broker takes, and never its "
+                           "last frame", who, peer)
 
     # -- broadcasts -------------------------------------------------------------------------
 
-    def _broadcasts(self, xsub, xpub) -> None:
-        """Up to a batch of waiting broadcasts: each passed on, or dropped over a limit or the policy."""
+    def _broadcasts(self, xsub, xpub) -> bool:
+        """Up to a batch of waiting broadcasts: each passed on, or dropped over a limit or the
+        policy. True when the XSUB was read to its end."""
         check = self._check
         if check is not None:
             check.refresh()
         recv, send, stats = xsub.recv, fast_send(xpub), self.stats
         max_frames, max_size = self.limits.max_frames, self.limits.max_broadcast_size
+        counted = self._publishers.read
         for _ in range(BATCH):
             try:
                 frame = recv(_NOBLOCK, False)
             except zmq.Again:
-                return
+                return True
             frames, size = [frame], len(frame)
             while frame.more:
                 frame = recv(_NOBLOCK, False)
                 frames.append(frame)
                 size += len(frame)
+            counted(connection_of(frames[0]), size, len(frames))
             if len(frames) > max_frames:
                 self._drop("max_frames", frames, size)
             elif size > max_size:
@@ -193,6 +213,7 @@ class BroadcastRelay:
                     send(part, _MORE)
                 send(frames[-1], _NOBLOCK)  # the XPUB drops toward a subscriber at its SNDHWM
                 stats.relayed += 1
+        return False
 
     def _drop(self, reason: str, frames, size: int) -> None:
         stats = self.stats
@@ -209,8 +230,9 @@ class BroadcastRelay:
 
     # -- subscriptions ----------------------------------------------------------------------
 
-    def _subscriptions(self, xpub, xsub) -> None:
-        """Up to a batch of (un)subscriptions, each applied or not, and passed upstream or not.
+    def _subscriptions(self, xpub, xsub) -> bool:
+        """Up to a batch of (un)subscriptions, each applied or not, and passed upstream or not;
+        True when the XPUB was read to its end.
 
         A message from a subscriber that is no (un)subscription is not part of the protocol, and
         it shifts libzmq's notion of whom the next ones came from (XPUB_MANUAL keeps the sender of
@@ -218,15 +240,19 @@ class BroadcastRelay:
         is empty again, no (un)subscription is applied and each sender is cut off (a libzmq SUB
         connects again and sends all its subscriptions anew).
         """
-        recv, book, stats = xpub.recv, self.subscriptions, self.stats
+        recv, book, stats, counted = xpub.recv, self.subscriptions, self.stats, self._subscribers.read
+        drained = False
         for _ in range(BATCH):
             self._connections()  # first: a connection gone before one reuses its file descriptor
             try:
                 frame = recv(_NOBLOCK, False)
             except zmq.Again:
                 self._shifted = False  # libzmq's queue of senders is empty too
+                drained = True
                 break
             data, conn = frame.bytes, _connection(frame)
+            if conn is not None:
+                counted(conn, len(data), 1)
             if conn in self._closed:
                 continue  # read before its connection went: libzmq forgets it with the connection
             if frame.more or not data or data[0] > 1:
@@ -256,6 +282,7 @@ class BroadcastRelay:
         else:
             self._trim_due = True  # a full batch: libzmq's tries grow or shrink by as much
         stats.subscriptions = book.held
+        return drained
 
     def _refuse(self, conn, topic: bytes, cut_off: bool) -> None:
         self.stats.subscriptions_refused += 1
@@ -272,22 +299,15 @@ class BroadcastRelay:
         self._closed.add(fd)  # what more it sent goes with it; its DISCONNECTED event calls _gone
         self.stats.subscribers_cut_off += 1
         self._log.note(("cut off", why), self._clock(), logging.WARNING, "subscriber %s disconnected: it %s",
-                       self._peers.get(fd), why)
+                       self._subscribers.peers.get(fd), why)
 
     def _connections(self) -> None:
         """Read the XPUB's monitor: subscriber connections accepted and gone."""
-        monitor = self._monitor
-        while monitor.getsockopt(_EVENTS) & _POLLIN:  # cheaper than a recv raising Again
-            event = monitor.recv(_NOBLOCK)
-            while monitor.getsockopt(zmq.RCVMORE):
-                monitor.recv(_NOBLOCK)  # the endpoint
-            kind, fd = struct.unpack("=HI", event[:6])
+        for kind, fd in self._subscribers.events():
             self._gone(fd)  # accepted: any earlier connection on that descriptor is gone too
             if kind == _ACCEPTED:
-                self._peers[fd] = _peer_name(fd)
                 self._closed.discard(fd)
             else:
-                self._peers.pop(fd, None)
                 self._closed.add(fd)
                 self._trim_due = True  # libzmq frees what it queued toward that subscriber
 
@@ -311,22 +331,11 @@ class BroadcastRelay:
 
     def _shut_down(self, fd) -> bool:
         """Shut connection ``fd`` down (libzmq sees its peer leave); False if it is no longer that one."""
-        expected = self._peers.get(fd)
-        if expected is None:
-            return False
-        try:
-            with socket.socket(fileno=os.dup(fd)) as sock:
-                if sock.getpeername() != expected:
-                    return False  # the descriptor was closed and reused meanwhile
-                sock.shutdown(socket.SHUT_RDWR)  # the connection, not only this duplicate of it
-        except OSError:
-            return False
-        return True
+        return shut_down(fd, self._subscribers.peers.get(fd))
 
     def _trim(self) -> None:
         self._trim_due = False
-        if _malloc_trim is not None:
-            _malloc_trim(0)
+        give_memory_back()
 
 
 def _connection(frame) -> int | None:
@@ -338,21 +347,4 @@ def _connection(frame) -> int | None:
         return None
 
 
-def _peer_name(fd: int):
-    """The peer address of connection ``fd`` (to tell it from a later one on the same descriptor)."""
-    try:
-        with socket.socket(fileno=os.dup(fd)) as sock:
-            return sock.getpeername()
-    except OSError:
-        return None
-
-
-def _libc_trim():
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None  # not glibc
-
-
-_malloc_trim = _libc_trim()
 _MANY = 1000  # subscriptions released at once that make the relay give memory back

@@ -182,18 +182,22 @@ class BrokerSockets:
     ``wakeup``: a ``set_wakeup_fd`` socket polled too, so no signal waits for the next message.
     ``relay``: the broadcast relay started on ``xsub`` and ``xpub``
     (:class:`~cauldron_proto.broker.relay.BroadcastRelay`), stopped by :meth:`close`.
+    ``unfinished``: the ROUTER's TCP connections and their unfinished messages
+    (:class:`~cauldron_proto.broker.unfinished.ConnectionWatch`), or None (not bound to TCP).
     """
 
-    __slots__ = ("router", "xpub", "xsub", "control", "relay", "poller", "wakeup", "longest_wait")
+    __slots__ = ("router", "xpub", "xsub", "control", "relay", "unfinished", "poller", "wakeup", "longest_wait")
 
-    def __init__(self, router, xpub, xsub, control, relay, longest_wait: int | None = None):
+    def __init__(self, router, xpub, xsub, control, relay, unfinished=None, longest_wait: int | None = None):
         self.router, self.xpub, self.xsub, self.control = router, xpub, xsub, control
-        self.relay = relay
+        self.relay, self.unfinished = relay, unfinished
         self.wakeup = None
         self.longest_wait = longest_wait
         self.poller = zmq.Poller()
         for sock in (control, router):
             self.poller.register(sock, zmq.POLLIN)
+        if unfinished is not None:  # connections accepted and gone wake the loop
+            self.poller.register(unfinished.monitor, zmq.POLLIN)
 
     def watch(self, wakeup) -> None:
         """Poll ``wakeup`` (a non-blocking ``socket.socket``) too; what arrives on it is discarded."""
@@ -219,6 +223,8 @@ class BrokerSockets:
     def close(self) -> None:
         """Stop the relay; unbind (so an inproc address is free at once, not when the reaper gets to it), close."""
         self.relay.stop()
+        if self.unfinished is not None:
+            self.unfinished.close(self.router)
         for sock in (self.router, self.xpub, self.xsub, self.control):
             try:
                 sock.unbind(sock.getsockopt_string(zmq.LAST_ENDPOINT))

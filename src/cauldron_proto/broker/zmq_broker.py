@@ -55,6 +55,8 @@ from .core import BrokerCore
 from .core.limits import Limits
 from .relay import BroadcastRelay
 from .subscriptions import SUBSCRIPTIONS_AHEAD, subscription_size
+from .unfinished import ConnectionWatch, allowance_for
+from .core.stats import LogLimit
 from ..config import is_ipv6
 
 if TYPE_CHECKING:
@@ -67,6 +69,7 @@ DEFAULT_MAX_MESSAGE_SIZE = Limits().max_message_size  # bytes; the `max_message_
 #: burst of clients connecting at once wait about 1 s for the kernel to retry its SYN).
 LISTEN_BACKLOG = 1024
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: cheaper than the enum
+_SRCFD = 2  # ZMQ_SRCFD: a received frame's connection (its file descriptor)
 _DIRECTION_AT = FRAME_NAMES.index("direction") - ENVELOPE_SIZE  # where a message's direction frame is
 _DBQ = Direction.DBQ.encode("ascii")  # the direction of every registration (welcome, ready, heartbeat answer)
 #: A stall shorter than this is never one, whatever T (a scheduler's or the garbage collector's
@@ -129,6 +132,7 @@ class ZMQBroker(threading.Thread):
         #: threads read them under it (:meth:`status`)
         self.books = threading.Lock()
         self.core.about = self._about
+        self._unfinished_log = LogLimit(10.0)  # a WARNING line per 10 s for connections cut off
 
     # Seed classmethods (implemented in launch).
     default_configuration = classmethod(launch.default_configuration)
@@ -237,7 +241,10 @@ class ZMQBroker(threading.Thread):
         # Called by hand, respond() waits at most `timeout`; run() lifts the limit.
         router, xpub, xsub, control = opened
         relay = BroadcastRelay(xsub, xpub, self.limits, policy)
-        self._local.sockets = BrokerSockets(router, xpub, xsub, control, relay,
+        watch = None
+        if self.address.startswith("tcp://"):  # the kernel counts bytes of TCP connections only
+            watch = ConnectionWatch(router, allowance_for(self.limits.max_message_size, self.limits.max_frames))
+        self._local.sockets = BrokerSockets(router, xpub, xsub, control, relay, watch,
                                             longest_wait=math.ceil(self.timeout * 1000))
         self.relay = self._local.sockets.relay
         self._record_endpoints(opened[0], opened[1], opened[2])
@@ -297,12 +304,17 @@ class ZMQBroker(threading.Thread):
         one ROUTER message if one is waiting (the broadcast relay moves XSUB/XPUB traffic on
         its own). ``run()`` takes the same step, serving up to ``BATCH`` messages at a time.
         """
-        self._step(1)
+        self._step(1, wake=False)
 
-    def _step(self, batch: int) -> None:
-        """Poll, serve at most ``batch`` ROUTER messages, run due timers (see ``respond``)."""
+    def _step(self, batch: int, wake: bool = True) -> None:
+        """Poll, serve at most ``batch`` ROUTER messages, run due timers (see ``respond``); with
+        ``wake``, also wake to look for unfinished messages (:mod:`.unfinished`) while peers are
+        connected."""
         s = self._local.sockets
         deadline = self.core.next_deadline()
+        watch = s.unfinished
+        if wake and watch is not None and (due := watch.due()) is not None:
+            deadline = due if deadline is None else min(deadline, due)
         started = time.monotonic()
         wait = None if deadline is None else max(0, math.ceil((deadline - started) * 1000))
         waited = s.waited(wait)
@@ -315,8 +327,11 @@ class ZMQBroker(threading.Thread):
                 drain(s.control)
                 self._stop_requested.set()
                 return
-            if s.router in ready:
-                self._serve_router(s.router, batch)
+            if watch is not None and watch.monitor in ready:
+                watch.events()
+            drained = s.router not in ready or self._serve_router(s.router, batch)
+            if watch is not None:
+                self._cut_unfinished(watch, drained)
             deadline = self.core.next_deadline()
             if deadline is not None and deadline <= time.monotonic():
                 self.cleanup(s.router)
@@ -338,8 +353,21 @@ class ZMQBroker(threading.Thread):
             self.core.resume(now)
         return now
 
-    def _serve_router(self, router, batch: int) -> None:
-        """The messages waiting on the ROUTER (at most ``batch``) through the core; their answers out.
+    def _cut_unfinished(self, watch: ConnectionWatch, drained: bool) -> None:
+        """Shut down the connections holding a message not finished past what the broker takes
+        (:mod:`.unfinished`; ``drained``: the ROUTER was read to its end), counted as over
+        ``max_message_size``."""
+        now = time.monotonic()
+        for peer in watch.check(now, drained):
+            self.core.stats.over_limit("max_message_size")
+            if self._unfinished_log.due("unfinished", now):
+                self.log.warning("connection from %s cut off: it sent more of a message than the broker's "
+                                 "limit max_message_size = %d, and never its last frame", _address(peer),
+                                 self.limits.max_message_size)
+
+    def _serve_router(self, router, batch: int) -> bool:
+        """The messages waiting on the ROUTER (at most ``batch``) through the core; their answers
+        out. True when the ROUTER was read to its end.
 
         The hot path: frames are read once, as bytes, and counted against ``max_frames`` and
         ``max_message_size`` as they come; a message over either goes to :meth:`_over_limit`.
@@ -354,15 +382,19 @@ class ZMQBroker(threading.Thread):
         """
         core = self.core
         handle, clock, recv, send = core.handle, time.monotonic, router.recv, fast_send(router)
+        watch = self._local.sockets.unfinished
+        counted = None if watch is None else watch.read
         keyed = self.security is not None
         policy = self.security.policy if self.security is not None else None
         max_frames, max_size = core.limits.max_frames, core.limits.max_message_size
         pending: list[list[bytes]] = []
         frames: list[bytes]
+        drained = False
         for count in range(batch):
             try:
                 frame = recv(_NOBLOCK, False)
             except zmq.Again:
+                drained = True
                 break
             first, peer, frames, size = frame, frame.bytes, [], 0  # a ROUTER message starts with the sender's routing id
             key = user_id(frame) if keyed else None
@@ -371,10 +403,13 @@ class ZMQBroker(threading.Thread):
                 data = frame.bytes
                 size += len(data)
                 if size > max_size or len(frames) >= max_frames:
-                    pending += self._over_limit(router, peer, frames, data, frame, size, clock())
+                    pending += self._over_limit(router, peer, frames, data, frame, size, clock(),
+                                                first if counted is not None else None)
                     break
                 frames.append(data)
             else:
+                if counted is not None:
+                    counted(first.get(_SRCFD), size, len(frames))
                 if len(frames) >= ENVELOPE_SIZE and frames[_DIRECTION_AT] == _DBQ:  # a registration: the
                     core.registry.note_address(peer, peer_address(first))  # log lines name its address
                     if policy is not None:
@@ -384,12 +419,14 @@ class ZMQBroker(threading.Thread):
                 self._transmit(send, pending)
                 pending = []
         self._transmit(send, pending)
+        return drained
 
     def _over_limit(self, router, peer: bytes, frames: list[bytes], data: bytes, frame, size: int,
-                    now: float) -> list[list[bytes]]:
+                    now: float, first=None) -> list[list[bytes]]:
         """A message over ``max_frames`` or ``max_message_size``, read up to ``frame`` (whose
         bytes are ``data``): the rest is read and discarded, and the core answers it if it can
-        (a request over the size: an error naming the limit) or counts it dropped."""
+        (a request over the size: an error naming the limit) or counts it dropped. ``first``:
+        its routing id frame, when the bytes read from each connection are counted."""
         max_frames = self.core.limits.max_frames
         kept: list[bytes | None] = [f if len(f) <= _KEPT_FRAME else None for f in frames]
         kept.append(data if len(data) <= _KEPT_FRAME else None)
@@ -399,6 +436,8 @@ class ZMQBroker(threading.Thread):
             size, count = size + len(frame), count + 1
             if count <= max_frames:
                 kept.append(frame.bytes if len(frame) <= _KEPT_FRAME else None)
+        if first is not None:
+            self._local.sockets.unfinished.read(first.get(_SRCFD), size, count)
         return self.core.over_limit(peer, kept if count <= max_frames else None, size, count, now)
 
     def _transmit(self, send, messages: list[list[bytes]]) -> None:
@@ -500,3 +539,8 @@ class ZMQBroker(threading.Thread):
 
     def setName(self, name):
         self.name = name
+
+
+def _address(peer) -> str:
+    """``host:port`` of a TCP peer address tuple."""
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer)
