@@ -206,3 +206,24 @@ def test_running_and_daemon_flag_in_a_started_thread(tcp_broker):
 def test_timeout_must_be_positive():
     with pytest.raises(ValueError, match="timeout"):
         ZMQBroker("bad", ANY_TCP, ANY_TCP, ANY_TCP, ANY_TCP, timeout=0)
+
+
+def test_a_step_that_fails_is_logged_and_the_broker_goes_on(caplog):
+    with broker_thread("tcp") as broker, open_peers() as peers:
+        handle, calls = broker.core.handle, []
+
+        def fails_once(*args):
+            calls.append(args)
+            if len(calls) == 1:
+                raise RuntimeError("a defect")
+            return handle(*args)
+
+        broker.core.handle = fails_once
+        client = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+        first = Message.new(Direction.UBQ, command="check")
+        send(client, first)
+        assert not client.poll(300)  # that step's message goes unanswered
+        assert ask(client, Message.new(Direction.UBQ, command="check")).payload == Text.BROKER_ALIVE
+        assert broker.is_alive()
+    assert any(r.levelname == "ERROR" and "failed; the broker goes on" in r.message and r.exc_info
+               for r in caplog.records)

@@ -55,7 +55,7 @@ from .core import BrokerCore
 from .core.limits import Limits
 from .relay import BroadcastRelay
 from .subscriptions import SUBSCRIPTIONS_AHEAD, subscription_size
-from .unfinished import ConnectionWatch, allowance_for
+from .unfinished import ConnectionWatch, allowance_for, connection_of
 from .core.stats import LogLimit
 from ..config import is_ipv6
 
@@ -69,7 +69,6 @@ DEFAULT_MAX_MESSAGE_SIZE = Limits().max_message_size  # bytes; the `max_message_
 #: burst of clients connecting at once wait about 1 s for the kernel to retry its SYN).
 LISTEN_BACKLOG = 1024
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: cheaper than the enum
-_SRCFD = 2  # ZMQ_SRCFD: a received frame's connection (its file descriptor)
 _DIRECTION_AT = FRAME_NAMES.index("direction") - ENVELOPE_SIZE  # where a message's direction frame is
 _DBQ = Direction.DBQ.encode("ascii")  # the direction of every registration (welcome, ready, heartbeat answer)
 #: A stall shorter than this is never one, whatever T (a scheduler's or the garbage collector's
@@ -132,7 +131,7 @@ class ZMQBroker(threading.Thread):
         #: threads read them under it (:meth:`status`)
         self.books = threading.Lock()
         self.core.about = self._about
-        self._unfinished_log = LogLimit(10.0)  # a WARNING line per 10 s for connections cut off
+        self._log_limit = LogLimit(10.0)  # a line per 10 s: connections cut off, a failed step
 
     # Seed classmethods (implemented in launch).
     default_configuration = classmethod(launch.default_configuration)
@@ -360,7 +359,7 @@ class ZMQBroker(threading.Thread):
         now = time.monotonic()
         for peer in watch.check(now, drained):
             self.core.stats.over_limit("max_message_size")
-            if self._unfinished_log.due("unfinished", now):
+            if self._log_limit.due("unfinished", now):
                 self.log.warning("connection from %s cut off: it sent more of a message than the broker's "
                                  "limit max_message_size = %d, and never its last frame", _address(peer),
                                  self.limits.max_message_size)
@@ -383,7 +382,7 @@ class ZMQBroker(threading.Thread):
         core = self.core
         handle, clock, recv, send = core.handle, time.monotonic, router.recv, fast_send(router)
         watch = self._local.sockets.unfinished
-        counted = None if watch is None else watch.read
+        counted, fd_of = (None, None) if watch is None else (watch.read, connection_of)
         keyed = self.security is not None
         policy = self.security.policy if self.security is not None else None
         max_frames, max_size = core.limits.max_frames, core.limits.max_message_size
@@ -409,7 +408,7 @@ class ZMQBroker(threading.Thread):
                 frames.append(data)
             else:
                 if counted is not None:
-                    counted(first.get(_SRCFD), size, len(frames))
+                    counted(fd_of(first), size, len(frames))
                 if len(frames) >= ENVELOPE_SIZE and frames[_DIRECTION_AT] == _DBQ:  # a registration: the
                     core.registry.note_address(peer, peer_address(first))  # log lines name its address
                     if policy is not None:
@@ -437,7 +436,7 @@ class ZMQBroker(threading.Thread):
             if count <= max_frames:
                 kept.append(frame.bytes if len(frame) <= _KEPT_FRAME else None)
         if first is not None:
-            self._local.sockets.unfinished.read(first.get(_SRCFD), size, count)
+            self._local.sockets.unfinished.read(connection_of(first), size, count)
         return self.core.over_limit(peer, kept if count <= max_frames else None, size, count, now)
 
     def _transmit(self, send, messages: list[list[bytes]]) -> None:
@@ -482,7 +481,14 @@ class ZMQBroker(threading.Thread):
         self._ready.set()
         try:
             while not self._stop_requested.is_set():
-                self._step(BATCH)
+                try:
+                    self._step(BATCH)
+                except zmq.ZMQError as exc:
+                    if exc.errno in (zmq.ETERM, zmq.ENOTSOCK):
+                        raise  # the context or the socket is closing: the end
+                    self._survive(exc)
+                except Exception as exc:  # noqa: BLE001 - the broker is the one process nothing runs without
+                    self._survive(exc)
         except zmq.ZMQError as exc:
             if exc.errno not in (zmq.ETERM, zmq.ENOTSOCK):
                 self.error = exc
@@ -493,6 +499,12 @@ class ZMQBroker(threading.Thread):
         finally:
             self.running.clear()
             self.close()
+
+    def _survive(self, exc: Exception) -> None:
+        """A step failed (a defect, never a peer's doing by design): logged with its traceback at
+        most once per 10 s, and the loop goes on; the messages of that step may go unanswered."""
+        if self._log_limit.due(("failed", type(exc).__name__), time.monotonic()):
+            self.log.error("a step of the routing loop failed; the broker goes on", exc_info=exc)
 
     def start(self):
         """Start the broker thread and wait until its sockets are bound.
