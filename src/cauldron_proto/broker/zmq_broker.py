@@ -382,7 +382,7 @@ class ZMQBroker(threading.Thread):
         core = self.core
         handle, clock, recv, send = core.handle, time.monotonic, router.recv, fast_send(router)
         watch = self._local.sockets.unfinished
-        counted, fd_of = (None, None) if watch is None else (watch.read, connection_of)
+        counted = None if watch is None else watch.read
         keyed = self.security is not None
         policy = self.security.policy if self.security is not None else None
         max_frames, max_size = core.limits.max_frames, core.limits.max_message_size
@@ -408,7 +408,7 @@ class ZMQBroker(threading.Thread):
                 frames.append(data)
             else:
                 if counted is not None:
-                    counted(fd_of(first), size, len(frames))
+                    counted(connection_of(first), size, len(frames))
                 if len(frames) >= ENVELOPE_SIZE and frames[_DIRECTION_AT] == _DBQ:  # a registration: the
                     core.registry.note_address(peer, peer_address(first))  # log lines name its address
                     if policy is not None:
