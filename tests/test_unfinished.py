@@ -72,3 +72,12 @@ def test_a_descriptor_accepted_again_starts_afresh():
 def test_the_allowance_holds_two_of_the_largest_messages():
     assert allowance_for(1 << 20, 16) > 2 * ((1 << 20) + 16 * 9)
     assert FRAME_OVERHEAD >= 9 + 42  # ZMTP's longest frame header and CURVE's box: never counted short
+
+
+def test_a_check_says_whether_a_connection_holds_part_of_a_message():
+    books = UnfinishedMessages(ALLOWANCE)
+    books.accepted(7)
+    books.check({7: 100})
+    assert not books.growing
+    books.check({7: 100 + ALLOWANCE // 8})
+    assert books.growing

@@ -557,6 +557,7 @@ def zmtp_connection(address: str, socket_type: bytes, rcvbuf: int | None = None)
     handshake as a ``socket_type`` peer; ``rcvbuf``: its kernel receive buffer, in bytes."""
     host, port = address.rsplit("//", 1)[1].rsplit(":", 1)
     sock = socket.socket()
+    sock.settimeout(WAIT)
     try:
         if rcvbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -570,6 +571,7 @@ def zmtp_connection(address: str, socket_type: bytes, rcvbuf: int | None = None)
             greeting += part
         body = b"\x05READY\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
         sock.sendall(b"\x04" + bytes([len(body)]) + body)
+        sock.settimeout(None)
     except BaseException:
         sock.close()
         raise
