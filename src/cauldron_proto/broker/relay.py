@@ -26,13 +26,14 @@ the backend's ``send``), so no socket starves the other.
 * Every drop is counted by reason in :attr:`BroadcastRelay.stats` and logged at WARNING at most
   once per reason per ``LOG_INTERVAL`` s (the policy's once per key and service). After the
   relay dropped or released much (a large broadcast, a subscriber's many subscriptions), it
-  gives freed memory back to the system (glibc's ``malloc_trim``) once it has been idle 0.5 s.
+  gives freed memory back to the system (glibc's ``malloc_trim``) 0.5 s later, busy or not.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import socket
 import struct
@@ -58,7 +59,7 @@ _SUBSCRIBE, _UNSUBSCRIBE = int(zmq.SUBSCRIBE), int(zmq.UNSUBSCRIBE)
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 _ACCEPTED, _DISCONNECTED = int(zmq.EVENT_ACCEPTED), int(zmq.EVENT_DISCONNECTED)
 LOG_INTERVAL = 10.0  # seconds between two WARNING lines of one reason
-TRIM_AFTER = 0.5  # seconds idle before freed memory is given back, after a large release
+TRIM_AFTER = 0.5  # seconds from a large release to giving freed memory back
 _log = logging.getLogger("cauldron_proto.broker.relay")
 
 
@@ -93,7 +94,8 @@ class BroadcastRelay:
         self._peers: dict[int, object] = {}  # file descriptor -> address of the subscriber connection
         self._closed: set[int] = set()  # descriptors of connections gone (none accepted on them since)
         self._shifted = False  # a non-subscription read: libzmq applies subscriptions to the wrong sender
-        self._trim_due = False
+        self._trim_due = False  # memory was released: give it back at _trim_at
+        self._trim_at: float | None = None
         self._xsub = xsub  # the thread's, as xpub is
         xpub.setsockopt(zmq.XPUB_MANUAL, 1)  # before the relay reads: no subscription applied unseen
         self._monitor = xpub.get_monitor_socket(_ACCEPTED | _DISCONNECTED)
@@ -135,12 +137,11 @@ class BroadcastRelay:
             poller.register(sock, zmq.POLLIN)
         try:
             while True:
-                ready = dict(poller.poll(int(TRIM_AFTER * 1000) if self._trim_due else None))
+                ready = dict(poller.poll(self._until_trim()))
                 if control in ready:
                     return
-                if not ready:
+                if self._trim_at is not None and self._clock() >= self._trim_at:
                     self._trim()
-                    continue
                 try:
                     if monitor in ready:
                         self._connections()
@@ -323,8 +324,18 @@ class BroadcastRelay:
             return False
         return True
 
+    def _until_trim(self) -> int | None:
+        """Milliseconds to the next trim (None: none due): TRIM_AFTER after the first release
+        since the last one, however busy the relay is (an honest publisher's broadcasts every
+        0.1 s left it never idle for 0.5 s, and nothing was given back)."""
+        if not self._trim_due:
+            return None
+        if self._trim_at is None:
+            self._trim_at = self._clock() + TRIM_AFTER
+        return max(0, math.ceil((self._trim_at - self._clock()) * 1000))
+
     def _trim(self) -> None:
-        self._trim_due = False
+        self._trim_due, self._trim_at = False, None
         if _malloc_trim is not None:
             _malloc_trim(0)
 
