@@ -8,6 +8,7 @@ import itertools
 import pytest
 import zmq
 
+from cauldron_proto.broker import relay
 from cauldron_proto.broker.core.limits import Limits
 from cauldron_proto.testing import broker_thread, open_peers, zmtp_connection, zmtp_frame
 
@@ -108,6 +109,34 @@ def test_a_subscriber_holding_too_many_refused_subscriptions_is_cut_off(context)
         publisher = peers.socket(zmq.PUB, broker.endpoints["publish"])
         honest = subscriber(peers, broker, b"SVC")
         joined(publisher, honest)
+
+
+def test_memory_is_given_back_after_a_subscriber_leaves_though_broadcasts_never_stop(context, monkeypatch):
+    """The relay gives freed memory back (glibc's malloc_trim) TRIM_AFTER after a subscriber of
+    many subscriptions left, even while a broadcast every 50 ms leaves it never idle that long."""
+    trims, trim = [], relay.give_memory_back
+    monkeypatch.setattr(relay, "give_memory_back", lambda: trims.append(1) or trim())
+    with limited(context) as broker, open_peers(context) as peers:
+        publisher = peers.socket(zmq.PUB, broker.endpoints["publish"])
+        honest = subscriber(peers, broker, b"SVC")
+        joined(publisher, honest)
+        many = peers.socket(zmq.SUB)
+        many.sndhwm = 0  # its subscriptions queued before it connects are not dropped
+        many.connect(broker.endpoints["subscribe"])
+        for n in range(relay._MANY):
+            many.subscribe(b"M%d" % n)
+        wait_for(lambda: broker.relay.stats.subscriptions == 1 + relay._MANY, message="all subscriptions applied")
+        marks = itertools.count()
+
+        def trimmed() -> bool:
+            publisher.send_multipart([b"SVC", b"busy %d" % next(marks)])
+            return bool(trims)
+
+        trimmed()
+        trims.clear()
+        many.close(linger=0)
+        wait_for(trimmed, interval=0.05, message="memory given back while broadcasts go on")
+        wait_for(lambda: broker.relay.stats.subscriptions == 1, message="its subscriptions released")
 
 
 def test_a_subscriber_that_never_reads_does_not_stop_an_honest_one(context):

@@ -26,12 +26,13 @@ the backend's ``send``), so no socket starves the other.
 * Every drop is counted by reason in :attr:`BroadcastRelay.stats` and logged at WARNING at most
   once per reason per ``LOG_INTERVAL`` s (the policy's once per key and service). After the
   relay dropped or released much (a large broadcast, a subscriber's many subscriptions), it
-  gives freed memory back to the system (glibc's ``malloc_trim``) once it has been idle 0.5 s.
+  gives freed memory back to the system (glibc's ``malloc_trim``) 0.5 s later, busy or not.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -54,7 +55,7 @@ _MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _SUBSCRIBE, _UNSUBSCRIBE = int(zmq.SUBSCRIBE), int(zmq.UNSUBSCRIBE)
 _ACCEPTED = int(zmq.EVENT_ACCEPTED)
 LOG_INTERVAL = 10.0  # seconds between two WARNING lines of one reason
-TRIM_AFTER = 0.5  # seconds idle before freed memory is given back, after a large release
+TRIM_AFTER = 0.5  # seconds from a large release to giving freed memory back
 _log = logging.getLogger("cauldron_proto.broker.relay")
 
 
@@ -91,7 +92,8 @@ class BroadcastRelay:
         self._log = DropLog(self.stats, LOG_INTERVAL, _log)
         self._closed: set[int] = set()  # descriptors of connections gone (none accepted on them since)
         self._shifted = False  # a non-subscription read: libzmq applies subscriptions to the wrong sender
-        self._trim_due = False
+        self._trim_due = False  # memory was released: give it back at _trim_at
+        self._trim_at: float | None = None
         self._xsub = xsub  # the thread's, as xpub is
         xpub.setsockopt(zmq.XPUB_MANUAL, 1)  # before the relay reads: no subscription applied unseen
         # the TCP connections of subscribers (their monitor: accepted and gone) and publishers
@@ -139,7 +141,7 @@ class BroadcastRelay:
                 ready = dict(poller.poll(self._wait()))
                 if control in ready:
                     return
-                if not ready and self._trim_due:
+                if self._trim_at is not None and self._clock() >= self._trim_at:
                     self._trim()
                 try:
                     if monitor in ready:
@@ -163,13 +165,15 @@ class BroadcastRelay:
             self._publishers.close(xsub)
 
     def _wait(self) -> int | None:
-        """Milliseconds the next poll may wait: until the next look for unfinished messages
-        (while TCP peers are connected), or TRIM_AFTER when memory is to be given back."""
-        now, waits = self._clock(), [TRIM_AFTER] if self._trim_due else []
+        """Milliseconds the next poll may wait (None: until a socket is ready): until the next
+        trim (:meth:`_until_trim`), or the next look for unfinished messages (while TCP peers
+        are connected)."""
+        now, trim = self._clock(), self._until_trim()
+        waits = [] if trim is None else [trim]
         for watch in (self._subscribers, self._publishers):
             if (due := watch.due()) is not None:
-                waits.append(max(0.0, due - now))
-        return None if not waits else int(min(waits) * 1000 + 1)
+                waits.append(max(0, math.ceil((due - now) * 1000)))
+        return min(waits) if waits else None
 
     def _cut_unfinished(self, watch: ConnectionWatch, who: str, drained: bool) -> None:
         """Shut down the connections holding an unfinished message (``drained``: the socket
@@ -333,8 +337,18 @@ class BroadcastRelay:
         """Shut connection ``fd`` down (libzmq sees its peer leave); False if it is no longer that one."""
         return shut_down(fd, self._subscribers.peers.get(fd))
 
+    def _until_trim(self) -> int | None:
+        """Milliseconds to the next trim (None: none due): TRIM_AFTER after the first release
+        since the last one, however busy the relay is (an honest publisher's broadcasts every
+        0.1 s left it never idle for 0.5 s, and nothing was given back)."""
+        if not self._trim_due:
+            return None
+        if self._trim_at is None:
+            self._trim_at = self._clock() + TRIM_AFTER
+        return max(0, math.ceil((self._trim_at - self._clock()) * 1000))
+
     def _trim(self) -> None:
-        self._trim_due = False
+        self._trim_due, self._trim_at = False, None
         give_memory_back()
 
 

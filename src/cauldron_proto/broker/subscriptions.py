@@ -22,7 +22,7 @@ received. What libzmq 4.3.5 does meanwhile, and what this book follows from it:
 * Upstream (to publishers, through the XSUB) goes only a topic's first holder and its last
   leaving, as a non-manual XPUB does: the XSUB's own trie holds each distinct topic once.
 * libzmq reads a subscriber's subscriptions into its trie as fast as they come, however fast
-  the relay decides; the XPUB's RCVHWM (``SUBSCRIPTIONS_AHEAD``) keeps it at the relay's pace.
+  the relay decides, unless the XPUB's RCVHWM (``SUBSCRIPTIONS_AHEAD``, 2) keeps it in lock-step.
 * libzmq says neither which subscriber an unsubscription on termination was for (it carries no
   properties) nor that one went: the relay learns that from the XPUB's monitor
   (DISCONNECTED with the file descriptor) and calls :meth:`gone`. Unsubscriptions without
@@ -37,10 +37,14 @@ from typing import Any, NamedTuple
 __all__ = ["Subscriptions", "Decision", "SUBSCRIPTIONS_AHEAD", "subscription_size"]
 
 #: Subscriptions the XPUB queues from one subscriber (its RCVHWM): libzmq takes a subscription
-#: into its own trie as soon as it reads it, whatever the relay decides, and with ZMQ's default
-#: (1000) it reads a flood several times faster than the relay can decide (RSS 900 MB in 5 s
-#: against 190 MB with 16, the subscriber cut off at 3.5 s).
-SUBSCRIPTIONS_AHEAD = 16
+#: into its own trie and its unbounded queue for the relay as soon as it reads it, whatever the
+#: relay decides. Its reading loop (``xread_activated``) goes on for as long as the I/O thread
+#: refills the pipe, which it does each time half the RCVHWM has been read: with 16 (or 1000) it
+#: outran the relay without end (a backlog of a million (un)subscriptions after a flood, held
+#: 5 s and more after the attacker left); with 2 it reads in lock-step with the relay. Not 1:
+#: libzmq counts the credential message that starts a CURVE connection's pipe as written but
+#: not as read, and with 1 that pipe stays full for good (no subscription of it arrives).
+SUBSCRIPTIONS_AHEAD = 2
 
 #: bytes the XPUB takes in one frame whatever the names: its peers' handshake commands (a CURVE
 #: INITIATE with its metadata) must fit
