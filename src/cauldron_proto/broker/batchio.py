@@ -36,7 +36,7 @@ else:
         from . import _batchio as native
     except ImportError as exc:  # not built (no compiler), or no libzmq it can use
         WHY_PURE = f"the compiled part does not load: {exc}"
-IO = "pure Python" if native is None else "compiled (batched)"
+IO = "pure Python" if native is None else "compiled"
 _GONE = int(zmq.EHOSTUNREACH)
 
 

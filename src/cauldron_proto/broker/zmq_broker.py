@@ -262,7 +262,7 @@ class ZMQBroker(threading.Thread):
 
     @property
     def io(self) -> str:
-        """The I/O the ROUTER's loop runs: ``compiled (batched)`` or ``pure Python`` (see :attr:`batched`)."""
+        """The I/O the ROUTER's loop runs: ``compiled`` (batched) or ``pure Python`` (see :attr:`batched`)."""
         return batchio.IO if self.batched else "pure Python"
 
     def status(self, service: str | None = None) -> dict:
