@@ -38,6 +38,7 @@ static int (*z_msg_more)(const zmq_msg_t *);
 static int (*z_msg_get)(const zmq_msg_t *, int);
 static const char *(*z_msg_gets)(const zmq_msg_t *, const char *);
 static int (*z_send)(void *, const void *, size_t, int);
+static int (*z_msg_send)(zmq_msg_t *, void *, int);
 static int (*z_errno)(void);
 static void (*z_version)(int *, int *, int *);
 
@@ -416,11 +417,190 @@ done:
     return out;
 }
 
+/* ---- relaying ---------------------------------------------------------------------------- */
+
+#define RELAY_CHUNK 32  /* messages held at once: read, decided, then sent */
+
+typedef struct {
+    Py_ssize_t first, nslots;  /* slots of a message within limits (nslots 0: over, none kept) */
+    long long size;            /* bytes, every frame */
+    Py_ssize_t count;          /* frames */
+    int over;                  /* 1: over max_frames, 2: over max_size (checked in that order) */
+} relayed_t;
+
+/* Read up to `limit` messages (no GIL); those over a limit are read and discarded as they come.
+ * Returns 0 or an errno (as read_batch). */
+static int read_relay(slot_t **slots, Py_ssize_t *cap, relayed_t *out, Py_ssize_t *n, void *sock,
+                      Py_ssize_t limit, Py_ssize_t max_frames, long long max_size) {
+    batch_t b = {*slots, 0, *cap, NULL, 0};
+    int err = 0;
+    zmq_msg_t scratch;
+    for (*n = 0; *n < limit; ) {
+        relayed_t *r = &out[*n];
+        r->first = b.used, r->nslots = 0, r->size = 0, r->count = 0, r->over = 0;
+        int more = 1;
+        while (more) {
+            zmq_msg_t *msg = &scratch;
+            if (!r->over) {
+                if (reserve(&b) < 0) {
+                    err = ENOMEM;
+                    goto done;
+                }
+                msg = &b.slots[b.used].msg;
+            }
+            z_msg_init(msg);
+            if (z_msg_recv(msg, sock, Z_DONTWAIT) < 0) {
+                err = z_errno();
+                z_msg_close(msg);
+                if (r->count == 0 && (err == EAGAIN || *n > 0))
+                    err = 0;  /* nothing more waits (or the next call meets the error) */
+                else if (err == 0)
+                    err = EIO;
+                goto done;
+            }
+            more = z_msg_more(msg);
+            r->size += (long long)z_msg_size(msg);
+            r->count++;
+            if (!r->over && (r->count > max_frames || r->size > max_size)) {
+                for (Py_ssize_t i = r->first; i < b.used; i++)
+                    z_msg_close(&b.slots[i].msg);
+                z_msg_close(msg);
+                b.used = r->first, r->nslots = 0;
+                r->over = -1;  /* which limit is decided on the whole message, below */
+                continue;
+            }
+            if (r->over) {
+                z_msg_close(msg);
+                continue;
+            }
+            b.slots[b.used++].live = 1;
+            r->nslots++;
+        }
+        if (r->over)
+            r->over = r->count > max_frames ? 1 : 2;
+        (*n)++;
+    }
+done:
+    *slots = b.slots, *cap = b.cap;
+    if (err) {
+        for (Py_ssize_t i = 0; i < b.used; i++)
+            z_msg_close(&b.slots[i].msg);
+    }
+    return err;
+}
+
+PyDoc_STRVAR(relay_doc,
+"relay(source, destination, limit, max_frames, max_size, frames_reason, size_reason, decide=None)\n"
+"--\n\n"
+"Move up to ``limit`` multipart messages waiting on the socket ``source`` to ``destination``\n"
+"(handles, ``sock.underlying``) without blocking and without copying them; (relayed, dropped).\n\n"
+"A message of more than ``max_frames`` frames is dropped (reason ``frames_reason``), else one of\n"
+"more than ``max_size`` bytes in all (``size_reason``); they are read and discarded. Each other\n"
+"message, when ``decide`` is given, is sent only if ``decide(key, first_frame, count)`` (key:\n"
+"the User-Id of its connection, '' if none) returns None, else dropped with the reason it\n"
+"returns. ``dropped``: (reason, count, size, first_frame, key) for each, the last two None\n"
+"for a message over a limit. A send that fails (only at the end of the context) closes the\n"
+"message, counted neither way.");
+
+static PyObject *relay(PyObject *self, PyObject *args, PyObject *kwargs) {
+    static char *names[] = {"source", "destination", "limit", "max_frames", "max_size", "frames_reason",
+                            "size_reason", "decide", NULL};
+    PyObject *source, *destination, *frames_reason, *size_reason, *decide = Py_None;
+    Py_ssize_t limit, max_frames;
+    long long max_size;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOnnLOO|O:relay", names, &source, &destination, &limit,
+                                     &max_frames, &max_size, &frames_reason, &size_reason, &decide))
+        return NULL;
+    void *src = PyLong_AsVoidPtr(source), *dst = PyLong_AsVoidPtr(destination);
+    if (src == NULL || dst == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "a NULL socket handle");
+        return NULL;
+    }
+    PyObject *dropped = PyList_New(0);
+    if (dropped == NULL)
+        return NULL;
+    slot_t *slots = NULL;
+    Py_ssize_t cap = 0, relayed = 0, done = 0;
+    relayed_t chunk[RELAY_CHUNK];
+    int pass[RELAY_CHUNK];
+    PyObject *out = NULL;
+    while (done < limit) {
+        Py_ssize_t n = 0, want = limit - done < RELAY_CHUNK ? limit - done : RELAY_CHUNK;
+        int err;
+        Py_BEGIN_ALLOW_THREADS
+        err = read_relay(&slots, &cap, chunk, &n, src, want, max_frames, max_size);
+        Py_END_ALLOW_THREADS
+        if (err) {
+            raise_zmq(err);
+            goto fail;
+        }
+        int failed = 0;
+        for (Py_ssize_t m = 0; m < n; m++) {  /* decided with the GIL; nothing sent yet */
+            relayed_t *r = &chunk[m];
+            PyObject *reason = NULL, *first = Py_None, *key = Py_None;
+            pass[m] = 0;
+            if (failed)
+                continue;
+            if (r->over) {
+                reason = r->over == 1 ? frames_reason : size_reason;
+                Py_INCREF(reason), Py_INCREF(first), Py_INCREF(key);
+            } else if (decide == Py_None) {
+                pass[m] = 1;
+                continue;
+            } else {
+                slot_t *head = &slots[r->first];
+                first = PyBytes_FromStringAndSize(z_msg_data(&head->msg), (Py_ssize_t)z_msg_size(&head->msg));
+                key = first == NULL ? NULL : property(head, "User-Id");
+                reason = key == NULL ? NULL : PyObject_CallFunction(decide, "OOn", key, first, r->count);
+                if (reason == Py_None) {
+                    pass[m] = 1;
+                    Py_DECREF(reason), Py_DECREF(first), Py_DECREF(key);
+                    continue;
+                }
+            }
+            PyObject *item = reason == NULL ? NULL : Py_BuildValue("(OnLOO)", reason, r->count, r->size, first, key);
+            Py_XDECREF(reason), Py_XDECREF(first), Py_XDECREF(key);
+            if (item == NULL || PyList_Append(dropped, item) < 0)
+                failed = 1;
+            Py_XDECREF(item);
+        }
+        Py_ssize_t sent = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t m = 0; m < n; m++) {
+            relayed_t *r = &chunk[m];
+            int ok = pass[m];
+            for (Py_ssize_t i = r->first; i < r->first + r->nslots; i++) {
+                zmq_msg_t *msg = &slots[i].msg;
+                int flags = i + 1 < r->first + r->nslots ? Z_DONTWAIT | Z_SNDMORE : Z_DONTWAIT;
+                if (ok && z_msg_send(msg, dst, flags) >= 0)
+                    continue;  /* libzmq owns it now */
+                ok = 0;
+                z_msg_close(msg);
+            }
+            sent += ok;
+        }
+        Py_END_ALLOW_THREADS
+        relayed += sent;
+        done += n;
+        if (failed)
+            goto fail;
+        if (n < want)
+            break;
+    }
+    out = Py_BuildValue("(nO)", relayed, dropped);
+fail:
+    PyMem_RawFree(slots);
+    Py_DECREF(dropped);
+    return out;
+}
+
 /* ---- the module ------------------------------------------------------------------------ */
 
 static PyMethodDef methods[] = {
     {"receive", (PyCFunction)(void (*)(void))receive, METH_VARARGS | METH_KEYWORDS, receive_doc},
     {"transmit", transmit, METH_VARARGS, transmit_doc},
+    {"relay", (PyCFunction)(void (*)(void))relay, METH_VARARGS | METH_KEYWORDS, relay_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -454,7 +634,7 @@ static int bind_libzmq(void) {
         {(void **)&z_msg_close, "zmq_msg_close"}, {(void **)&z_msg_data, "zmq_msg_data"},
         {(void **)&z_msg_size, "zmq_msg_size"}, {(void **)&z_msg_more, "zmq_msg_more"},
         {(void **)&z_msg_get, "zmq_msg_get"}, {(void **)&z_msg_gets, "zmq_msg_gets"},
-        {(void **)&z_send, "zmq_send"}, {(void **)&z_errno, "zmq_errno"}, {(void **)&z_version, "zmq_version"},
+        {(void **)&z_send, "zmq_send"}, {(void **)&z_msg_send, "zmq_msg_send"}, {(void **)&z_errno, "zmq_errno"}, {(void **)&z_version, "zmq_version"},
     };
     for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
         *wanted[i].slot = dlsym(lib, wanted[i].name);

@@ -239,7 +239,7 @@ class ZMQBroker(threading.Thread):
         self.core.policy = None if policy is None else policy.current()  # the rules, as data
         # Called by hand, respond() waits at most `timeout`; run() lifts the limit.
         router, xpub, xsub, control = opened
-        relay = BroadcastRelay(xsub, xpub, self.limits, policy)
+        relay = BroadcastRelay(xsub, xpub, self.limits, policy, batched=self.batched)
         self._local.sockets = BrokerSockets(router, xpub, xsub, control, relay,
                                             longest_wait=math.ceil(self.timeout * 1000))
         self.relay = self._local.sockets.relay
