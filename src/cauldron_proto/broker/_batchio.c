@@ -226,6 +226,14 @@ fail:
     return NULL;
 }
 
+/* The libzmq socket of a handle (``sock.underlying``, an int); NULL with an exception set. */
+static void *socket_of(PyObject *handle) {
+    void *sock = PyLong_AsVoidPtr(handle);
+    if (sock == NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "a NULL socket handle");
+    return sock;
+}
+
 static PyObject *raise_zmq(int err) {
     if (err == ENOMEM)
         return PyErr_NoMemory();
@@ -261,12 +269,9 @@ static PyObject *receive(PyObject *self, PyObject *args, PyObject *kwargs) {
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OnnLn|pnnO:receive", names, &handle, &limit, &max_frames,
                                      &max_size, &kept_size, &want_key, &note_at, &note_at_least, &note))
         return NULL;
-    void *sock = PyLong_AsVoidPtr(handle);
-    if (sock == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "a NULL socket handle");
+    void *sock = socket_of(handle);
+    if (sock == NULL)
         return NULL;
-    }
     if (limit < 0 || max_frames < 0 || kept_size < 0) {
         PyErr_SetString(PyExc_ValueError, "limit, max_frames and kept_size must be >= 0");
         return NULL;
@@ -326,12 +331,9 @@ static PyObject *transmit(PyObject *self, PyObject *args) {
     int gone_errno;
     if (!PyArg_ParseTuple(args, "OiO:transmit", &handle, &gone_errno, &messages))
         return NULL;
-    void *sock = PyLong_AsVoidPtr(handle);
-    if (sock == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "a NULL socket handle");
+    void *sock = socket_of(handle);
+    if (sock == NULL)
         return NULL;
-    }
     PyObject *seq = PySequence_Fast(messages, "messages must be a sequence");
     if (seq == NULL)
         return NULL;
@@ -511,12 +513,9 @@ static PyObject *relay(PyObject *self, PyObject *args, PyObject *kwargs) {
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOnnLOO|O:relay", names, &source, &destination, &limit,
                                      &max_frames, &max_size, &frames_reason, &size_reason, &decide))
         return NULL;
-    void *src = PyLong_AsVoidPtr(source), *dst = PyLong_AsVoidPtr(destination);
-    if (src == NULL || dst == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "a NULL socket handle");
+    void *src = socket_of(source), *dst = src == NULL ? NULL : socket_of(destination);
+    if (dst == NULL)
         return NULL;
-    }
     PyObject *dropped = PyList_New(0);
     if (dropped == NULL)
         return NULL;
