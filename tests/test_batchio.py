@@ -216,8 +216,13 @@ def test_transmit_returns_what_could_not_go_and_whether_its_peer_is_gone():
 def test_the_io_is_chosen_at_import_and_cauldron_proto_pure_forces_pure_python():
     code = "from cauldron_proto.broker import batchio; print(batchio.IO); print(batchio.WHY_PURE)"
     env = {**os.environ, "CAULDRON_PROTO_PURE": "1"}
+    unforced = {name: value for name, value in os.environ.items() if name != "CAULDRON_PROTO_PURE"}
     forced = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert forced.stdout.splitlines() == ["pure Python", "CAULDRON_PROTO_PURE is set"]
+    missing = subprocess.run([sys.executable, "-c", "import sys; sys.modules['cauldron_proto.broker._batchio'] = None; "
+                              + code], env=unforced, capture_output=True, text=True, timeout=60)  # not built
+    io, why = missing.stdout.splitlines()
+    assert io == "pure Python" and why.startswith("the compiled part does not load: ")
     version = subprocess.run([sys.executable, "-c", "from cauldron_proto.cli.broker import main; main(['--version'])"],
                              env=env, capture_output=True, text=True, timeout=60)
     assert version.stdout.strip().endswith("(pure Python I/O)")
