@@ -420,7 +420,8 @@ class ZMQBroker(threading.Thread):
                     if policy is not None:
                         core.policy = policy.current()
                 pending += handle(peer, frames, clock(), key)
-            self._transmit(send, pending)
+            if pending:
+                self._transmit(send, pending)
             served += len(messages)
             if len(messages) < limit:
                 break
