@@ -104,11 +104,20 @@ def test_a_request_that_cannot_be_delivered_is_answered_the_same_on_both_paths()
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
     folder = tmp_path_factory.mktemp("keys")
-    made = {name: generate(folder / "keys", name) for name in ("broker", "disp1", "client1")}
+    made = {name: generate(folder / "keys", name) for name in ("broker", "disp1", "client1", "mallory")}
     (folder / "authorized").mkdir()
-    for name in ("disp1", "client1"):
+    for name in ("disp1", "client1", "mallory"):
         shutil.copy(made[name][0], folder / "authorized")
-    return {"authorized": folder / "authorized", **made}
+    (folder / "dispatchers").write_text("disp1: KTEST\n")  # mallory is authorized, but may not serve KTEST
+    return {"authorized": folder / "authorized", "policy": folder / "dispatchers", **made}
+
+
+def curve_peer(peers, keys, broker, name: str, kind: int = zmq.DEALER, where: str = "broker") -> zmq.Socket:
+    """A socket of ``kind`` with the CURVE key ``name``, connected to the broker's ``where``."""
+    sock = peers.socket(kind)
+    PeerCurve.from_files(keys["broker"][0], keys[name][1]).client_socket(sock)
+    sock.connect(broker.endpoints[where])
+    return sock
 
 
 def curve_keys(batched: bool, keys, caplog):
@@ -117,14 +126,9 @@ def curve_keys(batched: bool, keys, caplog):
         security = BrokerCurve(keys["broker"][1], keys["authorized"])
         with broker_thread("tcp", context=context, security=security, batched=batched) as broker, \
                 open_peers(context) as peers:
-            def dealer(name):
-                sock = peers.socket(zmq.DEALER)
-                PeerCurve.from_files(keys["broker"][0], keys[name][1]).client_socket(sock)
-                sock.connect(broker.endpoints["broker"])
-                return sock
             caplog.clear()
-            register_dispatcher(dealer("disp1"), "KTEST", "disp1")
-            alive = ask(dealer("client1"), CHECK).payload
+            register_dispatcher(curve_peer(peers, keys, broker, "disp1"), "KTEST", "disp1")
+            alive = ask(curve_peer(peers, keys, broker, "client1"), CHECK).payload
             record = broker.status("KTEST")["services"]["KTEST"]["dispatchers"]["disp1"]
             lines = [r.getMessage().split(" (connection")[0] for r in caplog.records if "registered at" in r.getMessage()]
             return record["key"], alive, lines
@@ -167,6 +171,49 @@ def test_broadcasts_over_the_limits_are_dropped_and_the_others_relayed_the_same_
     got, reasons, dropped = both(broadcasts, messages)
     assert got == [[b"SVC", b"ok"], [b"SVC", b"z" * 995], [b"SVC", b"last"]]
     assert reasons == {"max_broadcast_size": 2, "max_frames": 2} and dropped == 4
+
+
+def policy_relay(batched: bool, keys, caplog):
+    context = zmq.Context()
+    try:
+        security = BrokerCurve(keys["broker"][1], keys["authorized"], keys["policy"])
+        with broker_thread("tcp", context=context, security=security, batched=batched) as broker, \
+                open_peers(context) as peers:
+            subscriber = curve_peer(peers, keys, broker, "client1", zmq.SUB, "subscribe")
+            subscriber.subscribe(b"KTEST")
+            real, forger = (curve_peer(peers, keys, broker, name, zmq.PUB, "publish") for name in ("disp1", "mallory"))
+            got = set()
+
+            def broadcast(sock, value):
+                sock.send_multipart(encode(Message.new(Direction.CDB, service="KTEST", dispatcher="d1",
+                                                       keyword="VALUE", command="broadcast", payload=value)))
+
+            def received():
+                while subscriber.poll(20):
+                    got.add(subscriber.recv_multipart()[-2])
+                return got
+
+            caplog.clear()
+            wait_for(lambda: broadcast(real, "real") or b"real" in received(), message="disp1's broadcast")
+            wait_for(lambda: broadcast(forger, "HIJACKED") or broker.relay.refused, message="the forgery refused")
+            real.send_multipart([b"KTEST", b"\xff"])  # not a broadcast
+            wait_for(lambda: broker.relay.stats.dropped_by_reason.get("not_a_broadcast"), message="the malformed one")
+            broadcast(real, "after")
+            wait_for(lambda: b"after" in received(), message="the broadcast after the forgery")
+            lines = {r.getMessage() for r in caplog.records if r.name.endswith("relay")}
+            return received(), set(broker.relay.stats.dropped_by_reason), lines
+    finally:
+        context.term()
+
+
+def test_the_policy_relay_refuses_the_same_broadcasts_on_both_paths(keys, caplog):
+    with caplog.at_level(logging.WARNING, logger="cauldron_proto"):
+        got, reasons, lines = both(policy_relay, keys, caplog)
+    assert got == {b"real", b"after"} and reasons == {"policy", "not_a_broadcast"}
+    assert lines == {"broadcast for 'KTEST' from key 'mallory' not relayed: the policy does not let that key serve it "
+                     "(7 frames)",
+                     "broadcast for 'KTEST' from key 'disp1' not relayed: not a broadcast (a broadcast is 7 frames, "
+                     "no prefix) (2 frames)"}
 
 
 @compiled
