@@ -7,7 +7,10 @@ every version alike; each figure is the median of --runs runs.
 
     git archive COMMIT src | tar -x -C /tmp/before
     python benchmarks/ab.py before=/tmp/before/src after=installed [--runs 5] [--inflight 1 64]
-                            [--payload-size BYTES] [--reference-broker COMMAND]
+                            [--payload-size BYTES] [--reference-broker COMMAND] [--pure NAME ...]
+
+--pure NAME ...: these versions run with CAULDRON_PROTO_PURE=1 (the pure-Python I/O; the
+others run the compiled one when it is built): ``ab.py pure=installed compiled=installed --pure pure``.
 
 --reference-broker COMMAND adds the existing Cauldron broker (COMMAND with the addresses
 ROUTER PUBLISH SUBSCRIBE appended, see run_all.py) as one more version in the rotation.
@@ -29,7 +32,7 @@ FIGURES = ("rate_per_s", "p50_us", "p99_us", "cpu_us_per_rt", "cpu_us_per_rt_app
 
 
 def compare(versions: dict[str, str | None], inflights: list[int], runs: int, counts: dict[int, int],
-            options: dict | None = None, reference: str | None = None) -> dict:
+            options: dict | None = None, reference: str | None = None, pure: frozenset[str] = frozenset()) -> dict:
     """Medians by in-flight count and version; ``reference``: the existing broker's command,
     measured as the version named ``broker.REFERENCE``."""
     if reference:
@@ -40,7 +43,8 @@ def compare(versions: dict[str, str | None], inflights: list[int], runs: int, co
             for name, src in versions.items():
                 path = broker.REFERENCE if reference and name == broker.REFERENCE else "cauldron_proto broker"
                 result = broker.round_trips(path, inflight, counts[inflight], src,
-                                            options if inflight == 1 else None, reference)
+                                            options if inflight == 1 else None, reference,
+                                            {"CAULDRON_PROTO_PURE": "1"} if name in pure else None)
                 results[inflight][name].append(result)
                 print(f"run {run + 1}: {inflight:>2} in flight, {name}: "
                       + ", ".join(f"{k} {result[k]:,.1f}" for k in FIGURES), flush=True)
@@ -60,6 +64,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--reference-broker", metavar="COMMAND",
                         help="also the existing Cauldron broker (the addresses ROUTER PUBLISH SUBSCRIBE are appended)")
+    parser.add_argument("--pure", nargs="+", default=[], metavar="NAME",
+                        help="versions run with CAULDRON_PROTO_PURE=1 (the pure-Python I/O)")
     args = parser.parse_args(argv)
     versions = {}
     for spec in args.versions:
@@ -67,7 +73,8 @@ def main(argv=None) -> int:
         versions[name] = None if src in ("", "installed") else src
     counts = {n: args.count_1 if n == 1 else args.count_64 for n in args.inflight}
     options = None if args.payload_size is None else {"payload_size": args.payload_size}
-    medians = compare(versions, args.inflight, args.runs, counts, options, args.reference_broker)
+    medians = compare(versions, args.inflight, args.runs, counts, options, args.reference_broker,
+                      frozenset(args.pure))
     print(f"\nmedians of {args.runs} runs")
     print("| in flight | version | round trips/s | p50 (us) | p99 (us) | CPU us/rt (process) | CPU us/rt (without ZMQ I/O thread) |")
     print("|---|---|---|---|---|---|---|")

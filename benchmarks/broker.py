@@ -98,12 +98,13 @@ def processes():
 
 
 @contextmanager
-def broker_process(timeout: float = 5.0, src: str | None = None):
+def broker_process(timeout: float = 5.0, src: str | None = None, env: dict[str, str] | None = None):
     """``cauldron-broker`` in its own process: yields (endpoints, pid); SIGTERM at the end.
 
-    ``src``: the directory to import ``cauldron_proto`` from (default: the installed one).
+    ``src``: the directory to import ``cauldron_proto`` from (default: the installed one);
+    ``env``: more environment variables for it.
     """
-    with peers.start_broker(timeout, src) as broker:
+    with peers.start_broker(timeout, src, env=env) as broker:
         yield broker.endpoints, broker.pid
 
 
@@ -139,9 +140,11 @@ def reference_process(command: str, timeout: float = 5.0):
 
 
 @contextmanager
-def a_broker(reference: str | None = None, src: str | None = None, timeout: float = 5.0):
-    """Ours (``src``: which version), or the existing one when ``reference`` is its command."""
-    with (reference_process(reference, timeout) if reference else broker_process(timeout, src)) as started:
+def a_broker(reference: str | None = None, src: str | None = None, timeout: float = 5.0,
+             env: dict[str, str] | None = None):
+    """Ours (``src``: which version; ``env``: more environment), or the existing one when
+    ``reference`` is its command."""
+    with (reference_process(reference, timeout) if reference else broker_process(timeout, src, env)) as started:
         yield started
 
 
@@ -175,19 +178,20 @@ def _measured(group: Processes, pid: int, inflight: int, address: str, dispatche
 
 
 def round_trips(path: str, inflight: int, count: int, src: str | None = None, options: dict | None = None,
-                reference: str | None = None) -> dict:
+                reference: str | None = None, env: dict[str, str] | None = None) -> dict:
     """Round trips through ``path`` (one of PATHS, or REFERENCE) with ``inflight`` requests outstanding.
 
     ``src``: for our broker, the source directory of the version to run (default: installed).
     ``options``: what the requests are (one outstanding only; see ``peers.req_requests``).
-    ``reference``: for REFERENCE, the command that starts the existing broker.
+    ``reference``: for REFERENCE, the command that starts the existing broker. ``env``: more
+    environment variables for our broker (``CAULDRON_PROTO_PURE=1``: its pure-Python I/O).
     """
     with processes() as group:
         if path == "no broker":
             address = group.start(peers.rep_worker).get()
             return _client(group, inflight, address, "worker", count, options)
         if path in ("cauldron_proto broker", REFERENCE):
-            with a_broker(reference if path == REFERENCE else None, src) as (endpoints, pid):
+            with a_broker(reference if path == REFERENCE else None, src, env=env) as (endpoints, pid):
                 [name] = group.start(peers.dispatchers, endpoints["broker"], 1).get()
                 return _measured(group, pid, inflight, endpoints["broker"], name, count, options)
         device = peers.proxy_device if path == "zmq.proxy device" else peers.python_device

@@ -219,17 +219,19 @@ def dispatchers(report, router: str, count: int, prefix: str = "disp") -> None:
         ctx.term()
 
 
-def start_broker(timeout: float = 5.0, src: str | None = None, extra: tuple[str, ...] = ()) -> BrokerCommandProcess:
+def start_broker(timeout: float = 5.0, src: str | None = None, extra: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> BrokerCommandProcess:
     """``cauldron-broker`` on ephemeral loopback ports (as a user runs it), once bound: its
     ``endpoints`` by config key, ``pid``; ``stop()`` it, or use it as a context manager.
 
     ``src``: run the ``cauldron_proto`` found in this directory instead (another version of
     the broker, for before/after comparisons). ``extra``: more arguments (e.g. CURVE's).
+    ``env``: more environment variables (e.g. ``CAULDRON_PROTO_PURE=1``).
     """
-    env = None
+    env = dict(env or {})
     if src is not None:
-        env = {"PYTHONPATH": os.pathsep.join(filter(None, (os.path.abspath(src), os.environ.get("PYTHONPATH"))))}
-    return broker_process(*extra, timeout=timeout, env=env)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (os.path.abspath(src), os.environ.get("PYTHONPATH"))))
+    return broker_process(*extra, timeout=timeout, env=env or None)
 
 
 # -- clients ----------------------------------------------------------------------------

@@ -12,7 +12,10 @@ in processes of their own, over tcp loopback, round-robin, median of --runs:
   e.g. ``git archive 7b26562 src | tar -x -C /tmp/c_relay``, then ``--c-relay /tmp/c_relay/src``)
   also ``plain (C)`` and ``curve (C)``: that version's broker, no limits on broadcasts.
 
-    python benchmarks/relay_policy.py [--runs 3] [--count 100000] [--size 100] [--c-relay SRC]
+* with ``--pure``, also each of the first three as ``... (pure)``: CAULDRON_PROTO_PURE=1, the
+  relay's pure-Python loop (the others run the compiled I/O when it is built, docs/native.md).
+
+    python benchmarks/relay_policy.py [--runs 3] [--count 100000] [--size 100] [--c-relay SRC] [--pure]
 
 Figures: broadcasts per second received (a flood: the publisher as fast as it can; or
 paced with --interval), latency percentiles, ``received_percent`` (below 100: some were
@@ -39,6 +42,7 @@ from cauldron_proto.security import load_public_key, load_secret_key  # noqa: E4
 
 VERSIONS = ("plain", "curve", "curve+policy")
 C_VERSIONS = ("plain (C)", "curve (C)")
+PURE = " (pure)"
 FIGURES = ("rate_per_s", "p50_us", "p99_us", "received_percent", "cpu_us", "cpu_us_app")
 
 
@@ -65,8 +69,10 @@ def _flags(version: str, keys: dict) -> tuple[str, ...]:
 def flood(version: str, keys: dict, count: int, size: int, interval: float = 0.0, src: str | None = None) -> dict:
     """Broadcasts through a broker of ``version`` (the ``cauldron_proto`` in ``src`` for a C
     version); with the broker's CPU per broadcast received."""
-    src = src if version in C_VERSIONS else None
-    with peers.start_broker(5.0, src=src, extra=_flags(version, keys)) as broker:
+    base = version.removesuffix(PURE)
+    src = src if base in C_VERSIONS else None
+    env = {"CAULDRON_PROTO_PURE": "1"} if version.endswith(PURE) else None
+    with peers.start_broker(5.0, src=src, extra=_flags(base, keys), env=env) as broker:
         curves = (None, None) if version.startswith("plain") else (keys["pub"], keys["sub"])
         before = peers.cpu_ns(broker.pid)
         result = _broadcast_with(broker.endpoints["publish"], broker.endpoints["subscribe"], count, size, interval,
@@ -85,8 +91,9 @@ def main(argv=None) -> int:
     parser.add_argument("--interval", type=float, default=0.0,
                         help="seconds between broadcasts (0: a flood; e.g. 0.0002 for 5,000/s, paced)")
     parser.add_argument("--c-relay", metavar="SRC", help="also the C relay of the cauldron_proto in SRC")
+    parser.add_argument("--pure", action="store_true", help="also each version on the pure-Python I/O")
     args = parser.parse_args(argv)
-    versions = VERSIONS + (C_VERSIONS if args.c_relay else ())
+    versions = VERSIONS + (C_VERSIONS if args.c_relay else ()) + (tuple(v + PURE for v in VERSIONS) if args.pure else ())
     with tempfile.TemporaryDirectory() as tmp:
         keys = _keys(Path(tmp))
         results: dict[str, list[dict]] = {version: [] for version in versions}
@@ -94,7 +101,7 @@ def main(argv=None) -> int:
             for version in versions:
                 result = flood(version, keys, args.count, args.size, args.interval, args.c_relay)
                 results[version].append(result)
-                print(f"run {run + 1}: {version:<13} {result['rate_per_s']:>9,.0f}/s  p50 {result['p50_us']:,.0f} us"
+                print(f"run {run + 1}: {version:<20} {result['rate_per_s']:>9,.0f}/s  p50 {result['p50_us']:,.0f} us"
                       f"  received {result['received_percent']:.1f}%  broker CPU {result['cpu_us']:.1f} us"
                       f" ({result['cpu_us_app']:.1f} without ZMQ I/O)", flush=True)
     medians = {v: {k: statistics.median(r[k] for r in rs) for k in FIGURES} for v, rs in results.items()}
@@ -103,7 +110,7 @@ def main(argv=None) -> int:
     for version, m in medians.items():
         base_name = ("plain (C)" if version.startswith("plain") else "curve (C)") if args.c_relay else "curve"
         base = medians[base_name]
-        print(f"{version:<13} {m['rate_per_s']:>9,.0f}/s ({m['rate_per_s'] / base['rate_per_s']:.2f}x {base_name})"
+        print(f"{version:<20} {m['rate_per_s']:>9,.0f}/s ({m['rate_per_s'] / base['rate_per_s']:.2f}x {base_name})"
               f"  p50 {m['p50_us']:,.0f} us  p99 {m['p99_us']:,.0f} us  received {m['received_percent']:.1f}%"
               f"  broker CPU per broadcast {m['cpu_us']:.1f} us, {m['cpu_us_app']:.1f} without ZMQ I/O"
               f" ({m['cpu_us_app'] / base['cpu_us_app']:.1f}x {base_name})")

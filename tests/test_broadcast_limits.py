@@ -4,11 +4,13 @@ small limits): whole broadcast size, frame count, subscriptions held, queued bro
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 import zmq
 
 from cauldron_proto.broker import relay
+from cauldron_proto.broker import batchio
 from cauldron_proto.broker.core.limits import Limits
 from cauldron_proto.testing import broker_thread, open_peers, zmtp_connection, zmtp_frame
 
@@ -207,3 +209,20 @@ def test_a_message_that_never_ends_is_cut_off_and_broadcasts_go_on(context, side
         assert next_payload(sub) == b"after"
     who = "publisher" if side == "publish" else "subscriber"
     assert any(r.message.startswith(f"{who} ") and "never its last frame" in r.message for r in caplog.records)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_publisher_sending_much_more_than_the_allowance_in_all_is_not_cut_off(context, batched):
+    if batched and batchio.native is None:
+        pytest.skip(f"the compiled I/O is not running: {batchio.WHY_PURE}")
+    with broker_thread("tcp", context=context, batched=batched,
+                       limits=Limits().replace(max_broadcast_size=4096)) as broker, open_peers(context) as peers:
+        publisher = peers.socket(zmq.PUB, broker.endpoints["publish"])
+        sub = subscriber(peers, broker, b"SVC")
+        joined(publisher, sub)
+        sent, began = 0, time.monotonic()
+        while sent < 1000 or time.monotonic() - began < 0.5:  # 1 MB and more, over 0.5 s: checked meanwhile
+            publisher.send_multipart([b"SVC", b"%08d" % sent + bytes(1000)])
+            assert next_payload(sub)[:8] == b"%08d" % sent
+            sent += 1
+        assert broker.relay.stats.unfinished_cut == 0

@@ -9,7 +9,8 @@ import zmq
 import pytest
 
 from cauldron_proto import Direction, Message, Text, decode, encode
-from cauldron_proto.testing import (NothingReceivedError, ask, broker_process, broker_thread, open_peers, receive,
+from cauldron_proto.broker import batchio
+from cauldron_proto.testing import (WAIT, NothingReceivedError, ask, broker_process, broker_thread, open_peers, receive,
                                     register_dispatcher, send, zmtp_connection, zmtp_frame)
 
 pytestmark = pytest.mark.integration
@@ -245,3 +246,17 @@ def test_a_message_arriving_slowly_within_the_limits_is_served():
             assert broker.core.stats.limited == {}
         finally:
             conn.close()
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_client_sending_much_more_than_the_allowance_in_all_is_not_cut_off(batched):
+    if batched and batchio.native is None:
+        pytest.skip(f"the compiled I/O is not running: {batchio.WHY_PURE}")
+    with broker_thread("tcp", batched=batched, max_message_size=4096) as broker, open_peers() as peers:
+        client = peers.socket(zmq.DEALER, broker.endpoints["broker"])
+        sent, began = 0, time.monotonic()
+        while sent < 300 or time.monotonic() - began < 0.5:  # 300 KB and more, over 0.5 s: checked meanwhile
+            client.send_multipart([b"x" * 1000] + encode(CHECK))
+            assert client.poll(WAIT * 1000) and client.recv_multipart()[-2] == Text.BROKER_ALIVE.encode()
+            sent += 1
+        assert broker.core.stats.limited == {}

@@ -81,6 +81,7 @@ def test_cauldron_status_tables_json_and_one_service(capsys):
         assert status_cli.main(["--router", router]) == 0
         out = capsys.readouterr().out.splitlines()
         assert out[0].startswith(f"broker test-broker ") and "T 5 s (heartbeat on), CURVE off" in out[0]
+        assert out[0].endswith(f", I/O {broker.io}")  # compiled, or pure Python (CAULDRON_PROTO_PURE)
         assert f"broker {router}" in out[1] and out[2] == "  1 dispatcher connection"
         dispatchers, requests = [line.split() for line in out if line.startswith("KTEST")]
         assert dispatchers[:4] == ["KTEST", "disp1", "ready", "0.0"] and dispatchers[-2:] == ["1", "0"]

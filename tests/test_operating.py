@@ -18,6 +18,7 @@ import pytest
 import zmq
 
 from cauldron_proto import __version__
+from cauldron_proto.broker import batchio
 from cauldron_proto.cli import broker, conformance, demo, keygen, keywords, record, status
 from cauldron_proto.cli.command import wait_seconds
 from cauldron_proto.testing import open_peers
@@ -78,7 +79,8 @@ def test_every_command_has_version_and_exit_statuses_in_its_help(name, capsys):
             entry_point(name)([flag])
         assert done.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"{name} {__version__}\n")
+    io = f" ({batchio.IO} I/O)" if name == "cauldron-broker" else ""  # the broker says which I/O it runs
+    assert out.startswith(f"{name} {__version__}{io}\n")
     assert "exit status:\n  0 " in out and "\n  2      bad arguments" in out
 
 

@@ -36,10 +36,17 @@ class PolicyCheck:
         self._log_limit = LogLimit(_LOG_INTERVAL)  # per (key, service)
 
     def refusal(self, frames) -> str | None:
-        """Why ``frames`` may not pass (``not_a_broadcast``, ``policy``), or None."""
+        """Why ``frames`` (received ``zmq.Frame``) may not pass (``not_a_broadcast``, ``policy``), or None."""
         if len(frames) != ENVELOPE_SIZE:
             return "not_a_broadcast"
-        key = (user_id(frames[0]), frames[0].bytes)
+        return self.decide(user_id(frames[0]), frames[0].bytes, ENVELOPE_SIZE)
+
+    def decide(self, user: str, service: bytes, count: int) -> str | None:
+        """:meth:`refusal` for a broadcast of ``count`` frames, the first ``service``, from key
+        name ``user`` (the compiled relay's question, :func:`.batchio.native.relay`)."""
+        if count != ENVELOPE_SIZE:
+            return "not_a_broadcast"
+        key = (user, service)
         allowed = self._decisions.get(key)
         if allowed is None:
             allowed = self._decide(key)
@@ -68,9 +75,12 @@ class PolicyCheck:
             self._rules, self._decisions = rules, {}
 
     def log(self, frames, reason: str) -> None:
-        user, service = user_id(frames[0]), frames[0].bytes
+        self.note(user_id(frames[0]), frames[0].bytes, len(frames), reason)
+
+    def note(self, user: str, service: bytes, count: int, reason: str) -> None:
+        """Log a broadcast refused for ``reason`` (from :meth:`decide`), once per key and service per 10 s."""
         if _log.isEnabledFor(logging.WARNING) and self._log_limit.due((user, service), self._clock()):
             why = ("not a broadcast (a broadcast is 7 frames, no prefix)" if reason == "not_a_broadcast"
                    else "the policy does not let that key serve it")
             _log.warning("broadcast for %r from key %r not relayed: %s (%d frames)",
-                         service.decode("utf-8", "replace"), user, why, len(frames))
+                         service.decode("utf-8", "replace"), user, why, count)

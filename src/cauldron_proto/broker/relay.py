@@ -8,7 +8,8 @@ Theory of operation
 returns (TERMINATE on an inproc PAIR, then join); the routing loop never waits for it. Each
 turn polls the control PAIR, the XSUB, the XPUB and the XPUB's monitor, and moves up to
 ``BATCH`` messages from each ready socket (frames received with ``copy=False``, sent through
-the backend's ``send``), so no socket starves the other.
+the backend's ``send``), so no socket starves the other. Broadcasts go through the compiled
+I/O (:mod:`.batchio`, ``batched``) when it runs: the same rules, a batch per call, no copy.
 
 * A broadcast (XSUB to XPUB) is read frame by frame. One of more than ``max_frames`` frames,
   or of more than ``max_broadcast_size`` bytes in all, is dropped (libzmq's MAXMSGSIZE on the
@@ -40,12 +41,13 @@ import uuid
 import msgspec
 import zmq
 
+from . import batchio
 from .core.limits import Limits
 from .broadcast_policy import PolicyCheck
 from .core.stats import DropLog
 from .sockets import BATCH, LARGE, BrokerError, fast_send
 from .subscriptions import Subscriptions, subscription_size
-from .unfinished import ConnectionWatch, allowance_for, connection_of, give_memory_back, shut_down
+from .unfinished import FRAME_OVERHEAD, ConnectionWatch, allowance_for, connection_of, give_memory_back, shut_down
 from ..security.policy import PolicyFile
 
 __all__ = ["BroadcastRelay", "RelayStats"]
@@ -56,6 +58,7 @@ _SUBSCRIBE, _UNSUBSCRIBE = int(zmq.SUBSCRIBE), int(zmq.UNSUBSCRIBE)
 _ACCEPTED = int(zmq.EVENT_ACCEPTED)
 LOG_INTERVAL = 10.0  # seconds between two WARNING lines of one reason
 TRIM_AFTER = 0.5  # seconds from a large release to giving freed memory back
+_LIMITS = ("max_frames", "max_broadcast_size")  # the reasons a broadcast is over a limit, in the order checked
 _log = logging.getLogger("cauldron_proto.broker.relay")
 
 
@@ -83,8 +86,9 @@ class BroadcastRelay:
     name = "cauldron_proto broadcast relay"
 
     def __init__(self, xsub, xpub, limits: Limits | None = None, policy: PolicyFile | None = None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, batched: bool = batchio.native is not None):
         limits = Limits() if limits is None else limits
+        self.batched = batched  # broadcasts moved by the compiled I/O (:mod:`.batchio`), else frame by frame
         self.limits, self.policy, self._clock = limits, policy, clock
         self.stats = RelayStats()
         self.subscriptions = Subscriptions(limits.max_subscriptions)
@@ -192,6 +196,8 @@ class BroadcastRelay:
         check = self._check
         if check is not None:
             check.refresh()
+        if self.batched:
+            return self._broadcasts_batched(xsub, xpub, check)
         recv, send, stats = xsub.recv, fast_send(xpub), self.stats
         max_frames, max_size = self.limits.max_frames, self.limits.max_broadcast_size
         counted = self._publishers.read
@@ -219,18 +225,36 @@ class BroadcastRelay:
                 stats.relayed += 1
         return False
 
+    def _broadcasts_batched(self, xsub, xpub, check: PolicyCheck | None) -> bool:
+        """:meth:`_broadcasts` in the compiled I/O: the same limits, in the same order, and the
+        same policy decisions; the broadcasts that pass are moved to the XPUB without a copy.
+        True when the XSUB was read to its end."""
+        relayed, dropped = batchio.native.relay(  # type: ignore[union-attr]
+            xsub.underlying, xpub.underlying, BATCH, self.limits.max_frames, self.limits.max_broadcast_size,
+            *_LIMITS, None if check is None else check.decide, self._publishers.books.counts, FRAME_OVERHEAD)
+        self.stats.relayed += relayed
+        for reason, count, size, service, user in dropped:
+            self._count_drop(reason, count, size)
+            if service is not None and check is not None:
+                check.note(user, service, count, reason)
+        return relayed + len(dropped) < BATCH
+
     def _drop(self, reason: str, frames, size: int) -> None:
+        self._count_drop(reason, len(frames), size)
+        if reason not in _LIMITS and self._check is not None:
+            self._check.log(frames, reason)
+
+    def _count_drop(self, reason: str, count: int, size: int) -> None:
+        """Count a broadcast of ``count`` frames and ``size`` bytes dropped for ``reason``; log one over a limit."""
         stats = self.stats
         stats.dropped += 1
         stats.dropped_by_reason[reason] = stats.dropped_by_reason.get(reason, 0) + 1
         if size >= LARGE:
             self._trim_due = True
-        if reason in ("max_frames", "max_broadcast_size"):
+        if reason in _LIMITS:
             self._log.note(reason, self._clock(), logging.WARNING,
                            "broadcast not relayed: over the broker's limit %s = %d (%d frames, %d bytes)",
-                           reason, getattr(self.limits, reason), len(frames), size)
-        elif self._check is not None:
-            self._check.log(frames, reason)
+                           reason, getattr(self.limits, reason), count, size)
 
     # -- subscriptions ----------------------------------------------------------------------
 

@@ -108,6 +108,11 @@ class UnfinishedMessages:
         """The descriptors messages were read from that are not in ``known``."""
         return [fd for fd in self._read if fd not in known and fd >= 0]
 
+    @property
+    def counts(self) -> dict[int, int]:
+        """What :meth:`read` adds to, by descriptor (the compiled relay adds to it itself)."""
+        return self._read
+
     def read(self, fd: int, size: int, frames: int) -> None:
         """The broker read a message of ``frames`` frames and ``size`` bytes from ``fd``."""
         read = self._read

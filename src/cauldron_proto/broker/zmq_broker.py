@@ -46,11 +46,11 @@ from typing import TYPE_CHECKING
 import msgspec
 import zmq
 
-from . import launch
+from . import batchio, launch
 from .. import __version__
 from ..protocol import ENVELOPE_SIZE, FRAME_NAMES, Direction, Text, encode
-from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, fast_send,
-                             host_of, is_wildcard, peer_address, poke, seed_routing_ids, transmit_all, user_id)
+from .sockets import (BATCH, FLUSH, BindError, BrokerError, BrokerSockets, connect_form, drain, host_of, is_wildcard,
+                      peer_address, poke, seed_routing_ids, transmit_all, user_id)
 from .core import BrokerCore
 from .core.limits import Limits
 from .relay import BroadcastRelay
@@ -99,6 +99,9 @@ class ZMQBroker(threading.Thread):
     #: the HTTP monitor serving this broker (:class:`~cauldron_proto.broker.http.HTTPMonitor`),
     #: or None; ``cauldron-broker --http`` sets it
     http = None
+    #: the ROUTER's I/O: True, the compiled batched I/O (:mod:`.batchio`, when it loads); False,
+    #: the pure-Python loop (the same behaviour, a frame per call); set before ``start()``
+    batched: bool = batchio.native is not None
 
     def __init__(self, name, address, pub_address, sub_address, mon_address, context=None,
                  timeout=1.0, heartbeat=True):
@@ -239,7 +242,7 @@ class ZMQBroker(threading.Thread):
         self.core.policy = None if policy is None else policy.current()  # the rules, as data
         # Called by hand, respond() waits at most `timeout`; run() lifts the limit.
         router, xpub, xsub, control = opened
-        relay = BroadcastRelay(xsub, xpub, self.limits, policy)
+        relay = BroadcastRelay(xsub, xpub, self.limits, policy, batched=self.batched)
         watch = None
         if self.address.startswith("tcp://"):  # the kernel counts bytes of TCP connections only
             watch = ConnectionWatch(router, allowance_for(self.limits.max_message_size, self.limits.max_frames))
@@ -261,7 +264,12 @@ class ZMQBroker(threading.Thread):
         stats = None if self.relay is None else msgspec.to_builtins(self.relay.stats)  # the broadcast relay's counters
         uptime = None if self.started_at is None else round(time.monotonic() - self.started_at, 3)
         return {"version": __version__, "uptime": uptime, "addresses": dict(self.endpoints),
-                "bound": dict(self.bound), "curve": self.security is not None, "relay": stats}
+                "bound": dict(self.bound), "curve": self.security is not None, "io": self.io, "relay": stats}
+
+    @property
+    def io(self) -> str:
+        """The I/O the ROUTER's loop runs: ``compiled`` (batched) or ``pure Python`` (see :attr:`batched`)."""
+        return batchio.IO if self.batched else "pure Python"
 
     def status(self, service: str | None = None) -> dict:
         """The status a ``status`` query is answered with (every service, or the one named),
@@ -379,8 +387,10 @@ class ZMQBroker(threading.Thread):
         after that, every FLUSH messages and when the ROUTER is empty, so a burst of sends wakes
         the ZMQ I/O thread once, not once per message.
         """
+        if self.batched:
+            return self._serve_batched(router, batch)
         core = self.core
-        handle, clock, recv, send = core.handle, time.monotonic, router.recv, fast_send(router)
+        handle, clock, recv, send = core.handle, time.monotonic, router.recv, batchio.sender(router, False)
         watch = self._local.sockets.unfinished
         counted = None if watch is None else watch.read
         keyed = self.security is not None
@@ -420,6 +430,43 @@ class ZMQBroker(threading.Thread):
         self._transmit(send, pending)
         return drained
 
+    def _serve_batched(self, router, batch: int) -> bool:
+        """:meth:`_serve_router` with the compiled I/O (:mod:`.batchio`): the same messages
+        through the core, the same drops (read and discarded in C), the same answers; each call
+        reads up to FLUSH waiting messages (the first one alone, so its answers go out at once),
+        and their answers go out in one call. True when the ROUTER was read to its end."""
+        core = self.core
+        handle, clock, receive = core.handle, time.monotonic, batchio.native.receive  # type: ignore[union-attr]
+        sock, send = router.underlying, batchio.sender(router)
+        keyed = self.security is not None
+        policy = self.security.policy if self.security is not None else None
+        max_frames, max_size = core.limits.max_frames, core.limits.max_message_size
+        watch = self._local.sockets.unfinished
+        counted = None if watch is None else watch.read
+        served, limit = 0, 1
+        while served < batch:
+            messages = receive(sock, min(limit, batch - served), max_frames, max_size, _KEPT_FRAME, keyed,
+                               _DIRECTION_AT, ENVELOPE_SIZE, _DBQ)
+            pending: list[list[bytes]] = []
+            for peer, frames, size, count, fd, over, key, address in messages:
+                if counted is not None:
+                    counted(fd, size, count)
+                if over:
+                    pending += core.over_limit(peer, frames, size, count, clock())
+                    continue
+                if address is not None:  # a registration (DBQ): the log lines name its address
+                    core.registry.note_address(peer, address)
+                    if policy is not None:
+                        core.policy = policy.current()
+                pending += handle(peer, frames, clock(), key)
+            if pending:
+                self._transmit(send, pending)
+            served += len(messages)
+            if len(messages) < limit:
+                return True
+            limit = FLUSH
+        return False
+
     def _over_limit(self, router, peer: bytes, frames: list[bytes], data: bytes, frame, size: int,
                     now: float, first=None) -> list[list[bytes]]:
         """A message over ``max_frames`` or ``max_message_size``, read up to ``frame`` (whose
@@ -439,12 +486,12 @@ class ZMQBroker(threading.Thread):
             self._local.sockets.unfinished.read(connection_of(first), size, count)
         return self.core.over_limit(peer, kept if count <= max_frames else None, size, count, now)
 
-    def _transmit(self, send, messages: list[list[bytes]]) -> None:
-        """Send ``messages``; the core answers what could not go (a request for a dispatcher
-        that is gone or not reading) and counts the rest; those answers are sent once."""
-        failed = transmit_all(send, messages)
+    def _transmit(self, send: batchio.Sender, messages: list[list[bytes]]) -> None:
+        """Send ``messages`` through ``send`` (:func:`.batchio.sender`); the core answers what could not go (a
+        request for a dispatcher that is gone or not reading) and counts the rest; those answers are sent once."""
+        failed = send(messages)
         if failed:
-            failed = transmit_all(send, self.core.undelivered(failed, time.monotonic()))
+            failed = send(self.core.undelivered(failed, time.monotonic()))
             if failed:  # answers to clients that are gone or not reading: counted, nothing more
                 self.core.undelivered(failed, time.monotonic())
 
@@ -455,7 +502,7 @@ class ZMQBroker(threading.Thread):
 
     def cleanup(self, socket):
         """Run the core's timers (heartbeats, expiry, fan-out deadlines); send their output on ``socket``."""
-        self._transmit(socket.send, self.core.tick(time.monotonic()))
+        self._transmit(batchio.sender(socket, self.batched), self.core.tick(time.monotonic()))
 
     def respond_inquiry(self, message, socket):
         """Answer an inquiry ``message`` (as received, with its routing prefix) on ``socket``."""

@@ -21,8 +21,9 @@ import logging
 import sys
 
 from . import positive_integer, positive_seconds
+from .. import __version__
 from .command import log_to_stderr, new_parser, notify, run
-from ..broker import BrokerError, ZMQBroker
+from ..broker import BrokerError, ZMQBroker, batchio
 from ..broker.http import HTTPMonitor
 from ..broker.launch import serve_until_signalled
 from ..broker.core.limits import LIMIT_KEYS
@@ -46,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
         epilog="Addresses are written as peers connect to them (the [zmq] config form): "
                "a literal IP binds that interface, * or 0.0.0.0 every interface, a host name the "
                "address it resolves to (localhost: loopback); "
-               "a port of * lets the system choose. Defaults: ports 6513, 6512, 6511 on localhost.")
+               "a port of * lets the system choose. Defaults: ports 6513, 6512, 6511 on localhost.",
+        version=f"{__version__} ({batchio.IO} I/O)")
     p.add_argument("-c", "--config", metavar="CONFIG", help="a Cauldron INI file with a [zmq] section")
     p.add_argument("--router", metavar="ADDR", help="the ROUTER clients and dispatchers connect to (config key broker)")
     p.add_argument("--publish", metavar="ADDR", help="the XSUB dispatchers publish to (config key publish)")

@@ -49,14 +49,15 @@ _SAY_LOCK = threading.Lock()  # say(): one whole line at a time, from any thread
 
 
 def new_parser(prog: str, description: str, exits: Sequence[tuple[str, str]], epilog: str = "",
-               **kwargs) -> argparse.ArgumentParser:
-    """A parser with ``--version`` and an epilog: ``epilog`` then each (status, meaning) of ``exits``."""
+               version: str = __version__, **kwargs) -> argparse.ArgumentParser:
+    """A parser with ``--version`` (saying ``version``) and an epilog: ``epilog`` then each
+    (status, meaning) of ``exits``."""
     lines = [textwrap.fill(epilog, 88), ""] if epilog else []
     lines.append("exit status:")
     lines += [f"  {status:<6} {meaning}" for status, meaning in exits]
     p = argparse.ArgumentParser(prog=prog, description=description, epilog="\n".join(lines),
                                 formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {version}")
     return p
 
 

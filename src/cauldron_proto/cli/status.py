@@ -98,7 +98,8 @@ def render(status: dict, service: str | None = None) -> str:
 def _broker(broker: dict, connections: dict) -> list[str]:
     heartbeat = "heartbeat on" if broker["heartbeat"] else "heartbeat off"
     first = (f"broker {broker['name']} {broker['version']}, up {_duration(broker['uptime'])}, "
-             f"T {broker['timeout']:g} s ({heartbeat}), CURVE {'on' if broker.get('curve') else 'off'}")
+             f"T {broker['timeout']:g} s ({heartbeat}), CURVE {'on' if broker.get('curve') else 'off'}"
+             f"{', I/O ' + broker['io'] if broker.get('io') else ''}")
     where = "  ".join(f"{key} {address}" for key, address in broker.get("addresses", {}).items())
     count = connections["dispatchers"]
     return [first, f"  {where}", f"  {count} dispatcher connection{'s' * (count != 1)}"]
