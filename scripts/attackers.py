@@ -381,6 +381,28 @@ def _unfinished_raw(run: Run, address: str, socket_type: bytes, stats: dict) -> 
             conn.close()
 
 
+def many_frames_raw(run: Run, target: Target, peers: PeerSockets, stats: dict) -> None:
+    """Over raw ZMTP (as fast as the kernel takes it), complete requests of 700,000 1-byte frames,
+    one a second on a new connection: the most frames a message can have and still be finished
+    before the broker would cut it off as unfinished (two of the largest messages allowed)."""
+    frames = [b"."] * 700_000 + encode(read_query(HONEST_SERVICE, HONEST_DISPATCHER, HONEST_KEYWORD))
+    wire = b"".join(zmtp_frame(frame, more=n < len(frames) - 1) for n, frame in enumerate(frames))
+    stats.update(sent=0)
+    while run.going():
+        try:
+            conn = zmtp_connection(target.router, b"DEALER")
+        except OSError:
+            run.pause(0.1)
+            continue
+        try:
+            conn.sendall(wire)
+            stats["sent"] += 1
+        except OSError:
+            pass
+        run.pause(1.0)
+        conn.close()
+
+
 def unfinished_message_raw(run: Run, target: Target, peers: PeerSockets, stats: dict) -> None:
     """A DEALER over raw ZMTP sending one message's frames for ever, on the ROUTER."""
     _unfinished_raw(run, target.router, b"DEALER", stats)
@@ -408,6 +430,7 @@ ATTACKS: dict[str, tuple[Attack, str]] = {
     "broker-stall": (broker_stall, "the broker SIGSTOPped for 10 s, then SIGCONT"),
     "million-frames": (million_frames, "messages of a million 1-byte frames, one after another"),
     "million-frames-unfinished": (million_frames_unfinished, "a million frames with more to follow, never ended"),
+    "many-frames-raw": (many_frames_raw, "raw ZMTP: a request of 700,000 1-byte frames a second, sent at once"),
     "unfinished-message-raw": (unfinished_message_raw, "raw ZMTP: 1 KB frames of a message never ended, on the ROUTER"),
     "unfinished-broadcast-raw": (unfinished_broadcast_raw,
                                  "raw ZMTP: 1 KB frames of a broadcast never ended, on the XSUB"),
