@@ -12,7 +12,8 @@ every version alike; each figure is the median of --runs runs.
 --pure NAME ...: these versions run with CAULDRON_PROTO_PURE=1 (the pure-Python I/O; the
 others run the compiled one when it is built): ``ab.py pure=installed compiled=installed --pure pure``.
 
---reference-broker COMMAND adds the existing Cauldron broker (COMMAND with the addresses
+--device adds the C device (``zmq.proxy(ROUTER, DEALER)`` in front of a REP worker, as in
+run_all.py) as one more version in the rotation. --reference-broker COMMAND adds the existing Cauldron broker (COMMAND with the addresses
 ROUTER PUBLISH SUBSCRIBE appended, see run_all.py) as one more version in the rotation.
 """
 
@@ -28,20 +29,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import broker  # noqa: E402
 
+DEVICE = "zmq.proxy device"
 FIGURES = ("rate_per_s", "p50_us", "p99_us", "cpu_us_per_rt", "cpu_us_per_rt_app")
 
 
 def compare(versions: dict[str, str | None], inflights: list[int], runs: int, counts: dict[int, int],
-            options: dict | None = None, reference: str | None = None, pure: frozenset[str] = frozenset()) -> dict:
+            options: dict | None = None, reference: str | None = None, pure: frozenset[str] = frozenset(),
+            device: bool = False) -> dict:
     """Medians by in-flight count and version; ``reference``: the existing broker's command,
     measured as the version named ``broker.REFERENCE``."""
     if reference:
         versions = {**versions, broker.REFERENCE: None}
+    if device:
+        versions = {**versions, DEVICE: None}
     results: dict = {inflight: {name: [] for name in versions} for inflight in inflights}
     for run in range(runs):
         for inflight in inflights:
             for name, src in versions.items():
-                path = broker.REFERENCE if reference and name == broker.REFERENCE else "cauldron_proto broker"
+                path = name if name in (broker.REFERENCE, DEVICE) else "cauldron_proto broker"
                 result = broker.round_trips(path, inflight, counts[inflight], src,
                                             options if inflight == 1 else None, reference,
                                             {"CAULDRON_PROTO_PURE": "1"} if name in pure else None)
@@ -64,6 +69,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--reference-broker", metavar="COMMAND",
                         help="also the existing Cauldron broker (the addresses ROUTER PUBLISH SUBSCRIBE are appended)")
+    parser.add_argument("--device", action="store_true", help="also the C device (zmq.proxy) as a version")
     parser.add_argument("--pure", nargs="+", default=[], metavar="NAME",
                         help="versions run with CAULDRON_PROTO_PURE=1 (the pure-Python I/O)")
     args = parser.parse_args(argv)
@@ -74,7 +80,7 @@ def main(argv=None) -> int:
     counts = {n: args.count_1 if n == 1 else args.count_64 for n in args.inflight}
     options = None if args.payload_size is None else {"payload_size": args.payload_size}
     medians = compare(versions, args.inflight, args.runs, counts, options, args.reference_broker,
-                      frozenset(args.pure))
+                      frozenset(args.pure), args.device)
     print(f"\nmedians of {args.runs} runs")
     print("| in flight | version | round trips/s | p50 (us) | p99 (us) | CPU us/rt (process) | CPU us/rt (without ZMQ I/O thread) |")
     print("|---|---|---|---|---|---|---|")
@@ -82,12 +88,14 @@ def main(argv=None) -> int:
         for name, r in by_name.items():
             print(f"| {inflight} | {name} | {r['rate_per_s']:,.0f} | {r['p50_us']:,.0f} | {r['p99_us']:,.0f} "
                   f"| {r['cpu_us_per_rt']:.1f} | {r['cpu_us_per_rt_app']:.1f} |")
-    if args.reference_broker:
+    for wanted, base in ((args.reference_broker, broker.REFERENCE), (args.device, DEVICE)):
+        if not wanted:
+            continue
         for inflight, by_name in medians.items():
-            existing = by_name[broker.REFERENCE]["rate_per_s"]
-            print(f"{inflight} in flight: " + ", ".join(f"{name} {r['rate_per_s'] / existing:.2f}x"
-                                                        for name, r in by_name.items() if name != broker.REFERENCE)
-                  + f" the {broker.REFERENCE}")
+            rate = by_name[base]["rate_per_s"]
+            print(f"{inflight} in flight: " + ", ".join(f"{name} {r['rate_per_s'] / rate:.2f}x"
+                                                        for name, r in by_name.items() if name != base)
+                  + f" the {base}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"versions": versions, "runs": args.runs, "medians": medians}, indent=1))

@@ -28,9 +28,9 @@ import peers  # noqa: E402
 from broker import broker_process, processes  # noqa: E402
 
 #: (label, pattern a frame matches): inclusive shares printed, in this order
-PARTS = (("poll (waiting included)", r"^poll \(.*sockets\.py"), ("serving the ROUTER", r"^_serve_(router|batched) "),
-         ("the routing core (handle)", r"^handle \(.*core"), ("sending (_transmit)", r"^_transmit "),
-         ("timers (cleanup)", r"^cleanup "))
+PARTS = (("poll (waiting included)", r"^BrokerSockets\.poll "), ("serving the ROUTER", r"\._serve_(router|batched) "),
+         ("the routing core (handle, over_limit)", r"^BrokerCore\.(handle|over_limit) "),
+         ("sending (_transmit)", r"\._transmit "), ("timers (cleanup)", r"\.cleanup "))
 _FRAME = re.compile(r"^(?P<function>\S+) \((?P<file>[^:]+):(?P<line>\d+)\)$")
 
 
@@ -54,7 +54,7 @@ def stacks(raw: Path) -> list[tuple[list[str], int]]:
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        if any(frame.startswith("_step ") for frame in frames):
+        if any(frame.startswith("ZMQBroker._step ") for frame in frames):
             out.append((frames, int(count)))
     return out
 
@@ -80,6 +80,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--inflight", type=int, default=64)
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
+    parser.add_argument("--raw", type=Path, help="keep py-spy's raw output (collapsed stacks) here")
     args = parser.parse_args(argv)
     env = {"CAULDRON_PROTO_PURE": "1"} if args.pure else None
     with tempfile.TemporaryDirectory() as tmp, processes() as group, \
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
         # enough requests to outlast the profile at 60,000/s; the client is stopped on exit
         group.start(peers.dealer_client, endpoints["broker"], name, round(60_000 * (args.seconds + 2)), args.inflight)
         busy(pid)
-        raw = Path(tmp) / "profile.txt"
+        raw = args.raw or Path(tmp) / "profile.txt"
         subprocess.run(["py-spy", "record", "--pid", str(pid), "--duration", str(round(args.seconds)), "--rate",
                         str(args.rate), "--idle", "--threads", "--format", "raw", "--output", str(raw)],
                        check=True, capture_output=True)
