@@ -227,8 +227,9 @@ PAYLOAD_TYPES = {
     'ktl_type': 'a KTL type name, or blank for a keyword the dispatcher does not have',
     'value': "a keyword value in KTL's ascii form (numbers as decimal text, booleans as 0/1, enumerated values as the integer text of their enumerator; see cauldron_proto.ktl), blank for a keyword with no value",
     'time': 'a time stamp as decimal text, seconds since the epoch (the existing dispatcher writes one decimal)',
-    'status': ("the broker's status as a JSON object: `broker` (version, uptime, T, limits, addresses, CURVE), `services` (each with its dispatchers: state, last heard, key, keywords, requests in flight, and a "
- "latency histogram of its routed requests), `counters` (the routing core's), `relay` (the broadcast relay's, or null); see docs/operating.md. Never a routing id: connections are counted"),
+    'status': ("the broker's status as a JSON object: `broker` (version, uptime, T, limits, addresses, CURVE, the I/O its loop runs: `compiled` or `pure Python`), `services` (each with its dispatchers: state, "
+ "last heard, key, keywords, requests in flight, and a latency histogram of its routed requests), `counters` (the routing core's), `relay` (the broadcast relay's, or null); see docs/operating.md. "
+ 'Never a routing id: connections are counted'),
     'fail_or_text': "text, several answers joined with ':', or the fail sentinel (0x02)",
 }
 
