@@ -12,7 +12,7 @@ import zmq
 from cauldron_proto.broker import relay
 from cauldron_proto.broker import batchio
 from cauldron_proto.broker.core.limits import Limits
-from cauldron_proto.testing import broker_thread, open_peers, zmtp_connection, zmtp_frame
+from cauldron_proto.testing import broker_thread, open_peers, send_until_closed, zmtp_connection, zmtp_frame
 
 from .keyword_helpers import wait_for
 
@@ -180,21 +180,6 @@ def test_a_subscriber_sending_what_is_no_subscription_is_cut_off_and_the_others_
         joined(publisher, honest)
 
 
-def _send_until_closed(conn, chunk: bytes, most: int = 200_000_000) -> int:
-    """Send ``chunk`` on a raw connection until the broker closes it or ``most`` bytes went."""
-    sent = 0
-    conn.settimeout(5.0)
-    try:
-        while sent < most:
-            conn.sendall(chunk)
-            sent += len(chunk)
-    except OSError:
-        pass  # the broker shut the connection down
-    finally:
-        conn.close()
-    return sent
-
-
 @pytest.mark.parametrize("side, kind", [("publish", b"PUB"), ("subscribe", b"SUB")])
 def test_a_message_that_never_ends_is_cut_off_and_broadcasts_go_on(context, side, kind, caplog):
     # a publisher's broadcast, or a subscriber's message, whose last frame never comes
@@ -203,7 +188,7 @@ def test_a_message_that_never_ends_is_cut_off_and_broadcasts_go_on(context, side
         sub = subscriber(peers, broker, b"SVC")
         joined(publisher, sub)
         rogue = zmtp_connection(broker.endpoints[side], kind)
-        assert _send_until_closed(rogue, zmtp_frame(bytes(200), more=True) * 500) < 200_000_000
+        assert send_until_closed(rogue, zmtp_frame(bytes(200), more=True) * 500, 200_000_000) < 200_000_000
         wait_for(lambda: broker.relay.stats.unfinished_cut == 1, message="the connection counted as cut off")
         publisher.send_multipart([b"SVC", b"after"])
         assert next_payload(sub) == b"after"

@@ -11,7 +11,8 @@ import pytest
 from cauldron_proto import Direction, Message, Text, decode, encode
 from cauldron_proto.broker import batchio
 from cauldron_proto.testing import (WAIT, NothingReceivedError, ask, broker_process, broker_thread, open_peers, receive,
-                                    register_dispatcher, send, zmtp_connection, zmtp_frame)
+                                    register_dispatcher, send, send_until_closed, zmtp_connection,
+                                    zmtp_frame)
 
 pytestmark = pytest.mark.integration
 
@@ -196,30 +197,13 @@ def test_the_registration_log_line_names_the_dispatchers_address(caplog):
     assert len(lines) == 1 and "dispatcher KTEST/disp1 registered at 127.0.0.1 (connection 00" in lines[0], lines
 
 
-def _send_until_closed(conn, chunk: bytes, most: int) -> int:
-    """Send ``chunk`` on raw connection ``conn`` until the broker closes it or ``most`` bytes
-    went: the bytes sent."""
-    sent = 0
-    conn.settimeout(5.0)
-    try:
-        while sent < most:
-            conn.sendall(chunk)
-            sent += len(chunk)
-    except OSError:
-        pass  # the broker shut the connection down
-    return sent
-
-
 def test_a_message_that_never_ends_is_cut_off_and_counted_and_others_are_served(caplog):
     # libzmq holds every frame of an unfinished message; only the kernel's byte count shows it
     with broker_thread("tcp", max_message_size=4096, max_frames=16) as broker, open_peers() as peers:
         honest = peers.socket(zmq.DEALER, broker.endpoints["broker"])
         assert ask(honest, CHECK).payload == Text.BROKER_ALIVE
         rogue = zmtp_connection(broker.endpoints["broker"], b"DEALER")
-        try:
-            sent = _send_until_closed(rogue, zmtp_frame(bytes(1000), more=True) * 100, 200_000_000)
-        finally:
-            rogue.close()
+        sent = send_until_closed(rogue, zmtp_frame(bytes(1000), more=True) * 100, 200_000_000)
         assert sent < 200_000_000, "the broker never closed the connection"
         assert broker.core.stats.limited == {"max_message_size": 1}
         assert ask(honest, CHECK).payload == Text.BROKER_ALIVE

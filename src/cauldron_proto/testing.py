@@ -89,7 +89,9 @@ Sockets that speak the protocol frame by frame, every message built and read wit
 - :func:`zmtp_connection` ``(address, socket_type, rcvbuf=None)``: a plain TCP
   ``socket.socket`` that has done ZMTP 3.0's NULL handshake as a ``socket_type`` peer
   (``b"DEALER"``, ``b"PUB"``, ``b"SUB"``), to send what libzmq would not (frames of a message
-  that never ends); :func:`zmtp_frame` ``(data, more=False)``: one ZMTP frame's bytes.
+  that never ends); :func:`zmtp_frame` ``(data, more=False)``: one ZMTP frame's bytes;
+  :func:`send_until_closed` ``(conn, chunk, most)``: send ``chunk`` on such a connection over and
+  over until the broker closes it or ``most`` bytes went (the bytes sent; ``conn`` closed).
 
 Errors and constants
 --------------------
@@ -135,8 +137,8 @@ from .protocol import Direction, Message, Text, decode, encode, kinds
 __all__ = ["ANY_LOOPBACK", "ANY_TCP", "BrokerCommandProcess", "ChildProcess", "NothingReceivedError",
            "NothingSentError", "PeerSockets", "UnexpectedMessageError", "WAIT", "answer_heartbeat", "answer_request",
            "ask", "broker_command", "broker_process", "broker_thread", "config_for", "dispatcher_answer",
-           "inproc_addresses", "open_peers", "receive", "register_dispatcher", "send", "zmtp_connection",
-           "zmtp_frame"]
+           "inproc_addresses", "open_peers", "receive", "register_dispatcher", "send", "send_until_closed",
+           "zmtp_connection", "zmtp_frame"]
 
 ANY_TCP = "tcp://127.0.0.1:*"
 ANY_LOOPBACK = "tcp://localhost:*"
@@ -583,3 +585,19 @@ def zmtp_frame(data: bytes, more: bool = False) -> bytes:
     if len(data) < 256:
         return bytes([int(more), len(data)]) + data
     return bytes([2 | int(more)]) + struct.pack(">Q", len(data)) + data
+
+
+def send_until_closed(conn: socket.socket, chunk: bytes, most: int) -> int:
+    """Send ``chunk`` on the raw connection ``conn`` over and over until the broker closes it
+    (or takes nothing for :data:`WAIT` s) or ``most`` bytes went; close ``conn``; the bytes sent."""
+    sent = 0
+    conn.settimeout(WAIT)
+    try:
+        while sent < most:
+            conn.sendall(chunk)
+            sent += len(chunk)
+    except OSError:
+        pass  # the broker shut the connection down
+    finally:
+        conn.close()
+    return sent
