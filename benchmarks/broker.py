@@ -178,13 +178,15 @@ def _measured(group: Processes, pid: int, inflight: int, address: str, dispatche
 
 
 def round_trips(path: str, inflight: int, count: int, src: str | None = None, options: dict | None = None,
-                reference: str | None = None, env: dict[str, str] | None = None) -> dict:
+                reference: str | None = None, env: dict[str, str] | None = None, lean: bool = False) -> dict:
     """Round trips through ``path`` (one of PATHS, or REFERENCE) with ``inflight`` requests outstanding.
 
     ``src``: for our broker, the source directory of the version to run (default: installed).
     ``options``: what the requests are (one outstanding only; see ``peers.req_requests``).
     ``reference``: for REFERENCE, the command that starts the existing broker. ``env``: more
     environment variables for our broker (``CAULDRON_PROTO_PURE=1``: its pure-Python I/O).
+    ``lean``: the second harness, workers that answer without the codec behind the broker
+    (``peers.lean_dispatcher``) and behind the devices (``peers.lean_rep_worker``).
     """
     with processes() as group:
         if path == "no broker":
@@ -192,11 +194,12 @@ def round_trips(path: str, inflight: int, count: int, src: str | None = None, op
             return _client(group, inflight, address, "worker", count, options)
         if path in ("cauldron_proto broker", REFERENCE):
             with a_broker(reference if path == REFERENCE else None, src, env=env) as (endpoints, pid):
-                [name] = group.start(peers.dispatchers, endpoints["broker"], 1).get()
+                worker = (peers.lean_dispatcher, endpoints["broker"]) if lean else (peers.dispatchers, endpoints["broker"], 1)
+                [name] = group.start(*worker).get()
                 return _measured(group, pid, inflight, endpoints["broker"], name, count, options)
         device = peers.proxy_device if path == "zmq.proxy device" else peers.python_device
         front, back, pid = group.start(device).get()
-        group.start(peers.rep_worker, back).get()
+        group.start(peers.lean_rep_worker if lean else peers.rep_worker, back).get()
         return _measured(group, pid, inflight, front, "worker", count, options)
 
 

@@ -142,6 +142,21 @@ def rep_worker(report, connect: str | None = None) -> None:
         ctx.term()
 
 
+def lean_rep_worker(report, connect: str) -> None:
+    """A REP worker answering every request ``42`` without the codec: one reply built before
+    the clock starts, the request's identifier (its last frame) put in (the second harness)."""
+    ctx = zmq.Context()
+    sock = _connect(ctx, zmq.REP, connect)
+    reply = encode(decode(request("worker")).reply("42", dispatcher="worker"))[:-1]
+    report.put(connect)
+    try:
+        while True:
+            send_frames(sock, [*reply, recv_frames(sock)[-1]])
+    finally:
+        sock.close()
+        ctx.term()
+
+
 def c_device(report, front_kind: int = zmq.ROUTER, back_kind: int = zmq.DEALER) -> None:
     """``zmq.proxy(front, back)`` in C: ROUTER/DEALER, the limit for one forwarding hop, or
     XSUB/XPUB, the broadcast relay (default high-water marks, as the broker)."""
@@ -216,6 +231,28 @@ def dispatchers(report, router: str, count: int, prefix: str = "disp") -> None:
     finally:
         for sock in names:
             sock.close()
+        ctx.term()
+
+
+def lean_dispatcher(report, router: str, name: str = "disp0") -> None:
+    """One protocol dispatcher of SERVICE answering every query ``42`` without the codec: one
+    reply envelope built before the clock starts, the request's routing prefix and identifier
+    put in (the second harness); heartbeats, rare, are answered through the codec."""
+    ctx = zmq.Context()
+    sock = _connect(ctx, zmq.DEALER, router)
+    register_dispatcher(sock, SERVICE, name)
+    query = encode(dispatcher_answer(decode(request(name)), name, "42"))
+    reply, query_direction = query[:-1], request(name)[3]
+    report.put([name])
+    try:
+        while True:
+            frames = recv_frames(sock)
+            if frames[-4] == query_direction:  # the envelope's direction frame: a forwarded query
+                send_frames(sock, [*frames[:-7], *reply, frames[-1]])
+            else:
+                send_frames(sock, [b"", *encode(dispatcher_answer(decode(frames[1:]), name, "42"))])
+    finally:
+        sock.close()
         ctx.term()
 
 
