@@ -267,7 +267,8 @@ class RawClient:
 
 
 class BroadcastWatch:
-    """SUB sockets on the service; every broadcast must carry a written value, in order."""
+    """SUB sockets on the service; every broadcast must carry a written value, in order (or be a
+    dispatcher announcing its values as it registers: the first, or the last written again)."""
 
     def __init__(self, peers: PeerSockets, subscribe: str, count: int = 2):
         # the topic our dispatchers (and existing ones) publish under
@@ -284,6 +285,8 @@ class BroadcastWatch:
                 report.broadcasts_received += 1
                 keyword, value = message.keyword_key, message.payload
                 seq = int(value.rsplit(".", 1)[1]) if isinstance(value, str) and "." in value else -1
+                if (value == "" and keyword not in last) or (seq >= 0 and seq == last.get(keyword)):
+                    continue  # a dispatcher registering announces its values: the first, or the last again
                 if written.get(keyword, {}).get(seq) != value or seq <= last.get(keyword, 0):
                     report.broadcasts_out_of_order += 1
                     report.problem(f"broadcast {keyword} = {value!r} not written, or out of order")
