@@ -379,10 +379,8 @@ class BroadcastRelay:
 def _connection(frame) -> int | None:
     """The file descriptor of the connection ``frame`` came by; None without one (inproc, or a
     subscriber gone: libzmq's unsubscriptions then carry no properties)."""
-    try:
-        return int(frame.get("__fd"))
-    except (zmq.ZMQError, ValueError):
-        return None
+    fd = connection_of(frame)
+    return None if fd < 0 else fd
 
 
 _MANY = 1000  # subscriptions released at once that make the relay give memory back
