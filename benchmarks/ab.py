@@ -16,6 +16,9 @@ others run the compiled one when it is built): ``ab.py pure=installed compiled=i
 once, the request's identifier put in) behind our broker (a protocol dispatcher) and behind
 the device (a REP worker) alike, so what differs is the hop itself.
 
+--floor adds a bare Python forwarding loop (no routing, no codec) on the broker's compiled batched
+I/O, in front of the same worker as the device: the floor of any loop running in a Python thread.
+
 --device adds the C device (``zmq.proxy(ROUTER, DEALER)`` in front of a REP worker, as in
 run_all.py) as one more version in the rotation. --reference-broker COMMAND adds the existing Cauldron broker (COMMAND with the addresses
 ROUTER PUBLISH SUBSCRIBE appended, see run_all.py) as one more version in the rotation.
@@ -39,18 +42,20 @@ FIGURES = ("rate_per_s", "p50_us", "p99_us", "cpu_us_per_rt", "cpu_us_per_rt_app
 
 def compare(versions: dict[str, str | None], inflights: list[int], runs: int, counts: dict[int, int],
             options: dict | None = None, reference: str | None = None, pure: frozenset[str] = frozenset(),
-            device: bool = False, lean: bool = False) -> dict:
+            device: bool = False, lean: bool = False, floor: bool = False) -> dict:
     """Medians by in-flight count and version; ``reference``: the existing broker's command,
     measured as the version named ``broker.REFERENCE``."""
     if reference:
         versions = {**versions, broker.REFERENCE: None}
     if device:
         versions = {**versions, DEVICE: None}
+    if floor:
+        versions = {**versions, broker.BATCHED_LOOP: None}
     results: dict = {inflight: {name: [] for name in versions} for inflight in inflights}
     for run in range(runs):
         for inflight in inflights:
             for name, src in versions.items():
-                path = name if name in (broker.REFERENCE, DEVICE) else "cauldron_proto broker"
+                path = name if name in (broker.REFERENCE, DEVICE, broker.BATCHED_LOOP) else "cauldron_proto broker"
                 result = broker.round_trips(path, inflight, counts[inflight], src,
                                             options if inflight == 1 else None, reference,
                                             {"CAULDRON_PROTO_PURE": "1"} if name in pure else None, lean)
@@ -74,6 +79,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reference-broker", metavar="COMMAND",
                         help="also the existing Cauldron broker (the addresses ROUTER PUBLISH SUBSCRIBE are appended)")
     parser.add_argument("--device", action="store_true", help="also the C device (zmq.proxy) as a version")
+    parser.add_argument("--floor", action="store_true",
+                        help="also a bare Python forwarding loop on the compiled batched I/O (the floor of a Python loop)")
     parser.add_argument("--lean-workers", action="store_true",
                         help="the second harness: workers answering without the codec, behind broker and device alike")
     parser.add_argument("--pure", nargs="+", default=[], metavar="NAME",
@@ -86,7 +93,7 @@ def main(argv=None) -> int:
     counts = {n: args.count_1 if n == 1 else args.count_64 for n in args.inflight}
     options = None if args.payload_size is None else {"payload_size": args.payload_size}
     medians = compare(versions, args.inflight, args.runs, counts, options, args.reference_broker,
-                      frozenset(args.pure), args.device, args.lean_workers)
+                      frozenset(args.pure), args.device, args.lean_workers, args.floor)
     print(f"\nmedians of {args.runs} runs")
     print("| in flight | version | round trips/s | p50 (us) | p99 (us) | CPU us/rt (process) | CPU us/rt (without ZMQ I/O thread) |")
     print("|---|---|---|---|---|---|---|")

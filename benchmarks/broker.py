@@ -45,6 +45,8 @@ from cauldron_proto.processes import terminate  # noqa: E402
 MP = multiprocessing.get_context("spawn")
 PATHS = ("no broker", "zmq.proxy device", "Python forwarding loop", "cauldron_proto broker")
 REFERENCE = "existing Cauldron broker"
+#: the bare Python forwarding loop on the compiled batched I/O (ab.py --floor)
+BATCHED_LOOP = "Python loop, batched I/O"
 
 
 class Processes:
@@ -197,7 +199,8 @@ def round_trips(path: str, inflight: int, count: int, src: str | None = None, op
                 worker = (peers.lean_dispatcher, endpoints["broker"]) if lean else (peers.dispatchers, endpoints["broker"], 1)
                 [name] = group.start(*worker).get()
                 return _measured(group, pid, inflight, endpoints["broker"], name, count, options)
-        device = peers.proxy_device if path == "zmq.proxy device" else peers.python_device
+        device = {"zmq.proxy device": peers.proxy_device, BATCHED_LOOP: peers.batched_python_device}.get(
+            path, peers.python_device)
         front, back, pid = group.start(device).get()
         group.start(peers.lean_rep_worker if lean else peers.rep_worker, back).get()
         return _measured(group, pid, inflight, front, "worker", count, options)

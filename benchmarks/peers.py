@@ -198,6 +198,32 @@ def python_device(report) -> None:
                 send(frames[-1], 0)
 
 
+def batched_python_device(report) -> None:
+    """The bare Python forwarding loop on the broker's compiled batched I/O (``_batchio``): no
+    routing, no codec, one ``receive`` of up to 32 messages and one ``transmit`` of them per call.
+    The floor of any broker whose loop runs in a Python thread (issue 22's targets against it)."""
+    from cauldron_proto.broker import _batchio
+
+    ctx = zmq.Context()
+    front, front_ep = _bind(ctx, zmq.ROUTER)
+    back, back_ep = _bind(ctx, zmq.DEALER)
+    report.put((front_ep, back_ep, os.getpid()))
+    poller = zmq.Poller()
+    poller.register(front, zmq.POLLIN)
+    poller.register(back, zmq.POLLIN)
+    other = {front: back.underlying, back: front.underlying}
+    receive, transmit, gone = _batchio.receive, _batchio.transmit, int(zmq.EHOSTUNREACH)
+    while True:
+        for sock, _ in poller.poll():
+            source, destination = sock.underlying, other[sock]
+            while True:
+                messages = receive(source, 32, 16, 1 << 20, 4096)
+                if messages:
+                    transmit(destination, gone, [[peer, *frames] for peer, frames, *_ in messages])
+                if len(messages) < 32:
+                    break
+
+
 def xpub_xsub_device(report) -> None:
     """``zmq.proxy(xsub, xpub)``: the C-level broadcast relay."""
     c_device(report, zmq.XSUB, zmq.XPUB)
