@@ -233,17 +233,20 @@ def test_receive_gives_each_message_its_frames_connection_and_the_kept_frames_of
         dealer.send_multipart([b"f"] * 5)  # over 4 frames
         local.send_multipart([b"x"])
         assert router.poll(WAIT * 1000) and inproc.poll(WAIT * 1000)
-        got = []
+        got, counts = [], {}
         while len(got) < 3 and router.poll(WAIT * 1000):
-            got += receive(router.underlying, 3 - len(got), 4, 100, _KEPT_FRAME, False, -2, 3, b"DBQ")
+            got += receive(router.underlying, 3 - len(got), 4, 100, _KEPT_FRAME, False, -2, 3, b"DBQ", counts, 64)
         first, over, many = got
         fd = first[4]
+        assert counts == {fd: (5 + 3 * 64) + (4108 + 3 * 64) + (5 + 5 * 64)}  # every message, over or not
         assert fd >= 0 and first[1:] == ([b"a", b"DBQ", b"c"], 5, 3, fd, False, None, "127.0.0.1")
         assert over[1:] == ([b"a", None, b"c" * 10], 4108, 3, fd, True, None, None)
         assert many[1:] == (None, 5, 5, fd, True, None, None)
         assert receive(router.underlying, 10, 4, 100, _KEPT_FRAME) == []  # nothing waits: no wait either
-        ((_, frames, _, _, local_fd, _, key, _),) = receive(inproc.underlying, 10, 4, 100, _KEPT_FRAME, True)
+        ((_, frames, _, _, local_fd, _, key, _),) = receive(inproc.underlying, 10, 4, 100, _KEPT_FRAME, True,
+                                                             counts=counts, frame_overhead=64)
         assert (frames, local_fd, key) == ([b"x"], -1, "")  # no connection, no ZAP
+        assert list(counts) == [fd]  # a message without a connection is counted nowhere
 
 
 @compiled

@@ -245,8 +245,29 @@ static PyObject *raise_zmq(int err) {
     return NULL;
 }
 
+/* counts[fd] += bytes; -1 on an error (set). */
+static int count_bytes(PyObject *counts, int fd, long long bytes) {
+    PyObject *key = PyLong_FromLong(fd);
+    if (key == NULL)
+        return -1;
+    PyObject *was = PyDict_GetItemWithError(counts, key);  /* borrowed */
+    long long total = bytes;
+    if (was != NULL) {
+        total += PyLong_AsLongLong(was);
+    } else if (PyErr_Occurred()) {
+        Py_DECREF(key);
+        return -1;
+    }
+    PyObject *value = PyErr_Occurred() ? NULL : PyLong_FromLongLong(total);
+    int rc = value == NULL ? -1 : PyDict_SetItem(counts, key, value);
+    Py_XDECREF(value);
+    Py_DECREF(key);
+    return rc;
+}
+
 PyDoc_STRVAR(receive_doc,
-"receive(handle, limit, max_frames, max_size, kept_size, want_key=False, note_at=0, note_at_least=0, note=None)\n"
+"receive(handle, limit, max_frames, max_size, kept_size, want_key=False, note_at=0, note_at_least=0, note=None,\n"
+"        counts=None, frame_overhead=0)\n"
 "--\n\n"
 "Up to ``limit`` multipart messages waiting on the socket ``handle`` (``sock.underlying``), read\n"
 "without blocking; a list of (peer, frames, size, count, fd, over, key, address), one a message.\n\n"
@@ -257,18 +278,26 @@ PyDoc_STRVAR(receive_doc,
 "User-Id property when ``want_key`` (else None); ``address``: the Peer-Address property when\n"
 "``note`` is bytes, the message has at least ``note_at_least`` frames and ``frames[note_at]``\n"
 "equals it (else None); '' when a property is missing. Neither is given for a message over.\n"
+"``counts``: a dict, file descriptor -> bytes, to which each message read (over or not) adds its\n"
+"``size`` and ``frame_overhead`` per frame of ``count``, under its connection's descriptor (none\n"
+"without one).\n"
 "Raises zmq.ZMQError for an error other than EAGAIN before any message was read.");
 
 static PyObject *receive(PyObject *self, PyObject *args, PyObject *kwargs) {
     static char *names[] = {"handle", "limit", "max_frames", "max_size", "kept_size", "want_key", "note_at",
-                            "note_at_least", "note", NULL};
-    PyObject *handle, *note = Py_None;
-    Py_ssize_t limit, max_frames, kept_size, note_at = 0, note_at_least = 0;
+                            "note_at_least", "note", "counts", "frame_overhead", NULL};
+    PyObject *handle, *note = Py_None, *counts = Py_None;
+    Py_ssize_t limit, max_frames, kept_size, note_at = 0, note_at_least = 0, frame_overhead = 0;
     long long max_size;
     int want_key = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OnnLn|pnnO:receive", names, &handle, &limit, &max_frames,
-                                     &max_size, &kept_size, &want_key, &note_at, &note_at_least, &note))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OnnLn|pnnOOn:receive", names, &handle, &limit, &max_frames,
+                                     &max_size, &kept_size, &want_key, &note_at, &note_at_least, &note, &counts,
+                                     &frame_overhead))
         return NULL;
+    if (counts != Py_None && !PyDict_Check(counts)) {
+        PyErr_SetString(PyExc_TypeError, "counts must be a dict or None");
+        return NULL;
+    }
     void *sock = socket_of(handle);
     if (sock == NULL)
         return NULL;
@@ -299,12 +328,18 @@ static PyObject *receive(PyObject *self, PyObject *args, PyObject *kwargs) {
     if (out == NULL)
         goto done;
     for (Py_ssize_t i = 0; i < b.nrecords; i++) {
-        PyObject *item = message(&b, &b.records[i], max_frames, want_key, note_at, note_at_least, value, length);
+        record_t *r = &b.records[i];
+        PyObject *item = message(&b, r, max_frames, want_key, note_at, note_at_least, value, length);
         if (item == NULL) {
             Py_CLEAR(out);
             goto done;
         }
         PyList_SET_ITEM(out, i, item);
+        int fd = z_msg_get(&b.slots[r->first].msg, Z_SRCFD);
+        if (counts != Py_None && fd >= 0 && count_bytes(counts, fd, r->size + (long long)r->count * frame_overhead) < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
     }
 done:
     release(&b);
@@ -494,26 +529,6 @@ done:
             z_msg_close(&b.slots[i].msg);
     }
     return err;
-}
-
-/* counts[fd] += bytes; -1 on an error (set). */
-static int count_bytes(PyObject *counts, int fd, long long bytes) {
-    PyObject *key = PyLong_FromLong(fd);
-    if (key == NULL)
-        return -1;
-    PyObject *was = PyDict_GetItemWithError(counts, key);  /* borrowed */
-    long long total = bytes;
-    if (was != NULL) {
-        total += PyLong_AsLongLong(was);
-    } else if (PyErr_Occurred()) {
-        Py_DECREF(key);
-        return -1;
-    }
-    PyObject *value = PyErr_Occurred() ? NULL : PyLong_FromLongLong(total);
-    int rc = value == NULL ? -1 : PyDict_SetItem(counts, key, value);
-    Py_XDECREF(value);
-    Py_DECREF(key);
-    return rc;
 }
 
 PyDoc_STRVAR(relay_doc,

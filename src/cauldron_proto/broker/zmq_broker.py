@@ -55,7 +55,7 @@ from .core import BrokerCore
 from .core.limits import Limits
 from .relay import BroadcastRelay
 from .subscriptions import SUBSCRIPTIONS_AHEAD, subscription_size
-from .unfinished import ConnectionWatch, allowance_for, connection_of
+from .unfinished import FRAME_OVERHEAD, ConnectionWatch, allowance_for, connection_of
 from .core.stats import LogLimit
 from ..config import is_ipv6
 
@@ -442,15 +442,13 @@ class ZMQBroker(threading.Thread):
         policy = self.security.policy if self.security is not None else None
         max_frames, max_size = core.limits.max_frames, core.limits.max_message_size
         watch = self._local.sockets.unfinished
-        counted = None if watch is None else watch.read
+        counts = None if watch is None else watch.books.counts  # each message's bytes, added in C
         served, limit = 0, 1
         while served < batch:
             messages = receive(sock, min(limit, batch - served), max_frames, max_size, _KEPT_FRAME, keyed,
-                               _DIRECTION_AT, ENVELOPE_SIZE, _DBQ)
+                               _DIRECTION_AT, ENVELOPE_SIZE, _DBQ, counts, FRAME_OVERHEAD)
             pending: list[list[bytes]] = []
-            for peer, frames, size, count, fd, over, key, address in messages:
-                if counted is not None:
-                    counted(fd, size, count)
+            for peer, frames, size, count, _fd, over, key, address in messages:
                 if over:
                     pending += core.over_limit(peer, frames, size, count, clock())
                     continue
