@@ -16,6 +16,11 @@ in processes of their own, over tcp loopback, round-robin, median of --runs:
   relay's pure-Python loop (the others run the compiled I/O when it is built, docs/native.md).
 
     python benchmarks/relay_policy.py [--runs 3] [--count 100000] [--size 100] [--c-relay SRC] [--pure]
+                                      [--max-queued-broadcasts N]
+
+Our relays queue at most ``max_queued_broadcasts`` (256) broadcasts toward a subscriber, the C
+relay libzmq's default SNDHWM (1,000): in a flood ours drop more by design. With
+``--max-queued-broadcasts 1000`` both queue alike, and the rates compare the relays themselves.
 
 Figures: broadcasts per second received (a flood: the publisher as fast as it can; or
 paced with --interval), latency percentiles, ``received_percent`` (below 100: some were
@@ -66,13 +71,18 @@ def _flags(version: str, keys: dict) -> tuple[str, ...]:
     return flags
 
 
-def flood(version: str, keys: dict, count: int, size: int, interval: float = 0.0, src: str | None = None) -> dict:
+def flood(version: str, keys: dict, count: int, size: int, interval: float = 0.0, src: str | None = None,
+          queued: int | None = None) -> dict:
     """Broadcasts through a broker of ``version`` (the ``cauldron_proto`` in ``src`` for a C
-    version); with the broker's CPU per broadcast received."""
+    version); with the broker's CPU per broadcast received. ``queued``: our relays'
+    ``max_queued_broadcasts`` (None: the default)."""
     base = version.removesuffix(PURE)
     src = src if base in C_VERSIONS else None
     env = {"CAULDRON_PROTO_PURE": "1"} if version.endswith(PURE) else None
-    with peers.start_broker(5.0, src=src, extra=_flags(base, keys), env=env) as broker:
+    extra = _flags(base, keys)
+    if queued is not None and base not in C_VERSIONS:
+        extra += ("--max-queued-broadcasts", str(queued))
+    with peers.start_broker(5.0, src=src, extra=extra, env=env) as broker:
         curves = (None, None) if version.startswith("plain") else (keys["pub"], keys["sub"])
         before = peers.cpu_ns(broker.pid)
         result = _broadcast_with(broker.endpoints["publish"], broker.endpoints["subscribe"], count, size, interval,
@@ -92,6 +102,9 @@ def main(argv=None) -> int:
                         help="seconds between broadcasts (0: a flood; e.g. 0.0002 for 5,000/s, paced)")
     parser.add_argument("--c-relay", metavar="SRC", help="also the C relay of the cauldron_proto in SRC")
     parser.add_argument("--pure", action="store_true", help="also each version on the pure-Python I/O")
+    parser.add_argument("--max-queued-broadcasts", type=int, metavar="N",
+                        help="our relays' queue toward a subscriber (default: the broker's, 256); 1000 is the "
+                             "C relay's (libzmq's SNDHWM), for a flood where both drop alike")
     args = parser.parse_args(argv)
     versions = VERSIONS + (C_VERSIONS if args.c_relay else ()) + (tuple(v + PURE for v in VERSIONS) if args.pure else ())
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,7 +112,8 @@ def main(argv=None) -> int:
         results: dict[str, list[dict]] = {version: [] for version in versions}
         for run in range(args.runs):
             for version in versions:
-                result = flood(version, keys, args.count, args.size, args.interval, args.c_relay)
+                result = flood(version, keys, args.count, args.size, args.interval, args.c_relay,
+                               args.max_queued_broadcasts)
                 results[version].append(result)
                 print(f"run {run + 1}: {version:<20} {result['rate_per_s']:>9,.0f}/s  p50 {result['p50_us']:,.0f} us"
                       f"  received {result['received_percent']:.1f}%  broker CPU {result['cpu_us']:.1f} us"
