@@ -158,6 +158,8 @@ def _is_blank(frame: bytes) -> bool:
 
 def _text(frame: bytes) -> str | None:
     """A name frame's text (None for blank; the fail sentinel, refused in names, as its byte)."""
+    if frame and frame[0] not in _SENTINEL_BYTES:  # plain text, read here: the broker reads names on every message
+        return frame.decode("utf-8")
     value = _field(frame)
     return FAIL_FRAME.decode("ascii") if isinstance(value, Fail) else value
 
