@@ -122,7 +122,7 @@ _REPLY_FRAME = {code: REPLY_DIRECTION[code].encode("ascii") for code in Directio
 _ERROR_FRAME = {code: ERROR_DIRECTION[code].encode("ascii") for code in Direction}
 #: Direction frames of error replies (every direction an error reply can have).
 _ERROR_FRAMES = frozenset(_ERROR_FRAME.values())
-_SENTINEL_BYTES = (BLANK[0], FAIL_FRAME[0])
+_SENTINEL_BYTES = frozenset((BLANK[0], FAIL_FRAME[0]))  # a set: the readers test every frame's first byte
 #: The frames that may hold the fail sentinel, as an error message names them.
 _FAIL_NAMES = " and ".join(name for name in FRAME_NAMES if name in FAIL_FRAMES)
 _KEEP: Any = object()

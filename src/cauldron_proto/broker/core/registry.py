@@ -171,15 +171,15 @@ class Registry:
             if not at_peer:
                 del self.by_peer[record.peer]
 
-    def seen(self, at_peer: Mapping[tuple[str, str], DispatcherRecord], now: float) -> Out:
+    def seen(self, at_peer: Mapping[tuple[str, str], DispatcherRecord], now: float) -> Out | None:
         """Any message from a registered dispatcher's socket (``at_peer``: its records, as
         :meth:`at` gives them) is a sign of life: a welcome waiting on it for a name it holds
-        is refused (what to send)."""
+        is refused (what to send; None when no welcome waits)."""
         expire_at, next_beat_at = heard_from(now, self.timeout)
         for record in at_peer.values():
             record.expire_at = expire_at
             record.next_beat_at = next_beat_at
-        return self._holder_answered(at_peer, now) if self.challenges else []
+        return self._holder_answered(at_peer, now) if self.challenges else None
 
     # -- what dispatchers send: DBQ ---------------------------------------------------------
 

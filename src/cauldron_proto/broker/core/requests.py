@@ -37,6 +37,7 @@ ROUTED_REPLY = {Direction.CDP: "CD", Direction.CDE: "CD", Direction.SDP: "SD", D
 _MALFORMED = Text.MALFORMED_REQUEST.split("{", 1)[0]  # an error for a reply's broken frames
 #: The requests the broker forwards to a dispatcher, by the pair they travel on.
 ROUTED_REQUEST = {Direction.CDQ: "CD", Direction.SDQ: "SD"}
+_IDENTIFY = Command.IDENTIFY  # read once: an enum's attribute costs a look-up each time
 
 
 class InFlight(msgspec.Struct, gc=False):
@@ -73,13 +74,16 @@ class Requests:
 
     def route(self, message: Message) -> DispatcherRecord | None:
         """The dispatcher a CDQ goes to: by name, else by its keyword's learned owner."""
-        dispatchers = self.registry.services.get(message.service_key)  # type: ignore[arg-type]
+        service = message.service_key
+        dispatchers = self.registry.services.get(service)  # type: ignore[arg-type]
         if dispatchers is None:
             return None
         name = message.dispatcher
         if name is None:
             keyword = message.keyword_key
-            name = None if keyword is None else self.owners.owner(message.service_key, keyword)  # type: ignore[arg-type]
+            if keyword is None:
+                return None
+            name = self.owners.owner(service, keyword)  # type: ignore[arg-type]
         return dispatchers.get(name)  # type: ignore[arg-type]
 
     # -- routed requests (CDQ) ----------------------------------------------------------------
@@ -119,7 +123,7 @@ class Requests:
     def take(self, peer: bytes, message: Message, now: float) -> tuple[DispatcherRecord, bytes, InFlight] | None:
         """The request a dispatcher's reply answers, no longer in flight, with its client's
         routing id; None (the reply dropped, with its reason) when it answers nothing in flight."""
-        at_peer = self.registry.at(peer)
+        at_peer = self.registry.by_peer.get(peer)
         if not at_peer:
             self.drops.drop("reply_from_unregistered_peer", now, peer, message)
             return None
@@ -146,11 +150,11 @@ class Requests:
             keyword = reply.keyword_key
             if keyword is not None:
                 command = reply.command  # the payload is only worth reading for identify
-                payload = reply.payload if command == Command.IDENTIFY else None
+                payload = reply.payload if command == _IDENTIFY else None
                 over = self.owners.learn(record.service, keyword, record.name, command, payload)
                 if over is not None:
                     self.not_learned(over, record.service, record.name, keyword, now)
-        return to_client(client, reply)
+        return encode(reply, (client, b""))  # to_client, without a call: the hot path
 
     def unsent(self, frames: list[bytes]) -> tuple[DispatcherRecord, bytes, InFlight] | None:
         """The request in flight that ``frames`` (a message the ROUTER could not queue) carried
