@@ -158,8 +158,6 @@ def _is_blank(frame: bytes) -> bool:
 
 def _text(frame: bytes) -> str | None:
     """A name frame's text (None for blank; the fail sentinel, refused in names, as its byte)."""
-    if frame and frame[0] not in _SENTINEL_BYTES:  # plain text, read here: the broker reads names on every message
-        return frame.decode("utf-8")
     value = _field(frame)
     return FAIL_FRAME.decode("ascii") if isinstance(value, Fail) else value
 
@@ -248,7 +246,10 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     @property
     def dispatcher(self) -> str | None:
         """The dispatcher frame as text; None when blank (the dispatcher name, case-sensitive)."""
-        return _text(self.frames[DISPATCHER_AT])
+        frame = self.frames[DISPATCHER_AT]
+        if frame and frame[0] not in _SENTINEL_BYTES:  # plain text, read here: the broker reads it on every request
+            return frame.decode("utf-8")
+        return _text(frame)
 
     @property
     def keyword(self) -> str | None:
@@ -258,7 +259,10 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     @property
     def command(self) -> str | None:
         """The command frame as text; None when blank (the command name)."""
-        return _text(self.frames[COMMAND_AT])
+        frame = self.frames[COMMAND_AT]
+        if frame and frame[0] not in _SENTINEL_BYTES:  # plain text, read here: the broker reads it on every reply
+            return frame.decode("utf-8")
+        return _text(frame)
 
     @property
     def payload(self) -> "str | Fail | None":
@@ -370,7 +374,9 @@ def decode(frames: Sequence[bytes]) -> Message:
         raise _refuse("direction", "invalid_direction", value=envelope[DIRECTION_AT])
     service, dispatcher, keyword = envelope[SERVICE_AT], envelope[DISPATCHER_AT], envelope[KEYWORD_AT]
     command, payload = envelope[COMMAND_AT], envelope[PAYLOAD_AT]
-    if _is_blank(service) and not (_is_blank(keyword) and _is_blank(dispatcher)):
+    # _is_blank(service), whose answer is almost always no, without a call
+    if (service == BLANK or len(service) == 2 and _is_blank(service)) and not (
+            _is_blank(keyword) and _is_blank(dispatcher)):
         if not _is_blank(keyword):
             raise _refuse("keyword", "keyword_without_service")
         raise _refuse("dispatcher", "dispatcher_without_service")
