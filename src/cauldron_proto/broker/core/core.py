@@ -468,12 +468,12 @@ class BrokerCore:
         """CDQ: route to the named dispatcher, or to the keyword's learned owner."""
         if message.prefix != DELIMITER:  # no field rules to check here: the hot path
             return self._refuse_prefix(peer, message)
-        record = self.requests.route(message)
-        if record is None:
+        out = self.requests.forward(peer, message, now)
+        if out is None:
             kind, text = self.requests.unroutable(message)
             self.stats.error(kind)
             return [answer(peer, message, message.error(text))]
-        return self.requests.forward(peer, message, record, now)
+        return out
 
     def _client_service(self, peer: bytes, message: Message, now: float, key: str | None) -> Out:
         """CSQ: fan out to every dispatcher of the service (identify: maybe from the cache)."""
