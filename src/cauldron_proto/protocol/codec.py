@@ -368,7 +368,8 @@ def decode(frames: Sequence[bytes]) -> Message:
     n = len(frames)
     if n < ENVELOPE_SIZE:
         raise _refuse(None, "too_few_frames", count=n)
-    envelope = tuple(frames[n - ENVELOPE_SIZE:])
+    frames = tuple(frames)  # one copy, sliced twice (prefix and envelope)
+    envelope = frames[n - ENVELOPE_SIZE:]
     direction = _DIRECTION_BY_FRAME.get(envelope[DIRECTION_AT])
     if direction is None:
         raise _refuse("direction", "invalid_direction", value=envelope[DIRECTION_AT])
@@ -390,7 +391,7 @@ def decode(frames: Sequence[bytes]) -> Message:
         for index in NO_FAIL_INDICES:
             if envelope[index] == FAIL_FRAME:
                 raise _refuse(FRAME_NAMES[index], "fail_not_allowed")
-    return Message(tuple(frames[: n - ENVELOPE_SIZE]), direction, envelope)
+    return Message(frames[: n - ENVELOPE_SIZE], direction, envelope)
 
 
 def salvage(frames: Sequence[bytes]) -> Message | None:
