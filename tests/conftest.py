@@ -26,7 +26,7 @@ UNIT_MODULES = frozenset({
     "test_codec", "test_client_core", "test_client_ktl", "test_conformance", "test_conformance_format", "test_dispatcher_core",
     "test_fuzz_codec", "test_fuzz_core", "test_kinds", "test_payloads", "test_readme", "test_broker_core_basic",
     "test_broker_core_fanout", "test_broker_core_keys", "test_broker_core_malformed", "test_broker_core_properties",
-    "test_broker_core_requests", "test_broker_status", "test_broker_subscriptions",
+    "test_broker_core_requests", "test_broker_core_routed", "test_broker_status", "test_broker_subscriptions",
     "test_unit_guard", "test_layers", "test_unfinished",
 })
 

@@ -122,7 +122,7 @@ _REPLY_FRAME = {code: REPLY_DIRECTION[code].encode("ascii") for code in Directio
 _ERROR_FRAME = {code: ERROR_DIRECTION[code].encode("ascii") for code in Direction}
 #: Direction frames of error replies (every direction an error reply can have).
 _ERROR_FRAMES = frozenset(_ERROR_FRAME.values())
-_SENTINEL_BYTES = (BLANK[0], FAIL_FRAME[0])
+_SENTINEL_BYTES = frozenset((BLANK[0], FAIL_FRAME[0]))  # a set: the readers test every frame's first byte
 #: The frames that may hold the fail sentinel, as an error message names them.
 _FAIL_NAMES = " and ".join(name for name in FRAME_NAMES if name in FAIL_FRAMES)
 _KEEP: Any = object()
@@ -246,7 +246,10 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     @property
     def dispatcher(self) -> str | None:
         """The dispatcher frame as text; None when blank (the dispatcher name, case-sensitive)."""
-        return _text(self.frames[DISPATCHER_AT])
+        frame = self.frames[DISPATCHER_AT]
+        if frame and frame[0] not in _SENTINEL_BYTES:  # plain text, read here: the broker reads it on every request
+            return frame.decode("utf-8")
+        return _text(frame)
 
     @property
     def keyword(self) -> str | None:
@@ -256,7 +259,10 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     @property
     def command(self) -> str | None:
         """The command frame as text; None when blank (the command name)."""
-        return _text(self.frames[COMMAND_AT])
+        frame = self.frames[COMMAND_AT]
+        if frame and frame[0] not in _SENTINEL_BYTES:  # plain text, read here: the broker reads it on every reply
+            return frame.decode("utf-8")
+        return _text(frame)
 
     @property
     def payload(self) -> "str | Fail | None":
@@ -362,13 +368,16 @@ def decode(frames: Sequence[bytes]) -> Message:
     n = len(frames)
     if n < ENVELOPE_SIZE:
         raise _refuse(None, "too_few_frames", count=n)
-    envelope = tuple(frames[n - ENVELOPE_SIZE:])
+    frames = tuple(frames)  # one copy, sliced twice (prefix and envelope)
+    envelope = frames[n - ENVELOPE_SIZE:]
     direction = _DIRECTION_BY_FRAME.get(envelope[DIRECTION_AT])
     if direction is None:
         raise _refuse("direction", "invalid_direction", value=envelope[DIRECTION_AT])
     service, dispatcher, keyword = envelope[SERVICE_AT], envelope[DISPATCHER_AT], envelope[KEYWORD_AT]
     command, payload = envelope[COMMAND_AT], envelope[PAYLOAD_AT]
-    if _is_blank(service) and not (_is_blank(keyword) and _is_blank(dispatcher)):
+    # _is_blank(service), whose answer is almost always no, without a call
+    if (service == BLANK or len(service) == 2 and _is_blank(service)) and not (
+            _is_blank(keyword) and _is_blank(dispatcher)):
         if not _is_blank(keyword):
             raise _refuse("keyword", "keyword_without_service")
         raise _refuse("dispatcher", "dispatcher_without_service")
@@ -382,7 +391,7 @@ def decode(frames: Sequence[bytes]) -> Message:
         for index in NO_FAIL_INDICES:
             if envelope[index] == FAIL_FRAME:
                 raise _refuse(FRAME_NAMES[index], "fail_not_allowed")
-    return Message(tuple(frames[: n - ENVELOPE_SIZE]), direction, envelope)
+    return Message(frames[: n - ENVELOPE_SIZE], direction, envelope)
 
 
 def salvage(frames: Sequence[bytes]) -> Message | None:

@@ -26,6 +26,12 @@ from .stats import DropLog, Stats, log
 NOTHING: Mapping = MappingProxyType({})
 
 
+def heard_from(now: float, timeout: float) -> tuple[float, float]:
+    """(``expire_at``, ``next_beat_at``) of a dispatcher something arrived from at ``now``: it
+    is alive for EXPIRY_MULTIPLE T more, idle from now (T: ``timeout``)."""
+    return now + EXPIRY_MULTIPLE * timeout, now + timeout
+
+
 class DispatcherRecord:
     """One dispatcher name of one service, registered at one socket (routing id)."""
 
@@ -46,13 +52,7 @@ class DispatcherRecord:
         #: identifiers of the broker's own messages to it (a welcome's ``confirmed``, heartbeats,
         #: errors) no message from it has carried since: the rest of the existing ``active`` count
         self.unanswered: dict[bytes, None] = {}
-        self.expire_at = self.next_beat_at = 0.0
-        self.seen(now, timeout)
-
-    def seen(self, now: float, timeout: float) -> None:
-        """Something arrived from this dispatcher: it is alive for EXPIRY_MULTIPLE T more, idle from now."""
-        self.expire_at = now + EXPIRY_MULTIPLE * timeout
-        self.next_beat_at = now + timeout
+        self.expire_at, self.next_beat_at = heard_from(now, timeout)
 
     def sent(self, identifier: bytes) -> None:
         """The broker sent it a message of its own with ``identifier`` (the oldest of too many forgotten)."""
@@ -171,16 +171,15 @@ class Registry:
             if not at_peer:
                 del self.by_peer[record.peer]
 
-    def seen(self, peer: bytes, now: float) -> Out:
-        """Any message from a registered dispatcher's socket is a sign of life: a welcome
-        waiting on it for a name it holds is refused (what to send)."""
-        at_peer = self.by_peer.get(peer)
-        if not at_peer:
-            return []
-        timeout = self.timeout
+    def seen(self, at_peer: Mapping[tuple[str, str], DispatcherRecord], now: float) -> Out | None:
+        """Any message from a registered dispatcher's socket (``at_peer``: its records, as
+        :meth:`at` gives them) is a sign of life: a welcome waiting on it for a name it holds
+        is refused (what to send; None when no welcome waits)."""
+        expire_at, next_beat_at = heard_from(now, self.timeout)
         for record in at_peer.values():
-            record.seen(now, timeout)
-        return self._holder_answered(at_peer, now) if self.challenges else []
+            record.expire_at = expire_at
+            record.next_beat_at = next_beat_at
+        return self._holder_answered(at_peer, now) if self.challenges else None
 
     # -- what dispatchers send: DBQ ---------------------------------------------------------
 

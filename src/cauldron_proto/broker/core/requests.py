@@ -37,6 +37,7 @@ ROUTED_REPLY = {Direction.CDP: "CD", Direction.CDE: "CD", Direction.SDP: "SD", D
 _MALFORMED = Text.MALFORMED_REQUEST.split("{", 1)[0]  # an error for a reply's broken frames
 #: The requests the broker forwards to a dispatcher, by the pair they travel on.
 ROUTED_REQUEST = {Direction.CDQ: "CD", Direction.SDQ: "SD"}
+_IDENTIFY = Command.IDENTIFY  # read once: an enum's attribute costs a look-up each time
 
 
 class InFlight(msgspec.Struct, gc=False):
@@ -71,21 +72,28 @@ class Requests:
         """The requests in flight at ``record`` (read-only use)."""
         return self.at.get(record, NOTHING)
 
-    def route(self, message: Message) -> DispatcherRecord | None:
-        """The dispatcher a CDQ goes to: by name, else by its keyword's learned owner."""
-        dispatchers = self.registry.services.get(message.service_key)  # type: ignore[arg-type]
+    # -- routed requests (CDQ) ----------------------------------------------------------------
+
+    def forward(self, peer: bytes, message: Message, now: float) -> Out | None:
+        """Send client ``peer``'s CDQ to its dispatcher and remember it, or say why not; None
+        when it has no dispatcher to go to (:meth:`unroutable` says why).
+
+        Its dispatcher: the one it names, else its keyword's learned owner. (Routing is not a
+        method of its own: this runs for every routed request, and a call costs.)
+        """
+        service = message.service_key
+        dispatchers = self.registry.services.get(service)  # type: ignore[arg-type]
         if dispatchers is None:
             return None
         name = message.dispatcher
         if name is None:
             keyword = message.keyword_key
-            name = None if keyword is None else self.owners.owner(message.service_key, keyword)  # type: ignore[arg-type]
-        return dispatchers.get(name)  # type: ignore[arg-type]
-
-    # -- routed requests (CDQ) ----------------------------------------------------------------
-
-    def forward(self, peer: bytes, message: Message, record: DispatcherRecord, now: float) -> Out:
-        """Send client ``peer``'s CDQ to ``record`` and remember it; or say why not."""
+            if keyword is None:
+                return None
+            name = self.owners.owner(service, keyword)  # type: ignore[arg-type]
+        record = dispatchers.get(name)  # type: ignore[arg-type]
+        if record is None:
+            return None
         key = ("CD", peer, message.identifier)
         table = self.at.get(record)
         if table is None:
@@ -119,7 +127,7 @@ class Requests:
     def take(self, peer: bytes, message: Message, now: float) -> tuple[DispatcherRecord, bytes, InFlight] | None:
         """The request a dispatcher's reply answers, no longer in flight, with its client's
         routing id; None (the reply dropped, with its reason) when it answers nothing in flight."""
-        at_peer = self.registry.at(peer)
+        at_peer = self.registry.by_peer.get(peer)
         if not at_peer:
             self.drops.drop("reply_from_unregistered_peer", now, peer, message)
             return None
@@ -145,12 +153,15 @@ class Requests:
         if reply.is_usable:
             keyword = reply.keyword_key
             if keyword is not None:
-                command = reply.command  # the payload is only worth reading for identify
-                payload = reply.payload if command == Command.IDENTIFY else None
-                over = self.owners.learn(record.service, keyword, record.name, command, payload)
-                if over is not None:
-                    self.not_learned(over, record.service, record.name, keyword, now)
-        return to_client(client, reply)
+                service, name, command = record.service, record.name, reply.command
+                # learn() has nothing to do when this owner is known already, unless the reply is
+                # an identify's (its type is cached): not called then, the usual reply
+                if command == _IDENTIFY or self.owners.owners.get(service, NOTHING).get(keyword) != name:
+                    payload = reply.payload if command == _IDENTIFY else None  # only worth reading then
+                    over = self.owners.learn(service, keyword, name, command, payload)
+                    if over is not None:
+                        self.not_learned(over, service, name, keyword, now)
+        return encode(reply, (client, b""))  # to_client, without a call: the hot path
 
     def unsent(self, frames: list[bytes]) -> tuple[DispatcherRecord, bytes, InFlight] | None:
         """The request in flight that ``frames`` (a message the ROUTER could not queue) carried

@@ -53,6 +53,6 @@ def _service(core: "BrokerCore", name: str, now: float) -> dict[str, Any]:
 
 
 def _dispatcher(core: "BrokerCore", record: "DispatcherRecord", keywords: int, now: float) -> dict[str, Any]:
-    heard = record.expire_at - EXPIRY_MULTIPLE * core.timeout  # seen() set expire_at from it
+    heard = record.expire_at - EXPIRY_MULTIPLE * core.timeout  # heard_from() set expire_at from it
     return {"state": "ready" if record.ready else "registered", "last_heard": round(max(0.0, now - heard), 3),
             "key": record.key, "keywords": keywords, "in_flight": len(core.requests.pending(record))}
