@@ -433,10 +433,8 @@ class ZMQBroker(threading.Thread):
     def _serve_batched(self, router, batch: int) -> bool:
         """:meth:`_serve_router` with the compiled I/O (:mod:`.batchio`): the same messages
         through the core, the same drops (read and discarded in C), the same answers; each call
-        reads what is waiting, up to FLUSH messages, and their answers go out in one call (a
-        message alone, as on an unloaded broker, is answered at once, and a call that reads
-        fewer than FLUSH has read the ROUTER to its end: no call more to find it empty). True
-        when the ROUTER was read to its end."""
+        reads up to FLUSH waiting messages (the first one alone, so its answers go out at once),
+        and their answers go out in one call. True when the ROUTER was read to its end."""
         core = self.core
         handle, clock, receive = core.handle, time.monotonic, batchio.native.receive  # type: ignore[union-attr]
         sock, send = router.underlying, batchio.sender(router)
@@ -445,10 +443,9 @@ class ZMQBroker(threading.Thread):
         max_frames, max_size = core.limits.max_frames, core.limits.max_message_size
         watch = self._local.sockets.unfinished
         counts = None if watch is None else watch.books.counts  # each message's bytes, added in C
-        served = 0
+        served, limit = 0, 1
         while served < batch:
-            limit = min(FLUSH, batch - served)
-            messages = receive(sock, limit, max_frames, max_size, _KEPT_FRAME, keyed,
+            messages = receive(sock, min(limit, batch - served), max_frames, max_size, _KEPT_FRAME, keyed,
                                _DIRECTION_AT, ENVELOPE_SIZE, _DBQ, counts, FRAME_OVERHEAD)
             pending: list[list[bytes]] = []
             for peer, frames, size, count, _fd, over, key, address in messages:
@@ -465,6 +462,7 @@ class ZMQBroker(threading.Thread):
             served += len(messages)
             if len(messages) < limit:
                 return True
+            limit = FLUSH
         return False
 
     def _over_limit(self, router, peer: bytes, frames: list[bytes], data: bytes, frame, size: int,
