@@ -175,8 +175,8 @@ def proxy_device(report) -> None:
     c_device(report, zmq.ROUTER, zmq.DEALER)
 
 
-def python_device(report) -> None:
-    """A bare Python ROUTER/DEALER forwarding loop: no routing, no codec (the Python floor)."""
+def _device_sockets(report) -> tuple[zmq.Poller, dict[zmq.Socket, zmq.Socket]]:
+    """A ROUTER (front) and a DEALER (back) bound, reported, polled: (poller, the other of each)."""
     ctx = zmq.Context()
     front, front_ep = _bind(ctx, zmq.ROUTER)
     back, back_ep = _bind(ctx, zmq.DEALER)
@@ -184,7 +184,12 @@ def python_device(report) -> None:
     poller = zmq.Poller()
     poller.register(front, zmq.POLLIN)
     poller.register(back, zmq.POLLIN)
-    other = {front: back, back: front}
+    return poller, {front: back, back: front}
+
+
+def python_device(report) -> None:
+    """A bare Python ROUTER/DEALER forwarding loop: no routing, no codec (the Python floor)."""
+    poller, other = _device_sockets(report)
     while True:
         for sock, _ in poller.poll():
             send = _BACKEND_SEND.__get__(other[sock])
@@ -204,18 +209,11 @@ def batched_python_device(report) -> None:
     The floor of any broker whose loop runs in a Python thread (issue 22's targets against it)."""
     from cauldron_proto.broker import _batchio
 
-    ctx = zmq.Context()
-    front, front_ep = _bind(ctx, zmq.ROUTER)
-    back, back_ep = _bind(ctx, zmq.DEALER)
-    report.put((front_ep, back_ep, os.getpid()))
-    poller = zmq.Poller()
-    poller.register(front, zmq.POLLIN)
-    poller.register(back, zmq.POLLIN)
-    other = {front: back.underlying, back: front.underlying}
+    poller, other = _device_sockets(report)
     receive, transmit, gone = _batchio.receive, _batchio.transmit, int(zmq.EHOSTUNREACH)
     while True:
         for sock, _ in poller.poll():
-            source, destination = sock.underlying, other[sock]
+            source, destination = sock.underlying, other[sock].underlying
             while True:
                 messages = receive(source, 32, 16, 1 << 20, 4096)
                 if messages:
