@@ -57,6 +57,7 @@ typedef struct {
     long long size;      /* bytes after the routing id */
     Py_ssize_t count;    /* frames after the routing id */
     int over;            /* over max_frames or max_size */
+    int fd;              /* its connection's file descriptor (-1: none) */
 } record_t;
 
 typedef struct {
@@ -106,6 +107,8 @@ static int read_batch(batch_t *b, void *sock, Py_ssize_t limit, Py_ssize_t max_f
         record_t *r = &b->records[b->nrecords++];
         r->first = b->used++;
         r->nslots = 0, r->size = 0, r->count = 0, r->over = 0;
+        int fd = z_msg_get(&id->msg, Z_SRCFD);
+        r->fd = fd < 0 ? -1 : fd;
         int more = z_msg_more(&id->msg), dropped = 0;
         while (more) {
             zmq_msg_t *msg = &scratch;
@@ -218,9 +221,8 @@ static PyObject *message(batch_t *b, record_t *r, Py_ssize_t max_frames, int wan
         if ((address = property(id, "Peer-Address")) == NULL)
             goto fail;
     }
-    int fd = z_msg_get(&id->msg, Z_SRCFD);
-    return Py_BuildValue("(NNLniONN)", peer, frames, r->size, r->count, fd < 0 ? -1 : fd,
-                         r->over ? Py_True : Py_False, key, address);
+    return Py_BuildValue("(NNLniONN)", peer, frames, r->size, r->count, r->fd, r->over ? Py_True : Py_False,
+                         key, address);
 fail:
     Py_XDECREF(peer), Py_XDECREF(frames), Py_XDECREF(key), Py_XDECREF(address);
     return NULL;
@@ -335,8 +337,8 @@ static PyObject *receive(PyObject *self, PyObject *args, PyObject *kwargs) {
             goto done;
         }
         PyList_SET_ITEM(out, i, item);
-        int fd = z_msg_get(&b.slots[r->first].msg, Z_SRCFD);
-        if (counts != Py_None && fd >= 0 && count_bytes(counts, fd, r->size + (long long)r->count * frame_overhead) < 0) {
+        if (counts != Py_None && r->fd >= 0
+                && count_bytes(counts, r->fd, r->size + (long long)r->count * frame_overhead) < 0) {
             Py_CLEAR(out);
             goto done;
         }
