@@ -158,6 +158,8 @@ def _is_blank(frame: bytes) -> bool:
 
 def _text(frame: bytes) -> str | None:
     """A name frame's text (None for blank; the fail sentinel, refused in names, as its byte)."""
+    if frame and frame[0] not in _SENTINEL_BYTES:  # plain text, the usual frame: no sentinel rule applies
+        return frame.decode("utf-8")
     value = _field(frame)
     return FAIL_FRAME.decode("ascii") if isinstance(value, Fail) else value
 
@@ -246,10 +248,7 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     @property
     def dispatcher(self) -> str | None:
         """The dispatcher frame as text; None when blank (the dispatcher name, case-sensitive)."""
-        frame = self.frames[DISPATCHER_AT]
-        if frame and frame[0] not in _SENTINEL_BYTES:  # plain text, read here: the broker reads it on every request
-            return frame.decode("utf-8")
-        return _text(frame)
+        return _text(self.frames[DISPATCHER_AT])
 
     @property
     def keyword(self) -> str | None:
@@ -259,10 +258,7 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     @property
     def command(self) -> str | None:
         """The command frame as text; None when blank (the command name)."""
-        frame = self.frames[COMMAND_AT]
-        if frame and frame[0] not in _SENTINEL_BYTES:  # plain text, read here: the broker reads it on every reply
-            return frame.decode("utf-8")
-        return _text(frame)
+        return _text(self.frames[COMMAND_AT])
 
     @property
     def payload(self) -> "str | Fail | None":

@@ -153,15 +153,12 @@ class Requests:
         if reply.is_usable:
             keyword = reply.keyword_key
             if keyword is not None:
-                service, name, command = record.service, record.name, reply.command
-                # learn() has nothing to do when this owner is known already, unless the reply is
-                # an identify's (its type is cached): not called then, the usual reply
-                if command == _IDENTIFY or self.owners.owners.get(service, NOTHING).get(keyword) != name:
-                    payload = reply.payload if command == _IDENTIFY else None  # only worth reading then
-                    over = self.owners.learn(service, keyword, name, command, payload)
-                    if over is not None:
-                        self.not_learned(over, service, name, keyword, now)
-        return encode(reply, (client, b""))  # to_client, without a call: the hot path
+                command = reply.command  # the payload is only worth reading for identify
+                payload = reply.payload if command == _IDENTIFY else None
+                over = self.owners.learn(record.service, keyword, record.name, command, payload)
+                if over is not None:
+                    self.not_learned(over, record.service, record.name, keyword, now)
+        return to_client(client, reply)
 
     def unsent(self, frames: list[bytes]) -> tuple[DispatcherRecord, bytes, InFlight] | None:
         """The request in flight that ``frames`` (a message the ROUTER could not queue) carried
